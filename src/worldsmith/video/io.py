@@ -1,0 +1,269 @@
+"""Video files in and out, through PyAV (FFmpeg's libraries).
+
+At I/O a video is uint8 ``[T, H, W, 3]`` RGB plus its frame rate. Every failure a user can cause
+(missing, empty, corrupt, truncated or audio-only file) raises `VideoError` naming the file and
+the cause. Writes are atomic: the file appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from worldsmith import fs
+from worldsmith.errors import WorldsmithError
+
+
+class VideoError(WorldsmithError):
+    """A video file cannot be read or written; the message names the file and the cause."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    fps: float
+    num_frames: int
+    duration: float  # seconds
+    width: int
+    height: int
+    codec: str
+    has_audio: bool
+
+
+@dataclass
+class Video:
+    frames: torch.Tensor  # [T, H, W, 3] uint8
+    fps: float
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return len(self) / self.fps if self.fps else 0.0
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"video '{path}' does not exist")
+    if path.is_dir():
+        raise VideoError(f"video '{path}' is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"video '{path}' is empty (0 bytes); re-export or re-download it")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as err:
+        raise VideoError(
+            f"video '{path}' cannot be opened: {_cause(err)} (not a video container, or truncated "
+            "before its header; re-export it)"
+        ) from None
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        container.close()
+        raise VideoError(f"video '{path}' has no video stream (it holds: {', '.join(kinds)})")
+    return container
+
+
+def _cause(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err)
+
+
+def _fps(stream) -> float:
+    rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    return float(rate) if rate else 0.0
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Frame rate, frame count, duration, size, codec and audio presence, without decoding."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        fps = _fps(stream)
+        num_frames = stream.frames
+        if not num_frames:  # some containers (e.g. webm, mkv) don't store it: count packets
+            try:
+                num_frames = sum(1 for p in container.demux(stream) if p.size > 0)
+            except av.error.FFmpegError as err:
+                raise VideoError(f"video '{path}' is corrupt: {_cause(err)}") from None
+        if stream.duration is not None and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / av.time_base
+        else:
+            duration = num_frames / fps if fps else 0.0
+        return VideoInfo(
+            path=str(path),
+            fps=fps,
+            num_frames=int(num_frames),
+            duration=duration,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            codec=stream.codec_context.name,
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def iter_frames(
+    path: str | os.PathLike,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    stride: int = 1,
+    size: tuple[int, int] | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield frames ``start, start+stride, ... < end`` as uint8 ``[H, W, 3]`` RGB arrays.
+
+    Seeks to the keyframe before `start` instead of decoding from frame 0. `size` = (height, width)
+    rescales in FFmpeg's swscale (area filter) while converting to RGB, which is cheaper than
+    converting full-size frames and resizing afterwards.
+    """
+    if start < 0 or (end is not None and end < start) or stride < 1:
+        raise VideoError(f"video '{path}': bad frame range start={start}, end={end}, stride={stride}")
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = _fps(stream)
+        tb = stream.time_base
+        t0 = stream.start_time or 0
+        if start > 0 and fps and tb:
+            target = int(t0 + start / fps / tb)
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+        index = None
+        for frame in _decode(container, stream, path):
+            if frame.pts is not None and fps and tb:
+                index = round(float((frame.pts - t0) * tb) * fps)
+            else:
+                index = 0 if index is None else index + 1
+            if index < start or (index - start) % stride:
+                continue
+            if end is not None and index >= end:
+                break
+            if size is None:
+                yield frame.to_ndarray(format="rgb24")
+            else:
+                h, w = size
+                yield frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+    finally:
+        container.close()
+
+
+def _decode(container, stream, path) -> Iterator[av.VideoFrame]:
+    try:
+        yield from container.decode(stream)
+    except av.error.FFmpegError as err:
+        raise VideoError(f"video '{path}' is corrupt or truncated: {_cause(err)}") from None
+
+
+def read(
+    path: str | os.PathLike,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    stride: int = 1,
+    size: tuple[int, int] | None = None,
+) -> Video:
+    """Decode frames ``[start, end)`` every `stride` into a `Video` (uint8 ``[T, H, W, 3]``).
+
+    The returned fps is the source fps divided by `stride`. A file whose video stream ends well
+    before its header says (a truncated download) raises `VideoError`.
+    """
+    info = probe(path)
+    frames = list(iter_frames(path, start=start, end=end, stride=stride, size=size))
+    stop = info.num_frames if end is None else min(end, info.num_frames)
+    expected = max(0, math.ceil((stop - start) / stride))
+    # Allow a frame of slack: some encoders count a trailing frame they never emit.
+    if len(frames) < expected - 1 and end is None:
+        raise VideoError(
+            f"video '{path}' is truncated: decoded {len(frames)} of {expected} frames the header "
+            "promises; re-export or re-download it"
+        )
+    if not frames:
+        raise VideoError(f"video '{path}' has no frames in [{start}, {end}) (it has {info.num_frames})")
+    array = np.stack(frames)  # [T, H, W, 3]
+    return Video(frames=torch.from_numpy(array), fps=info.fps / stride)
+
+
+def _as_uint8_frames(frames: torch.Tensor | np.ndarray, path) -> np.ndarray:
+    array = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise VideoError(f"video '{path}': frames must be [T, H, W, 3], got shape {tuple(array.shape)}")
+    if array.dtype != np.uint8:
+        raise VideoError(
+            f"video '{path}': frames must be uint8, got {array.dtype} "
+            "(use worldsmith.video.transforms.to_uint8 first)"
+        )
+    if array.shape[0] == 0:
+        raise VideoError(f"video '{path}': no frames to write")
+    return np.ascontiguousarray(array)
+
+
+def _pad_even(array: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: replicate the last row/column rather than drop pixels."""
+    _, h, w, _ = array.shape
+    ph, pw = h % 2, w % 2
+    if ph or pw:
+        array = np.pad(array, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    return array
+
+
+def write(
+    path: str | os.PathLike,
+    frames: torch.Tensor | np.ndarray,
+    fps: float,
+    *,
+    crf: int = 18,
+    preset: str = "medium",
+) -> Path:
+    """Encode uint8 ``[T, H, W, 3]`` frames to an H.264 (yuv420p) mp4, atomically.
+
+    Odd heights/widths are padded by one replicated row/column. Returns the path.
+    """
+    path = Path(path)
+    array = _pad_even(_as_uint8_frames(frames, path))
+    if not (fps > 0 and math.isfinite(fps)):
+        raise VideoError(f"video '{path}': fps must be a positive number, got {fps}")
+    if not 0 <= crf <= 51:
+        raise VideoError(f"video '{path}': crf must be in [0, 51], got {crf}")
+    _, h, w, _ = array.shape
+    rate = Fraction(fps).limit_denominator(1001)
+    with fs.atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset}
+            stream.thread_type = "AUTO"
+            for image in array:
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+    return path
+
+
+def write_gif(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: float, *, loop: int = 0) -> Path:
+    """Write an animated GIF (for reports), atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    array = _as_uint8_frames(frames, path)
+    images = [Image.fromarray(a) for a in array]
+    with fs.atomic_path(path) as tmp:
+        images[0].save(
+            tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(20, round(1000 / fps)),
+            loop=loop,
+            optimize=False,
+        )
+    return path
