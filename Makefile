@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# Packages whose declared dependencies clash with ours (they ask for the GUI opencv-python, which
+# fights opencv-python-headless over cv2): installed with --no-deps; their real needs are in pyproject.
+NODEPS_PKGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
@@ -13,6 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	if [ -n "$(NODEPS_PKGS)" ]; then $(BIN)/python -m pip install --quiet --no-deps $(NODEPS_PKGS); fi
 	touch $(STAMP)
 
 setup: $(STAMP)
