@@ -96,5 +96,6 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)
 
+
 if __name__ == "__main__":
     main()

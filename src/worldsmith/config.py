@@ -17,6 +17,7 @@ wrong types with the dotted name of the key; `load` reads YAML or JSON; `apply_o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import types
@@ -112,7 +113,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         elif origin is tuple and args:
             if len(args) != len(value):
                 raise ConfigError(f"config key '{key}' = {value!r} must have {len(args)} items")
-            items = [_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value))]
+            items = [_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=False))]
         elif args:
             items = [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
         else:
@@ -131,6 +132,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' = {value!r} must be an integer")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}' = {value!r} must be a number")
         return float(value)
@@ -216,7 +220,9 @@ def read_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), base: T | None = None) -> T:
+def load(
+    cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), base: T | None = None
+) -> T:
     """Build `cls` from `base` (or its defaults), then a file, then dotted overrides."""
     data: dict[str, Any] = to_dict(base) if base is not None else {}
     if path is not None:

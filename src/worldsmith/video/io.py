@@ -235,21 +235,22 @@ def write(
         raise VideoError(f"video '{path}': crf must be in [0, 51], got {crf}")
     _, h, w, _ = array.shape
     rate = Fraction(fps).limit_denominator(1001)
-    with fs.atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height = w, h
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": preset}
-            stream.thread_type = "AUTO"
-            for image in array:
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
+    with fs.atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        stream.thread_type = "AUTO"
+        for image in array:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
     return path
 
 
-def write_gif(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: float, *, loop: int = 0) -> Path:
+def write_gif(
+    path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: float, *, loop: int = 0
+) -> Path:
     """Write an animated GIF (for reports), atomically."""
     from PIL import Image
 
