@@ -198,3 +198,16 @@ def test_cli_probe_error_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "bad.mp4" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fast_rgb_path_agrees_with_swscale(bikes):
+    import av
+
+    ours = next(io.iter_frames(bikes, start=60, end=61)).astype(int)
+    with av.open(str(bikes)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 60:
+                ref = frame.to_ndarray(format="rgb24").astype(int)
+                break
+    assert np.abs(ours - ref).mean() < 2.0
+    assert np.percentile(np.abs(ours - ref), 99) <= 6

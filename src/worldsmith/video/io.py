@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import torch
 
@@ -122,8 +123,7 @@ def iter_frames(
     """Yield frames ``start, start+stride, ... < end`` as uint8 ``[H, W, 3]`` RGB arrays.
 
     Seeks to the keyframe before `start` instead of decoding from frame 0. `size` = (height, width)
-    rescales in FFmpeg's swscale (area filter) while converting to RGB, which is cheaper than
-    converting full-size frames and resizing afterwards.
+    rescales each frame (area filter when shrinking).
     """
     if start < 0 or (end is not None and end < start) or stride < 1:
         raise VideoError(f"video '{path}': bad frame range start={start}, end={end}, stride={stride}")
@@ -147,13 +147,29 @@ def iter_frames(
                 continue
             if end is not None and index >= end:
                 break
-            if size is None:
-                yield frame.to_ndarray(format="rgb24")
-            else:
-                h, w = size
-                yield frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+            yield _to_rgb(frame, size)
     finally:
         container.close()
+
+
+def _to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None) -> np.ndarray:
+    """Decoded frame -> uint8 [H, W, 3] RGB, optionally rescaled to (height, width).
+
+    For the common limited-range yuv420p case, OpenCV's SIMD YUV->RGB conversion and area resize
+    are 2-7x faster than swscale's rgb24 and AREA paths (colours agree within ~1 grey level; both use
+    BT.601 coefficients).
+    """
+    if frame.format.name == "yuv420p" and frame.color_range != 2:  # 2 = JPEG/full range
+        rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+        if size is None or rgb.shape[:2] == tuple(size):
+            return rgb
+        h, w = size
+        shrink = h <= rgb.shape[0] and w <= rgb.shape[1]
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    h, w = size
+    return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
 
 
 def _decode(container, stream, path) -> Iterator[av.VideoFrame]:
@@ -177,18 +193,26 @@ def read(
     before its header says (a truncated download) raises `VideoError`.
     """
     info = probe(path)
-    frames = list(iter_frames(path, start=start, end=end, stride=stride, size=size))
     stop = info.num_frames if end is None else min(end, info.num_frames)
     expected = max(0, math.ceil((stop - start) / stride))
+    array: np.ndarray | None = None  # [T, H, W, 3], filled in place (no list + stack copy)
+    n = 0
+    for frame in iter_frames(path, start=start, end=end, stride=stride, size=size):
+        if array is None:
+            array = np.empty((max(expected, 1), *frame.shape), dtype=np.uint8)
+        elif n == array.shape[0]:  # the header undercounted: grow
+            array = np.concatenate([array, np.empty_like(array)])
+        array[n] = frame
+        n += 1
     # Allow a frame of slack: some encoders count a trailing frame they never emit.
-    if len(frames) < expected - 1 and end is None:
+    if n < expected - 1 and end is None:
         raise VideoError(
-            f"video '{path}' is truncated: decoded {len(frames)} of {expected} frames the header "
+            f"video '{path}' is truncated: decoded {n} of {expected} frames the header "
             "promises; re-export or re-download it"
         )
-    if not frames:
+    if array is None or n == 0:
         raise VideoError(f"video '{path}' has no frames in [{start}, {end}) (it has {info.num_frames})")
-    array = np.stack(frames)  # [T, H, W, 3]
+    array = array[:n]
     return Video(frames=torch.from_numpy(array), fps=info.fps / stride)
 
 
