@@ -1,0 +1,76 @@
+"""The guardrail seam: `Guardrail.check(item) -> Verdict`.
+
+A guardrail looks at one item (a prompt string before generation, a video ``[T, H, W, 3]`` uint8
+after it) and says whether it may pass. Cosmos (arXiv 2501.03575, Sec. 7) runs such guards before
+any compute (pre-guard) and before anything is written (post-guard). This is a safety system, so
+`run_guard` turns every exception of a guard into a blocking verdict: the pipeline fails closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from worldsmith.errors import WorldsmithError
+
+# Category of a verdict produced because a guard itself failed (missing model file, bad output...).
+GUARD_ERROR = "guard_error"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer of a guard: `ok` is False when the item must be blocked."""
+
+    ok: bool
+    reason: str = ""
+    category: str | None = None
+    guard: str = ""
+
+    @classmethod
+    def allow(cls, guard: str = "", reason: str = "") -> Verdict:
+        return cls(ok=True, reason=reason, category=None, guard=guard)
+
+    @classmethod
+    def block(cls, reason: str, category: str | None, guard: str = "") -> Verdict:
+        return cls(ok=False, reason=reason, category=category, guard=guard)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"allowed{f' ({self.reason})' if self.reason else ''}"
+        where = f" by {self.guard}" if self.guard else ""
+        return f"blocked{where}: {self.reason} [category: {self.category or 'unspecified'}]"
+
+
+@runtime_checkable
+class Guardrail(Protocol):
+    """One guard. `name` appears in verdicts; `check` is the one required method."""
+
+    name: str
+
+    def check(self, item: Any) -> Verdict: ...
+
+
+class GuardrailError(WorldsmithError):
+    """A guard cannot run (a model file is missing or unreadable); the message names the file and fix."""
+
+
+class GuardBlocked(WorldsmithError):
+    """Raised by `GuardPipeline.require_*` when an item is blocked; carries the verdict."""
+
+    def __init__(self, what: str, verdict: Verdict):
+        super().__init__(f"{what} {verdict}")
+        self.verdict = verdict
+
+
+def run_guard(guard: Guardrail, item: Any) -> Verdict:
+    """Run one guard and fail closed: any exception becomes a blocking verdict naming the error."""
+    name = getattr(guard, "name", type(guard).__name__)
+    try:
+        verdict = guard.check(item)
+    except Exception as err:  # noqa: BLE001 - fail closed on any failure of a guard
+        return Verdict.block(f"guard failed ({type(err).__name__}: {err})", GUARD_ERROR, name)
+    if not isinstance(verdict, Verdict):
+        return Verdict.block(f"guard returned {type(verdict).__name__}, not a Verdict", GUARD_ERROR, name)
+    if not verdict.guard:
+        verdict = Verdict(ok=verdict.ok, reason=verdict.reason, category=verdict.category, guard=name)
+    return verdict
