@@ -26,8 +26,9 @@ def _terms() -> list[str]:
 
 @pytest.mark.parametrize(
     "text",
-    ["k1ll", "K.I.L.L", "k i l l", "k-i-l-l", "kiiiilllll", "KiLlEd", "кill", "ｋｉｌｌ", "k\u200bill", "kílled",
-     "s3x", "$ex", "stabbing", "murderers", "mur-der", "sucide", "genocyde", "self-harm", "p0rn", "n@zi"],
+    ["k1ll", "K.I.L.L", "k i l l", "k-i-l-l", "kiiiilllll", "KiLlEd", "кill", "ｋｉｌｌ", "k\u200bill",
+     "kílled", "s3x", "$ex", "stabbing", "murderers", "mur-der", "sucide", "genocyde", "self-harm",
+     "p0rn", "n@zi"],
 )  # fmt: skip
 def test_evasion_spellings_are_blocked(blocklist, text):
     verdict = blocklist.check(f"a video where they {text} near the bridge")

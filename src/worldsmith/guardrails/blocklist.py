@@ -241,9 +241,12 @@ class Blocklist:
         for i, forms in enumerate(positions):
             for phrase in table:
                 n = len(phrase)
-                if phrase[0] in forms and i + n <= len(positions):
-                    if all(phrase[k] in positions[i + k] for k in range(1, n)):
-                        yield i, i + n, phrase
+                if (
+                    phrase[0] in forms
+                    and i + n <= len(positions)
+                    and all(phrase[k] in positions[i + k] for k in range(1, n))
+                ):
+                    yield i, i + n, phrase
 
     def _fuzzy(self, word: str) -> str | None:
         word = re.sub(r"[^a-z]", "", word)
