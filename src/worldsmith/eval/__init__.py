@@ -1,0 +1,1 @@
+"""Evaluation: pixel metrics, 3D consistency, physics alignment, multi-view consistency, reports."""
