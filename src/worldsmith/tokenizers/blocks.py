@@ -1,0 +1,196 @@
+"""Building blocks of the Cosmos causal video tokenizer (arXiv 2501.03575, Sec. 3.1, Fig. 4).
+
+Every block maps ``[B, C, T, H, W] -> [B, C', T', H', W']`` and never lets frame t see frames
+after t. Convolutions are factorised: a spatial ``(1, 3, 3)`` conv then a temporal ``(3, 1, 1)``
+causal conv. Attention is factorised too: spatial attention within each frame, then causal
+temporal attention at each pixel. Each `forward` takes an optional `CacheStep` for chunked
+(streaming) use; with ``step=None`` the input is a whole clip.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from worldsmith.nn.attention import attention
+from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d
+from worldsmith.nn.norm import FrameGroupNorm
+
+
+class ConvProjection(nn.Module):
+    """Factorised causal 3x3x3 conv: spatial ``(1, 3, 3)`` then temporal ``(3, 1, 1)``."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv_s = CausalConv3d(in_channels, out_channels, (1, 3, 3), padding=1)
+        self.conv_t = CausalConv3d(out_channels, out_channels, (3, 1, 1))
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        return self.conv_t(self.conv_s(x), step)
+
+
+class ResBlock(nn.Module):
+    """x + conv2(SiLU(GN(conv1(SiLU(GN(x)))))), with a pointwise shortcut when widths differ."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm1 = FrameGroupNorm(in_channels)
+        self.conv1 = ConvProjection(in_channels, out_channels)
+        self.norm2 = FrameGroupNorm(out_channels)
+        self.conv2 = ConvProjection(out_channels, out_channels)
+        self.conv_shortcut = (
+            CausalConv3d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        )
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)), step)
+        h = self.conv2(F.silu(self.norm2(h)), step)
+        residual = self.conv_shortcut(x) if self.conv_shortcut is not None else x
+        return h + residual
+
+
+class SpatialAttention(nn.Module):
+    """Single-head self-attention over the H*W positions of each frame (pre-norm, residual)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = FrameGroupNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        h = rearrange(self.norm(x), "b c t h w -> (b t) (h w) c")  # [BT, HW, C]
+        q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BT, 1, HW, C]
+        h = self.proj(attention(q, k, v).squeeze(1))  # [BT, HW, C]
+        return x + rearrange(h, "(b t) (h w) c -> b c t h w", b=B, h=H)
+
+
+class CausalTemporalAttention(nn.Module):
+    """Single-head attention along time at each position; frame t attends to frames <= t.
+
+    Streaming keeps the keys and values of all past frames in the cache, so chunked output
+    equals whole-clip output.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = FrameGroupNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.cache_key = ""
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        h = rearrange(self.norm(x), "b c t h w -> (b h w) t c")  # [BHW, T, C]
+        q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BHW, 1, T, C]
+        past = step.past(self.cache_key) if step is not None else None
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)  # [BHW, 1, P+T, C]
+            v = torch.cat([past[1], v], dim=2)
+        if step is not None:
+            step.keep(self.cache_key, torch.stack([k, v]))
+        P = k.shape[2] - T
+        if P == 0:
+            out = attention(q, k, v, causal=True)
+        else:  # query i sits at time P + i and sees keys 0 .. P + i
+            mask = (
+                torch.arange(P + T, device=x.device)[None, :]
+                <= (P + torch.arange(T, device=x.device))[:, None]
+            )
+            out = attention(q, k, v, attn_mask=mask)
+        h = self.proj(out.squeeze(1))  # [BHW, T, C]
+        return x + rearrange(h, "(b h w) t c -> b c t h w", b=B, h=H)
+
+
+class Downsample(nn.Module):
+    """Halve H, W and/or T: strided causal conv plus average pooling, then a pointwise conv.
+
+    Time: the first frame is prepended (so frame 0 stays on its own), ``T = 1 + 2k -> 1 + k``.
+    """
+
+    def __init__(self, channels: int, spatial: bool, temporal: bool):
+        super().__init__()
+        self.spatial, self.temporal = spatial, temporal
+        self.conv1 = CausalConv3d(channels, channels, (1, 3, 3), stride=(1, 2, 2)) if spatial else None
+        self.conv2 = CausalConv3d(channels, channels, (3, 1, 1), stride=(2, 1, 1)) if temporal else None
+        self.conv3 = CausalConv3d(channels, channels, 1) if spatial or temporal else None
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        if self.conv3 is None:
+            return x
+        if self.conv1 is not None:
+            x = F.pad(x, (0, 1, 0, 1))  # [B, C, T, H+1, W+1]: right/bottom zeros for the 3x3 stride-2 conv
+            x = self.conv1(x) + F.avg_pool3d(x, (1, 2, 2), (1, 2, 2))  # [B, C, T, H/2, W/2]
+        if self.conv2 is not None:
+            if step is None or step.first:
+                x = torch.cat([x[:, :, :1], x], dim=2)  # [B, C, T+1, H, W]
+            elif x.shape[2] % 2:
+                raise ValueError(f"a later chunk must hold an even number of frames here, got {x.shape[2]}")
+            x = self.conv2(x, step) + F.avg_pool3d(x, (2, 1, 1), (2, 1, 1))  # [B, C, T/2, H, W]
+        return self.conv3(x)
+
+
+class Upsample(nn.Module):
+    """Double T and/or H, W: nearest repeat plus a causal conv (residual), then a pointwise conv.
+
+    Time mirrors `Downsample`: ``1 + k -> 1 + 2k`` latent frames on the first chunk.
+    """
+
+    def __init__(self, channels: int, spatial: bool, temporal: bool):
+        super().__init__()
+        self.spatial, self.temporal = spatial, temporal
+        self.conv1 = CausalConv3d(channels, channels, (3, 1, 1)) if temporal else None
+        self.conv2 = CausalConv3d(channels, channels, (1, 3, 3), padding=1) if spatial else None
+        self.conv3 = CausalConv3d(channels, channels, 1) if spatial or temporal else None
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        if self.conv3 is None:
+            return x
+        if self.conv1 is not None:
+            x = x.repeat_interleave(2, dim=2)  # [B, C, 2T, H, W]
+            if step is None or step.first:
+                x = x[:, :, 1:]  # [B, C, 2T-1, H, W]: frame 0 stays single
+            x = x + self.conv1(x, step)
+        if self.conv2 is not None:
+            x = x.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # [B, C, T, 2H, 2W]
+            x = x + self.conv2(x)
+        return self.conv3(x)
+
+
+class Level(nn.Module):
+    """One resolution level: ResBlocks (each optionally followed by spatial + temporal attention),
+    then a down- or up-sampler. Used by the encoder (`Downsample`) and the decoder (`Upsample`)."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, use_attention: bool):
+        super().__init__()
+        widths = [in_channels] + [out_channels] * num_blocks
+        self.resnets = nn.ModuleList(ResBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        n_attn = num_blocks if use_attention else 0
+        self.attentions = nn.ModuleList(SpatialAttention(out_channels) for _ in range(n_attn))
+        self.temp_attentions = nn.ModuleList(CausalTemporalAttention(out_channels) for _ in range(n_attn))
+        self.resample: Downsample | Upsample | None = None
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        for i, resnet in enumerate(self.resnets):
+            x = resnet(x, step)
+            if self.attentions:
+                x = self.temp_attentions[i](self.attentions[i](x), step)
+        return self.resample(x, step) if self.resample is not None else x
+
+
+class MidBlock(nn.Module):
+    """ResBlock -> spatial attention -> causal temporal attention -> ResBlock."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.resnets = nn.ModuleList([ResBlock(channels, channels), ResBlock(channels, channels)])
+        self.attentions = nn.ModuleList([SpatialAttention(channels)])
+        self.temp_attentions = nn.ModuleList([CausalTemporalAttention(channels)])
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        x = self.resnets[0](x, step)
+        x = self.temp_attentions[0](self.attentions[0](x), step)
+        return self.resnets[1](x, step)

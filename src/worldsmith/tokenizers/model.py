@@ -1,0 +1,366 @@
+"""The Cosmos causal tokenizer: one model for continuous (CV/CI) and discrete (DV/DI) tokens.
+
+Cosmos World Foundation Model Platform, arXiv 2501.03575, Sec. 3.1 and Fig. 4:
+
+    x [B, 3, T, H, W] --haar patch--> encoder (ResBlocks, downsampling, mid attention)
+      --> quant_conv --> z            continuous: z has `latent_channels` (16) channels
+                     --> FSQ(z)       discrete: `len(fsq_levels)` (6) channels, indices in [0, 64000)
+      --> post_quant_conv --> decoder (mid attention, ResBlocks, upsampling) --haar unpatch--> x_hat
+
+Everything is causal in time and the first frame is encoded on its own, so a clip of
+``1 + k s_t`` frames gives ``1 + k`` latent frames and an image is the one-frame case. Video
+tokenizers compress time by ``s_t`` (4 or 8) and space by ``s`` (8 or 16); image tokenizers set
+``temporal_compression = 1`` and patch space only.
+
+The module layout follows diffusers' `AutoencoderKLCosmos` (see `convert.py` for the few renames)
+so NVIDIA's released continuous video tokenizer weights load. `encode_chunk`/`decode_chunk` stream
+long videos with an explicit `CausalCache`; the result equals whole-clip processing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldsmith import config as cfg
+from worldsmith.errors import WorldsmithError
+from worldsmith.nn.causal_conv3d import CacheStep, CausalCache, CausalConv3d
+from worldsmith.nn.norm import FrameGroupNorm
+from worldsmith.nn.wavelet import haar_patch, haar_unpatch
+from worldsmith.tokenizers.blocks import ConvProjection, Downsample, Level, MidBlock, Upsample
+from worldsmith.tokenizers.fsq import FSQ
+
+
+class TokenizerInputError(WorldsmithError, ValueError):
+    """A video given to a tokenizer has the wrong shape or frame count."""
+
+
+def _log2(n: int) -> int:
+    return int(round(math.log2(n)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenizerConfig:
+    """Architecture of a causal tokenizer (defaults: Cosmos CV8x8x8 at its published widths)."""
+
+    kind: Literal["continuous", "discrete"] = "continuous"
+    in_channels: int = 3
+    out_channels: int = 3
+    latent_channels: int = 16  # encoder output z (continuous latent; 256 before FSQ for DV/DI)
+    encoder_channels: tuple[int, ...] = (128, 256, 512, 512)
+    decoder_channels: tuple[int, ...] = (256, 512, 512, 512)
+    num_res_blocks: int = 2
+    attention_resolutions: tuple[int, ...] = (32,)
+    resolution: int = 1024  # nominal input size that, with the above, decides which levels attend
+    patch_size: int = 4
+    spatial_compression: int = 8
+    temporal_compression: int = 8  # 1 = image tokenizer
+    fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)
+
+    def __post_init__(self) -> None:
+        for key in ("in_channels", "out_channels", "latent_channels", "num_res_blocks", "resolution"):
+            cfg.check(getattr(self, key) > 0, key, getattr(self, key), "must be positive")
+        for key in ("patch_size", "spatial_compression", "temporal_compression"):
+            v = getattr(self, key)
+            cfg.check(v >= 1 and v & (v - 1) == 0, key, v, "must be a power of two")
+        cfg.check(
+            self.spatial_compression >= self.patch_size,
+            "spatial_compression",
+            self.spatial_compression,
+            f"must be >= patch_size {self.patch_size}",
+        )
+        cfg.check(
+            self.temporal_compression in (1,) or self.temporal_compression >= self.patch_size,
+            "temporal_compression",
+            self.temporal_compression,
+            f"must be 1 (image) or >= patch_size {self.patch_size}",
+        )
+        for key in ("encoder_channels", "decoder_channels"):
+            v = getattr(self, key)
+            cfg.check(len(v) >= 2 and all(c > 0 for c in v), key, v, "must list >= 2 positive widths")
+        cfg.check(
+            len(self.encoder_channels) == len(self.decoder_channels),
+            "decoder_channels",
+            self.decoder_channels,
+            "must have as many entries as encoder_channels",
+        )
+        cfg.check(
+            all(n >= 3 for n in self.fsq_levels) and len(self.fsq_levels) > 0,
+            "fsq_levels",
+            self.fsq_levels,
+            "must be a non-empty list of integers >= 3",
+        )
+        slots = len(self.encoder_channels) - 2
+        down, up = self.down_flags(), self.up_flags()
+        for name, flags in (("encoder", down), ("decoder", up)):
+            n_s, n_t = sum(s for s, _ in flags), sum(t for _, t in flags)
+            if (n_s, n_t) != (self.num_spatial_layers, self.num_temporal_layers):
+                raise cfg.ConfigError(
+                    f"config: {name} with {len(self.encoder_channels)} widths ({slots} resampling levels) "
+                    f"cannot reach spatial x{self.spatial_compression} / temporal x{self.temporal_compression} "
+                    f"with patch_size {self.patch_size}; add widths to encoder_channels/decoder_channels"
+                )
+
+    @property
+    def video(self) -> bool:
+        return self.temporal_compression > 1
+
+    @property
+    def num_spatial_layers(self) -> int:
+        return _log2(self.spatial_compression) - _log2(self.patch_size)
+
+    @property
+    def num_temporal_layers(self) -> int:
+        return _log2(self.temporal_compression) - _log2(self.patch_size) if self.video else 0
+
+    @property
+    def patch_channels(self) -> int:
+        return self.in_channels * self.patch_size ** (3 if self.video else 2)
+
+    @property
+    def code_channels(self) -> int:
+        """Channels of what leaves the bottleneck: the latent (continuous) or FSQ codes (discrete)."""
+        return self.latent_channels if self.kind == "continuous" else len(self.fsq_levels)
+
+    def down_flags(self) -> list[tuple[bool, bool]]:
+        """(spatial, temporal) downsampling of each encoder level but the last."""
+        n_s, n_t = self.num_spatial_layers, self.num_temporal_layers
+        return [(i < n_s, i < n_t) for i in range(len(self.encoder_channels) - 2)]
+
+    def up_flags(self) -> list[tuple[bool, bool]]:
+        """(spatial, temporal) upsampling of each decoder level but the last.
+
+        Released weights put temporal upsampling on levels 1..n_t and spatial upsampling there
+        too, plus on the early levels when space is compressed more than time.
+        """
+        n_s, n_t = self.num_spatial_layers, self.num_temporal_layers
+        flags = []
+        for i in range(len(self.decoder_channels) - 2):
+            temporal = 0 < i < n_t + 1
+            flags.append((temporal or (i < n_s and n_s > n_t), temporal))
+        return flags
+
+    def encoder_attention(self) -> list[bool]:
+        res, out = self.resolution // self.patch_size, []
+        for i in range(len(self.encoder_channels) - 1):
+            out.append(res in self.attention_resolutions)
+            res = res // 2 if i < len(self.encoder_channels) - 2 else res
+        return out
+
+    def decoder_attention(self) -> list[bool]:
+        res, out = (self.resolution // self.patch_size) // 2 ** (len(self.decoder_channels) - 2), []
+        for i in range(len(self.decoder_channels) - 1):
+            out.append(res in self.attention_resolutions)
+            res = res * 2 if i < len(self.decoder_channels) - 2 else res
+        return out
+
+    @property
+    def compression_ratio(self) -> float:
+        """Input values per latent value (uint8 pixels per float latent, per FSQ index for DV)."""
+        per_latent = self.latent_channels if self.kind == "continuous" else 1
+        return self.in_channels * self.temporal_compression * self.spatial_compression**2 / per_latent
+
+
+class Encoder(nn.Module):
+    """``[B, 3, T, H, W] -> [B, latent_channels, 1 + (T-1)/s_t, H/s, W/s]``."""
+
+    def __init__(self, c: TokenizerConfig):
+        super().__init__()
+        self.patch_size, self.video = c.patch_size, c.video
+        ch = c.encoder_channels
+        self.conv_in = ConvProjection(c.patch_channels, ch[0])
+        levels = []
+        for i, use_attn in enumerate(c.encoder_attention()):
+            level = Level(ch[i], ch[i + 1], c.num_res_blocks, use_attn)
+            if i < len(ch) - 2:
+                level.resample = Downsample(ch[i + 1], *c.down_flags()[i])
+            levels.append(level)
+        self.down_blocks = nn.ModuleList(levels)
+        self.mid_block = MidBlock(ch[-1])
+        self.norm_out = FrameGroupNorm(ch[-1])
+        self.conv_out = ConvProjection(ch[-1], c.latent_channels)
+
+    def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        first = step is None or step.first
+        x = haar_patch(x, self.patch_size, temporal=self.video, first_chunk=first)  # [B, 3p^3, T', H/p, W/p]
+        x = self.conv_in(x, step)
+        for level in self.down_blocks:
+            x = level(x, step)
+        x = self.mid_block(x, step)
+        return self.conv_out(F.silu(self.norm_out(x)), step)
+
+
+class Decoder(nn.Module):
+    """``[B, latent_channels, T', h, w] -> [B, 3, 1 + (T'-1) s_t, h s, w s]``."""
+
+    def __init__(self, c: TokenizerConfig):
+        super().__init__()
+        self.patch_size, self.video = c.patch_size, c.video
+        ch = list(reversed(c.decoder_channels))
+        self.conv_in = ConvProjection(c.latent_channels, ch[0])
+        self.mid_block = MidBlock(ch[0])
+        levels = []
+        for i, use_attn in enumerate(c.decoder_attention()):
+            level = Level(ch[i], ch[i + 1], c.num_res_blocks + 1, use_attn)
+            if i < len(ch) - 2:
+                level.resample = Upsample(ch[i + 1], *c.up_flags()[i])
+            levels.append(level)
+        self.up_blocks = nn.ModuleList(levels)
+        self.norm_out = FrameGroupNorm(ch[-1])
+        self.conv_out = ConvProjection(ch[-1], c.patch_channels // c.in_channels * c.out_channels)
+
+    def forward(self, z: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
+        first = step is None or step.first
+        x = self.mid_block(self.conv_in(z, step), step)
+        for level in self.up_blocks:
+            x = level(x, step)
+        x = self.conv_out(F.silu(self.norm_out(x)), step)  # [B, 3p^3, T', H/p, W/p]
+        return haar_unpatch(x, self.patch_size, temporal=self.video, first_chunk=first)
+
+
+class CausalTokenizer(nn.Module):
+    """Cosmos tokenizer (CV, DV, CI or DI by config): `encode`/`decode` and chunked streaming.
+
+    Continuous: `encode` -> latents ``[B, 16, T', h, w]``, `decode(latents)`.
+    Discrete: `encode` -> indices ``[B, T', h, w]`` (int64), `decode(indices or codes)`.
+    `forward(x)` -> (reconstruction, bottleneck) with straight-through FSQ, for training.
+    """
+
+    def __init__(self, config: TokenizerConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.quant_conv = CausalConv3d(config.latent_channels, config.code_channels, 1)
+        self.post_quant_conv = CausalConv3d(config.code_channels, config.latent_channels, 1)
+        self.fsq = FSQ(config.fsq_levels) if config.kind == "discrete" else None
+        for name, module in self.named_modules():  # each streaming layer's slot in a CausalCache
+            if hasattr(module, "cache_key"):
+                module.cache_key = name
+
+    @property
+    def discrete(self) -> bool:
+        return self.fsq is not None
+
+    # ---- shapes -------------------------------------------------------------------------
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(T', h, w) of the tokens of a whole clip of this size."""
+        c = self.config
+        return (
+            1 + (frames - 1) // c.temporal_compression,
+            height // c.spatial_compression,
+            width // c.spatial_compression,
+        )
+
+    def check_input(self, x: torch.Tensor, *, first_chunk: bool = True) -> None:
+        c = self.config
+        if x.ndim != 5 or x.shape[1] != c.in_channels:
+            raise TokenizerInputError(
+                f"tokenizer input must be [B, {c.in_channels}, T, H, W] in [-1, 1], got shape {tuple(x.shape)}"
+            )
+        _, _, T, H, W = x.shape
+        s, st = c.spatial_compression, c.temporal_compression
+        if H % s or W % s:
+            raise TokenizerInputError(
+                f"frame size {H}x{W} must be a multiple of the spatial compression {s}; "
+                f"resize or crop to {max(s, H // s * s)}x{max(s, W // s * s)}"
+            )
+        if st > 1 and first_chunk and (T - 1) % st:
+            raise TokenizerInputError(
+                f"a clip must hold 1 + k*{st} frames (causal: frame 0 on its own), got {T}; "
+                f"use {1 + (T - 1) // st * st} frames"
+            )
+        if st > 1 and not first_chunk and T % st:
+            raise TokenizerInputError(f"a later chunk must hold a multiple of {st} frames, got {T}")
+
+    # ---- encode / decode ----------------------------------------------------------------
+    def _encode(self, x: torch.Tensor, step: CacheStep | None) -> torch.Tensor:
+        self.check_input(x, first_chunk=step is None or step.first)
+        return self.quant_conv(self.encoder(x, step))  # [B, code_channels, T', h, w]
+
+    def _bottleneck(self, z: torch.Tensor) -> torch.Tensor:
+        """Continuous: the latents. Discrete: FSQ indices."""
+        return self.fsq(z)[1] if self.fsq is not None else z
+
+    def _decode(self, tokens: torch.Tensor, step: CacheStep | None) -> torch.Tensor:
+        if self.fsq is not None and not tokens.dtype.is_floating_point:
+            tokens = self.fsq.indices_to_codes(tokens).to(self.post_quant_conv.weight.dtype)
+        if tokens.ndim != 5 or tokens.shape[1] != self.config.code_channels:
+            want = "[B, T', h, w] indices or [B, 6, T', h, w] codes" if self.discrete else "[B, 16, T', h, w]"
+            raise TokenizerInputError(f"decode expects {want}, got shape {tuple(tokens.shape)}")
+        return self.decoder(self.post_quant_conv(tokens), step)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole clip ``[B, 3, T, H, W]`` -> latents (continuous) or indices (discrete)."""
+        return self._bottleneck(self._encode(x, None))
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Latents, FSQ codes or FSQ indices -> video ``[B, 3, T, H, W]`` (unclamped)."""
+        return self._decode(tokens, None)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: (reconstruction, bottleneck); FSQ gradients pass straight through."""
+        z = self._encode(x, None)
+        if self.fsq is not None:
+            z = self.fsq.quantize(z)
+        return self.decoder(self.post_quant_conv(z), None), z
+
+    # ---- streaming ----------------------------------------------------------------------
+    def encode_chunk(
+        self, x: torch.Tensor, cache: CausalCache | None = None
+    ) -> tuple[torch.Tensor, CausalCache]:
+        """Encode the next chunk of a stream: the first holds ``1 + k s_t`` frames, later ones ``m s_t``."""
+        step = (cache or CausalCache()).step()
+        return self._bottleneck(self._encode(x, step)), step.finish()
+
+    def decode_chunk(
+        self, tokens: torch.Tensor, cache: CausalCache | None = None
+    ) -> tuple[torch.Tensor, CausalCache]:
+        """Decode the next latent frames of a stream (any count per chunk)."""
+        step = (cache or CausalCache()).step()
+        return self._decode(tokens, step), step.finish()
+
+    def encode_chunked(self, x: torch.Tensor, chunk_frames: int) -> torch.Tensor:
+        """Whole-clip `encode` computed in chunks of about `chunk_frames` input frames (less memory)."""
+        st = self.config.temporal_compression
+        size = max(st, chunk_frames // st * st) if st > 1 else max(1, chunk_frames)
+        first = 1 + (size - 1) // st * st if st > 1 else size
+        out, cache, t = [], None, 0
+        while t < x.shape[2]:
+            n = first if t == 0 else size
+            tokens, cache = self.encode_chunk(x[:, :, t : t + n], cache)
+            out.append(tokens)
+            t += n
+        return torch.cat(
+            out, dim=1 if self.discrete else 2
+        )  # indices [B, T', h, w]; latents [B, C, T', h, w]
+
+    def decode_chunked(self, tokens: torch.Tensor, chunk_latents: int) -> torch.Tensor:
+        """Whole-clip `decode` computed `chunk_latents` latent frames at a time."""
+        tdim = 1 if (self.discrete and not tokens.dtype.is_floating_point) else 2
+        out, cache = [], None
+        for t in range(0, tokens.shape[tdim], max(1, chunk_latents)):
+            piece = tokens.narrow(tdim, t, min(chunk_latents, tokens.shape[tdim] - t))
+            video, cache = self.decode_chunk(piece, cache)
+            out.append(video)
+        return torch.cat(out, dim=2)
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def save_pretrained(self, path: str | Path) -> Path:
+        from worldsmith.tokenizers.checkpoint import save_pretrained
+
+        return save_pretrained(self, path)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, map_location: str | torch.device = "cpu"
+    ) -> CausalTokenizer:
+        from worldsmith.tokenizers.checkpoint import load_pretrained
+
+        return load_pretrained(path, map_location=map_location)
