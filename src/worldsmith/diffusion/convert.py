@@ -1,0 +1,169 @@
+"""Released Cosmos-1.0 weights in diffusers' layout <-> worldsmith's DiT.
+
+diffusers' ``CosmosTransformer3DModel`` (Cosmos-1.0 Text2World / Video2World) and `DiT` hold the same
+tensors under different names; `diffusers_key` maps ours to theirs one-to-one. `convert_diffusers`
+turns a diffusers pipeline directory (``transformer/`` + ``vae/``) into a worldsmith checkpoint
+directory without importing diffusers: configs are JSON and weights safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldsmith import fs
+from worldsmith.diffusion.dit import DiT, DiTConfig, _load_strict
+from worldsmith.errors import CheckpointError
+
+# Ordered (ours, diffusers) name fragments; applied left to right on dotted keys.
+_RENAMES: list[tuple[str, str]] = [
+    (r"^patch_embed\.", "patch_embed.proj."),
+    (r"^pos_embed\.(t|h|w)$", r"learnable_pos_embed.pos_emb_\1"),
+    (r"^t_fc1\.", "time_embed.t_embedder.linear_1."),
+    (r"^t_fc2\.", "time_embed.t_embedder.linear_2."),
+    (r"^t_norm\.", "time_embed.norm."),
+    (r"^blocks\.", "transformer_blocks."),
+    (r"\.mod_self\.", ".norm1."),
+    (r"\.mod_cross\.", ".norm2."),
+    (r"\.mod_mlp\.", ".norm3."),
+    (r"^final_mod\.", "norm_out."),
+    (r"\.down\.", ".linear_1."),
+    (r"\.up\.", ".linear_2."),
+    (r"\.self_attn\.", ".attn1."),
+    (r"\.cross_attn\.", ".attn2."),
+    (r"\.(q|k|v)\.weight$", r".to_\1.weight"),
+    (r"\.(q|k)_norm\.", r".norm_\1."),
+    (r"\.out\.weight$", ".to_out.0.weight"),
+    (r"\.mlp\.fc1\.", ".ff.net.0.proj."),
+    (r"\.mlp\.fc2\.", ".ff.net.2."),
+]
+
+
+def diffusers_key(key: str) -> str:
+    """Our state-dict key -> the ``CosmosTransformer3DModel`` key holding the same tensor."""
+    for pattern, repl in _RENAMES:
+        key = re.sub(pattern, repl, key)
+    return key
+
+
+def config_from_diffusers(cfg: dict[str, Any]) -> DiTConfig:
+    """A diffusers ``transformer/config.json`` (Cosmos-1.0) as a `DiTConfig`."""
+    unsupported = [
+        k
+        for k in ("use_crossattn_projection", "img_context_dim_in", "controlnet_block_every_n")
+        if cfg.get(k) not in (None, False, 0)
+    ]
+    if unsupported:
+        raise CheckpointError(f"diffusers Cosmos config uses {unsupported}: only Cosmos-1.0 DiTs convert")
+    c_in, c_out = int(cfg.get("in_channels", 16)), int(cfg.get("out_channels", 16))
+    if c_in not in (c_out, c_out + 1):
+        raise CheckpointError(
+            f"diffusers Cosmos config: in_channels {c_in} must be out_channels {c_out} (+1)"
+        )
+    pos = cfg.get("extra_pos_embed_type", "learnable")
+    if pos not in (None, "learnable"):
+        raise CheckpointError(f"diffusers Cosmos config: extra_pos_embed_type {pos!r} is not supported")
+    return DiTConfig(
+        latent_channels=c_out,
+        heads=int(cfg.get("num_attention_heads", 32)),
+        head_dim=int(cfg.get("attention_head_dim", 128)),
+        depth=int(cfg.get("num_layers", 28)),
+        mlp_ratio=float(cfg.get("mlp_ratio", 4.0)),
+        text_dim=int(cfg.get("text_embed_dim", 1024)),
+        adaln_lora_dim=int(cfg.get("adaln_lora_dim", 256)),
+        max_size=tuple(cfg.get("max_size", (128, 240, 240))),
+        patch_size=tuple(cfg.get("patch_size", (1, 2, 2))),
+        rope_scale=tuple(float(s) for s in cfg.get("rope_scale", (2.0, 1.0, 1.0))),
+        concat_padding_mask=bool(cfg.get("concat_padding_mask", True)),
+        learnable_pos_embed=pos == "learnable",
+        video2world=c_in == c_out + 1,
+    )
+
+
+def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
+    """`DiTConfig` -> keyword arguments of ``CosmosTransformer3DModel``."""
+    return {
+        "in_channels": cfg.latent_channels + int(cfg.video2world),
+        "out_channels": cfg.latent_channels,
+        "num_attention_heads": cfg.heads,
+        "attention_head_dim": cfg.head_dim,
+        "num_layers": cfg.depth,
+        "mlp_ratio": cfg.mlp_ratio,
+        "text_embed_dim": cfg.text_dim,
+        "adaln_lora_dim": cfg.adaln_lora_dim,
+        "max_size": tuple(cfg.max_size),
+        "patch_size": tuple(cfg.patch_size),
+        "rope_scale": tuple(cfg.rope_scale),
+        "concat_padding_mask": cfg.concat_padding_mask,
+        "extra_pos_embed_type": "learnable" if cfg.learnable_pos_embed else None,
+    }
+
+
+def from_diffusers_state_dict(model: DiT, sd: dict[str, torch.Tensor], *, where: str = "state dict") -> DiT:
+    """Load a ``CosmosTransformer3DModel`` state dict into `model` (strict: every tensor accounted for)."""
+    names = {diffusers_key(k): k for k in model.state_dict()}
+    ours = {names.get(k, f"<unmapped>{k}"): v for k, v in sd.items()}
+    _load_strict(model, ours, where)
+    return model
+
+
+def to_diffusers_state_dict(model: DiT) -> dict[str, torch.Tensor]:
+    """Our weights under diffusers' names (to load into ``CosmosTransformer3DModel``)."""
+    return {diffusers_key(k): v for k, v in model.state_dict().items()}
+
+
+def _read_safetensors_dir(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise CheckpointError(f"'{folder}' holds no .safetensors weights (pickled .bin files are not loaded)")
+    sd: dict[str, torch.Tensor] = {}
+    for f in files:
+        sd.update(load_file(f))
+    return sd
+
+
+def load_diffusers_transformer(folder: str | Path) -> DiT:
+    """A DiT from a diffusers ``transformer/`` folder (``config.json`` + safetensors shards)."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(
+            f"'{folder}' has no config.json: point at a diffusers Cosmos transformer folder"
+        )
+    model = DiT(config_from_diffusers(json.loads((folder / "config.json").read_text())))
+    return from_diffusers_state_dict(model, _read_safetensors_dir(folder), where=str(folder))
+
+
+def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
+    """Convert a diffusers Cosmos-1.0 pipeline directory into a worldsmith checkpoint directory.
+
+    Writes ``out/dit/`` (our `DiT` layout) and copies ``vae/`` (``AutoencoderKLCosmos`` config +
+    safetensors, for the tokenizer package to load) and ``scheduler/`` when present. Returns a summary.
+    """
+    src, out = Path(src), Path(out)
+    if not (src / "transformer").is_dir():
+        raise CheckpointError(
+            f"'{src}' has no transformer/ folder: expected a diffusers Cosmos pipeline directory"
+        )
+    model = load_diffusers_transformer(src / "transformer")
+    with fs.atomic_dir(out) as tmp:
+        model.save_pretrained(tmp / "dit")
+        for part in ("vae", "scheduler"):
+            if (src / part).is_dir():
+                shutil.copytree(
+                    src / part, tmp / part, ignore=shutil.ignore_patterns("*.bin", "*.pt", "*.pth")
+                )
+        summary = {
+            "source": str(src),
+            "dit_params": sum(p.numel() for p in model.parameters()),
+            "video2world": model.cfg.video2world,
+            "parts": sorted(p.name for p in tmp.iterdir()),
+        }
+        fs.write_json(tmp / "convert.json", summary)
+    return summary

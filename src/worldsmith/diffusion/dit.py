@@ -1,0 +1,364 @@
+"""The Cosmos diffusion transformer (DiT) over continuous tokenizer latents.
+
+Cosmos (arXiv 2501.03575, Sec. 5.1, Fig. 7) adapts DiT (Peebles & Xie 2023, arXiv 2212.09748) to video:
+
+* 3D patch embedding: ``[B, C, T, H, W]`` latents cut into ``(p_t, p_h, p_w)`` patches (default
+  1x2x2), each flattened and linearly projected to width ``D``; a padding-mask channel (and, for
+  Video2World, a condition-mask channel) is concatenated first.
+* Positions: 3D RoPE with per-axis NTK scaling in self-attention (`worldsmith.nn.rope`) plus an
+  optional learnable absolute embedding (sum of per-axis tables, RMS-normalised), added in every block.
+* Each block: self-attention -> cross-attention to text embeddings -> GELU MLP, each preceded by a
+  LayerNorm modulated by AdaLN (shift, scale, gate) from the noise-level embedding. AdaLN-LoRA: the
+  modulation of each block is a rank-``r`` projection ``up(down(silu(e)))`` plus one shared full-rank
+  term computed once per forward, which saves ~36% of the parameters at 7B (Cosmos Sec. 5.1).
+* Queries and keys get a per-head RMSNorm (QK-norm) before RoPE.
+* Final AdaLN layer and a linear "unpatchify" back to ``[B, C, T, H, W]``.
+
+`DiT.forward` is the raw network ``F(c_in x, c_noise, text)`` of EDM (see `edm.py`). Weight names
+differ from diffusers' ``CosmosTransformer3DModel`` but map one-to-one (`diffusers_key`); see
+`load_diffusers_state_dict` and `convert.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from worldsmith import fs
+from worldsmith.config import check, from_dict, read_file, to_dict
+from worldsmith.errors import CheckpointError
+from worldsmith.nn.attention import attention
+from worldsmith.nn.embed import sinusoidal_embedding
+from worldsmith.nn.mlp import MLP
+from worldsmith.nn.rope import apply_rope, rope_3d
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiTConfig:
+    """Sizes of a Cosmos DiT (field names follow the paper; diffusers names in comments)."""
+
+    latent_channels: int = 16  # in_channels / out_channels
+    heads: int = 32  # num_attention_heads
+    head_dim: int = 128  # attention_head_dim
+    depth: int = 28  # num_layers
+    mlp_ratio: float = 4.0
+    text_dim: int = 1024  # text_embed_dim (T5-XXL: 1024; MiniLM: 384)
+    adaln_lora_dim: int = 256
+    max_size: tuple[int, int, int] = (128, 240, 240)  # latent T, H, W the position tables cover
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    rope_scale: tuple[float, float, float] = (2.0, 1.0, 1.0)
+    concat_padding_mask: bool = True
+    learnable_pos_embed: bool = True  # extra_pos_embed_type="learnable"
+    video2world: bool = False  # a condition-mask input channel (diffusers in_channels = C + 1)
+
+    def __post_init__(self) -> None:
+        for key in ("latent_channels", "heads", "head_dim", "depth", "text_dim", "adaln_lora_dim"):
+            check(getattr(self, key) > 0, key, getattr(self, key), "must be positive")
+        check(
+            self.head_dim % 2 == 0 and self.head_dim >= 12,
+            "head_dim",
+            self.head_dim,
+            "must be even and >= 12",
+        )
+        check(all(p > 0 for p in self.patch_size), "patch_size", self.patch_size, "must be positive")
+        check(
+            all(m % p == 0 for m, p in zip(self.max_size, self.patch_size, strict=True)),
+            "max_size",
+            self.max_size,
+            f"must be divisible by patch_size {self.patch_size}",
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def in_channels(self) -> int:
+        """Channels entering the patch embedding: latents + condition mask + padding mask."""
+        return self.latent_channels + int(self.video2world) + int(self.concat_padding_mask)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with per-head QK RMSNorm and optional RoPE (self) or context (cross)."""
+
+    def __init__(self, dim: int, heads: int, head_dim: int, *, context_dim: int | None = None):
+        super().__init__()
+        inner, kv_in = heads * head_dim, context_dim or dim
+        self.heads = heads
+        self.q = nn.Linear(dim, inner, bias=False)
+        self.k = nn.Linear(kv_in, inner, bias=False)
+        self.v = nn.Linear(kv_in, inner, bias=False)
+        self.q_norm = nn.RMSNorm(head_dim, eps=1e-5)
+        self.k_norm = nn.RMSNorm(head_dim, eps=1e-5)
+        self.out = nn.Linear(inner, dim, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        *,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        context = x if context is None else context
+        q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.heads)  # [B, H, L, Dh]
+        k = rearrange(self.k(context), "b s (h d) -> b h s d", h=self.heads)  # [B, H, S, Dh]
+        v = rearrange(self.v(context), "b s (h d) -> b h s d", h=self.heads)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        out = attention(q, k, v, attn_mask=mask)  # [B, H, L, Dh]
+        return self.out(rearrange(out, "b h l d -> b l (h d)"))
+
+
+class AdaLNLoRA(nn.Module):
+    """``up(down(silu(e))) + shared``, split into `n` chunks of width `dim` (Cosmos AdaLN-LoRA)."""
+
+    def __init__(self, dim: int, rank: int, n: int):
+        super().__init__()
+        self.n = n
+        self.down = nn.Linear(dim, rank, bias=False)
+        self.up = nn.Linear(rank, n * dim, bias=False)
+
+    def forward(self, emb: torch.Tensor, shared: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        mod = self.up(self.down(F.silu(emb))) + shared[..., : self.up.out_features]  # [B, L|1, n*D]
+        return mod.chunk(self.n, dim=-1)
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:], eps=1e-6) * (1 + scale) + shift
+
+
+class Block(nn.Module):
+    """Self-attention -> cross-attention -> MLP, each AdaLN-modulated and gated (Cosmos Fig. 7)."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        D = cfg.dim
+        self.mod_self = AdaLNLoRA(D, cfg.adaln_lora_dim, 3)
+        self.self_attn = Attention(D, cfg.heads, cfg.head_dim)
+        self.mod_cross = AdaLNLoRA(D, cfg.adaln_lora_dim, 3)
+        self.cross_attn = Attention(D, cfg.heads, cfg.head_dim, context_dim=cfg.text_dim)
+        self.mod_mlp = AdaLNLoRA(D, cfg.adaln_lora_dim, 3)
+        self.mlp = MLP(D, int(D * cfg.mlp_ratio))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        emb: torch.Tensor,
+        shared: torch.Tensor,
+        text: torch.Tensor,
+        *,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        pos: torch.Tensor | None,
+        text_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        if pos is not None:
+            x = x + pos
+        shift, scale, gate = self.mod_self(emb, shared)
+        x = x + gate * self.self_attn(_modulate(x, shift, scale), rope=rope)
+        shift, scale, gate = self.mod_cross(emb, shared)
+        x = x + gate * self.cross_attn(_modulate(x, shift, scale), text, mask=text_mask)
+        shift, scale, gate = self.mod_mlp(emb, shared)
+        return x + gate * self.mlp(_modulate(x, shift, scale))
+
+
+class LearnablePosEmbed(nn.Module):
+    """Absolute position embedding ``e_t + e_h + e_w``, normalised to unit RMS per token."""
+
+    def __init__(self, dim: int, grid: tuple[int, int, int], eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.t = nn.Parameter(torch.randn(grid[0], dim) * 0.02)
+        self.h = nn.Parameter(torch.randn(grid[1], dim) * 0.02)
+        self.w = nn.Parameter(torch.randn(grid[2], dim) * 0.02)
+
+    def forward(self, grid: tuple[int, int, int]) -> torch.Tensor:
+        T, H, W = grid
+        emb = self.t[:T, None, None] + self.h[None, :H, None] + self.w[None, None, :W]  # [T, H, W, D]
+        emb = emb.reshape(T * H * W, -1)  # [L, D]
+        rms = torch.linalg.vector_norm(emb, dim=-1, keepdim=True, dtype=torch.float32) / emb.shape[-1] ** 0.5
+        return (emb / (self.eps + rms)).to(emb.dtype)
+
+
+class DiT(nn.Module):
+    """Cosmos DiT: ``F(x_in [B, C, T, H, W], c_noise [B] | [B, T], text [B, S, Dt]) -> [B, C, T, H, W]``."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        D, (pt, ph, pw) = cfg.dim, cfg.patch_size
+        self.patch_embed = nn.Linear(cfg.in_channels * pt * ph * pw, D, bias=False)
+        grid = tuple(m // p for m, p in zip(cfg.max_size, cfg.patch_size, strict=True))
+        self.pos_embed = LearnablePosEmbed(D, grid) if cfg.learnable_pos_embed else None
+        # Noise-level embedding: sinusoid -> (shared AdaLN-LoRA term [3D], RMS-normed embedding [D]).
+        self.t_fc1 = nn.Linear(D, D, bias=False)
+        self.t_fc2 = nn.Linear(D, 3 * D, bias=False)
+        self.t_norm = nn.RMSNorm(D, eps=1e-6)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.final_mod = AdaLNLoRA(D, cfg.adaln_lora_dim, 2)
+        self.proj_out = nn.Linear(D, pt * ph * pw * cfg.latent_channels, bias=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+        # adaLN-Zero (DiT Sec. 3.2): blocks start as the identity, the output at zero.
+        for block in self.blocks:
+            for mod in (block.mod_self, block.mod_cross, block.mod_mlp):
+                nn.init.zeros_(mod.up.weight)
+        nn.init.zeros_(self.final_mod.up.weight)
+        nn.init.zeros_(self.proj_out.weight)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        c_noise: torch.Tensor,
+        text: torch.Tensor,
+        *,
+        text_mask: torch.Tensor | None = None,
+        condition_mask: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None,
+        fps: float | None = None,
+    ) -> torch.Tensor:
+        """Args:
+        x: ``[B, C, T, H, W]`` preconditioned latents (``c_in * x``).
+        c_noise: ``[B]`` (or per latent frame ``[B, T]``, needs ``p_t = 1``) noise conditioning.
+        text: ``[B, S, text_dim]`` text embeddings; `text_mask` ``[B, S]`` bool, True = real token.
+        condition_mask: ``[B, 1, T, H, W]`` 1 on given (Video2World) frames; zeros when omitted.
+        padding_mask: ``[B|1, 1, H', W']`` 1 on padded pixels, resized to ``H, W``; zeros when omitted.
+        fps: frame rate of the clip, for the temporal RoPE clock.
+        """
+        cfg = self.cfg
+        B, C, T, H, W = x.shape
+        pt, ph, pw = cfg.patch_size
+        if cfg.latent_channels != C or T % pt or H % ph or W % pw:
+            raise ValueError(
+                f"DiT expects [B, {cfg.latent_channels}, T, H, W] divisible by {cfg.patch_size}, "
+                f"got {tuple(x.shape)}"
+            )
+        grid = (T // pt, H // ph, W // pw)
+        if any(g > m // p for g, m, p in zip(grid, cfg.max_size, cfg.patch_size, strict=True)):
+            raise ValueError(f"latent size {(T, H, W)} exceeds the model's max_size {cfg.max_size}")
+        parts = [x]
+        if cfg.video2world:
+            parts.append(x.new_zeros(B, 1, T, H, W) if condition_mask is None else condition_mask.to(x.dtype))
+        if cfg.concat_padding_mask:
+            pm = x.new_zeros(1, 1, H, W) if padding_mask is None else padding_mask.to(x.dtype)
+            pm = F.interpolate(pm, size=(H, W), mode="nearest")  # [B|1, 1, H, W]
+            parts.append(pm[:, :, None].expand(B, 1, T, H, W))
+        x = torch.cat(parts, dim=1)  # [B, C_in, T, H, W]
+        x = rearrange(x, "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)
+        x = self.patch_embed(x)  # [B, L, D]
+
+        rope = rope_3d(cfg.head_dim, grid, scale=cfg.rope_scale, fps=fps, device=x.device)
+        pos = self.pos_embed(grid).to(x.dtype) if self.pos_embed is not None else None
+
+        # Noise-level embedding, per sample [B, 1, *] or per latent frame [B, L, *].
+        t_feat = sinusoidal_embedding(c_noise.reshape(-1), cfg.dim).to(x.dtype)  # [B or B*T, D]
+        shared = self.t_fc2(F.silu(self.t_fc1(t_feat)))  # [N, 3D]
+        emb = self.t_norm(t_feat)  # [N, D]
+        if c_noise.ndim == 2:
+            if pt != 1 or c_noise.shape != (B, T):
+                raise ValueError(f"per-frame c_noise must be [B, T] = {(B, T)} with p_t = 1")
+            per = grid[1] * grid[2]
+            shared = shared.view(B, T, 1, -1).expand(B, T, per, -1).reshape(B, T * per, -1)  # [B, L, 3D]
+            emb = emb.view(B, T, 1, -1).expand(B, T, per, -1).reshape(B, T * per, -1)  # [B, L, D]
+        else:
+            shared, emb = shared[:, None], emb[:, None]  # [B, 1, 3D], [B, 1, D]
+
+        mask = None if text_mask is None else text_mask[:, None, None, :].bool()  # [B, 1, 1, S]
+        for block in self.blocks:
+            x = block(x, emb, shared, text, rope=rope, pos=pos, text_mask=mask)
+
+        shift, scale = self.final_mod(emb, shared)
+        x = self.proj_out(_modulate(x, shift, scale))  # [B, L, ph*pw*pt*C]
+        t, h, w = grid
+        # The output patch layout is (p_h, p_w, p_t, C), as in the released Cosmos weights.
+        return rearrange(
+            x, "b (t h w) (ph pw pt c) -> b c (t pt) (h ph) (w pw)", t=t, h=h, w=w, ph=ph, pw=pw, pt=pt
+        )
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` atomically into directory `path`."""
+        from safetensors.torch import save_file
+
+        with fs.atomic_dir(path) as tmp:
+            fs.write_json(tmp / "config.json", {"model": "dit", **to_dict(self.cfg)})
+            save_file(
+                {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
+                tmp / "model.safetensors",
+            )
+        return Path(path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> DiT:
+        """Load a directory written by `save_pretrained`."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise CheckpointError(
+                f"'{path}' is not a DiT checkpoint (needs config.json and model.safetensors)"
+            )
+        data = read_file(path / "config.json")
+        if data.pop("model", "dit") != "dit":
+            raise CheckpointError(f"'{path}/config.json' describes a '{data.get('model')}', not a DiT")
+        model = cls(from_dict(DiTConfig, data))
+        _load_strict(model, load_file(path / "model.safetensors", device=map_location), str(path))
+        return model
+
+
+def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], where: str) -> None:
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint '{where}' does not match the model config: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    bad = [k for k in own if own[k].shape != sd[k].shape]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint '{where}': shape of '{bad[0]}' is {tuple(sd[bad[0]].shape)}, "
+            f"the config gives {tuple(own[bad[0]].shape)}"
+        )
+    model.load_state_dict(sd)
+
+
+# --- presets: plain functions in one visible dict -------------------------------------------------
+
+
+def tiny(**kw) -> DiTConfig:
+    """~1M parameters: trains on CPU in minutes (MiniLM text, 16 latent channels)."""
+    return DiTConfig(
+        heads=4, head_dim=16, depth=4, text_dim=384, adaln_lora_dim=32, max_size=(32, 64, 64), **kw
+    )
+
+
+def small(**kw) -> DiTConfig:
+    """~30M parameters: a GPU-afternoon model."""
+    return DiTConfig(
+        heads=8, head_dim=64, depth=12, text_dim=384, adaln_lora_dim=64, max_size=(64, 128, 128), **kw
+    )
+
+
+def cosmos_7b(**kw) -> DiTConfig:
+    """Cosmos-1.0-Diffusion-7B-{Text,Video}2World: width 4096, 28 blocks, 32 heads, T5-XXL text."""
+    return DiTConfig(heads=32, head_dim=128, depth=28, text_dim=1024, rope_scale=(2.0, 1.0, 1.0), **kw)
+
+
+def cosmos_14b(**kw) -> DiTConfig:
+    """Cosmos-1.0-Diffusion-14B-{Text,Video}2World: width 5120, 36 blocks, 40 heads."""
+    return DiTConfig(heads=40, head_dim=128, depth=36, text_dim=1024, rope_scale=(2.0, 2.0, 2.0), **kw)
+
+
+PRESETS = {"tiny": tiny, "small": small, "7b": cosmos_7b, "14b": cosmos_14b}
