@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from worldsmith.eval import physics
+
+
+def moving_square_episode(t=10, h=40, w=48):
+    """A red square moving right by 2 px/frame over a textured grey floor, with true masks."""
+    rng = np.random.default_rng(0)
+    floor = rng.integers(60, 140, (h, w, 1)).repeat(3, axis=2).astype(np.uint8)
+    frames = np.repeat(floor[None], t, axis=0)
+    masks = np.zeros((t, h, w), np.uint8)
+    for i in range(t):
+        x0 = 4 + 2 * i
+        frames[i, 15:25, x0 : x0 + 10] = (220, 30, 30)
+        masks[i, 15:25, x0 : x0 + 10] = 1
+    return frames, masks
+
+
+def test_baselines_formulas():
+    cond = np.stack([np.full((2, 2, 3), 10, np.uint8), np.full((2, 2, 3), 30, np.uint8)])
+    np.testing.assert_array_equal(physics.copy_last_frame(cond, 3)[:, 0, 0, 0], [30, 30, 30])
+    np.testing.assert_array_equal(physics.linear_extrapolation(cond, 3)[:, 0, 0, 0], [50, 70, 90])
+    high = np.stack([np.full((1, 1, 3), 200, np.uint8), np.full((1, 1, 3), 250, np.uint8)])
+    assert physics.linear_extrapolation(high, 2).max() == 255  # clipped, not wrapped
+
+
+def test_true_future_scores_perfect_and_copy_last_scores_lower():
+    frames, masks = moving_square_episode()
+    perfect = physics.physics_alignment(frames[4:], frames, masks, cond=4)
+    assert perfect["iou"] == pytest.approx(1.0) and perfect["centroid_px"] == pytest.approx(0.0)
+    assert perfect["ssim"] == pytest.approx(1.0)
+    copy = physics.physics_alignment(physics.copy_last_frame(frames[:4], 6), frames, masks, cond=4)
+    assert copy["iou"] < 0.7 and copy["centroid_px"] > 1.5
+    assert np.isfinite(copy["psnr"]) and copy["psnr"] < 40
+
+
+def test_object_missing_from_prediction_gives_zero_iou():
+    frames, masks = moving_square_episode()
+    empty = np.repeat(frames[:1] * 0 + frames[0, :, :2].mean().astype(np.uint8), 6, axis=0)
+    res = physics.physics_alignment(empty, frames, masks, cond=4)
+    assert res["iou"] == 0.0 and res["found"] == 0.0
+
+
+def test_shape_mismatch():
+    frames, masks = moving_square_episode()
+    with pytest.raises(ValueError, match="does not match"):
+        physics.physics_alignment(frames[:3], frames, masks, cond=4)
+
+
+def test_on_simulated_episode():
+    sim = pytest.importorskip("worldsmith.sim.episode")
+    ep = sim.make_episode("collision", 1, frames=12, size=48)
+    f, m = ep.frames[0], ep.masks[0]
+    ceiling = physics.segmentation_ceiling(f, m, 4)
+    copy = physics.physics_alignment(physics.copy_last_frame(f[:4], 8), f, m, 4)
+    assert ceiling["iou"] > 0.5 and ceiling["found"] == 1.0
+    assert copy["iou"] < ceiling["iou"]
