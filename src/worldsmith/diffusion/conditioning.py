@@ -1,0 +1,81 @@
+"""Video2World conditioning: the first latent frames are given, the model denoises the rest.
+
+Cosmos (arXiv 2501.03575, Sec. 5.1 "Video2World") trains one DiT for Text2World (no given frames)
+and Video2World (the first ``n`` latent frames given). Given frames enter the network clean up to a
+small noise augmentation ``y + sigma_aug n`` at their own input scale ``c_in(sigma_aug)`` (so the
+network sees them as nearly-clean latents, not as noise at level sigma), a condition-mask channel marks
+them, and the denoiser's output on them is the given latents themselves. After sampling, the given
+frames therefore come out exactly as they went in.
+
+Deviation from diffusers' Cosmos Video2World pipeline: there, once the sampler's sigma falls to
+``sigma_aug`` or below (the last step, sigma_min = 0.0002 < 0.001), every frame is treated as noisy
+and the given frames drift by ~1e-3. Here given frames stay given at every sigma, so they come out
+bit-exact.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from worldsmith.diffusion.edm import EDMConfig, _as_tensor, c_in, c_noise, c_out, c_skip
+
+
+def frame_indicator(n_cond: torch.Tensor | int, B: int, T: int, device=None) -> torch.Tensor:
+    """``[B, 1, T, 1, 1]`` float: 1 on the first `n_cond` (per sample ``[B]`` or shared) latent frames."""
+    n = torch.as_tensor(n_cond, device=device).reshape(-1).expand(B)
+    return (torch.arange(T, device=device)[None, :] < n[:, None]).float().view(B, 1, T, 1, 1)
+
+
+def video2world_denoise(
+    net: nn.Module,
+    x: torch.Tensor,
+    sigma: torch.Tensor | float,
+    *,
+    cfg: EDMConfig,
+    cond_latents: torch.Tensor | None = None,
+    n_cond: torch.Tensor | int = 0,
+    augment_sigma: torch.Tensor | float = 0.001,
+    generator: torch.Generator | None = None,
+    **net_kwargs,
+) -> torch.Tensor:
+    """EDM denoiser ``D(x; sigma)`` with the first `n_cond` latent frames given (Cosmos Video2World).
+
+    Args:
+        net: the raw network ``F(x_in, c_noise, **net_kwargs)`` (a `DiT`); if its config has
+            ``video2world`` a condition mask ``[B, 1, T, H, W]`` is passed as `condition_mask`.
+        x: noisy latents ``[B, C, T, H, W]``.
+        sigma: noise level, scalar or ``[B]``.
+        cond_latents: clean latents ``[B, C, T', H, W]`` whose first `n_cond` frames are given.
+        n_cond: given frames, an int or ``[B]`` (0 = Text2World).
+        augment_sigma: noise level of the augmentation of the given frames, scalar or ``[B]``.
+    """
+    B, C, T, H, W = x.shape
+    sd = cfg.sigma_data
+    sigma = _as_tensor(sigma, x).to(x.device)
+    sigma = sigma.expand(B) if sigma.ndim == 0 else sigma
+    s = sigma.view(B, 1, 1, 1, 1)
+    x_in = c_in(s, sd) * x
+    ind = frame_indicator(n_cond, B, T, x.device) if cond_latents is not None else x.new_zeros(B, 1, T, 1, 1)
+    if cond_latents is not None:
+        aug = _as_tensor(augment_sigma, x).to(x.device)
+        aug = (aug.expand(B) if aug.ndim == 0 else aug).view(B, 1, 1, 1, 1)
+        y = _fit_frames(cond_latents, T).to(x.dtype)
+        noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        y_in = c_in(aug, sd) * (y + aug * noise)
+        x_in = ind * y_in + (1 - ind) * x_in
+    if getattr(getattr(net, "cfg", None), "video2world", False):
+        net_kwargs["condition_mask"] = ind.expand(B, 1, T, H, W)
+    F_x = net(x_in.to(x.dtype), c_noise(sigma), **net_kwargs)
+    D_x = c_skip(s, sd) * x + c_out(s, sd) * F_x.float()
+    if cond_latents is not None:
+        D_x = ind * y + (1 - ind) * D_x
+    return D_x
+
+
+def _fit_frames(cond: torch.Tensor, T: int) -> torch.Tensor:
+    """Given latents padded with zeros (or cut) to `T` frames; frames past n_cond are never read."""
+    if cond.shape[2] >= T:
+        return cond[:, :, :T]
+    pad = cond.new_zeros(*cond.shape[:2], T - cond.shape[2], *cond.shape[3:])
+    return torch.cat([cond, pad], dim=2)  # [B, C, T, H, W]

@@ -1,0 +1,85 @@
+"""Sampling latents from a trained DiT: Text2World (no given frames) and Video2World.
+
+`sample_latents` binds the conditioning into a denoiser ``D(x; sigma)`` (`conditioning.py`), wraps
+it in classifier-free guidance against the null text, and runs a sampler from `samplers.py` on a
+Karras schedule, starting from ``sigma_max`` noise (EDM Algorithm 1/2). Cosmos-1.0 samples with
+35 Euler steps and guidance w = 7 in its convention (scale 8 here, see `samplers.guided`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from worldsmith.diffusion.conditioning import video2world_denoise
+from worldsmith.diffusion.edm import EDMConfig
+from worldsmith.diffusion.objective import null_text
+from worldsmith.diffusion.samplers import SAMPLERS, guided, karras_sigmas
+from worldsmith.errors import WorldsmithError
+
+
+@torch.no_grad()
+def sample_latents(
+    model: nn.Module,
+    shape: tuple[int, int, int, int, int],
+    *,
+    text: torch.Tensor | None = None,
+    text_mask: torch.Tensor | None = None,
+    cond_latents: torch.Tensor | None = None,
+    n_cond: int = 0,
+    steps: int = 35,
+    sampler: str = "euler",
+    guidance: float = 1.0,
+    edm: EDMConfig | None = None,
+    rho: float = 7.0,
+    augment_sigma: float = 0.001,
+    noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    callback=None,
+) -> torch.Tensor:
+    """Latents ``[B, C, T, H, W]`` (in the model's normalised latent space).
+
+    Args:
+        model: a `DiT` (the raw network F).
+        shape: ``(B, C, T, H, W)`` of the latents to generate.
+        text, text_mask: ``[B, S, D]`` prompt embeddings and ``[B, S]`` mask; None = null text.
+        cond_latents: ``[B, C, >= n_cond, H, W]`` given latents for Video2World.
+        n_cond: how many leading latent frames are given (0 = Text2World).
+        guidance: classifier-free guidance scale (1 = none; the uncond model sees the null text).
+        noise: the starting standard-normal noise (drawn from `generator` when omitted).
+    """
+    if sampler not in SAMPLERS:
+        raise WorldsmithError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
+    if steps < 1:
+        raise WorldsmithError(f"--steps must be >= 1, got {steps}")
+    edm = edm or EDMConfig()
+    B, C, T, H, W = shape
+    if n_cond and (cond_latents is None or cond_latents.shape[2] < n_cond):
+        raise WorldsmithError(f"Video2World needs {n_cond} given latent frames, got {_frames(cond_latents)}")
+    if n_cond >= T:
+        raise WorldsmithError(f"{n_cond} given latent frames leave nothing to generate out of {T}")
+    dev = next(model.parameters()).device
+    text_dim = model.cfg.text_dim
+    if text is None:
+        text, text_mask = null_text(B, text_dim, dev)
+    u_text, u_mask = null_text(B, text_dim, dev)
+    common = dict(cfg=edm, cond_latents=cond_latents if n_cond else None, n_cond=n_cond)
+    common["augment_sigma"], common["generator"] = augment_sigma, generator
+
+    def cond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return video2world_denoise(model, x, sigma, text=text, text_mask=text_mask, **common)
+
+    def uncond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return video2world_denoise(model, x, sigma, text=u_text, text_mask=u_mask, **common)
+
+    sigmas = karras_sigmas(steps, edm.sigma_min, edm.sigma_max, rho, device=dev)
+    if noise is None:
+        noise = torch.randn(shape, generator=generator).to(dev)
+    x = noise * sigmas[0]
+    return SAMPLERS[sampler](
+        guided(cond, uncond, guidance), x, sigmas, generator=generator, callback=callback
+    )
+
+
+def _frames(t: torch.Tensor | None) -> int:
+    return 0 if t is None else t.shape[2]
