@@ -63,7 +63,10 @@ def pair_consistency(
     threshold_px: float = 1.0,
     seed: int = 0,
 ) -> PairResult:
-    """Match, fit F with RANSAC, measure Sampson error; with K, recover the relative pose."""
+    """Match, fit F with RANSAC, measure Sampson error; with K, recover the relative pose.
+
+    Pairs with fewer than `min_inliers` RANSAC inliers get a NaN error and no pose.
+    """
     pts1, pts2 = sift_matches(img1, img2)
     if len(pts1) < 8:
         return PairResult(len(pts1), 0, float("nan"), False)
@@ -72,9 +75,12 @@ def pair_consistency(
     if F is None or F.shape != (3, 3):
         return PairResult(len(pts1), 0, float("nan"), False)
     inl = mask.ravel().astype(bool)
-    err = float(np.sqrt(sampson_distance(F, pts1[inl], pts2[inl])).mean()) if inl.any() else float("nan")
+    # Too few inliers and F fits them exactly (8 points determine it): the error says nothing.
+    if inl.sum() < min_inliers:
+        return PairResult(len(pts1), int(inl.sum()), float("nan"), False)
+    err = float(np.sqrt(sampson_distance(F, pts1[inl], pts2[inl])).mean())
     pose_ok, R, t = False, None, None
-    if K is not None and inl.sum() >= min_inliers:
+    if K is not None:
         E, emask = cv2.findEssentialMat(pts1, pts2, K, cv2.RANSAC, 0.999, threshold_px)
         if E is not None and E.shape == (3, 3):
             n_good, R, t, _ = cv2.recoverPose(E, pts1, pts2, K, mask=emask)
