@@ -46,7 +46,9 @@ PHYSICS_ALIGNMENT = [s.name for s in SCENARIOS.values() if s.physics_alignment]
 
 def get(name: str) -> Scenario:
     if name not in SCENARIOS:
-        raise SimError(f"unknown scenario '{name}'; choose one of {', '.join(SCENARIOS)} (worldsmith sim list)")
+        raise SimError(
+            f"unknown scenario '{name}'; choose one of {', '.join(SCENARIOS)} (worldsmith sim list)"
+        )
     return SCENARIOS[name]
 
 

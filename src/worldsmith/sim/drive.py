@@ -65,14 +65,17 @@ class DriveKinematics:
         y0, y1, tc, tau = self.lane_change
         return x, y0 + (y1 - y0) / (1 + math.exp(-(t - tc) / tau))
 
-    def _ego_pose(self, t: float) -> tuple[float, float, float, float, float, float]:
-        eps = 1e-4
+    def _velocity(self, t: float, eps: float = 1e-4) -> tuple[float, float]:
         (xa, ya), (xb, yb) = self.ego(t - eps), self.ego(t + eps)
+        return (xb - xa) / (2 * eps), (yb - ya) / (2 * eps)
+
+    def _ego_pose(self, t: float, eps: float = 1e-4) -> tuple[float, float, float, float, float, float]:
+        """x, y, heading (along the velocity), vx, vy, heading rate (central differences)."""
         x, y = self.ego(t)
-        vx, vy = (xb - xa) / (2 * eps), (yb - ya) / (2 * eps)
-        yaw = lambda s: math.atan2(self.ego(s + eps)[1] - self.ego(s - eps)[1], self.ego(s + eps)[0] - self.ego(s - eps)[0])  # noqa: E731
-        yaw_rate = (yaw(t + eps) - yaw(t - eps)) / (2 * eps)
-        return x, y, yaw(t), vx, vy, yaw_rate
+        vx, vy = self._velocity(t)
+        heading = lambda s: math.atan2(*self._velocity(s)[::-1])  # noqa: E731
+        yaw_rate = (heading(t + eps) - heading(t - eps)) / (2 * eps)
+        return x, y, heading(t), vx, vy, yaw_rate
 
     def pose(self, model, data, t: float) -> None:
         x, y, yaw, vx, vy, w = self._ego_pose(t)
@@ -100,12 +103,13 @@ def _road_xml(rng: np.random.Generator) -> str:
     x0, x1 = ROAD
     cx, half = (x0 + x1) / 2, (x1 - x0) / 2
     parts = [
-        f'<geom name="road" type="box" pos="{cx} 0 0.005" size="{half} {1.5 * LANE} 0.005" material="asphalt"/>',
+        f'<geom name="road" type="box" pos="{cx} 0 0.005" size="{half} {1.5 * LANE} 0.005" '
+        'material="asphalt"/>',
     ]
     for side in (-1.5, 1.5):
         parts.append(
-            f'<geom name="edge{side:+.0f}" type="box" pos="{cx} {side * LANE:.2f} 0.012" size="{half} 0.08 0.002" '
-            'rgba="0.95 0.95 0.95 1"/>'
+            f'<geom name="edge{side:+.0f}" type="box" pos="{cx} {side * LANE:.2f} 0.012" '
+            f'size="{half} 0.08 0.002" rgba="0.95 0.95 0.95 1"/>'
         )
     for k, x in enumerate(np.arange(x0, x1, 9.0)):
         for side in (-0.5, 0.5):
@@ -119,8 +123,9 @@ def _road_xml(rng: np.random.Generator) -> str:
                 continue
             w, d, h = rng.uniform(3, 6), rng.uniform(2, 4), rng.uniform(3, 9)
             y = side * (1.5 * LANE + 5 + d)
+            x_b = x + rng.uniform(-2, 2)
             parts.append(
-                f'<geom name="building{k}_{side:+d}" type="box" pos="{x + rng.uniform(-2, 2):.2f} {y:.2f} {h:.2f}" '
+                f'<geom name="building{k}_{side:+d}" type="box" pos="{x_b:.2f} {y:.2f} {h:.2f}" '
                 f'size="{w:.2f} {d:.2f} {h:.2f}" material="wall"/>'
             )
     return "\n    ".join(parts)
@@ -168,8 +173,8 @@ def drive(rng: np.random.Generator) -> Scene:
         xml=xml_doc,
         objects=names,
         view=View(lookat=(10.0, 0.0, 1.0), distance=25.0, azimuth=-150.0, elevation=-25.0),
-        caption=f"An ego car drives along a three-lane road at {speed:.0f} m/s{move}, among {n} other vehicles "
-        "with traffic cones on the roadside.",
+        caption=f"An ego car drives along a three-lane road at {speed:.0f} m/s{move}, among {n} other "
+        "vehicles with traffic cones on the roadside.",
         params={"ego_speed": speed, "lane_change": lane_change, "vehicles": vehicles},
         kinematics=kin,
         rig=list(RIG),

@@ -147,7 +147,9 @@ def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed) -> list[list[
                 f"({', '.join(scene.rig)}); --cameras must be <= {len(scene.rig)}"
             )
         if mode not in ("static", "rig"):
-            raise SimError(f"scenario '{scene.scenario}' renders from its camera rig; use camera mode 'static'")
+            raise SimError(
+                f"scenario '{scene.scenario}' renders from its camera rig; use camera mode 'static'"
+            )
         out = []
         for name in scene.rig[:cameras]:
             c = mujoco.MjvCamera()
@@ -156,5 +158,8 @@ def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed) -> list[list[
             out.append([c] * frames)
         return out
     # Every camera of the ring makes the same move (one generator seed), so the views stay a rigid rig.
-    paths = [cam.path(base, mode, frames, np.random.default_rng([seed, 7])) for base in cam.ring(scene.view, cameras)]
+    paths = [
+        cam.path(base, mode, frames, np.random.default_rng([seed, 7]))
+        for base in cam.ring(scene.view, cameras)
+    ]
     return [[view.mjv_camera(mujoco) for view in p] for p in paths]

@@ -102,7 +102,7 @@ def document(
     ambient = rng.uniform(0.25, 0.45)
     return f"""<mujoco model="{model}">
   <compiler angle="radian"/>
-  <option gravity="0 0 {-gravity:g}" integrator="Euler"/>
+  <option gravity="0 0 {-gravity:g}" integrator="RK4"/>
   <visual>
     <headlight ambient="{ambient:.3f} {ambient:.3f} {ambient:.3f}" diffuse="0.3 0.3 0.3" specular="0 0 0"/>
     <map znear="0.01" zfar="100"/>

@@ -68,7 +68,9 @@ class Simulation:
         """The agent's action for the coming frame interval (sets `data.ctrl`)."""
         if self.scene.controller is None:
             return None
-        return np.asarray(self.scene.controller.act(self.model, self.data, self.frame, 1.0 / self.fps), np.float64)
+        return np.asarray(
+            self.scene.controller.act(self.model, self.data, self.frame, 1.0 / self.fps), np.float64
+        )
 
     def advance(self) -> None:
         """Move on by one frame interval (1 / fps seconds)."""

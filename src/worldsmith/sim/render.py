@@ -108,6 +108,7 @@ class Renderer:
         self._gl = _gl_context(model.vis.global_.offwidth, model.vis.global_.offheight)
         self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._context.readDepthMap = mujoco.mjtDepthMap.mjDEPTH_ZEROFAR  # reversed Z: 1 at near, 0 at far
         self.scene = mujoco.MjvScene(model, quality.max_geoms)
         self.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = quality.shadow_size > 0
         self.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False

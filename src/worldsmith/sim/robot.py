@@ -22,9 +22,9 @@ from worldsmith.sim.scenes import Scene
 TABLE_Z = 0.4  # table top height
 BASE = np.array([0.0, 0.62])  # shoulder position in the table plane
 L1 = L2 = 0.5  # link lengths
-LINK_Z = TABLE_Z + 0.15
-LIFT_UP, LIFT_DOWN = 0.05, -0.05  # prismatic joint targets: pusher above / among the objects
-SPEED = 0.6  # m/s of the tip target
+LINK_Z = TABLE_Z + 0.17
+LIFT_UP, LIFT_DOWN = 0.07, -0.02  # pusher bottom 11 cm / 2 cm above the table (objects: 6-9 cm)
+SPEED = 0.35  # m/s of the tip target
 
 # Directions as seen from the default camera (on the -y side, looking +y): image left is -x.
 DIRECTIONS = {
@@ -58,10 +58,12 @@ def _robot_xml() -> str:
       rgba="0.3 0.3 0.32 1"/>
     <body name="robot" pos="{BASE[0]} {BASE[1]} {LINK_Z}">
       <joint name="shoulder" type="hinge" axis="0 0 1" damping="1"/>
-      <geom name="link1" type="capsule" fromto="0 0 0 {L1} 0 0" size="0.025" mass="0.3" rgba="0.85 0.85 0.88 1"/>
+      <geom name="link1" type="capsule" fromto="0 0 0 {L1} 0 0" size="0.025" mass="0.3"
+        rgba="0.85 0.85 0.88 1"/>
       <body name="forearm" pos="{L1} 0 0">
         <joint name="elbow" type="hinge" axis="0 0 1" damping="0.5"/>
-        <geom name="link2" type="capsule" fromto="0 0 0 {L2} 0 0" size="0.022" mass="0.2" rgba="0.2 0.45 0.8 1"/>
+        <geom name="link2" type="capsule" fromto="0 0 0 {L2} 0 0" size="0.022" mass="0.2"
+          rgba="0.2 0.45 0.8 1"/>
         <body name="pusher" pos="{L2} 0 0">
           <joint name="lift" type="slide" axis="0 0 1" range="-0.08 0.08" damping="5"/>
           <geom name="pusher" type="capsule" fromto="0 0 0 0 0 -0.11" size="0.022" mass="0.1"
@@ -158,7 +160,15 @@ def _table_objects(rng: np.random.Generator, n: int) -> tuple[str, list[str], li
         shape = str(rng.choice(["box", "cylinder"]))
         h = float(rng.uniform(0.03, 0.045))
         size = [h, h, h] if shape == "box" else [h, h]
-        xml += mjcf.free_body(f"obj{i}", shape, size, (*placed[i], TABLE_Z + h), colours[i], mass=rng.uniform(0.1, 0.3), friction=0.5)
+        xml += mjcf.free_body(
+            f"obj{i}",
+            shape,
+            size,
+            (*placed[i], TABLE_Z + h),
+            colours[i],
+            mass=rng.uniform(0.1, 0.3),
+            friction=0.5,
+        )
         names.append(f"obj{i}")
         labels.append(f"{colours[i]} {'cube' if shape == 'box' else 'cylinder'}")
     return xml, names, labels

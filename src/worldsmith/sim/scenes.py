@@ -63,9 +63,11 @@ def _side_view(rng: np.random.Generator, lookat, distance: float, elevation=(-25
     )
 
 
-def _scene_xml(rng, name: str, bodies: str, *, floor_friction: float = 1.0, extra_world: str = "") -> str:
+def _scene_xml(
+    rng, name: str, bodies: str, *, floor_friction: float = 1.0, extra_world: str = "", extra: str = ""
+) -> str:
     world = mjcf.light(rng) + mjcf.floor(friction=floor_friction) + mjcf.walls() + extra_world + bodies
-    return mjcf.document(rng, world, model=name)
+    return mjcf.document(rng, world, model=name, extra=extra)
 
 
 def _words(n: int) -> str:
@@ -82,7 +84,9 @@ def free_fall(rng: np.random.Generator) -> Scene:
         shape, size, _ = mjcf.random_shape(rng)
         z = float(rng.uniform(0.6, 1.8))
         euler = rng.uniform(-0.6, 0.6, size=3) if shape != "sphere" else (0, 0, 0)
-        bodies += mjcf.free_body(f"obj{i}", shape, size, (xs[i], 0, z), colours[i], mass=rng.uniform(0.2, 2), euler=euler)
+        bodies += mjcf.free_body(
+            f"obj{i}", shape, size, (xs[i], 0, z), colours[i], mass=rng.uniform(0.2, 2), euler=euler
+        )
         heights.append(z)
         shapes.append(f"{colours[i]} {shape}")
     return Scene(
@@ -90,7 +94,8 @@ def free_fall(rng: np.random.Generator) -> Scene:
         xml=_scene_xml(rng, "free_fall", bodies),
         objects=[f"obj{i}" for i in range(n)],
         view=_side_view(rng, (0, 0, 0.8), 3.6),
-        caption=f"{_words(n).capitalize()} objects ({', '.join(shapes)}) fall from rest onto a checkered floor.",
+        caption=f"{_words(n).capitalize()} objects ({', '.join(shapes)}) fall from rest onto a checkered "
+        "floor.",
         params={"heights": heights, "shapes": shapes},
     )
 
@@ -107,7 +112,8 @@ def projectile(rng: np.random.Generator) -> Scene:
         xml=_scene_xml(rng, "projectile", body),
         objects=["ball"],
         view=_side_view(rng, (0, 0, 0.9), 4.4, elevation=(-12, -5)),
-        caption=f"A {colour} ball is thrown forward and upward, flies along a parabola and bounces on the floor.",
+        caption=f"A {colour} ball is thrown forward and upward, flies along a parabola and bounces on the "
+        "floor.",
         params={"radius": r, "v0": v, "start": start},
         init_qvel={"ball_free": v + [0.0, 0.0, 0.0]},
     )
@@ -115,17 +121,20 @@ def projectile(rng: np.random.Generator) -> Scene:
 
 def collision(rng: np.random.Generator) -> Scene:
     """Two balls of different masses roll towards each other and collide."""
-    r = rng.uniform(0.08, 0.14, size=2)
+    r = np.full(2, rng.uniform(0.09, 0.13))  # equal radii: the contact normal stays horizontal
     m = rng.uniform(0.3, 2.0, size=2)
     colours = mjcf.pick_colours(rng, 2)
     v = [float(rng.uniform(1.2, 2.5)), -float(rng.uniform(1.2, 2.5))]
     y_off = float(rng.uniform(-0.5, 0.5)) * min(r)
     bodies = mjcf.free_body("ball0", "sphere", [r[0]], (-1.0, 0, r[0]), colours[0], mass=m[0])
     bodies += mjcf.free_body("ball1", "sphere", [r[1]], (1.0, y_off, r[1]), colours[1], mass=m[1])
+    # Ball-on-ball: nearly frictionless, stiff and bouncy (damping ratio 0.2), like billiard balls.
+    pair = """<contact><pair geom1="ball0" geom2="ball1" condim="3" friction="0.02 0.02 0.005 0.0001 0.0001"
+      solref="0.005 0.2"/></contact>"""
     # Rolling without slipping: angular velocity about y equals v / r.
     return Scene(
         scenario="collision",
-        xml=_scene_xml(rng, "collision", bodies),
+        xml=_scene_xml(rng, "collision", bodies, extra=pair),
         objects=["ball0", "ball1"],
         view=_side_view(rng, (0, 0, 0.2), 3.2, elevation=(-30, -15)),
         caption=f"A {colours[0]} ball and a {colours[1]} ball roll towards each other and collide.",
@@ -156,14 +165,21 @@ def ramp(rng: np.random.Generator) -> Scene:
     p_cyl = top - 0.6 * L * axis_x + r_cyl * normal + np.array([0, 0.2, 0])
     bodies = mjcf.free_body("ball", "sphere", [r_ball], p_ball, colours[0], mass=rng.uniform(0.2, 1))
     bodies += mjcf.free_body(
-        "cylinder", "cylinder", [r_cyl, 0.08], p_cyl, colours[1], mass=rng.uniform(0.2, 1), euler=(math.pi / 2, 0, 0)
+        "cylinder",
+        "cylinder",
+        [r_cyl, 0.08],
+        p_cyl,
+        colours[1],
+        mass=rng.uniform(0.2, 1),
+        euler=(math.pi / 2, 0, 0),
     )
     return Scene(
         scenario="ramp",
         xml=_scene_xml(rng, "ramp", bodies, extra_world=ramp_geom),
         objects=["ball", "cylinder"],
         view=_side_view(rng, (0.3, 0, 0.3), 3.2),
-        caption=f"A {colours[0]} ball and a {colours[1]} cylinder roll down a {math.degrees(theta):.0f} degree ramp.",
+        caption=f"A {colours[0]} ball and a {colours[1]} cylinder roll down a {math.degrees(theta):.0f} "
+        "degree ramp.",
         params={"angle_deg": math.degrees(theta)},
     )
 
@@ -178,7 +194,9 @@ def dominoes(rng: np.random.Generator) -> Scene:
     omega = float(rng.uniform(1.5, 2.5))
     colours = mjcf.pick_colours(rng, n)
     bodies = "".join(
-        mjcf.free_body(f"domino{i}", "box", half, (x0 + i * spacing, 0, half[2]), colours[i], mass=0.1, friction=0.6)
+        mjcf.free_body(
+            f"domino{i}", "box", half, (x0 + i * spacing, 0, half[2]), colours[i], mass=0.1, friction=0.6
+        )
         for i in range(n)
     )
     return Scene(
@@ -196,12 +214,15 @@ def tower(rng: np.random.Generator) -> Scene:
     """A leaning tower of boxes that falls over under gravity."""
     n = int(rng.integers(4, 8))
     half = float(rng.uniform(0.08, 0.12))
-    lean = float(rng.uniform(0.35, 0.55)) * half * rng.choice([-1, 1])
+    # With a constant offset d per level, the n - 1 boxes above the bottom one have their centre of
+    # mass d n / 2 from its centre: the tower tips once d > 2 half / n. Lean 20-60% past that.
+    lean = float(rng.uniform(1.2, 1.6)) * 2 * half / n * rng.choice([-1, 1])
+    mass = float(rng.uniform(0.2, 1.0))
     colours = mjcf.pick_colours(rng, n)
     bodies = ""
     for i in range(n):
         pos = (i * lean, float(rng.uniform(-0.1, 0.1)) * half, half + 2 * half * i)
-        bodies += mjcf.free_body(f"box{i}", "box", [half] * 3, pos, colours[i], mass=rng.uniform(0.2, 1.0))
+        bodies += mjcf.free_body(f"box{i}", "box", [half] * 3, pos, colours[i], mass=mass)
     return Scene(
         scenario="tower",
         xml=_scene_xml(rng, "tower", bodies),
@@ -223,7 +244,9 @@ def slide(rng: np.random.Generator) -> Scene:
         half = rng.uniform(0.06, 0.1, size=3)
         half[2] = min(half[2], half[0])
         y = (i - (n - 1) / 2) * 0.45
-        bodies += mjcf.free_body(f"box{i}", "box", half, (-1.5, y, half[2]), colours[i], mass=1.0, friction=mu[i])
+        bodies += mjcf.free_body(
+            f"box{i}", "box", half, (-1.5, y, half[2]), colours[i], mass=1.0, friction=mu[i]
+        )
     return Scene(
         scenario="slide",
         xml=_scene_xml(rng, "slide", bodies, floor_friction=0.05),
@@ -243,7 +266,8 @@ def pendulum(rng: np.random.Generator) -> Scene:
     amplitude = float(rng.uniform(math.radians(5), math.radians(15))) * rng.choice([-1, 1])
     colour = mjcf.pick_colours(rng, 1)[0]
     body = f"""
-    <geom name="post" type="box" pos="0 0.3 {pivot / 2:.4f}" size="0.03 0.03 {pivot / 2:.4f}" material="wall"/>
+    <geom name="post" type="box" pos="0 0.3 {pivot / 2:.4f}" size="0.03 0.03 {pivot / 2:.4f}"
+      material="wall"/>
     <geom name="beam" type="capsule" fromto="0 0.3 {pivot:.4f} 0 0 {pivot:.4f}" size="0.02" material="wall"/>
     <body name="bob" pos="0 0 {pivot:.4f}">
       <joint name="hinge" type="hinge" axis="0 1 0" damping="0"/>
