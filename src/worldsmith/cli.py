@@ -83,6 +83,119 @@ def demo(
     run_demo(out, seed=seed, quick=quick)
 
 
+# --- diffusion world model: generate / train diffusion / convert diffusers --------------------------
+
+generate_app = typer.Typer(help="Generate video with a diffusion world model.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+if "train_app" not in globals():
+    train_app = typer.Typer(help="Train models on the shared Trainer.", no_args_is_help=True)
+    app.add_typer(train_app, name="train")
+convert_app = typer.Typer(help="Convert released checkpoints to worldsmith's layout.", no_args_is_help=True)
+app.add_typer(convert_app, name="convert")
+
+Ckpt = Annotated[Path, typer.Option("--ckpt", help="World-model dir (train diffusion writes OUT/model).")]
+Prompt = Annotated[str, typer.Option("--prompt", help="What the video should show.")]
+Steps = Annotated[int, typer.Option("--steps", help="Sampler steps.")]
+Sampler = Annotated[str, typer.Option("--sampler", help="euler | heun | dpmpp_2m.")]
+Guidance = Annotated[float, typer.Option("--guidance", help="CFG scale (1 = off; Cosmos' w=7 is 8).")]
+Guard = Annotated[str, typer.Option("--guard", help="Guards: default | blocklist | none (loudly off).")]
+CondFrames = Annotated[int, typer.Option("--cond-frames", help="Given frames (1 + k * s_t).")]
+
+
+def _generate(out: Path, seed: int, command: str, **kw) -> None:
+    from worldsmith.diffusion.pipeline import run_generate
+    from worldsmith.runs import RunDir
+
+    with RunDir(out, command=command, args=kw, seed=seed) as run:
+        run.record(**run_generate(kw.pop("ckpt"), out, seed=seed, **kw))
+    console.print(f"wrote {out / 'video.mp4'}")
+
+
+@generate_app.command("text2world")
+def generate_text2world(
+    prompt: Prompt,
+    ckpt: Ckpt,
+    out: Out,
+    seed: Seed = 0,
+    steps: Steps = 35,
+    sampler: Sampler = "euler",
+    guidance: Guidance = 1.0,
+    guard: Guard = "default",
+) -> None:
+    """Generate a video from a text prompt."""
+    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    _generate(out, seed, "generate text2world", **kw)
+
+
+@generate_app.command("video2world")
+def generate_video2world(
+    video: Annotated[Path, typer.Option("--video", help="Video whose first frames are given.")],
+    prompt: Prompt,
+    ckpt: Ckpt,
+    out: Out,
+    cond_frames: CondFrames = 1,
+    seed: Seed = 0,
+    steps: Steps = 35,
+    sampler: Sampler = "euler",
+    guidance: Guidance = 1.0,
+    guard: Guard = "default",
+) -> None:
+    """Continue a video: its first --cond-frames frames are kept, the rest is generated."""
+    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    _generate(out, seed, "generate video2world", video=video, cond_frames=cond_frames, **kw)
+
+
+@train_app.command("diffusion")
+def train_diffusion_cmd(
+    tokenizer: Annotated[Path, typer.Option("--tokenizer", help="Continuous tokenizer checkpoint dir.")],
+    data: Annotated[Path, typer.Option("--data", help="Folder of videos (+ <stem>.txt captions).")],
+    out: Out,
+    preset: Annotated[str, typer.Option("--preset", help="DiT size: tiny | small | 7b | 14b.")] = "tiny",
+    frames: Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")] = 17,
+    size: Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")] = "64x64",
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Latent cache (default OUT/latent_cache).")
+    ] = None,
+    text_encoder: Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | none.")] = "minilm",
+    override: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="train.steps=200, model.depth=2, objective.p_text2world=0.5"),
+    ] = None,
+    seed: Seed = 0,
+) -> None:
+    """Train a Text2World + Video2World DiT on tokenizer latents (encoded once into a cache)."""
+    from worldsmith.diffusion.recipes import train_diffusion
+    from worldsmith.errors import ConfigError
+    from worldsmith.runs import RunDir
+
+    h, _, w = size.partition("x")
+    if not (h.isdigit() and w.isdigit()):
+        raise ConfigError(f"--size '{size}' must look like 64x64")
+    sets = override or []
+    args = dict(tokenizer=tokenizer, data=data, preset=preset, frames=frames, size=size, set=sets)
+    with RunDir(out, command="train diffusion", args=args, seed=seed) as run:
+        metrics = train_diffusion(
+            tokenizer, data, out, preset=preset, frames=frames, size=(int(h), int(w)), cache=cache,
+            text_encoder=text_encoder, overrides=sets, seed=seed,
+        )  # fmt: skip
+        run.record(**metrics)
+    console.print(f"wrote {out / 'model'}")
+
+
+@convert_app.command("diffusers")
+def convert_diffusers_cmd(
+    src: Annotated[Path, typer.Argument(help="diffusers Cosmos-1.0 pipeline dir (transformer/, vae/).")],
+    out: Out,
+) -> None:
+    """Convert a diffusers Cosmos-1.0 Text2World/Video2World pipeline into a worldsmith checkpoint."""
+    from worldsmith.diffusion.convert import convert_diffusers
+    from worldsmith.runs import RunDir
+
+    with RunDir(out, command="convert diffusers", args={"src": src}) as run:
+        run.record(**convert_diffusers(src, out))
+    console.print(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `worldsmith` script."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -337,28 +337,32 @@ def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], where: str) -> N
 # --- presets: plain functions in one visible dict -------------------------------------------------
 
 
+def _preset(defaults: dict, kw: dict) -> DiTConfig:
+    return DiTConfig(**{**defaults, **kw})
+
+
 def tiny(**kw) -> DiTConfig:
     """~1M parameters: trains on CPU in minutes (MiniLM text, 16 latent channels)."""
-    return DiTConfig(
-        heads=4, head_dim=16, depth=4, text_dim=384, adaln_lora_dim=32, max_size=(32, 64, 64), **kw
+    return _preset(
+        dict(heads=4, head_dim=16, depth=4, text_dim=384, adaln_lora_dim=32, max_size=(32, 64, 64)), kw
     )
 
 
 def small(**kw) -> DiTConfig:
     """~30M parameters: a GPU-afternoon model."""
-    return DiTConfig(
-        heads=8, head_dim=64, depth=12, text_dim=384, adaln_lora_dim=64, max_size=(64, 128, 128), **kw
+    return _preset(
+        dict(heads=8, head_dim=64, depth=12, text_dim=384, adaln_lora_dim=64, max_size=(64, 128, 128)), kw
     )
 
 
 def cosmos_7b(**kw) -> DiTConfig:
     """Cosmos-1.0-Diffusion-7B-{Text,Video}2World: width 4096, 28 blocks, 32 heads, T5-XXL text."""
-    return DiTConfig(heads=32, head_dim=128, depth=28, text_dim=1024, rope_scale=(2.0, 1.0, 1.0), **kw)
+    return _preset(dict(heads=32, head_dim=128, depth=28, text_dim=1024, rope_scale=(2.0, 1.0, 1.0)), kw)
 
 
 def cosmos_14b(**kw) -> DiTConfig:
     """Cosmos-1.0-Diffusion-14B-{Text,Video}2World: width 5120, 36 blocks, 40 heads."""
-    return DiTConfig(heads=40, head_dim=128, depth=36, text_dim=1024, rope_scale=(2.0, 2.0, 2.0), **kw)
+    return _preset(dict(heads=40, head_dim=128, depth=36, text_dim=1024, rope_scale=(2.0, 2.0, 2.0)), kw)
 
 
 PRESETS = {"tiny": tiny, "small": small, "7b": cosmos_7b, "14b": cosmos_14b}

@@ -1,0 +1,177 @@
+"""Text2World and Video2World end to end: prompt (+ video) -> latents -> decoded, guarded video.
+
+Order (Cosmos, arXiv 2501.03575, Sec. 7): the prompt pre-guard runs before any compute; the video
+post-guard (and face blur) runs before anything is written (`worldsmith.guardrails`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldsmith.diffusion.generate import sample_latents
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
+
+
+@dataclass
+class Generation:
+    frames: torch.Tensor  # [T, H, W, 3] uint8
+    latents: torch.Tensor  # [1, C, T', h, w] raw tokenizer latents
+    fps: float
+    info: dict[str, Any]
+
+
+def _tokenizer(world: WorldModel):
+    if world.tokenizer is None:
+        raise CheckpointError(
+            "the world model has no tokenizer/ folder to decode latents; pass --tokenizer DIR"
+        )
+    if world.tokenizer.discrete:
+        raise CheckpointError(
+            "the world model's tokenizer is discrete; diffusion needs a continuous tokenizer"
+        )
+    return world.tokenizer
+
+
+def encode_prompt(world: WorldModel, prompt: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    if world.spec.text_encoder == "none" or not prompt:
+        return None, None
+    from worldsmith.text.encoders import load_text_encoder
+
+    return load_text_encoder(world.spec.text_encoder).encode([prompt])
+
+
+@torch.no_grad()
+def generate_world(
+    world: WorldModel,
+    prompt: str,
+    *,
+    video: torch.Tensor | None = None,
+    cond_frames: int = 0,
+    steps: int = 35,
+    sampler: str = "euler",
+    guidance: float = 1.0,
+    seed: int = 0,
+    guard=None,
+) -> Generation:
+    """Text2World (``video=None``) or Video2World (the first `cond_frames` frames of uint8 `video`
+    ``[T, H, W, 3]`` given). `guard` is a `GuardPipeline` (its pre-guard runs here first)."""
+    if guard is not None:
+        guard.require_prompt(prompt)
+    tok = _tokenizer(world)
+    st, s = tok.config.temporal_compression, tok.config.spatial_compression
+    T, h, w = world.spec.latent_size
+    cond, n = None, 0
+    if video is not None:
+        if cond_frames < 1 or cond_frames > len(video):
+            raise WorldsmithError(
+                f"--cond-frames must be in 1..{len(video)} (frames in the video), got {cond_frames}"
+            )
+        if st > 1 and (cond_frames - 1) % st:
+            raise WorldsmithError(f"--cond-frames must be 1 + k*{st} for this tokenizer, got {cond_frames}")
+        frames = resize_center_crop(video[:cond_frames], (h * s, w * s))
+        cond = tok.encode(to_model(frames)[None])  # [1, C, n, h, w]
+        n = cond.shape[2]
+        if n >= T:
+            raise WorldsmithError(
+                f"{cond_frames} frames give {n} latent frames, the model generates {T}: give fewer"
+            )
+    text, mask = encode_prompt(world, prompt)
+    x = sample_latents(
+        world.dit, (1, world.dit.cfg.latent_channels, T, h, w), text=text, text_mask=mask,
+        cond_latents=None if cond is None else world.normalize(cond), n_cond=n, steps=steps, sampler=sampler,
+        guidance=guidance, edm=world.spec.edm, generator=torch.Generator().manual_seed(seed),
+    )  # fmt: skip
+    latents = world.denormalize(x)
+    if cond is not None:
+        latents[:, :, :n] = cond
+    frames = to_uint8(tok.decode(latents)[0])  # [T, H, W, 3]
+    info = {
+        "latent_frames": T,
+        "given_latent_frames": n,
+        "frames": len(frames),
+        "steps": steps,
+        "sampler": sampler,
+    }
+    return Generation(frames=frames, latents=latents, fps=world.spec.fps, info=info)
+
+
+def write_generation(gen: Generation, out: str | Path, *, guard=None) -> dict[str, Path]:
+    """``out/video.mp4`` (through the post-guard when given) and ``out/latents.safetensors``."""
+    from safetensors.torch import save_file
+
+    from worldsmith import fs
+    from worldsmith.video import io
+
+    out = Path(out)
+    video = out / "video.mp4"
+    if guard is not None:
+        guard.write_video(video, gen.frames, gen.fps)
+    else:
+        io.write(video, gen.frames, fps=gen.fps)
+    with fs.atomic_path(out / "latents.safetensors") as tmp:
+        save_file({"latents": gen.latents.contiguous()}, tmp)
+    return {"video": video, "latents": out / "latents.safetensors"}
+
+
+GUARD_SETS = ("default", "blocklist", "none")
+
+
+def build_guard(name: str):
+    """`--guard`: ``default`` (blocklist + MiniLM prompt classifier; video safety + face blur),
+    ``blocklist`` (blocklist on prompts; face blur on videos), or ``none`` (loudly off)."""
+    from worldsmith.console import console
+
+    if name not in GUARD_SETS:
+        raise WorldsmithError(f"unknown guard set '{name}'; choose one of {', '.join(GUARD_SETS)}")
+    if name == "none":
+        console.print(
+            "[bold yellow]warning:[/] guardrails are OFF (--guard none): prompts and videos are unchecked"
+        )
+        return None
+    from worldsmith.guardrails.pipeline import default_pipeline
+
+    if name == "blocklist":
+        return default_pipeline(classifier=False, video_safety=False, face_blur=True)
+    return default_pipeline()
+
+
+def run_generate(
+    ckpt: str | Path,
+    out: str | Path,
+    *,
+    prompt: str,
+    video: str | Path | None = None,
+    cond_frames: int = 0,
+    steps: int = 35,
+    sampler: str = "euler",
+    guidance: float = 1.0,
+    seed: int = 0,
+    guard: str = "default",
+    tokenizer: str | Path | None = None,
+) -> dict[str, Any]:
+    """What `worldsmith generate text2world|video2world` does; returns the facts for run.json."""
+    guard_pipe = build_guard(guard)
+    if guard_pipe is not None:
+        guard_pipe.require_prompt(prompt)  # before loading anything
+    world = WorldModel.from_pretrained(ckpt)
+    if tokenizer is not None:
+        from worldsmith.tokenizers.model import CausalTokenizer
+
+        world.tokenizer = CausalTokenizer.from_pretrained(tokenizer).eval()
+    frames = None
+    if video is not None:
+        from worldsmith.video import io
+
+        frames = io.read(video).frames
+    gen = generate_world(
+        world, prompt, video=frames, cond_frames=cond_frames, steps=steps, sampler=sampler, guidance=guidance,
+        seed=seed, guard=None,
+    )  # fmt: skip
+    paths = write_generation(gen, out, guard=guard_pipe)
+    return {**gen.info, "guard": guard, **{k: str(v) for k, v in paths.items()}}

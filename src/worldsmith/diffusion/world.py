@@ -1,0 +1,99 @@
+"""A trained diffusion world model on disk: the DiT, its latent statistics, tokenizer and text encoder.
+
+Layout of a world-model directory (written atomically)::
+
+    world.json        WorldSpec: latent mean/std per channel, trained latent size, fps, text encoder, EDM
+    dit/              DiT checkpoint (config.json + model.safetensors)
+    tokenizer/        the continuous tokenizer that made the latents (optional; needed to decode video)
+
+Latents are normalised as Cosmos does before diffusion: ``(z - mean) / std * sigma_data`` per
+channel, so the data the EDM sees has standard deviation sigma_data (Karras et al. 2022, Sec. 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from worldsmith import fs
+from worldsmith.config import check, from_dict, read_file, to_dict
+from worldsmith.diffusion.dit import DiT
+from worldsmith.diffusion.edm import EDMConfig
+from worldsmith.errors import CheckpointError
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorldSpec:
+    latent_mean: tuple[float, ...]
+    latent_std: tuple[float, ...]
+    latent_size: tuple[int, int, int]  # (T, H, W) of the latent clips it was trained on
+    fps: float = 24.0  # frame rate of the training video (for writing generated clips)
+    text_encoder: str = "minilm"  # `worldsmith.text.encoders.load_text_encoder` spec, or "none"
+    edm: EDMConfig = field(default_factory=EDMConfig)
+
+    def __post_init__(self) -> None:
+        check(
+            len(self.latent_mean) == len(self.latent_std),
+            "latent_std",
+            self.latent_std,
+            "must match latent_mean",
+        )
+        check(all(s > 0 for s in self.latent_std), "latent_std", self.latent_std, "must be positive")
+
+
+def latent_stats(latents: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of latents ``[N, C, T, H, W]``."""
+    z = latents.transpose(0, 1).reshape(latents.shape[1], -1).double()  # [C, N*T*H*W]
+    return tuple(z.mean(1).tolist()), tuple(z.std(1).clamp_min(1e-6).tolist())
+
+
+class WorldModel:
+    """DiT + `WorldSpec` (+ tokenizer): maps raw tokenizer latents to the EDM space and back."""
+
+    def __init__(self, dit: DiT, spec: WorldSpec, tokenizer: torch.nn.Module | None = None):
+        if len(spec.latent_mean) != dit.cfg.latent_channels:
+            raise CheckpointError(
+                f"world spec has {len(spec.latent_mean)} latent channels, the DiT {dit.cfg.latent_channels}"
+            )
+        self.dit, self.spec, self.tokenizer = dit, spec, tokenizer
+
+    def _stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.spec.latent_mean, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
+        std = torch.tensor(self.spec.latent_std, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
+        return mean, std
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw latents ``[B, C, T, H, W]`` -> EDM space (std ~ sigma_data)."""
+        mean, std = self._stats(z)
+        return (z - mean) / std * self.spec.edm.sigma_data
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(x)
+        return x / self.spec.edm.sigma_data * std + mean
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        with fs.atomic_dir(path) as tmp:
+            fs.write_json(tmp / "world.json", to_dict(self.spec))
+            self.dit.save_pretrained(tmp / "dit")
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(tmp / "tokenizer")
+        return Path(path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> WorldModel:
+        path = Path(path)
+        if not (path / "world.json").is_file():
+            raise CheckpointError(
+                f"'{path}' is not a world-model directory (no world.json); "
+                "make one with `worldsmith train diffusion --out DIR` (it is written to DIR/model)"
+            )
+        spec = from_dict(WorldSpec, read_file(path / "world.json"))
+        dit = DiT.from_pretrained(path / "dit", map_location=map_location).eval()
+        tokenizer = None
+        if (path / "tokenizer").is_dir():
+            from worldsmith.tokenizers.model import CausalTokenizer
+
+            tokenizer = CausalTokenizer.from_pretrained(path / "tokenizer", map_location=map_location).eval()
+        return cls(dit, spec, tokenizer)
