@@ -1,0 +1,95 @@
+"""End to end on the command line: videos -> latent cache -> `train diffusion` -> `generate`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from worldsmith.cli import main
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.video import io
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def moving_square(T: int, H: int, W: int, shift: int) -> np.ndarray:
+    frames = np.full((T, H, W, 3), 40, np.uint8)
+    for t in range(T):
+        x = (shift + 2 * t) % (W - 12)
+        frames[t, 10:22, x : x + 12] = (220, 80, 30)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+
+    root = tmp_path_factory.mktemp("e2e")
+    torch.manual_seed(0)
+    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "tok")
+    data = root / "data"
+    for i in range(2):
+        io.write(data / f"clip{i}.mp4", moving_square(18, 32, 40, 7 * i), fps=12)
+    (data / "clip0.txt").write_text("an orange box slides to the right")
+    return root
+
+
+def test_train_then_generate_text2world_and_video2world(trained, capsys):
+    root = trained
+    args = ["train", "diffusion", "--tokenizer", root / "tok", "--data", root / "data", "--out", root / "run"]
+    args += ["--frames", 9, "--size", "32x32", "--text-encoder", "none"]
+    args += ["--set", "train.steps=3", "--set", "train.batch_size=2", "--set", "model.depth=1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    run = json.loads((root / "run" / "run.json").read_text())
+    assert run["status"] == "ok" and run["results"]["clips"] == 4  # 2 videos x 2 clips of 9 frames
+    world = WorldModel.from_pretrained(root / "run" / "model")
+    assert world.dit.cfg.depth == 1 and world.spec.latent_size == (3, 4, 4) and world.tokenizer is not None
+    cache_index = root / "run" / "latent_cache" / "index.json"
+    stamp = cache_index.stat().st_mtime_ns
+    code, _, err = run_cli(args, capsys)  # second run: the cache is reused, not rebuilt
+    assert code == 0 and "latent cache hit" in err and cache_index.stat().st_mtime_ns == stamp
+
+    ckpt = root / "run" / "model"
+    gen = ["--ckpt", ckpt, "--steps", 2, "--guard", "none", "--prompt", "a box"]
+    code, _, err = run_cli(["generate", "text2world", *gen, "--out", root / "t2w"], capsys)
+    assert code == 0, err
+    assert "guardrails are OFF" in err  # never silently off
+    assert io.probe(root / "t2w" / "video.mp4").num_frames == 9
+
+    v2w = ["generate", "video2world", *gen, "--video", root / "data" / "clip1.mp4", "--cond-frames", 5]
+    code, _, err = run_cli([*v2w, "--out", root / "v2w"], capsys)
+    assert code == 0, err
+    facts = json.loads((root / "v2w" / "run.json").read_text())["results"]
+    assert facts["given_latent_frames"] == 2 and facts["guard"] == "none"
+
+    code, _, err = run_cli([*v2w[:-2], "--cond-frames", 4, "--out", root / "bad"], capsys)
+    assert code == 2 and "1 + k*4" in err
+
+
+def test_guard_blocks_a_prompt_before_any_work(trained, capsys, tmp_path):
+    args = ["generate", "text2world", "--ckpt", tmp_path / "missing", "--out", tmp_path / "g"]
+    code, _, err = run_cli([*args, "--prompt", "soldiers massacre a village", "--guard", "blocklist"], capsys)
+    assert code == 2 and "blocked" in err.lower()
+    assert not (tmp_path / "g" / "video.mp4").exists()
+    code, _, err = run_cli([*args, "--prompt", "a box", "--guard", "blocklist"], capsys)
+    assert code == 2 and "world.json" in err  # allowed prompt: then the missing checkpoint is reported
+
+
+def test_train_errors_name_the_input(trained, capsys, tmp_path):
+    base = ["train", "diffusion", "--tokenizer", trained / "tok", "--out", tmp_path / "r"]
+    code, _, err = run_cli([*base, "--data", tmp_path], capsys)
+    assert code == 2 and "no video files" in err
+    code, _, err = run_cli([*base, "--data", trained / "data", "--size", "big"], capsys)
+    assert code == 2 and "--size" in err
+    code, _, err = run_cli([*base, "--data", trained / "data", "--preset", "huge"], capsys)
+    assert code == 2 and "preset" in err
