@@ -30,7 +30,7 @@ class ParallelConfig:
     dp_replicate: int = 1
     dp_shard: int = -1
     cp: int = 1
-    fsdp: bool = True  # shard parameters with FSDP2 when dp_shard * cp > 1
+    fsdp: bool = True  # False: replicate parameters over data-parallel ranks (cp ranks still shard)
     cp_mode: str = "ulysses"  # "ulysses" (all-to-all over heads) or "allgather" (all-gather keys/values)
     ac: bool = False  # activation checkpointing of every block
     compile: bool = False  # torch.compile every block
@@ -59,6 +59,11 @@ class ParallelDims:
 
     @classmethod
     def from_config(cls, cfg: ParallelConfig, world_size: int) -> ParallelDims:
+        """Resolve ``dp_shard = -1`` (or, with ``fsdp=False``, replicate instead of shard)."""
+        if not cfg.fsdp:
+            if world_size % cfg.cp:
+                raise ConfigError(f"world size {world_size} is not divisible by cp {cfg.cp}")
+            return cls(dp_replicate=world_size // cfg.cp, dp_shard=1, cp=cfg.cp, world_size=world_size)
         fixed = cfg.dp_replicate * cfg.cp
         dp_shard = cfg.dp_shard
         if dp_shard == -1:

@@ -2,13 +2,61 @@
 
 Models call `attention(q, k, v, ...)` with ``[B, heads, L, head_dim]`` tensors. Keeping a single
 entry point lets `worldsmith.distributed` swap in context-parallel attention (each rank holding a
-slice of the sequence) without the models knowing.
+slice of the sequence) without the models knowing: `parallelize` installs a *sequence-parallel
+hook* for the duration of each context-parallel block (see `distributed/context_parallel.py`).
+Inside such a block, self-attention over the local slice is routed to the hook, which makes it
+exact attention over the whole sequence (Ulysses all-to-all, or all-gathered keys/values); attention
+whose keys are not the sharded sequence (cross-attention to text) stays local. A model may say so
+explicitly with ``sequence_parallel=False`` (never routed) or ``True`` (always routed).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
+
+
+class SequenceParallelHook(Protocol):
+    """What `distributed.context_parallel` installs: decides whether a call is over the sharded
+    sequence, and computes it exactly across ranks."""
+
+    def applies(self, q: torch.Tensor, k: torch.Tensor) -> bool: ...
+
+    def __call__(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool,
+        attn_mask: torch.Tensor | None, scale: float | None,
+    ) -> torch.Tensor: ...  # fmt: skip
+
+
+_hook: SequenceParallelHook | None = None
+
+
+def set_sequence_parallel_hook(hook: SequenceParallelHook | None) -> SequenceParallelHook | None:
+    """Install `hook` (None removes it); returns the previous one so callers can restore it."""
+    global _hook
+    previous, _hook = _hook, hook
+    return previous
+
+
+def local_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    attn_mask: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """softmax(q k^T * scale + mask) v on this process's tensors, with grouped-query attention."""
+    if k.shape[1] != q.shape[1]:
+        if q.shape[1] % k.shape[1]:
+            raise ValueError(f"query heads {q.shape[1]} not a multiple of key/value heads {k.shape[1]}")
+        rep = q.shape[1] // k.shape[1]
+        k = k.repeat_interleave(rep, dim=1)  # [B, H, Lk, D]
+        v = v.repeat_interleave(rep, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal, scale=scale)
 
 
 def attention(
@@ -19,16 +67,18 @@ def attention(
     causal: bool = False,
     attn_mask: torch.Tensor | None = None,
     scale: float | None = None,
+    sequence_parallel: bool | None = None,
 ) -> torch.Tensor:
     """softmax(q k^T * scale + mask) v for q ``[B, H, Lq, D]``, k/v ``[B, Hkv, Lk, D]``.
 
     Grouped-query attention: when k/v have fewer heads than q, each k/v head serves
     ``H // Hkv`` query heads. `attn_mask` is boolean (True = attend) or additive float.
+    `sequence_parallel`: None routes self-attention to an installed context-parallel hook when the
+    hook recognises the sharded sequence; False never routes; True always routes (error without hook).
     """
-    if k.shape[1] != q.shape[1]:
-        if q.shape[1] % k.shape[1]:
-            raise ValueError(f"query heads {q.shape[1]} not a multiple of key/value heads {k.shape[1]}")
-        rep = q.shape[1] // k.shape[1]
-        k = k.repeat_interleave(rep, dim=1)  # [B, H, Lk, D]
-        v = v.repeat_interleave(rep, dim=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal, scale=scale)
+    hook = _hook
+    if sequence_parallel is True and hook is None:
+        raise RuntimeError("sequence_parallel=True but no context-parallel block is running")
+    if hook is not None and sequence_parallel is not False and (sequence_parallel or hook.applies(q, k)):
+        return hook(q, k, v, causal=causal, attn_mask=attn_mask, scale=scale)
+    return local_attention(q, k, v, causal=causal, attn_mask=attn_mask, scale=scale)

@@ -373,8 +373,11 @@ def _fmt(values: dict[str, float]) -> str:
     )
 
 
-class _NoBar(contextlib.nullcontext):
+class _NoBar(contextlib.AbstractContextManager):
     """The progress bar of ranks other than 0: does nothing."""
+
+    def __exit__(self, *exc) -> None:
+        return None
 
     def add_task(self, *args, **kwargs) -> int:
         return 0

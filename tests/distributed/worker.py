@@ -1,0 +1,165 @@
+"""Scenarios run by every rank of a 2-process gloo group (not a test module).
+
+    RANK=.. WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=.. python worker.py OUT SCENARIO...
+
+Each scenario compares the distributed result with a 1-process computation done in the same rank
+(same seeds) and writes its verdict to OUT/<scenario>.rank<r>.json for the test to assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import TinyDiT, denoise_objective, dit_data  # noqa: E402
+
+from worldsmith.distributed.context_parallel import (  # noqa: E402
+    SequenceParallelAttention,
+    _GatherOutput,
+    sequence_parallel,
+    shard_sequence,
+)
+from worldsmith.distributed.parallel_dims import ParallelConfig, ParallelDims, init_process_group  # noqa: E402
+from worldsmith.distributed.parallelize import parallelize  # noqa: E402
+from worldsmith.nn.attention import attention, local_attention  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a.detach().float() - b.detach().float()).abs().max().item()
+
+
+def full(t: torch.Tensor) -> torch.Tensor:
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
+def cp_attention() -> dict:
+    """Exact attention over a sequence of 13 tokens split over 2 ranks, forward and input grads."""
+    group, rank, cp = dist.group.WORLD, dist.get_rank(), dist.get_world_size()
+    out = {}
+    for mode in ("ulysses", "allgather"):
+        for causal in (False, True):
+            for heads, kv_heads in ((4, 2), (4, 4), (3, 3)):  # GQA; plain; heads not divisible by cp
+                g = torch.Generator().manual_seed(7)
+                q = torch.randn(2, heads, 13, 8, generator=g, requires_grad=True)
+                k = torch.randn(2, kv_heads, 13, 8, generator=g, requires_grad=True)
+                v = torch.randn(2, kv_heads, 13, 8, generator=g, requires_grad=True)
+                w = torch.randn(2, heads, 13, 8, generator=g)
+                ref = local_attention(q, k, v, causal=causal)
+                (ref * w).sum().backward()
+                ref_grads = [t.grad.clone() for t in (q, k, v)]
+                for t in (q, k, v):
+                    t.grad = None
+
+                hook = SequenceParallelAttention(group, mode)
+                hook.set_length(13)
+                ql, kl, vl = (shard_sequence(t, 2, rank, cp) for t in (q, k, v))  # [B, h, 7, D]
+                with sequence_parallel(hook):
+                    o = attention(ql, kl, vl, causal=causal)  # routed to the hook
+                o = _GatherOutput.apply(o, 2, group)[:, :, :13]
+                (o * w).sum().backward()
+                grads = [t.grad.clone() for t in (q, k, v)]
+                for gr in grads:  # what FSDP's average over cp ranks does to parameter gradients
+                    dist.all_reduce(gr)
+                    gr /= cp
+                key = f"{mode}/causal={causal}/h={heads},{kv_heads}"
+                out[key] = {
+                    "out": max_diff(o, ref),
+                    "grad": max(max_diff(a, b) for a, b in zip(grads, ref_grads, strict=True)),
+                }
+    return out
+
+
+def _train(model, data, steps, *, lr=1e-2):
+    """Plain AdamW steps on the global batch; returns losses and per-step full gradients."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, foreach=True)
+    losses, grads = [], []
+    for batch in data[:steps]:
+        loss = denoise_objective(model, batch)
+        loss.backward()
+        grads.append({n: full(p.grad).clone() for n, p in model.named_parameters()})
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.detach())
+    return losses, grads
+
+
+def _compare(cfg: ParallelConfig, *, causal: bool = False, steps: int = 3) -> dict:
+    """1-process model vs the same model parallelized by `cfg`, same global batches."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    dims = ParallelDims.from_config(cfg, world)
+    ds = dit_data(8 * steps, 13)
+    batches = [[t[i * 8 : (i + 1) * 8] for t in ds.tensors] for i in range(steps)]
+
+    torch.manual_seed(0)
+    ref = TinyDiT(causal=causal)
+    ref_losses, ref_grads = _train(ref, batches, steps)
+
+    torch.manual_seed(0)
+    model = parallelize(TinyDiT(causal=causal), dims, dims.build_mesh(), cfg)
+    dp_rank = dims.dp_replicate and (rank // dims.cp)  # data rank: cp ranks share the samples
+    per = 8 // dims.dp
+    local = [[t[dp_rank * per : (dp_rank + 1) * per] for t in b] for b in batches]
+    losses, grads = _train(model, local, steps)
+    losses = [loss.clone() for loss in losses]
+    for loss in losses:  # data-parallel mean (cp ranks hold identical copies)
+        dist.all_reduce(loss)
+        loss /= world
+    params = {n: full(p.detach()) for n, p in model.named_parameters()}
+    return {
+        "loss": max(abs(a.item() - b.item()) for a, b in zip(losses, ref_losses, strict=True)),
+        "grad": max(max_diff(g[n], rg[n]) for g, rg in zip(grads, ref_grads, strict=True) for n in rg),
+        "param": max(max_diff(params[n], p) for n, p in ref.named_parameters()),
+        "losses": [x.item() for x in losses],
+        "local_param_fraction": sum(p.to_local().numel() for p in model.parameters())
+        / sum(p.numel() for p in ref.parameters()),
+    }
+
+
+def fsdp() -> dict:
+    return _compare(ParallelConfig())
+
+
+def fsdp_cp() -> dict:
+    return {
+        "ulysses": _compare(ParallelConfig(cp=2), causal=True),
+        "allgather+ac": _compare(ParallelConfig(cp=2, cp_mode="allgather", ac=True)),
+    }
+
+
+def trainer(out: Path) -> dict:
+    """The Trainer on 2 FSDP ranks; saves a sharded checkpoint and an export for the test."""
+    from worldsmith.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-2, log_every=1, tensorboard=False, ema_decay=0.5)
+    t = Trainer(cfg, TinyDiT(), denoise_objective, dit_data(16, 13), out=out / "trainer_run")
+    summary = t.fit()
+    t.export(out / "trainer_export", ema=False)
+    return {"summary": summary, "dims": [t.dims.dp_replicate, t.dims.dp_shard, t.dims.cp]}
+
+
+SCENARIOS = {"cp_attention": cp_attention, "fsdp": fsdp, "fsdp_cp": fsdp_cp}
+
+
+def main(out: Path, names: list[str]) -> None:
+    rank, _ = init_process_group()
+    for name in names:
+        try:
+            result = trainer(out) if name == "trainer" else SCENARIOS[name]()
+        except Exception:
+            result = {"error": traceback.format_exc()}
+        (out / f"{name}.rank{rank}.json").write_text(json.dumps(result, indent=1))
+        dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2:])
