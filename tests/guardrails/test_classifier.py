@@ -1,0 +1,105 @@
+"""MiniLM prompt classifier: the shipped head catches paraphrases on the held-out split, training
+overfits a batch, weights round-trip, and a missing/corrupt weights file blocks (fail closed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from worldsmith.guardrails import GuardPipeline
+from worldsmith.guardrails.base import GUARD_ERROR, GuardrailError
+from worldsmith.guardrails.blocklist import Blocklist
+from worldsmith.guardrails.classifier import (
+    CATEGORIES,
+    Head,
+    PromptClassifier,
+    SentenceEmbedder,
+    binary_metrics,
+    load_prompts,
+    packaged_weights,
+    train_head,
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> SentenceEmbedder:
+    return SentenceEmbedder()
+
+
+@pytest.fixture(scope="module")
+def classifier(embedder) -> PromptClassifier:
+    return PromptClassifier(embedder=embedder)
+
+
+def test_prompt_data_has_categories_and_a_held_out_split():
+    train, test = load_prompts("train"), load_prompts("test")
+    assert len(train) + len(test) >= 500 and len(test) >= 100
+    assert {r["label"] for r in test} == set(CATEGORIES)
+    assert not {r["text"] for r in train} & {r["text"] for r in test}
+
+
+def test_embeddings_are_unit_mean_pooled_minilm(embedder):
+    e = embedder(["a robot arm picks up a cube", "a robot arm grasps a block", "a whale in the ocean"])
+    assert e.shape == (3, 384)
+    torch.testing.assert_close(e.norm(dim=-1), torch.ones(3))
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2  # paraphrases are closer than unrelated prompts
+
+
+def test_shipped_head_on_held_out_split(classifier):
+    test = load_prompts("test")
+    p = classifier.unsafe_probability([r["text"] for r in test])
+    blocked = [bool(x >= classifier.threshold) for x in p]
+    m = binary_metrics(blocked, [r["label"] != "safe" for r in test])
+    assert m["recall"] >= 0.8 and m["false_positive_rate"] <= 0.06, m
+    with safe_open(str(packaged_weights()), "pt") as f:
+        recorded = json.loads(f.metadata()["metrics"])["classifier"]
+    assert recorded["recall"] == pytest.approx(m["recall"], abs=1e-3)  # the shipped numbers reproduce
+
+
+def test_catches_paraphrases_the_blocklist_misses(classifier):
+    blocklist = Blocklist.default()
+    unsafe = [r["text"] for r in load_prompts("test") if r["label"] != "safe"]
+    missed_by_list = [t for t in unsafe if blocklist.check(t).ok]
+    assert len(missed_by_list) >= 40
+    p = classifier.unsafe_probability(missed_by_list)
+    assert float((p >= classifier.threshold).float().mean()) >= 0.8
+    v = classifier.check("someone slits a man's throat in an alley")
+    assert not v.ok and v.category == "violence" and v.guard == "classifier"
+    assert classifier.check("a robot arm stacks three wooden blocks on a table").ok
+
+
+def test_train_head_overfits_a_batch():
+    g = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(64, 384, generator=g), dim=-1)
+    labels = torch.arange(64) % len(CATEGORIES)
+    head = train_head(emb, labels, steps=200)
+    assert (head.probs(emb).argmax(-1) == labels).float().mean() == 1.0
+
+
+def test_head_round_trip(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    head = Head(torch.randn(8, 384, generator=g), torch.randn(8, generator=g), threshold=0.7)
+    back = Head.load(head.save(tmp_path / "h.safetensors", {"recall": 1.0}))
+    torch.testing.assert_close(back.weight, head.weight)
+    assert back.threshold == 0.7 and back.categories == CATEGORIES
+
+
+def test_missing_or_corrupt_weights_fail_closed(tmp_path, embedder):
+    missing = PromptClassifier(tmp_path / "nope.safetensors", embedder=embedder)
+    with pytest.raises(GuardrailError, match="nope.safetensors"):
+        missing.check("a robot stacks boxes")
+    v = GuardPipeline([missing]).check_prompt("a robot stacks boxes")
+    assert not v.ok and v.category == GUARD_ERROR and "nope.safetensors" in v.reason
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    assert not GuardPipeline([PromptClassifier(bad, embedder=embedder)]).check_prompt("a robot").ok
+
+
+def test_bad_prompt_file_is_named(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"text": "x", "label": "weird"}\n')
+    with pytest.raises(GuardrailError, match="p.jsonl' line 1"):
+        load_prompts(path=f)
