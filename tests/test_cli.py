@@ -58,13 +58,3 @@ def test_debug_shows_traceback(tmp_path):
 def test_unknown_command_fails(capsys):
     code, _, _ = run_cli(["frobnicate"], capsys)
     assert code == 2
-
-
-def test_demo_quick_writes_run_json(tmp_path, capsys):
-    out = tmp_path / "demo"
-    code, _, _ = run_cli(["demo", "--out", str(out), "--quick", "--seed", "3"], capsys)
-    assert code == 0
-    run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "ok" and run["seed"] == 3 and run["wall_time_s"] > 0
-    assert run["versions"]["torch"]
-    assert (out / "summary.md").exists()

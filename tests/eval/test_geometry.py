@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
-from _scene import K, render_corner, rot_y, wobble
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _scene import K, render_corner, rot_y, wobble  # noqa: E402
 
 from worldsmith.eval import geometry
 
