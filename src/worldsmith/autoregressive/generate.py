@@ -62,7 +62,7 @@ def generate(
         raise ARInputError(f"the prefix must be [B, P] tokens with P >= 1, got {tuple(prefix.shape)}")
     if num_tokens < 0:
         raise ARInputError(f"num_tokens must be >= 0, got {num_tokens}")
-    seq, stream = prefix, FrameStream(model, on_frame, 0)
+    seq, stream = prefix, FrameStream(model, on_frame, prefix.shape[1])
     stream.update(seq)
     cache = model.new_cache(prefix.shape[0], prefix.shape[1] + num_tokens) if use_cache else None
     passes, new = 0, prefix
