@@ -100,7 +100,7 @@ def decode(
 
 
 def sample_indices(num_frames: int, every: int, max_frames: int) -> np.ndarray:
-    """Evenly spaced frame indices: about one per `every` frames, first and last included, at most max_frames."""
+    """Evenly spaced indices, about one per `every` frames, first and last included, <= max_frames."""
     count = min(num_frames, max_frames, max(1, -(-num_frames // every) + 1))
     return np.unique(np.linspace(0, num_frames - 1, count).round().astype(int))
 
