@@ -36,7 +36,7 @@ _RENAMES: list[tuple[str, str]] = [
     (r"\.up\.", ".linear_2."),
     (r"\.self_attn\.", ".attn1."),
     (r"\.cross_attn\.", ".attn2."),
-    (r"\.(q|k|v)\.weight$", r".to_\1.weight"),
+    (r"\.q\.weight$", ".to_q.weight"),
     (r"\.(q|k)_norm\.", r".norm_\1."),
     (r"\.out\.weight$", ".to_out.0.weight"),
     (r"\.mlp\.fc1\.", ".ff.net.0.proj."),
@@ -44,11 +44,31 @@ _RENAMES: list[tuple[str, str]] = [
 ]
 
 
+# Our fused projections and the diffusers tensors they stack (along the output dimension).
+_FUSED = {
+    ".qkv.weight": (".to_q.weight", ".to_k.weight", ".to_v.weight"),
+    ".kv.weight": (".to_k.weight", ".to_v.weight"),
+}
+
+
 def diffusers_key(key: str) -> str:
-    """Our state-dict key -> the ``CosmosTransformer3DModel`` key holding the same tensor."""
+    """Our state-dict key -> the ``CosmosTransformer3DModel`` key holding the same tensor
+    (for a fused ``qkv``/``kv`` weight: the key of its first part, ``to_q``/``to_k``)."""
     for pattern, repl in _RENAMES:
         key = re.sub(pattern, repl, key)
+    for fused, parts in _FUSED.items():
+        if key.endswith(fused):
+            key = key[: -len(fused)] + parts[0]
     return key
+
+
+def _diffusers_parts(key: str) -> list[str]:
+    """The diffusers keys whose tensors, stacked, make our tensor `key`."""
+    for fused, parts in _FUSED.items():
+        if key.endswith(fused):
+            base = diffusers_key(key)[: -len(parts[0])]
+            return [base + p for p in parts]
+    return [diffusers_key(key)]
 
 
 def config_from_diffusers(cfg: dict[str, Any]) -> DiTConfig:
@@ -106,15 +126,24 @@ def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
 
 def from_diffusers_state_dict(model: DiT, sd: dict[str, torch.Tensor], *, where: str = "state dict") -> DiT:
     """Load a ``CosmosTransformer3DModel`` state dict into `model` (strict: every tensor accounted for)."""
-    names = {diffusers_key(k): k for k in model.state_dict()}
-    ours = {names.get(k, f"<unmapped>{k}"): v for k, v in sd.items()}
+    ours, used = {}, set()
+    for key in model.state_dict():
+        parts = _diffusers_parts(key)
+        if all(p in sd for p in parts):
+            ours[key] = torch.cat([sd[p] for p in parts]) if len(parts) > 1 else sd[parts[0]]
+            used.update(parts)
+    ours |= {f"<unmapped>{k}": v for k, v in sd.items() if k not in used}
     _load_strict(model, ours, where)
     return model
 
 
 def to_diffusers_state_dict(model: DiT) -> dict[str, torch.Tensor]:
     """Our weights under diffusers' names (to load into ``CosmosTransformer3DModel``)."""
-    return {diffusers_key(k): v for k, v in model.state_dict().items()}
+    out = {}
+    for key, value in model.state_dict().items():
+        parts = _diffusers_parts(key)
+        out |= dict(zip(parts, value.chunk(len(parts)), strict=True))
+    return out
 
 
 def _read_safetensors_dir(folder: Path) -> dict[str, torch.Tensor]:

@@ -84,15 +84,18 @@ class DiTConfig:
 
 
 class Attention(nn.Module):
-    """Multi-head attention with per-head QK RMSNorm and optional RoPE (self) or context (cross)."""
+    """Multi-head attention with per-head QK RMSNorm: self-attention (fused q/k/v projection, RoPE)
+    or cross-attention to a context (q from x, fused k/v from the context)."""
 
     def __init__(self, dim: int, heads: int, head_dim: int, *, context_dim: int | None = None):
         super().__init__()
-        inner, kv_in = heads * head_dim, context_dim or dim
-        self.heads = heads
-        self.q = nn.Linear(dim, inner, bias=False)
-        self.k = nn.Linear(kv_in, inner, bias=False)
-        self.v = nn.Linear(kv_in, inner, bias=False)
+        inner = heads * head_dim
+        self.heads, self.cross = heads, context_dim is not None
+        if self.cross:
+            self.q = nn.Linear(dim, inner, bias=False)
+            self.kv = nn.Linear(context_dim, 2 * inner, bias=False)
+        else:
+            self.qkv = nn.Linear(dim, 3 * inner, bias=False)  # one GEMM instead of three
         self.q_norm = nn.RMSNorm(head_dim, eps=1e-5)
         self.k_norm = nn.RMSNorm(head_dim, eps=1e-5)
         self.out = nn.Linear(inner, dim, bias=False)
@@ -105,10 +108,11 @@ class Attention(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        context = x if context is None else context
-        q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.heads)  # [B, H, L, Dh]
-        k = rearrange(self.k(context), "b s (h d) -> b h s d", h=self.heads)  # [B, H, S, Dh]
-        v = rearrange(self.v(context), "b s (h d) -> b h s d", h=self.heads)
+        if self.cross:
+            q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.heads)  # [B, H, L, Dh]
+            k, v = rearrange(self.kv(context), "b s (n h d) -> n b h s d", n=2, h=self.heads)  # [B, H, S, Dh]
+        else:
+            q, k, v = rearrange(self.qkv(x), "b l (n h d) -> n b h l d", n=3, h=self.heads)  # [B, H, L, Dh]
         q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
@@ -131,7 +135,8 @@ class AdaLNLoRA(nn.Module):
 
 
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], eps=1e-6) * (1 + scale) + shift
+    """``LayerNorm(x) (1 + scale) + shift`` (AdaLN, DiT Sec. 3.2), fused into one addcmul."""
+    return torch.addcmul(shift, F.layer_norm(x, x.shape[-1:], eps=1e-6), 1 + scale)
 
 
 class Block(nn.Module):
@@ -161,11 +166,11 @@ class Block(nn.Module):
         if pos is not None:
             x = x + pos
         shift, scale, gate = self.mod_self(emb, shared)
-        x = x + gate * self.self_attn(_modulate(x, shift, scale), rope=rope)
+        x = torch.addcmul(x, gate, self.self_attn(_modulate(x, shift, scale), rope=rope))  # x + gate * attn
         shift, scale, gate = self.mod_cross(emb, shared)
-        x = x + gate * self.cross_attn(_modulate(x, shift, scale), text, mask=text_mask)
+        x = torch.addcmul(x, gate, self.cross_attn(_modulate(x, shift, scale), text, mask=text_mask))
         shift, scale, gate = self.mod_mlp(emb, shared)
-        return x + gate * self.mlp(_modulate(x, shift, scale))
+        return torch.addcmul(x, gate, self.mlp(_modulate(x, shift, scale)))
 
 
 class LearnablePosEmbed(nn.Module):

@@ -103,7 +103,7 @@ def train_world_model(
     dit = DiT(dit_cfg)
     world = WorldModel(dit, spec, tokenizer)
     data = LatentDataset(world.normalize(latents.float()), text, mask)
-    base = dict(steps=500, batch_size=min(8, len(data)), lr=1e-3, warmup_steps=20, ema_decay=0.995)
+    base = dict(steps=500, batch_size=min(8, len(data)), lr=2e-3, warmup_steps=20, ema_decay=0.995)
     base |= dict(log_every=25, tensorboard=False, betas=(0.9, 0.99))
     cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
     obj = DiffusionObjective(
