@@ -35,6 +35,22 @@ state = _State()
 # Options shared by every command that writes.
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory for outputs and run.json.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+# Options every training command takes (worldsmith.distributed); --nproc re-runs it under torchrun.
+NProc = Annotated[int, typer.Option("--nproc", help="Local processes (re-runs under torchrun).")]
+Fsdp = Annotated[bool, typer.Option("--fsdp/--no-fsdp", help="Shard params with FSDP2 (else replicate).")]
+CP = Annotated[int, typer.Option("--cp", help="Context-parallel degree: ranks splitting each sequence.")]
+AC = Annotated[bool, typer.Option("--ac", help="Activation checkpointing of every block.")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile every block.")]
+
+
+def _parallel(nproc: int, fsdp: bool, cp: int, ac: bool, compile_: bool, prefix: str = "") -> list[str]:
+    """Relaunch under torchrun for --nproc > 1 (exits with its code); else the parallel overrides."""
+    from worldsmith.distributed.launch import parallel_overrides, relaunch
+
+    code = relaunch(nproc)
+    if code is not None:
+        raise typer.Exit(code)
+    return parallel_overrides(fsdp=fsdp, cp=cp, ac=ac, compile=compile_, prefix=prefix)
 
 
 @app.callback()
@@ -162,6 +178,11 @@ def train_diffusion_cmd(
         typer.Option("--set", help="train.steps=200, model.depth=2, objective.p_text2world=0.5"),
     ] = None,
     seed: Seed = 0,
+    nproc: NProc = 1,
+    fsdp: Fsdp = True,
+    cp: CP = 1,
+    ac: AC = False,
+    compile_: Compile = False,
 ) -> None:
     """Train a Text2World + Video2World DiT on tokenizer latents (encoded once into a cache)."""
     from worldsmith.diffusion.recipes import train_diffusion
@@ -171,7 +192,7 @@ def train_diffusion_cmd(
     h, _, w = size.partition("x")
     if not (h.isdigit() and w.isdigit()):
         raise ConfigError(f"--size '{size}' must look like 64x64")
-    sets = override or []
+    sets = [*_parallel(nproc, fsdp, cp, ac, compile_, prefix="train."), *(override or [])]
     args = dict(tokenizer=tokenizer, data=data, preset=preset, frames=frames, size=size, set=sets)
     with RunDir(out, command="train diffusion", args=args, seed=seed) as run:
         metrics = train_diffusion(
@@ -194,6 +215,93 @@ def convert_diffusers_cmd(
     with RunDir(out, command="convert diffusers", args={"src": src}) as run:
         run.record(**convert_diffusers(src, out))
     console.print(f"wrote {out}")
+
+
+# --- guardrails: guard prompt / guard video / guard train-classifier ------------------------------
+
+guard_app = typer.Typer(help="Guardrails: check prompts, guard and face-blur videos.", no_args_is_help=True)
+app.add_typer(guard_app, name="guard")
+BlocklistFiles = Annotated[
+    list[Path] | None, typer.Option("--blocklist", help="Extra blocklist YAML (category: [terms]).")
+]
+
+
+@guard_app.command("prompt")
+def guard_prompt(
+    text: Annotated[str, typer.Argument(help="The prompt to check.")],
+    blocklist: BlocklistFiles = None,
+    classifier: Annotated[bool, typer.Option(help="Run the MiniLM prompt classifier.")] = True,
+    llm_guard: Annotated[
+        Path | None, typer.Option("--llm-guard", help="Local Llama-Guard-style model dir.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check a prompt with the pre-guards; print the verdict, exit 1 when it is blocked."""
+    from dataclasses import asdict
+
+    from worldsmith.guardrails.pipeline import default_pipeline
+
+    pipeline = default_pipeline(
+        classifier=classifier, llm_guard_dir=llm_guard, video_safety=False, face_blur=False,
+        blocklist_files=blocklist or [],
+    )  # fmt: skip
+    verdict = pipeline.check_prompt(text)
+    typer.echo(json.dumps(asdict(verdict)) if as_json else str(verdict))
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+@guard_app.command("video")
+def guard_video(
+    video: Annotated[Path, typer.Argument(help="Video to guard.")],
+    out: Out,
+    seed: Seed = 0,
+    safety: Annotated[bool, typer.Option(help="Run the NudeNet video classifier.")] = True,
+    blur: Annotated[str, typer.Option("--blur", help="Face blur: gaussian | pixelate.")] = "gaussian",
+) -> None:
+    """Post-guard a video and blur its faces into OUT/guarded.mp4; exit 1 (writing no video) when blocked."""
+    from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig
+    from worldsmith.guardrails.pipeline import GuardPipeline
+    from worldsmith.guardrails.video_safety import VideoSafety
+    from worldsmith.runs import RunDir
+    from worldsmith.video import io
+
+    face_blur = FaceBlur(FaceBlurConfig(method=blur))  # type: ignore[arg-type]
+    pipeline = GuardPipeline(post_guards=[VideoSafety()] if safety else [], face_blur=face_blur)
+    with RunDir(
+        out, command="guard video", args={"video": video, "safety": safety, "blur": blur}, seed=seed
+    ) as run:
+        clip = io.read(video)
+        verdict, safe = pipeline.check_video(clip.frames)
+        faces = sum(len(f) for f in face_blur.last_faces)
+        run.record(
+            ok=verdict.ok, reason=verdict.reason, category=verdict.category, frames=len(clip), faces=faces
+        )
+        if safe is not None:
+            path = io.write(out / "guarded.mp4", safe, fps=clip.fps)
+            console.print(f"{verdict}; {faces} face detections blurred; wrote {path}")
+    if safe is None:
+        typer.echo(str(verdict))
+        raise typer.Exit(1)
+
+
+@guard_app.command("train-classifier")
+def guard_train_classifier(
+    out: Out,
+    seed: Seed = 0,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="JSONL of {text, label, split} (default: packaged).")
+    ] = None,
+) -> None:
+    """Train the MiniLM prompt classifier head; write OUT/prompt_classifier.safetensors + metrics."""
+    from worldsmith.guardrails.classifier import train_classifier
+    from worldsmith.runs import RunDir, seed_everything
+
+    seed_everything(seed)
+    with RunDir(out, command="guard train-classifier", args={"prompts": prompts}, seed=seed) as run:
+        metrics = train_classifier(out / "prompt_classifier.safetensors", prompts=prompts, seed=seed)
+        run.record(**metrics)
+    console.print_json(data=metrics)
+    console.print(f"wrote {out / 'prompt_classifier.safetensors'}")
 
 
 def main(argv: list[str] | None = None) -> None:
