@@ -149,6 +149,10 @@ def demo_train(
     About 2 minutes on 2 CPU cores at the default 500 steps for 9x8x8 latents. Returns the
     `WorldModel` (also written to ``out/model``) and metrics (loss first/last, seconds, params).
     """
+    if latents.ndim != 5:
+        raise WorldsmithError(
+            f"latents must be [N, C, T, H, W] tokenizer latents, got {tuple(latents.shape)}"
+        )
     T, H, W = latents.shape[2:]
     size = (max(T, 8), max(H, 8), max(W, 8))
     cfg = PRESETS["tiny"](latent_channels=latents.shape[1], video2world=True, max_size=_round_up(size))

@@ -1,0 +1,75 @@
+"""World-model bundle, demo_train/demo_predict, and converting a diffusers Cosmos pipeline directory."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from worldsmith.diffusion import convert
+from worldsmith.diffusion.dit import DiT
+from worldsmith.diffusion.recipes import demo_predict, demo_train
+from worldsmith.diffusion.world import WorldModel, latent_stats
+from worldsmith.errors import CheckpointError, WorldsmithError
+
+
+def test_latent_stats_and_normalisation_round_trip():
+    z = torch.randn(6, 4, 3, 2, 2) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1, 1, 1) + 5
+    mean, std = latent_stats(z)
+    per_channel = z.transpose(0, 1).reshape(4, -1)  # [C, N*T*H*W]
+    assert mean == pytest.approx(per_channel.mean(1).tolist(), rel=1e-5)
+    assert std == pytest.approx(per_channel.std(1).tolist(), rel=1e-5)
+
+
+def test_demo_train_then_predict(tmp_path):
+    torch.manual_seed(0)
+    latents = torch.randn(4, 16, 3, 4, 4) * 2 + 1
+    world, metrics = demo_train(latents, tmp_path / "run", steps=4, seed=0)
+    assert metrics["steps"] == 4 and metrics["params"] > 0 and metrics["loss_last"] is not None
+    assert (tmp_path / "run" / "model" / "world.json").is_file()
+    n = world.normalize(latents)
+    torch.testing.assert_close(n.std().item(), 0.5, atol=0.05, rtol=0)  # sigma_data
+    torch.testing.assert_close(world.denormalize(n), latents, atol=1e-5, rtol=1e-5)
+    loaded = WorldModel.from_pretrained(tmp_path / "run" / "model")
+    pred = demo_predict(loaded, latents[:2, :, :1], total_frames=3, steps=2)
+    assert pred.shape == (2, 16, 3, 4, 4)
+    assert torch.equal(pred[:, :, :1], latents[:2, :, :1])  # given frames are kept exactly
+    again = demo_predict(loaded, latents[:2, :, :1], total_frames=3, steps=2)
+    torch.testing.assert_close(pred, again)  # seeded
+    with pytest.raises(WorldsmithError, match="latents must be"):
+        demo_train(torch.randn(4, 3, 2, 2), tmp_path / "bad", steps=1)
+
+
+def test_convert_a_diffusers_pipeline_directory(tmp_path, monkeypatch):
+    tc = pytest.importorskip("diffusers.models.transformers.transformer_cosmos")
+    shim = types.SimpleNamespace(resize=lambda x, size, interpolation=None: F.interpolate(x, size=size))
+    resize = types.SimpleNamespace(functional=shim, InterpolationMode=types.SimpleNamespace(NEAREST=0))
+    monkeypatch.setattr(tc, "transforms", resize, raising=False)
+    torch.manual_seed(0)
+    ref = tc.CosmosTransformer3DModel(
+        in_channels=5, out_channels=4, num_attention_heads=2, attention_head_dim=12, num_layers=1,
+        text_embed_dim=8, adaln_lora_dim=4, max_size=(4, 8, 8),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.normal_(0, 0.2)
+    src = tmp_path / "cosmos"
+    ref.save_pretrained(src / "transformer")
+    (src / "vae").mkdir()
+    (src / "vae" / "config.json").write_text(json.dumps({"latent_channels": 4}))
+    (src / "vae" / "weights.bin").write_bytes(b"pickle")  # never copied: pickles are not loaded
+    summary = convert.convert_diffusers(src, tmp_path / "out")
+    assert summary["video2world"] and (tmp_path / "out" / "vae" / "config.json").is_file()
+    assert not (tmp_path / "out" / "vae" / "weights.bin").exists()
+    ours = DiT.from_pretrained(tmp_path / "out" / "dit").eval()
+    x, t, text = torch.randn(1, 4, 2, 4, 4), torch.tensor([0.3]), torch.randn(1, 3, 8)
+    cond = torch.zeros(1, 1, 2, 4, 4)
+    with torch.no_grad():
+        expect = ref(hidden_states=x, timestep=t, encoder_hidden_states=text, condition_mask=cond,
+                     padding_mask=torch.zeros(1, 1, 4, 4), return_dict=False)[0]  # fmt: skip
+        torch.testing.assert_close(ours(x, t, text, condition_mask=cond), expect, atol=1e-5, rtol=1e-5)
+    with pytest.raises(CheckpointError, match="transformer/"):
+        convert.convert_diffusers(tmp_path, tmp_path / "o2")
