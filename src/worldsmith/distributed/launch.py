@@ -75,3 +75,12 @@ def spawn(nproc: int, cmd: Sequence[str], *, env: dict[str, str] | None = None) 
         )  # fmt: skip
         procs.append(subprocess.Popen(list(cmd), env=rank_env))
     return procs
+
+
+def parallel_overrides(*, fsdp: bool, cp: int, ac: bool, compile: bool, prefix: str = "") -> list[str]:
+    """The CLI's ``--fsdp/--cp/--ac/--compile`` flags as dotted overrides of `TrainConfig.parallel`
+    (``prefix="train."`` for recipes that group their overrides by section)."""
+    if cp < 1:
+        raise ConfigError(f"--cp {cp} must be >= 1")
+    flags = {"fsdp": fsdp, "cp": cp, "ac": ac, "compile": compile}
+    return [f"{prefix}parallel.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in flags.items()]
