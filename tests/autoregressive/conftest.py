@@ -17,3 +17,12 @@ from worldsmith.autoregressive.gpt import GPT  # noqa: E402
 def model() -> GPT:
     torch.manual_seed(0)
     return GPT(tiny_config()).eval()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models are overhead-bound: one thread avoids oversubscribing the shared 2-core CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

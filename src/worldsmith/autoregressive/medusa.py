@@ -1,0 +1,195 @@
+"""Medusa heads: several tokens per forward pass (Cai et al. 2024, "Medusa", arXiv 2401.10774).
+
+Head ``k`` (k = 1..K) reads the base model's last hidden state ``h_t`` and predicts the token at
+``t + 1 + k``: ``p_k = softmax(W_lm ResBlock_k(h_t))`` with ``ResBlock(x) = x + SiLU(W x + b)``
+(Medusa Sec. 2.1.1). Cosmos' AR models use 7 heads of one layer. Here every head shares the base's
+output projection ``W_lm`` (the 64k x D matrix would otherwise be copied K times); each ResBlock
+starts as the identity, so an untrained head predicts what the base predicts for ``t + 1``.
+
+Decoding (Medusa Sec. 2.1.2, one candidate path, i.e. a tree of width 1): the next token ``x_0``
+comes from the base; the heads propose ``x_1..x_K``; one forward pass of ``[x_0 .. x_K]`` through the
+base with the KV cache scores every proposal. Proposal ``x_j`` is accepted while every earlier one
+was and
+* greedy: it equals the base's argmax after ``x_{j-1}`` -> the output is *identical* to plain greedy
+  decoding, only faster;
+* sampling: typical acceptance (Medusa Sec. 2.3.1), ``p_base(x_j) > min(eps, delta * exp(-H(p_base)))``.
+The cache is then truncated to the accepted tokens, and the same pass gives the next ``x_0`` and the
+next proposals: every pass emits ``1 + accepted`` tokens.
+
+Training (`MedusaObjective` in `objective.py`): Medusa-1 freezes the backbone and trains only the
+heads; Medusa-2 trains both, with the base's loss added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldsmith import fs
+from worldsmith.autoregressive.generate import FrameCallback, FrameStream
+from worldsmith.autoregressive.gpt import GPT, ARInputError
+from worldsmith.autoregressive.sampling import SamplingConfig, filtered_probs, sample
+from worldsmith.config import check, from_dict, read_file, to_dict
+from worldsmith.errors import CheckpointError
+
+
+@dataclass(frozen=True, kw_only=True)
+class MedusaConfig:
+    dim: int  # the base model's width
+    heads: int = 7  # medusa_num_heads (Cosmos: 7)
+    layers: int = 1  # ResBlocks per head (Cosmos: 1)
+    posterior_threshold: float = 0.09  # typical acceptance eps
+    posterior_alpha: float = 0.3  # typical acceptance delta (= sqrt(eps) in the paper's runs)
+
+    def __post_init__(self) -> None:
+        for key in ("dim", "heads", "layers"):
+            check(getattr(self, key) > 0, key, getattr(self, key), "must be positive")
+
+
+class ResBlock(nn.Module):
+    """``x + SiLU(W x + b)``, zero-initialised so it starts as the identity (Medusa Sec. 2.1.1)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.silu(self.linear(x))
+
+
+class MedusaHeads(nn.Module):
+    """K heads: hidden ``[B, n, D]`` -> logits ``[K, B, n, V]`` through the base's `lm_head`."""
+
+    def __init__(self, cfg: MedusaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.heads = nn.ModuleList(
+            nn.Sequential(*(ResBlock(cfg.dim) for _ in range(cfg.layers))) for _ in range(cfg.heads)
+        )
+
+    def forward(self, hidden: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
+        return torch.stack([lm_head(head(hidden)) for head in self.heads])  # [K, B, n, V]
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """``config.json`` + ``model.safetensors`` of the heads only (the base lives elsewhere)."""
+        from safetensors.torch import save_file
+
+        with fs.atomic_dir(path) as tmp:
+            fs.write_json(tmp / "config.json", {"model": "ar-medusa", **to_dict(self.cfg)})
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
+                      str(tmp / "model.safetensors"))  # fmt: skip
+        return Path(path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> MedusaHeads:
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
+            raise CheckpointError(
+                f"'{path}' is not a Medusa checkpoint (needs config.json, model.safetensors)"
+            )
+        data = read_file(path / "config.json")
+        if data.pop("model", None) != "ar-medusa":
+            raise CheckpointError(f"'{path}/config.json' does not describe Medusa heads")
+        heads = cls(from_dict(MedusaConfig, data))
+        try:
+            heads.load_state_dict(load_file(str(path / "model.safetensors"), device=map_location))
+        except RuntimeError as err:
+            raise CheckpointError(f"'{path}' does not match its config.json: {err}") from None
+        return heads.to(map_location)
+
+    def check_base(self, base: GPT) -> None:
+        if base.cfg.dim != self.cfg.dim:
+            raise CheckpointError(
+                f"Medusa heads of width {self.cfg.dim} do not fit a base model of width {base.cfg.dim}; "
+                f"train heads for this base with `worldsmith train medusa --base DIR`"
+            )
+
+
+class MedusaModel(nn.Module):
+    """Base + heads as one module for the Trainer; Medusa-1 freezes the base (`freeze_base`)."""
+
+    def __init__(self, base: GPT, heads: MedusaHeads, *, freeze_base: bool = True):
+        super().__init__()
+        heads.check_base(base)
+        self.base, self.heads, self.freeze_base = base, heads, freeze_base
+        base.requires_grad_(not freeze_base)
+
+
+def _accept(cand: torch.Tensor, logits: torch.Tensor, sampling: SamplingConfig, cfg: MedusaConfig) -> int:
+    """How many of the proposals ``cand[1:]`` are accepted given the base's `logits` ``[c, V]``."""
+    n = 0
+    for j in range(1, cand.shape[0]):
+        prev = logits[j - 1]
+        if sampling.greedy:
+            ok = bool(prev.argmax() == cand[j])
+        else:  # typical acceptance on the tempered base distribution
+            p = (prev.float() / sampling.temperature).softmax(-1)
+            entropy = -(p * p.clamp_min(1e-12).log()).sum()
+            ok = bool(p[cand[j]] > torch.minimum(torch.tensor(cfg.posterior_threshold),
+                                                 cfg.posterior_alpha * torch.exp(-entropy)))  # fmt: skip
+        if not ok:
+            break
+        n += 1
+    return n
+
+
+def _propose(heads: MedusaHeads, hidden: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
+    """Top-1 token of every head from one hidden state ``[1, 1, D]`` -> ``[K]``."""
+    return heads(hidden, lm_head)[:, 0, 0].argmax(-1)
+
+
+@torch.no_grad()
+def medusa_generate(
+    model: GPT,
+    heads: MedusaHeads,
+    prefix: torch.Tensor,
+    num_tokens: int,
+    *,
+    text: torch.Tensor | None = None,
+    text_mask: torch.Tensor | None = None,
+    sampling: SamplingConfig | None = None,
+    generator: torch.Generator | None = None,
+    on_frame: FrameCallback | None = None,
+    stats: dict | None = None,
+) -> torch.Tensor:
+    """`generate` with Medusa speculation; prefix ``[1, P]`` -> ``[1, P + num_tokens]``.
+
+    `stats` receives ``forward_passes`` and ``mean_accepted`` (tokens emitted per verification pass).
+    """
+    sampling = sampling or SamplingConfig()
+    heads.check_base(model)
+    if prefix.ndim != 2 or prefix.shape[0] != 1 or prefix.shape[1] < 1:
+        raise ARInputError(f"Medusa decoding takes one sequence [1, P >= 1], got {tuple(prefix.shape)}")
+    cache = model.new_cache(1, prefix.shape[1] + num_tokens)
+    stream = FrameStream(model, on_frame, prefix.shape[1])
+    h = model.hidden(prefix, text=text, text_mask=text_mask, cache=cache)[:, -1:]  # [1, 1, D]
+    nxt = sample(model.lm_head(h[:, 0]), sampling, generator)  # [1]
+    proposals = _propose(heads, h, model.lm_head)  # [K]
+    seq, produced, passes, verifies = prefix, 0, 1, 0
+    while produced < num_tokens:
+        cand = torch.cat([nxt, proposals[: num_tokens - produced - 1]])  # [c]
+        start = cache.length
+        h = model.hidden(cand[None], text_mask=text_mask, cache=cache)  # [1, c, D]
+        logits = model.lm_head(h[0])  # [c, V]
+        a = 1 + _accept(cand, logits, sampling, heads.cfg)
+        cache.truncate(start + a)
+        seq = torch.cat([seq, cand[None, :a]], dim=1)
+        produced, passes, verifies = produced + a, passes + 1, verifies + 1
+        stream.update(seq)
+        if sampling.greedy:
+            nxt = logits[a - 1].argmax()[None]
+        else:
+            nxt = torch.multinomial(filtered_probs(logits[a - 1], sampling), 1, generator=generator)
+        proposals = _propose(heads, h[:, a - 1 : a], model.lm_head)
+    if stats is not None:
+        stats["forward_passes"] = passes
+        stats["mean_accepted"] = num_tokens / max(verifies, 1)
+    return seq

@@ -1,0 +1,71 @@
+"""Medusa: greedy output identical to plain greedy decoding (random and trained weights)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from worldsmith.autoregressive.generate import generate, video2world
+from worldsmith.autoregressive.gpt import ARInputError
+from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, medusa_generate
+from worldsmith.autoregressive.sampling import GREEDY, SamplingConfig
+from worldsmith.errors import CheckpointError
+
+
+def _random_heads(k: int = 3, dim: int = 48) -> MedusaHeads:
+    heads = MedusaHeads(MedusaConfig(dim=dim, heads=k))
+    for p in heads.parameters():  # the zero init would make every head echo the base
+        torch.nn.init.normal_(p, std=0.5)
+    return heads.eval()
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_greedy_medusa_is_identical_to_greedy_with_random_weights(model, k):
+    torch.manual_seed(k)
+    prefix = torch.randint(0, 64, (1, 9))
+    text = torch.randn(1, 3, 16)
+    want = generate(model, prefix, 27, text=text, sampling=GREEDY)
+    stats: dict = {}
+    got = medusa_generate(model, _random_heads(k), prefix, 27, text=text, sampling=GREEDY, stats=stats)
+    assert torch.equal(got, want)
+    assert stats["forward_passes"] <= 28
+
+
+def test_acceptance_rules():
+    """Greedy: a proposal is accepted while it equals the base's argmax after the previous token.
+    Typical: while its base probability beats min(eps, delta * exp(-H))."""
+    from worldsmith.autoregressive.medusa import _accept
+
+    cfg = MedusaConfig(dim=48)
+    base = torch.nn.functional.one_hot(torch.tensor([7, 1, 3]), 64).float() * 20  # argmax 7, then 1
+    assert _accept(torch.tensor([5, 7, 1]), base, GREEDY, cfg) == 2
+    assert _accept(torch.tensor([5, 7, 2]), base, GREEDY, cfg) == 1
+    assert _accept(torch.tensor([5, 6, 1]), base, GREEDY, cfg) == 0  # a rejection stops the chain
+    flat = torch.zeros(2, 64)  # uniform: p = 1/64, H = ln 64, threshold min(0.09, 0.3/64) = 0.0047 < 1/64
+    assert _accept(torch.tensor([0, 9]), flat, SamplingConfig(temperature=1.0), cfg) == 1
+    peaked = torch.zeros(2, 64)
+    peaked[0, 3] = 10.0  # p(9) ~ 3e-6 < threshold
+    assert _accept(torch.tensor([0, 9]), peaked, SamplingConfig(temperature=1.0), cfg) == 0
+
+
+def test_sampled_medusa_runs_and_streams(model):
+    frames = []
+    out = video2world(
+        model, torch.randint(0, 64, (1, 1, 3, 3)), 3, medusa=_random_heads(), text=torch.randn(1, 2, 16),
+        sampling=SamplingConfig(temperature=1.0, top_p=0.9), generator=torch.Generator().manual_seed(0),
+        on_frame=lambda t, x: frames.append(t),
+    )  # fmt: skip
+    assert out.shape == (1, 4, 3, 3) and frames == [1, 2, 3]
+    assert int(out.max()) < 64
+
+
+def test_medusa_checkpoint_roundtrip_and_errors(tmp_path, model):
+    heads = _random_heads()
+    heads.save_pretrained(tmp_path / "medusa")
+    loaded = MedusaHeads.from_pretrained(tmp_path / "medusa")
+    h = torch.randn(1, 2, 48)
+    torch.testing.assert_close(loaded(h, model.lm_head), heads(h, model.lm_head))
+    with pytest.raises(CheckpointError, match="width"):
+        medusa_generate(model, _random_heads(dim=32), torch.zeros(1, 3, dtype=torch.long), 2)
+    with pytest.raises(ARInputError, match="one sequence"):
+        medusa_generate(model, heads, torch.zeros(2, 3, dtype=torch.long), 2)
