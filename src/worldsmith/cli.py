@@ -304,6 +304,103 @@ def guard_train_classifier(
     console.print(f"wrote {out / 'prompt_classifier.safetensors'}")
 
 
+# --- autoregressive world model: train ar / train medusa / generate ar-video2world -----------------
+
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", help="train.steps=200, model.layers=2, objective.decay=0.8")
+]
+
+
+def _size(size: str) -> tuple[int, int]:
+    from worldsmith.errors import ConfigError
+
+    h, _, w = size.partition("x")
+    if not (h.isdigit() and w.isdigit()):
+        raise ConfigError(f"--size '{size}' must look like 64x64")
+    return int(h), int(w)
+
+
+@train_app.command("ar")
+def train_ar_cmd(
+    tokenizer: Annotated[Path, typer.Option("--tokenizer", help="Discrete (DV) tokenizer checkpoint dir.")],
+    data: Annotated[Path, typer.Option("--data", help="Folder of videos (+ <stem>.txt captions).")],
+    out: Out,
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | 4b | 5b | 12b | 13b.")] = "tiny",
+    frames: Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")] = 17,
+    size: Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")] = "64x64",
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Token cache (default OUT/token_cache).")
+    ] = None,
+    text_encoder: Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | none.")] = "minilm",
+    override: Sets = None,
+    seed: Seed = 0,
+) -> None:
+    """Train a Llama-style AR world model on DV tokens (tokenized once into a cache)."""
+    from worldsmith.autoregressive.recipes import train_ar
+    from worldsmith.runs import RunDir
+
+    args = dict(tokenizer=tokenizer, data=data, preset=preset, frames=frames, size=size, set=override or [])
+    with RunDir(out, command="train ar", args=args, seed=seed) as run:
+        metrics = train_ar(
+            tokenizer, data, out, preset=preset, frames=frames, size=_size(size), cache=cache,
+            text_encoder=text_encoder, overrides=override or [], seed=seed,
+        )  # fmt: skip
+        run.record(**metrics)
+    console.print(f"wrote {out / 'model'}")
+
+
+@train_app.command("medusa")
+def train_medusa_cmd(
+    base: Annotated[Path, typer.Option("--base", help="AR world model dir (OUT/model of train ar).")],
+    data: Annotated[Path, typer.Option("--data", help="Folder of videos (as for train ar).")],
+    out: Out,
+    heads: Annotated[int, typer.Option("--heads", help="Medusa heads (Cosmos: 7).")] = 7,
+    joint: Annotated[bool, typer.Option("--joint", help="Also train the base (Medusa-2).")] = False,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Token cache (default OUT/token_cache).")
+    ] = None,
+    override: Sets = None,
+    seed: Seed = 0,
+) -> None:
+    """Train Medusa heads on a frozen (or, with --joint, tuned) AR world model."""
+    from worldsmith.autoregressive.recipes import train_medusa
+    from worldsmith.runs import RunDir
+
+    args = dict(base=base, data=data, heads=heads, joint=joint, set=override or [])
+    with RunDir(out, command="train medusa", args=args, seed=seed) as run:
+        run.record(**train_medusa(base, data, out, heads=heads, joint=joint, cache=cache,
+                                  overrides=override or [], seed=seed))  # fmt: skip
+    console.print(f"wrote {out / 'medusa'}")
+
+
+@generate_app.command("ar-video2world")
+def generate_ar_video2world(
+    video: Annotated[Path, typer.Option("--video", help="Video whose first frames are given.")],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="AR world model dir (OUT/model of train ar).")],
+    out: Out,
+    prompt: Annotated[str, typer.Option("--prompt", help="What the video should show.")] = "",
+    cond_frames: CondFrames = 1,
+    latent_frames: Annotated[
+        int | None, typer.Option("--latent-frames", help="Latent frames to generate (default: fill).")
+    ] = None,
+    medusa: Annotated[Path | None, typer.Option("--medusa", help="Medusa heads dir (train medusa).")] = None,
+    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", help="0 = off.")] = 0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus mass (Cosmos: 0.8; 1 = off).")] = 0.8,
+    seed: Seed = 0,
+    guard: Guard = "default",
+) -> None:
+    """Continue a video token by token with an AR world model (KV cache; Medusa with --medusa)."""
+    from worldsmith.autoregressive.pipeline import run_ar_generate
+    from worldsmith.runs import RunDir
+
+    kw = dict(video=video, prompt=prompt, cond_frames=cond_frames, latent_frames=latent_frames, medusa=medusa,
+              temperature=temperature, top_k=top_k, top_p=top_p, guard=guard)  # fmt: skip
+    with RunDir(out, command="generate ar-video2world", args={"ckpt": ckpt, **kw}, seed=seed) as run:
+        run.record(**run_ar_generate(ckpt, out, seed=seed, **kw))
+    console.print(f"wrote {out / 'video.mp4'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `worldsmith` script."""
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from worldsmith import fs
 from worldsmith.console import console, progress
 from worldsmith.errors import WorldsmithError
+from worldsmith.tokenizers.model import CausalTokenizer
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 
@@ -64,17 +65,26 @@ def caption(video: Path) -> str:
 
 
 def build_token_cache(
-    tokenizer_dir: str | Path, data: str | Path, cache: str | Path, *, frames: int, size: tuple[int, int]
+    tokenizer: CausalTokenizer,
+    tokenizer_dir: str | Path,
+    data: str | Path,
+    cache: str | Path,
+    *,
+    frames: int,
+    size: tuple[int, int],
 ) -> tuple[torch.Tensor, list[str], float]:
-    """Tokenize every `frames`-frame clip of every video under `data` (once); returns
-    (tokens ``[N, T', h, w]``, captions, fps)."""
+    """Tokenize every `frames`-frame clip of every video under `data` with `tokenizer` (loaded from
+    `tokenizer_dir`, which keys the cache) once; returns (tokens ``[N, T', h, w]``, captions, fps)."""
     from safetensors.torch import load_file, save_file
 
-    from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.video import io
     from worldsmith.video.transforms import resize_center_crop, to_model
 
     tok_dir, files = Path(tokenizer_dir), video_files(Path(data))
+    if not tokenizer.discrete:
+        raise WorldsmithError(
+            f"--tokenizer '{tok_dir}' is continuous; the AR model needs a discrete (DV) one"
+        )
     weights = tok_dir / "model.safetensors"
     key_src = {
         "tokenizer": str(tok_dir.resolve()),
@@ -91,11 +101,6 @@ def build_token_cache(
         if index.get("key") == key:
             console.print(f"token cache hit: {cache} ({index['clips']} clips)")
             return load_file(str(cache / "tokens.safetensors"))["tokens"], index["captions"], index["fps"]
-    tokenizer = CausalTokenizer.from_pretrained(tok_dir).eval()
-    if not tokenizer.discrete:
-        raise WorldsmithError(
-            f"--tokenizer '{tok_dir}' is continuous; the AR model needs a discrete (DV) one"
-        )
     tokenizer.check_input(torch.zeros(1, 3, frames, *size))  # a clear error for a bad --frames/--size
     tokens, captions, fps = [], [], None
     with progress() as bar, torch.no_grad():

@@ -1,0 +1,174 @@
+"""`worldsmith train ar` and `worldsmith train medusa`: videos -> token cache -> GPT (-> Medusa heads).
+
+Both run the shared `Trainer`; overrides are dotted ``train.*`` (`TrainConfig`), ``model.*``
+(`GPTConfig` / `MedusaConfig`) or ``objective.*``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldsmith import fs
+from worldsmith.autoregressive.bundle import ARSpec, ARWorld
+from worldsmith.autoregressive.data import TokenDataset, build_token_cache
+from worldsmith.autoregressive.gpt import GPT, GPTConfig, get_preset
+from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, MedusaModel
+from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
+from worldsmith.config import load
+from worldsmith.errors import ConfigError, WorldsmithError
+from worldsmith.tokenizers.model import CausalTokenizer
+from worldsmith.train import TrainConfig, Trainer
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """Temporarily use `n` torch threads (tiny models are overhead-bound; one thread per process
+    avoids oversubscribing a shared CPU)."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def split_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {"train": [], "model": [], "objective": []}
+    for o in overrides:
+        head, _, rest = o.partition(".")
+        if head not in groups or not rest:
+            raise ConfigError(f"override '{o}' must start with train., model. or objective.")
+        groups[head].append(rest)
+    return groups
+
+
+def encode_captions(captions: list[str], encoder: str) -> tuple[Any, Any, str]:
+    """Text embeddings of the clips' captions, or (None, None, "none") without captions."""
+    if encoder == "none" or not any(captions):
+        return None, None, "none"
+    from worldsmith.text.encoders import load_text_encoder
+
+    text, mask = load_text_encoder(encoder).encode(list(captions))
+    return text, mask, encoder
+
+
+def _fit(trainer: Trainer, out: Path, n_threads: int | None) -> dict[str, Any]:
+    from worldsmith.train.metrics import read_metrics
+
+    t0 = time.perf_counter()
+    with threads(n_threads):
+        trainer.fit()
+    losses = [r["loss"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+    return {
+        "steps": trainer.config.steps,
+        "train_seconds": round(time.perf_counter() - t0, 2),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+    }
+
+
+def _train_config(groups: dict[str, list[str]], n: int, seed: int, **defaults: Any) -> TrainConfig:
+    base = dict(steps=300, batch_size=min(8, n), lr=3e-3, warmup_steps=20, log_every=25, tensorboard=False)
+    return load(
+        TrainConfig, overrides=groups["train"], base=TrainConfig(**{**base, **defaults, "seed": seed})
+    )
+
+
+def train_ar(
+    tokenizer_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    preset: str = "tiny",
+    frames: int = 17,
+    size: tuple[int, int] = (64, 64),
+    cache: str | Path | None = None,
+    text_encoder: str = "minilm",
+    overrides: list[str] | tuple[str, ...] = (),
+    seed: int = 0,
+    n_threads: int | None = 1,
+) -> dict[str, Any]:
+    """Train a GPT on the DV tokens of every clip under `data`; the world model goes to ``out/model``."""
+    out = Path(out)
+    groups = split_overrides(overrides)
+    tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
+    tokens, captions, fps = build_token_cache(
+        tokenizer, tokenizer_dir, data, cache or out / "token_cache", frames=frames, size=size
+    )
+    text, mask, enc = encode_captions(captions, text_encoder)
+    shape = tuple(tokens.shape[1:])
+    base = replace(
+        get_preset(preset), latent_shape=shape, codebook_size=tokenizer.fsq.codebook_size,
+        text_dim=None if text is None else text.shape[-1],
+    )  # fmt: skip
+    cfg = load(GPTConfig, overrides=groups["model"], base=base)
+    if cfg.latent_shape != shape:
+        raise ConfigError(f"model.latent_shape must be the token grid {shape} of the clips")
+    objective = load(ARObjective, overrides=groups["objective"], base=ARObjective())
+    model = GPT(cfg)
+    train_cfg = _train_config(groups, len(tokens), seed)
+    trainer = Trainer(train_cfg, model, objective, TokenDataset(tokens, text, mask), out=out / "train",
+                      model_config=cfg)  # fmt: skip
+    metrics = _fit(trainer, out / "train", n_threads)
+    spec = ARSpec(frames=frames, size=size, fps=fps, text_encoder=enc)
+    ARWorld(model.eval(), tokenizer, spec).save_pretrained(out / "model")
+    metrics |= {"params": model.num_params(), "clips": len(tokens), "token_grid": list(shape),
+                "model_dir": str(out / "model")}  # fmt: skip
+    fs.write_json(out / "ar_metrics.json", metrics)
+    return metrics
+
+
+def train_medusa(
+    base_dir: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    heads: int = 7,
+    joint: bool = False,
+    cache: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    seed: int = 0,
+    n_threads: int | None = 1,
+) -> dict[str, Any]:
+    """Train Medusa heads for the AR world model at `base_dir` (frozen, or jointly with `joint`);
+    the heads go to ``out/medusa`` (and, with `joint`, the tuned base to ``out/model``)."""
+    out = Path(out)
+    groups = split_overrides(overrides)
+    world = ARWorld.from_pretrained(base_dir)
+    spec = world.spec
+    tokens, captions, _ = build_token_cache(
+        world.tokenizer, Path(base_dir) / "tokenizer", data, cache or out / "token_cache",
+        frames=spec.frames, size=spec.size,
+    )  # fmt: skip
+    if tuple(tokens.shape[1:]) != world.gpt.cfg.latent_shape:
+        raise WorldsmithError(
+            f"the clips give tokens {tuple(tokens.shape[1:])}, the base model wants "
+            f"{world.gpt.cfg.latent_shape}: use the videos (frames, size) the base was trained on"
+        )
+    text, mask, _ = encode_captions(captions, spec.text_encoder)
+    if (text is None) != (world.gpt.cfg.text_dim is None):
+        raise WorldsmithError(
+            "the base model was trained with captions and these clips have none (or reverse)"
+        )
+    mcfg = load(
+        MedusaConfig, overrides=groups["model"], base=MedusaConfig(dim=world.gpt.cfg.dim, heads=heads)
+    )
+    objective = load(MedusaObjective, overrides=groups["objective"], base=MedusaObjective())
+    medusa = MedusaModel(world.gpt, MedusaHeads(mcfg), freeze_base=not joint)
+    trainer = Trainer(_train_config(groups, len(tokens), seed), medusa, objective,
+                      TokenDataset(tokens, text, mask), out=out / "train")  # fmt: skip
+    metrics = _fit(trainer, out / "train", n_threads)
+    medusa.heads.eval().save_pretrained(out / "medusa")
+    if joint:
+        world.gpt.eval().requires_grad_(True)
+        world.save_pretrained(out / "model")
+    metrics |= {"heads": mcfg.heads, "joint": joint, "medusa_dir": str(out / "medusa")}
+    fs.write_json(out / "medusa_metrics.json", metrics)
+    return metrics

@@ -1,0 +1,116 @@
+"""End to end on the command line: videos -> token cache -> `train ar` -> `train medusa` -> generate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from worldsmith.autoregressive.bundle import ARWorld
+from worldsmith.cli import main
+from worldsmith.video import io
+
+TINY = ["model.dim=32", "model.heads=2", "model.kv_heads=1", "model.head_dim=16", "model.layers=1",
+        "model.ffn_hidden=64", "train.steps=3", "train.batch_size=2"]  # fmt: skip
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def moving_square(T: int, H: int, W: int, shift: int) -> np.ndarray:
+    frames = np.full((T, H, W, 3), 40, np.uint8)
+    for t in range(T):
+        x = (shift + 2 * t) % (W - 12)
+        frames[t, 10:22, x : x + 12] = (220, 80, 30)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+
+    root = tmp_path_factory.mktemp("ar_e2e")
+    torch.manual_seed(0)
+    CausalTokenizer(get_preset("tiny-dv4x8x8")).save_pretrained(root / "tok")
+    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "cv")
+    for i in range(2):
+        io.write(root / "data" / f"clip{i}.mp4", moving_square(18, 32, 40, 7 * i), fps=12)
+    return root
+
+
+def test_train_ar_medusa_then_generate(root, capsys):
+    args = ["train", "ar", "--tokenizer", root / "tok", "--data", root / "data", "--out", root / "run"]
+    args += ["--frames", 9, "--size", "32x32", "--text-encoder", "none"]
+    for s in TINY:
+        args += ["--set", s]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    run = json.loads((root / "run" / "run.json").read_text())
+    assert run["status"] == "ok" and run["results"]["clips"] == 4  # 2 videos x 2 clips of 9 frames
+    assert run["results"]["token_grid"] == [3, 4, 4]
+    world = ARWorld.from_pretrained(root / "run" / "model")
+    assert world.gpt.cfg.vocab_size == 64000 and world.gpt.cfg.text_dim is None and world.tokenizer.discrete
+    code, _, err = run_cli(args, capsys)  # second run: the token cache is reused
+    assert code == 0 and "token cache hit" in err
+
+    med = ["train", "medusa", "--base", root / "run" / "model", "--data", root / "data", "--heads", 2]
+    med += ["--out", root / "med", "--set", "train.steps=2", "--set", "train.batch_size=2"]
+    code, _, err = run_cli(med, capsys)
+    assert code == 0, err
+    assert (root / "med" / "medusa" / "model.safetensors").is_file()
+
+    gen = [
+        "generate",
+        "ar-video2world",
+        "--ckpt",
+        root / "run" / "model",
+        "--video",
+        root / "data" / "clip1.mp4",
+    ]
+    gen += ["--guard", "none", "--temperature", 0]
+    code, _, err = run_cli([*gen, "--out", root / "g1"], capsys)
+    assert code == 0, err
+    assert "guardrails are OFF" in err
+    facts = json.loads((root / "g1" / "run.json").read_text())["results"]
+    assert (
+        facts["given_latent_frames"] == 1 and facts["latent_frames"] == 3 and facts["tokens_generated"] == 32
+    )
+    assert io.probe(root / "g1" / "video.mp4").num_frames == 9
+    code, _, err = run_cli([*gen, "--medusa", root / "med" / "medusa", "--out", root / "g2"], capsys)
+    assert code == 0, err
+    # greedy Medusa decodes exactly what greedy decoding does
+    from safetensors.torch import load_file
+
+    a = load_file(str(root / "g1" / "tokens.safetensors"))["tokens"]
+    b = load_file(str(root / "g2" / "tokens.safetensors"))["tokens"]
+    assert torch.equal(a, b)
+    assert json.loads((root / "g2" / "run.json").read_text())["results"]["medusa"] is True
+
+    code, _, err = run_cli([*gen, "--cond-frames", 3, "--out", root / "bad"], capsys)
+    assert code == 2 and "1 + k*4" in err
+
+
+def test_errors_name_the_input(root, capsys, tmp_path):
+    base = ["train", "ar", "--tokenizer", root / "tok", "--out", tmp_path / "r"]
+    code, _, err = run_cli([*base, "--data", tmp_path], capsys)
+    assert code == 2 and "no video files" in err
+    code, _, err = run_cli([*base, "--data", root / "data", "--size", "big"], capsys)
+    assert code == 2 and "--size" in err
+    code, _, err = run_cli([*base, "--data", root / "data", "--preset", "huge", "--size", "32x32"], capsys)
+    assert code == 2 and "preset" in err
+    cv = ["train", "ar", "--tokenizer", root / "cv", "--data", root / "data", "--out", tmp_path / "c"]
+    code, _, err = run_cli(cv, capsys)
+    assert code == 2 and "discrete" in err
+    gen = ["generate", "ar-video2world", "--ckpt", tmp_path, "--video", root / "data" / "clip0.mp4"]
+    code, _, err = run_cli([*gen, "--out", tmp_path / "g", "--guard", "none"], capsys)
+    assert code == 2 and "world.json" in err
+    code, _, err = run_cli([*gen, "--out", tmp_path / "g", "--guard", "blocklist", "--prompt",
+                            "soldiers massacre a village"], capsys)  # fmt: skip
+    assert code == 2 and "blocked" in err.lower()
