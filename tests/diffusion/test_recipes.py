@@ -58,12 +58,28 @@ def test_convert_a_diffusers_pipeline_directory(tmp_path, monkeypatch):
             p.normal_(0, 0.2)
     src = tmp_path / "cosmos"
     ref.save_pretrained(src / "transformer")
-    (src / "vae").mkdir()
-    (src / "vae" / "config.json").write_text(json.dumps({"latent_channels": 4}))
-    (src / "vae" / "weights.bin").write_bytes(b"pickle")  # never copied: pickles are not loaded
+    # A tiny random AutoencoderKLCosmos as the pipeline's vae/, with per-channel-and-frame statistics.
+    from dataclasses import replace
+
+    from diffusers import AutoencoderKLCosmos
+
+    from worldsmith.tokenizers.convert import config_to_diffusers
+    from worldsmith.tokenizers.presets import get_preset
+
+    vae_kw = config_to_diffusers(replace(get_preset("tiny-cv4x8x8"), latent_channels=4))
+    mean, std = [0.1 * i for i in range(8)], [1.0 + 0.1 * i for i in range(8)]  # C=4 x F=2
+    AutoencoderKLCosmos(**vae_kw, latents_mean=mean, latents_std=std).save_pretrained(src / "vae")
+    (src / "scheduler").mkdir()
+    (src / "scheduler" / "scheduler_config.json").write_text(
+        json.dumps({"sigma_max": 80.0, "sigma_min": 0.002})
+    )
     summary = convert.convert_diffusers(src, tmp_path / "out")
-    assert summary["video2world"] and (tmp_path / "out" / "vae" / "config.json").is_file()
-    assert not (tmp_path / "out" / "vae" / "weights.bin").exists()
+    assert summary["video2world"] and summary["tokenizer"]
+    world = WorldModel.from_pretrained(tmp_path / "out")
+    assert world.tokenizer is not None and world.spec.model_fps == 30.0 and world.spec.edm.sigma_min == 0.002
+    z = torch.randn(1, 4, 2, 3, 3)
+    expect = (z - torch.tensor(mean).view(1, 4, 2, 1, 1)) * 0.5 / torch.tensor(std).view(1, 4, 2, 1, 1)
+    torch.testing.assert_close(world.normalize(z), expect)  # the diffusers pipeline's latent scaling
     ours = DiT.from_pretrained(tmp_path / "out" / "dit").eval()
     x, t, text = torch.randn(1, 4, 2, 4, 4), torch.tensor([0.3]), torch.randn(1, 3, 8)
     cond = torch.zeros(1, 1, 2, 4, 4)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -169,30 +168,59 @@ def load_diffusers_transformer(folder: str | Path) -> DiT:
     return from_diffusers_state_dict(model, _read_safetensors_dir(folder), where=str(folder))
 
 
-def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
-    """Convert a diffusers Cosmos-1.0 pipeline directory into a worldsmith checkpoint directory.
+# Cosmos-1.0 pipeline defaults: 121 frames at 704x1280 and 30 fps -> 16 x 88 x 160 latents (CV8x8x8).
+_COSMOS_LATENT_SIZE = (16, 88, 160)
+_COSMOS_FPS = 30.0
 
-    Writes ``out/dit/`` (our `DiT` layout) and copies ``vae/`` (``AutoencoderKLCosmos`` config +
-    safetensors, for the tokenizer package to load) and ``scheduler/`` when present. Returns a summary.
+
+def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
+    """Convert a diffusers Cosmos-1.0 pipeline directory into a worldsmith world-model directory.
+
+    ``out`` gets ``dit/`` (our `DiT` layout), ``tokenizer/`` (the ``vae/`` read by
+    `worldsmith.tokenizers`, when present) and ``world.json``: the VAE's per-channel-and-frame latent
+    statistics, the scheduler's EDM constants, fps 30 for the RoPE clock, and the text encoder
+    (``src/text_encoder`` when present: T5 is referenced, not copied). Returns a summary.
     """
+    from worldsmith.diffusion.edm import EDMConfig
+    from worldsmith.diffusion.world import WorldModel, WorldSpec
+
     src, out = Path(src), Path(out)
     if not (src / "transformer").is_dir():
         raise CheckpointError(
             f"'{src}' has no transformer/ folder: expected a diffusers Cosmos pipeline directory"
         )
-    model = load_diffusers_transformer(src / "transformer")
-    with fs.atomic_dir(out) as tmp:
-        model.save_pretrained(tmp / "dit")
-        for part in ("vae", "scheduler"):
-            if (src / part).is_dir():
-                shutil.copytree(
-                    src / part, tmp / part, ignore=shutil.ignore_patterns("*.bin", "*.pt", "*.pth")
-                )
-        summary = {
-            "source": str(src),
-            "dit_params": sum(p.numel() for p in model.parameters()),
-            "video2world": model.cfg.video2world,
-            "parts": sorted(p.name for p in tmp.iterdir()),
-        }
-        fs.write_json(tmp / "convert.json", summary)
+    dit = load_diffusers_transformer(src / "transformer")
+    C = dit.cfg.latent_channels
+    tokenizer, vae_cfg = None, {}
+    if (src / "vae").is_dir():
+        from worldsmith.tokenizers.model import CausalTokenizer
+
+        vae_cfg = json.loads((src / "vae" / "config.json").read_text())
+        tokenizer = CausalTokenizer.from_pretrained(src / "vae").eval()
+    sched = src / "scheduler" / "scheduler_config.json"
+    s_cfg = json.loads(sched.read_text()) if sched.is_file() else {}
+    edm = EDMConfig(
+        sigma_data=float(s_cfg.get("sigma_data", 0.5)),
+        sigma_min=float(s_cfg.get("sigma_min", 0.002)),
+        sigma_max=float(s_cfg.get("sigma_max", 80.0)),
+    )
+    text = src / "text_encoder"
+    spec = WorldSpec(
+        latent_mean=tuple(vae_cfg.get("latents_mean") or [0.0] * C),
+        latent_std=tuple(vae_cfg.get("latents_std") or [1.0] * C),
+        latent_size=_COSMOS_LATENT_SIZE,
+        fps=_COSMOS_FPS,
+        model_fps=_COSMOS_FPS,
+        text_encoder=f"t5:{text.resolve()}" if text.is_dir() else "t5:google-t5/t5-11b",
+        edm=edm,
+    )
+    WorldModel(dit, spec, tokenizer).save_pretrained(out)
+    summary = {
+        "source": str(src),
+        "dit_params": sum(p.numel() for p in dit.parameters()),
+        "video2world": dit.cfg.video2world,
+        "tokenizer": tokenizer is not None,
+        "text_encoder": spec.text_encoder,
+    }
+    fs.write_json(Path(out) / "convert.json", summary)
     return summary

@@ -34,6 +34,7 @@ def sample_latents(
     rho: float = 7.0,
     augment_sigma: float = 0.001,
     noise: torch.Tensor | None = None,
+    fps: float | None = None,
     generator: torch.Generator | None = None,
     callback=None,
 ) -> torch.Tensor:
@@ -47,6 +48,7 @@ def sample_latents(
         n_cond: how many leading latent frames are given (0 = Text2World).
         guidance: classifier-free guidance scale (1 = none; the uncond model sees the null text).
         noise: the starting standard-normal noise (drawn from `generator` when omitted).
+        fps: passed to the DiT's temporal RoPE clock (`WorldSpec.model_fps`).
     """
     if sampler not in SAMPLERS:
         raise WorldsmithError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
@@ -65,6 +67,8 @@ def sample_latents(
     u_text, u_mask = null_text(B, text_dim, dev)
     common = dict(cfg=edm, cond_latents=cond_latents if n_cond else None, n_cond=n_cond)
     common["augment_sigma"], common["generator"] = augment_sigma, generator
+    if fps is not None:
+        common["fps"] = fps
 
     def cond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return video2world_denoise(model, x, sigma, text=text, text_mask=text_mask, **common)

@@ -82,10 +82,11 @@ def generate_world(
                 f"{cond_frames} frames give {n} latent frames, the model generates {T}: give fewer"
             )
     text, mask = encode_prompt(world, prompt)
+    g = torch.Generator().manual_seed(seed)
     x = sample_latents(
         world.dit, (1, world.dit.cfg.latent_channels, T, h, w), text=text, text_mask=mask,
         cond_latents=None if cond is None else world.normalize(cond), n_cond=n, steps=steps, sampler=sampler,
-        guidance=guidance, edm=world.spec.edm, generator=torch.Generator().manual_seed(seed),
+        guidance=guidance, edm=world.spec.edm, fps=world.spec.model_fps, generator=g,
     )  # fmt: skip
     latents = world.denormalize(x)
     if cond is not None:

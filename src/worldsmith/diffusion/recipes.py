@@ -190,7 +190,7 @@ def demo_predict(
     given = world.normalize(cond_latents.float())
     x = sample_latents(
         world.dit, (B, C, T, H, W), text=text, text_mask=mask, cond_latents=given, n_cond=n, steps=steps,
-        sampler=sampler, guidance=guidance, edm=world.spec.edm,
+        sampler=sampler, guidance=guidance, edm=world.spec.edm, fps=world.spec.model_fps,
         generator=torch.Generator().manual_seed(seed),
     )  # fmt: skip
     out = world.denormalize(x)

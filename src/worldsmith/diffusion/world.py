@@ -21,15 +21,16 @@ from worldsmith import fs
 from worldsmith.config import check, from_dict, read_file, to_dict
 from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.edm import EDMConfig
-from worldsmith.errors import CheckpointError
+from worldsmith.errors import CheckpointError, WorldsmithError
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorldSpec:
-    latent_mean: tuple[float, ...]
+    latent_mean: tuple[float, ...]  # per channel [C], or per channel and latent frame [C * F] (Cosmos VAE)
     latent_std: tuple[float, ...]
     latent_size: tuple[int, int, int]  # (T, H, W) of the latent clips it was trained on
     fps: float = 24.0  # frame rate of the training video (for writing generated clips)
+    model_fps: float | None = None  # fps given to the DiT's temporal RoPE clock (Cosmos-1.0: the video fps)
     text_encoder: str = "minilm"  # `worldsmith.text.encoders.load_text_encoder` spec, or "none"
     edm: EDMConfig = field(default_factory=EDMConfig)
 
@@ -53,16 +54,23 @@ class WorldModel:
     """DiT + `WorldSpec` (+ tokenizer): maps raw tokenizer latents to the EDM space and back."""
 
     def __init__(self, dit: DiT, spec: WorldSpec, tokenizer: torch.nn.Module | None = None):
-        if len(spec.latent_mean) != dit.cfg.latent_channels:
+        if len(spec.latent_mean) % dit.cfg.latent_channels:
             raise CheckpointError(
                 f"world spec has {len(spec.latent_mean)} latent channels, the DiT {dit.cfg.latent_channels}"
             )
         self.dit, self.spec, self.tokenizer = dit, spec, tokenizer
 
     def _stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean = torch.tensor(self.spec.latent_mean, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
-        std = torch.tensor(self.spec.latent_std, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
-        return mean, std
+        C, T = z.shape[1], z.shape[2]
+        out = []
+        for values in (self.spec.latent_mean, self.spec.latent_std):
+            v = torch.tensor(values, device=z.device, dtype=z.dtype).view(1, C, -1, 1, 1)  # [1, C, F, 1, 1]
+            if v.shape[2] > 1:
+                if v.shape[2] < T:
+                    raise WorldsmithError(f"latent statistics cover {v.shape[2]} latent frames, got {T}")
+                v = v[:, :, :T]
+            out.append(v)
+        return out[0], out[1]
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         """Raw latents ``[B, C, T, H, W]`` -> EDM space (std ~ sigma_data)."""
