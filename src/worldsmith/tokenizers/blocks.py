@@ -167,7 +167,7 @@ class Level(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_blocks: int, use_attention: bool):
         super().__init__()
         widths = [in_channels] + [out_channels] * num_blocks
-        self.resnets = nn.ModuleList(ResBlock(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.resnets = nn.ModuleList(ResBlock(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         n_attn = num_blocks if use_attention else 0
         self.attentions = nn.ModuleList(SpatialAttention(out_channels) for _ in range(n_attn))
         self.temp_attentions = nn.ModuleList(CausalTemporalAttention(out_channels) for _ in range(n_attn))

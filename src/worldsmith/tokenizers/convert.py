@@ -122,7 +122,7 @@ def to_diffusers_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tens
         if which == "proj":
             out[f"{prefix}.to_out.0.{kind}"] = as_conv(value)
         else:
-            for name, part in zip(("to_q", "to_k", "to_v"), value.chunk(3, dim=0)):
+            for name, part in zip(("to_q", "to_k", "to_v"), value.chunk(3, dim=0), strict=True):
                 out[f"{prefix}.{name}.{kind}"] = as_conv(part.contiguous())
     return out
 

@@ -103,7 +103,8 @@ class TokenizerConfig:
             if (n_s, n_t) != (self.num_spatial_layers, self.num_temporal_layers):
                 raise cfg.ConfigError(
                     f"config: {name} with {len(self.encoder_channels)} widths ({slots} resampling levels) "
-                    f"cannot reach spatial x{self.spatial_compression} / temporal x{self.temporal_compression} "
+                    f"cannot reach spatial x{self.spatial_compression} / "
+                    f"temporal x{self.temporal_compression} "
                     f"with patch_size {self.patch_size}; add widths to encoder_channels/decoder_channels"
                 )
 
@@ -262,7 +263,8 @@ class CausalTokenizer(nn.Module):
         c = self.config
         if x.ndim != 5 or x.shape[1] != c.in_channels:
             raise TokenizerInputError(
-                f"tokenizer input must be [B, {c.in_channels}, T, H, W] in [-1, 1], got shape {tuple(x.shape)}"
+                f"tokenizer input must be [B, {c.in_channels}, T, H, W] in [-1, 1], "
+                f"got shape {tuple(x.shape)}"
             )
         _, _, T, H, W = x.shape
         s, st = c.spatial_compression, c.temporal_compression
