@@ -35,14 +35,12 @@ CONFIG = TrainConfig(
 )
 
 
-def main(out: str, kill_at: int) -> None:
-    calls = 0
+def main(out: str, sig: str, at_step: int) -> None:
+    trainer = None
 
     def objective(model, batch):
-        nonlocal calls
-        calls += 1
-        if calls == kill_at:  # dies inside step `kill_at` (1-based), after the checkpoint before it
-            os.kill(os.getpid(), signal.SIGKILL)
+        if sig != "none" and trainer.step + 1 == at_step:  # inside optimizer step `at_step` (1-based)
+            os.kill(os.getpid(), signal.SIGKILL if sig == "kill" else signal.SIGINT)
         x, y = batch
         noise = torch.randn_like(y) * 0.01  # uses the global RNG: must be restored exactly
         return F.mse_loss(model(x), y + noise)
@@ -53,4 +51,4 @@ def main(out: str, kill_at: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

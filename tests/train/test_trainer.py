@@ -125,31 +125,37 @@ def test_interrupt_saves_and_resume_is_exact(tmp_path):
         assert torch.equal(v, resumed.ema.shadow[k])
 
 
-def _worker(out: Path, kill_at: int) -> subprocess.CompletedProcess:
+def _worker(out: Path, sig: str = "none", step: int = 0) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(HERE / "resume_worker.py"), str(out), str(kill_at)],
+        [sys.executable, str(HERE / "resume_worker.py"), str(out), sig, str(step)],
         capture_output=True, text=True, timeout=120, env={"WORLDSMITH_PROGRESS": "0", "PATH": ""},
     )  # fmt: skip
 
 
-def test_kill_9_and_resume_gives_identical_losses_and_weights(tmp_path):
-    """20 steps uninterrupted == 12 steps, kill -9 (checkpoint at 10), resume to 20."""
-    full = _worker(tmp_path / "full", -1)
+def test_ctrl_c_then_kill_9_then_resume_gives_identical_losses_and_weights(tmp_path):
+    """20 steps uninterrupted == SIGINT in step 7 (saves step 7) -> resume, kill -9 in step 13
+    (last checkpoint: step 10) -> resume to 20."""
+    full = _worker(tmp_path / "full")
     assert full.returncode == 0, full.stderr
-    killed = _worker(tmp_path / "cut", 13)
+    cut = tmp_path / "cut"
+    interrupted = _worker(cut, "int", 7)
+    assert interrupted.returncode != 0 and "KeyboardInterrupt" in interrupted.stderr
+    assert latest(cut / "checkpoints").name == "step_0000007"
+    killed = _worker(cut, "kill", 13)
     assert killed.returncode == -9
-    assert latest(tmp_path / "cut" / "checkpoints").name == "step_0000010"
-    steps_logged = [r["step"] for r in read_metrics(tmp_path / "cut")]
-    assert steps_logged == list(range(1, 13))  # 11 and 12 were logged, then lost with the kill
-    resumed = _worker(tmp_path / "cut", -1)
+    assert latest(cut / "checkpoints").name == "step_0000010"
+    assert [r["step"] for r in read_metrics(cut)] == list(range(1, 13))  # 11, 12 logged, then lost
+    resumed = _worker(cut, "none")
     assert resumed.returncode == 0, resumed.stderr
 
-    full_m, cut_m = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "cut")
+    full_m, cut_m = read_metrics(tmp_path / "full"), read_metrics(cut)
     assert [r["step"] for r in cut_m] == list(range(1, 21))
     assert [r["loss"] for r in cut_m] == [r["loss"] for r in full_m]
     a = load_file(tmp_path / "full" / "export" / "model.safetensors")
-    b = load_file(tmp_path / "cut" / "export" / "model.safetensors")
+    b = load_file(cut / "export" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    kept = sorted(p.name for p in (cut / "checkpoints").glob("step_*"))
+    assert kept == ["step_0000010", "step_0000015", "step_0000020"]  # keep_checkpoints=3
 
 
 def test_export_round_trip_and_mismatch(tmp_path):
@@ -216,3 +222,32 @@ def test_bad_inputs_name_the_fix(tmp_path):
         Trainer(TrainConfig(steps=1, batch_size=4), mlp(), mse, regression(8), out=tmp_path).fit(
             resume=tmp_path / "nope"
         )
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_precisions_train(tmp_path, precision):
+    """bf16 autocast, and fp16 with its gradient scaler (whose state is checkpointed)."""
+    cfg = TrainConfig(steps=30, batch_size=16, lr=1e-2, precision=precision, log_every=1, tensorboard=False)
+    trainer = Trainer(cfg, mlp(), mse, regression(16), out=tmp_path)
+    trainer.fit()
+    losses = [r["loss"] for r in read_metrics(tmp_path)]
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.5 * losses[0]
+    meta = json.loads((latest(tmp_path / "checkpoints") / "trainer.json").read_text())
+    assert (meta["scaler"] is not None) == (precision == "fp16")
+
+
+def test_eval_hook_tensorboard_and_ema_warmup(tmp_path):
+    cfg = TrainConfig(steps=6, batch_size=8, eval_every=3, ema_decay=0.99, log_every=3)
+    seen = []
+
+    def evaluate(model):
+        seen.append(model.training)
+        return {"mse": 1.0}
+
+    trainer = Trainer(cfg, mlp(), mse, regression(16), out=tmp_path, evaluate=evaluate)
+    summary = trainer.fit()
+    assert summary["eval/mse"] == 1.0 and summary["eval_ema/mse"] == 1.0
+    assert seen == [False] * 4  # step 3, then the end; model and EMA each
+    assert [r["step"] for r in read_metrics(tmp_path) if "eval/mse" in r] == [3, 6]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert trainer.ema.current_decay() == pytest.approx(min(0.99, 7 / 16))  # (1 + n) / (10 + n), n = 6
