@@ -3,8 +3,9 @@
 Model: worldsmith's Cosmos DiT at hidden size 1024 (16 heads x 64, 2 blocks) on 16-channel latents
 ``[B, 16, 2, 32, 32]`` -> 512 tokens per sample after 1x2x2 patches, trained by `Trainer.train_step`
 (AdamW, grad clipping, fp32). The peer is the machine itself: the fp32 matmul peak measured in the
-same run (a 2048^3 `torch.mm`), against which achieved FLOP/s (counted by
-`torch.utils.flop_counter` for forward + backward) is reported as a fraction. Also: tokens/s, and
+same run (a 2048^3 `torch.mm`, right before and after each timed run, by every rank at once), against
+which achieved FLOP/s (counted by `torch.utils.flop_counter` for forward + backward) is reported as
+a fraction. Also: tokens/s, and
 the bytes of parameters + optimizer state each rank holds (FSDP2 on 2 ranks should hold ~half).
 
     python benchmarks/train.py            # prints a table, writes benchmarks/results/train.json
@@ -41,7 +42,7 @@ RESULTS = Path(__file__).parent / "results" / "train.json"
 SHAPE = (16, 2, 32, 32)  # C, T, H, W of the latents
 TEXT = (16, 64)  # text tokens, text dim
 BATCH = 4
-WARMUP, STEPS = 2, 5
+WARMUP, STEPS = 1, 4
 
 
 def model_config() -> DiTConfig:
@@ -78,6 +79,16 @@ def matmul_peak(n: int = 2048, reps: int = 6) -> float:
     return 2 * n**3 / best
 
 
+def _concurrent_peak(world_size: int) -> float:
+    """This process's matmul peak, measured while every rank measures its own (so that ranks
+    sharing the cores see each other, as they do while training)."""
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return matmul_peak()
+
+
 def step_flops() -> float:
     """Forward + backward FLOPs of one training step on the global batch (1 process)."""
     torch.manual_seed(0)
@@ -93,14 +104,18 @@ def run(parallel: ParallelConfig, out: str) -> dict:
     torch.manual_seed(0)
     cfg = TrainConfig(steps=WARMUP + STEPS, batch_size=BATCH, lr=1e-4, tensorboard=False, parallel=parallel)
     trainer = Trainer(cfg, DiT(model_config()), objective, dataset(), out=out)
+    for _ in range(WARMUP):
+        trainer.train_step()
+    peaks = [_concurrent_peak(trainer.world_size)]
     times = []
-    for i in range(WARMUP + STEPS):
+    for _ in range(STEPS):
         t0 = time.perf_counter()
         trainer.train_step()
-        if i >= WARMUP:
-            times.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
+    peaks.append(_concurrent_peak(trainer.world_size))
     return {
         "step_s": statistics.median(times),
+        "peak_flops": max(peaks),
         "param_bytes": local_param_bytes(trainer.model),
         "optim_bytes": local_optimizer_bytes(trainer.optimizer),
         "rank": trainer.rank,
@@ -126,7 +141,6 @@ def two_process(mode: str, out: str) -> list[dict]:
 def main() -> None:
     console = Console()
     torch.set_num_threads(2)
-    peak = matmul_peak()
     flops = step_flops()
     tokens = BATCH * SHAPE[1] * (SHAPE[2] // 2) * (SHAPE[3] // 2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +150,9 @@ def main() -> None:
     rows = {}
     for name, ranks in runs.items():
         step = max(r["step_s"] for r in ranks)  # the slowest rank sets the pace
+        peak = sum(r["peak_flops"] for r in ranks)  # the machine's peak as these ranks share it
         rows[name] = {
+            "matmul_peak_gflops": round(peak / 1e9, 2),
             "step_s": round(step, 4),
             "tokens_per_s": round(tokens / step, 1),
             "achieved_gflops": round(flops / step / 1e9, 2),
@@ -149,14 +165,23 @@ def main() -> None:
     for row in rows.values():
         row["memory_vs_1_process"] = round(max(row["param_plus_optim_mib_per_rank"]) / one, 3)
 
-    table = Table(
-        title=f"training step, DiT d=1024 x2 blocks, {tokens} tokens/step, peak {peak / 1e9:.1f} GFLOP/s"
+    table = Table(title=f"training step, DiT d=1024 x2 blocks, {tokens} tokens/step, fp32")
+    cols = (
+        "setup",
+        "step s",
+        "tokens/s",
+        "GFLOP/s",
+        "matmul peak",
+        "of peak",
+        "params+optim MiB/rank",
+        "vs 1",
     )
-    for col in ("setup", "step s", "tokens/s", "GFLOP/s", "of peak", "params+optim MiB/rank", "memory vs 1"):
+    for col in cols:
         table.add_column(col, justify="right")
     for name, r in rows.items():
         table.add_row(
             name, f"{r['step_s']:.3f}", f"{r['tokens_per_s']:.0f}", f"{r['achieved_gflops']:.1f}",
+            f"{r['matmul_peak_gflops']:.1f}",
             f"{r['fraction_of_matmul_peak']:.0%}", ", ".join(map(str, r["param_plus_optim_mib_per_rank"])),
             f"{r['memory_vs_1_process']:.2f}",
         )  # fmt: skip
@@ -168,7 +193,6 @@ def main() -> None:
             "model": {"dit": "d=1024 (16x64), depth 2", "latents": SHAPE, "text": TEXT, "batch": BATCH},
             "tokens_per_step": tokens,
             "flops_per_step": flops,
-            "matmul_peak_gflops": round(peak / 1e9, 2),
             "runs": rows,
             "target_1_process_fraction": 0.5,
             "machine": f"{os.cpu_count()} CPUs shared with other jobs (noisy); torch {torch.__version__}",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import TinyDiT, denoise_objective, dit_data  # noqa: E402
@@ -175,6 +176,12 @@ def trainer(out: Path) -> dict:
     t = Trainer(cfg, TinyDiT(), denoise_objective, dit_data(16, 13), out=out / "trainer_run")
     summary = t.fit()
     t.export(out / "trainer_export", ema=False)
+    sd = t.full_state_dict(ema=False)
+    if dist.get_rank() == 0:
+        exported = load_file(out / "trainer_export" / "model.safetensors")
+        assert sd.keys() == exported.keys() and all(torch.equal(sd[k], exported[k]) for k in sd)
+    else:
+        assert sd == {}
     return {"summary": summary, "dims": [t.dims.dp_replicate, t.dims.dp_shard, t.dims.cp]}
 
 

@@ -171,6 +171,17 @@ def test_export_round_trip_and_mismatch(tmp_path):
         load_model(tmp_path / "nothing", lambda cfg: mlp())
 
 
+def test_full_state_dict_gives_ema_or_trained_weights(tmp_path):
+    cfg = TrainConfig(steps=3, batch_size=8, ema_decay=0.9, tensorboard=False)
+    trainer = Trainer(cfg, mlp(), mse, regression(16), out=tmp_path)
+    trainer.fit()
+    trained = trainer.full_state_dict(ema=False)
+    averaged = trainer.full_state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in trainer.model.state_dict().items())
+    assert all(torch.equal(averaged[k], trainer.ema.shadow[k]) for k in trainer.ema.shadow)
+    assert not torch.equal(trained["0.weight"], averaged["0.weight"])
+
+
 def test_tied_weights_export(tmp_path):
     model = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5, bias=False))
     model[1].weight = model[0].weight

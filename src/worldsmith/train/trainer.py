@@ -211,6 +211,16 @@ class Trainer:
         self.data.load_state_dict(states[self.rank] if len(states) == self.world_size else states[0])
         self.step = int(meta["step"])
 
+    def full_state_dict(self, *, ema: bool = True) -> dict[str, torch.Tensor]:
+        """Unsharded CPU weights (EMA ones when there is an EMA and `ema`), e.g. to save a family's own
+        bundle after `fit`. Every rank must call it; under FSDP2 only rank 0 gets them ({} elsewhere)."""
+        from worldsmith.distributed.checkpoint import full_model_state
+
+        with self.ema.swapped_in(self.model) if (self.ema is not None and ema) else contextlib.nullcontext():
+            if self.world_size > 1:
+                return full_model_state(self.model)
+            return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
     def export(self, path: str | Path, model_config: Any = None, *, ema: bool = True) -> Path:
         """Write inference weights (the EMA ones when there is an EMA and `ema`) to `path`."""
         cfg = model_config if model_config is not None else self.model_config
