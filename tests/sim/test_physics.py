@@ -40,35 +40,26 @@ def test_free_fall_matches_z0_minus_half_g_t_squared(seed):
     assert checked > 20 and not falling.all()  # objects fell, and some landed
 
 
-@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("seed", [0, 1, 3])
 def test_ball_collision_conserves_momentum(seed):
-    """Horizontal momentum just before first contact equals that just after the balls separate,
-    within 2% of the momentum scale m0 |v0| + m1 |v1|."""
+    """Horizontal momentum just before the impact equals that just after it, within 2% of the
+    momentum scale m0 |v0| + m1 |v1|. The impact is where the balls' velocities jump (> 0.2 m/s in
+    one physics step); floor friction alone changes them by < 0.05 m/s per step."""
     scene = build_scene("collision", seed)
     sim = Simulation(scene, fps=10)
-    mj = sim._mj
     masses = sim.model.body_mass[sim.body_ids]
-
-    def momentum():
-        v = np.stack([sim.data.qvel[0:3], sim.data.qvel[6:9]])[:, :2]  # free joints: linear velocity first
-        return (masses[:, None] * v).sum(0), (masses * np.linalg.norm(v, axis=1)).sum()
-
-    before = after = None
-    touched = False
-    for _ in range(3000):
-        p = momentum()
-        mj.mj_step(sim.model, sim.data)
-        contact = sim.contacts("ball0", "ball1")
-        if contact and not touched:
-            touched, before = True, p
-        if touched and not contact:
-            after = momentum()
-            break
-    assert before is not None and after is not None, "the balls never collided"
-    scale = before[1]
-    assert np.linalg.norm(after[0] - before[0]) <= 0.02 * scale, (before, after)
-    # and the collision changed the velocities substantially (not a miss)
-    assert np.linalg.norm(sim.data.qvel[0:2] - np.asarray(scene.init_qvel["ball0_free"][:2])) > 0.3
+    vel = []
+    for _ in range(1000):
+        vel.append(np.stack([sim.data.qvel[0:2], sim.data.qvel[6:8]]))  # free joints: linear velocity first
+        sim._mj.mj_step(sim.model, sim.data)
+    v = np.array(vel)  # [S, 2, 2]
+    jumps = np.nonzero(np.abs(np.diff(v, axis=0)).max(axis=(1, 2)) > 0.2)[0]
+    assert len(jumps), "the balls never collided"
+    first, last = jumps[0], jumps[jumps < jumps[0] + 10].max() + 1
+    p_before, p_after = (masses[:, None] * v[first]).sum(0), (masses[:, None] * v[last]).sum(0)
+    scale = (masses * np.linalg.norm(v[first], axis=1)).sum()
+    assert np.linalg.norm(p_after - p_before) <= 0.02 * scale, (p_before, p_after, scale)
+    assert np.abs(v[last] - v[first]).max() > 0.5  # a real impact, not a graze
 
 
 @pytest.mark.parametrize("seed", [0, 5])

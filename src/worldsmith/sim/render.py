@@ -54,7 +54,21 @@ def import_mujoco():
     return mujoco
 
 
+_CONTEXT = None  # one OpenGL context per process, made current once and reused by every Renderer
+
+
 def _gl_context(width: int, height: int):
+    """The process's OpenGL context. Reusing it saves ~0.4 s per Renderer: Mesa compiles its
+    shaders once per context. Renderers render into their own offscreen framebuffers, so the
+    context's own surface size does not limit them."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = _new_gl_context(width, height)
+    _CONTEXT.make_current()
+    return _CONTEXT
+
+
+def _new_gl_context(width: int, height: int):
     backend = gl_backend()
     try:
         if backend == "egl":
@@ -172,7 +186,6 @@ class Renderer:
             self._gl.make_current()
             self._context.free()
             self._context = None
-            self._gl.free()
 
     def __enter__(self) -> Renderer:
         return self

@@ -126,15 +126,18 @@ def collision(rng: np.random.Generator) -> Scene:
     colours = mjcf.pick_colours(rng, 2)
     v = [float(rng.uniform(1.2, 2.5)), -float(rng.uniform(1.2, 2.5))]
     y_off = float(rng.uniform(-0.5, 0.5)) * min(r)
-    bodies = mjcf.free_body("ball0", "sphere", [r[0]], (-1.0, 0, r[0]), colours[0], mass=m[0])
-    bodies += mjcf.free_body("ball1", "sphere", [r[1]], (1.0, y_off, r[1]), colours[1], mass=m[1])
+    # A billiard-like cloth (friction 0.1): the balls roll, and sliding after the impact is gentle.
+    bodies = mjcf.free_body("ball0", "sphere", [r[0]], (-1.0, 0, r[0]), colours[0], mass=m[0], friction=0.1)
+    bodies += mjcf.free_body(
+        "ball1", "sphere", [r[1]], (1.0, y_off, r[1]), colours[1], mass=m[1], friction=0.1
+    )
     # Ball-on-ball: nearly frictionless, stiff and bouncy (damping ratio 0.2), like billiard balls.
     pair = """<contact><pair geom1="ball0" geom2="ball1" condim="3" friction="0.02 0.02 0.005 0.0001 0.0001"
-      solref="0.005 0.2"/></contact>"""
+      solref="0.008 0.2"/></contact>"""
     # Rolling without slipping: angular velocity about y equals v / r.
     return Scene(
         scenario="collision",
-        xml=_scene_xml(rng, "collision", bodies, extra=pair),
+        xml=_scene_xml(rng, "collision", bodies, floor_friction=0.1, extra=pair),
         objects=["ball0", "ball1"],
         view=_side_view(rng, (0, 0, 0.2), 3.2, elevation=(-30, -15)),
         caption=f"A {colours[0]} ball and a {colours[1]} ball roll towards each other and collide.",
