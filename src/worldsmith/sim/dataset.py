@@ -151,8 +151,8 @@ def _finished(folder: Path, request: dict[str, Any]) -> bool:
     if not same:
         raise SimError(
             f"'{folder}' holds an episode made with other arguments ({meta.get('scenario')}, seed "
-            f"{meta.get('seed')}, {meta.get('num_frames')} frames, {meta.get('height')}x{meta.get('width')}); "
-            "use a new --out folder or delete it"
+            f"{meta.get('seed')}, {meta.get('num_frames')} frames, "
+            f"{meta.get('height')}x{meta.get('width')}); use a new --out folder or delete it"
         )
     return True
 
