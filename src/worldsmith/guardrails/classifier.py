@@ -16,6 +16,7 @@ precision/recall.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -81,6 +82,10 @@ class SentenceEmbedder:
 
     @torch.no_grad()
     def __call__(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        with _threads(1 if len(texts) <= 4 else torch.get_num_threads()):
+            return self._embed(texts, batch_size)
+
+    def _embed(self, texts: Sequence[str], batch_size: int) -> torch.Tensor:
         out = []
         for i in range(0, len(texts), batch_size):
             hidden, mask = self.encoder.encode(list(texts[i : i + batch_size]))  # [B, L, D], [B, L]
@@ -88,6 +93,18 @@ class SentenceEmbedder:
             mean = summed / mask.sum(1, keepdim=True).clamp(min=1)
             out.append(F.normalize(mean, dim=-1))
         return torch.cat(out) if out else torch.zeros(0, 384)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run with `n` torch threads: one prompt is ~40 ms on one thread, but on a loaded 2-core box two
+    OpenMP threads spin against each other (measured 1.1 s), so short inputs use one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

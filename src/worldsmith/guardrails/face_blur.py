@@ -26,11 +26,14 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 @dataclass(frozen=True, kw_only=True)
 class FaceBlurConfig:
     cascades: tuple[str, ...] = ("haarcascade_frontalface_default.xml",)
-    detect_width: int = 384  # frames are resized to this width (at most 2x up) before detection
+    # Frames are resized to this width (at most 2x up) before detection. The cascade's window is
+    # 24 px, so the smallest face found is about 24 * W / detect_width px (32 px at 854x480); at
+    # 384 px faces of 66 px were already missed on real footage.
+    detect_width: int = 640
     scale_factor: float = 1.2
-    min_neighbors: int = 4
-    min_face: int = 12  # smallest face side in pixels at detection resolution
-    detect_every: int = 2  # run the detector on every n-th frame; `hold` covers the frames between
+    min_neighbors: int = 5  # 4 found a second, false face on the astronaut photo at 640 px
+    min_face: int = 24  # smallest face side in pixels at detection resolution (the cascade window)
+    detect_every: int = 3  # run the detector on every n-th frame; `hold` covers the frames between
     expand: float = 0.25  # fraction of the box side added on every side
     hold: int = 3  # frames before/after a detection that are also blurred
     method: Literal["gaussian", "pixelate"] = "gaussian"

