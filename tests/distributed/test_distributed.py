@@ -25,13 +25,16 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from tiny_models import TinyDiT, denoise_objective, dit_data  # noqa: E402
 
-SCENARIOS = ["cp_attention", "fsdp", "fsdp_cp", "real_dit_cp", "trainer"]
+SCENARIOS = ["cp_attention", "fsdp", "fsdp_cp", "real_dit_cp", "trainer", "load_one_on_two"]
 TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("dist")
+    one = _tiny_trainer(out / "one_process")  # a 1-process checkpoint for the ranks to load
+    one.fit()
+    one.export(out / "one_process" / "export", ema=False)
     env = dict(os.environ, WORLDSMITH_PROGRESS="0", OMP_NUM_THREADS="1")
     procs = spawn(2, [sys.executable, str(HERE / "worker.py"), str(out), *SCENARIOS], env=env)
     try:
@@ -113,6 +116,12 @@ def test_checkpoint_saved_on_two_ranks_loads_on_one(results, tmp_path):
     reference = TinyDiT()
     reference.load_state_dict(exported)
     assert torch.equal(trainer.model(x, t, text), reference(x, t, text))
+
+
+def test_checkpoint_saved_on_one_loads_on_two_ranks(results):
+    _, found = results
+    for r in found["load_one_on_two"]:
+        assert r == {"step": 4, "optim_steps": [4]}
 
 
 def test_parallel_dims_validate_against_world_size():

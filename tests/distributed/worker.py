@@ -185,6 +185,23 @@ def trainer(out: Path) -> dict:
     return {"summary": summary, "dims": [t.dims.dp_replicate, t.dims.dp_shard, t.dims.cp]}
 
 
+def load_one_on_two(out: Path) -> dict:
+    """A checkpoint written by 1 process (by the test, before the launch) loads on 2 FSDP ranks."""
+    from worldsmith.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=4, batch_size=8, lr=1e-2, tensorboard=False, ema_decay=0.5)
+    t = Trainer(cfg, TinyDiT(), denoise_objective, dit_data(16, 13), out=out / "one_on_two")
+    t.load_checkpoint(out / "one_process" / "checkpoints" / "latest")
+    sd = t.full_state_dict(ema=False)
+    ema = t.full_state_dict(ema=True)
+    if dist.get_rank() == 0:
+        exported = load_file(out / "one_process" / "export" / "model.safetensors")
+        assert sd.keys() == exported.keys() and all(torch.equal(sd[k], exported[k]) for k in sd)
+        assert not all(torch.equal(ema[k], sd[k]) for k in sd)
+    return {"step": t.step, "optim_steps": sorted({int(s["step"]) for s in t.optimizer.state.values()})}
+
+
 SCENARIOS = {"cp_attention": cp_attention, "fsdp": fsdp, "fsdp_cp": fsdp_cp, "real_dit_cp": real_dit_cp}
 
 
@@ -192,7 +209,10 @@ def main(out: Path, names: list[str]) -> None:
     rank, _ = init_process_group()
     for name in names:
         try:
-            result = trainer(out) if name == "trainer" else SCENARIOS[name]()
+            if name in ("trainer", "load_one_on_two"):
+                result = trainer(out) if name == "trainer" else load_one_on_two(out)
+            else:
+                result = SCENARIOS[name]()
         except Exception:
             result = {"error": traceback.format_exc()}
         (out / f"{name}.rank{rank}.json").write_text(json.dumps(result, indent=1))

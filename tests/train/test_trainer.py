@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.data import TensorDataset
 
+from worldsmith.distributed.parallel_dims import ParallelConfig
 from worldsmith.errors import CheckpointError, ConfigError, WorldsmithError
 from worldsmith.train import TrainConfig, Trainer, export_model, latest, load_model, load_weights
 from worldsmith.train.data import BatchStream
@@ -74,6 +75,24 @@ def test_grad_accumulation_equals_one_big_batch(tmp_path):
         finals.append([p.detach().clone() for p in trainer.model.parameters()])
     for a, b in zip(*finals, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_activation_checkpointing_changes_nothing_but_memory(tmp_path):
+    """`parallel.ac` on one process: same losses and weights as without (blocks are recomputed)."""
+    sys.path.insert(0, str(HERE.parent / "distributed"))
+    from tiny_models import TinyDiT, denoise_objective, dit_data
+
+    runs = []
+    for ac in (False, True):
+        torch.manual_seed(0)
+        cfg = TrainConfig(
+            steps=3, batch_size=4, log_every=1, tensorboard=False, parallel=ParallelConfig(ac=ac)
+        )
+        trainer = Trainer(cfg, TinyDiT(), denoise_objective, dit_data(8, 9), out=tmp_path / str(ac))
+        trainer.fit()
+        runs.append((read_metrics(tmp_path / str(ac)), trainer.model.state_dict()))
+    assert [r["loss"] for r in runs[0][0]] == [r["loss"] for r in runs[1][0]]
+    assert all(torch.equal(v, runs[1][1][k]) for k, v in runs[0][1].items())
 
 
 def test_ema_follows_its_recurrence():
