@@ -1,0 +1,55 @@
+"""Shot detection and clip rules: the first step of curation.
+
+    from worldsmith.curate.shots import split_video
+    result = split_video("raw.mp4", detector="content")   # cuts, shots and clips (frame indices)
+
+Detectors (by name, see `DETECTORS`): `content` (ours), `transnetv2` (the learned detector Cosmos
+uses), `pyscenedetect` and `pyscenedetect-adaptive` (PySceneDetect's Content/AdaptiveDetector).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from worldsmith.curate.shots.base import DETECTORS, ShotDetector, ShotError, cuts_to_shots, get_detector
+from worldsmith.curate.shots.rules import ClipRules, apply_clip_rules
+
+__all__ = [
+    "DETECTORS",
+    "ClipRules",
+    "ShotDetector",
+    "ShotError",
+    "apply_clip_rules",
+    "cuts_to_shots",
+    "get_detector",
+    "split_video",
+]
+
+
+def split_video(
+    path: str | os.PathLike,
+    detector: str | ShotDetector = "content",
+    rules: ClipRules | None = None,
+) -> dict[str, Any]:
+    """Detect shots in `path` and apply the clip rules.
+
+    Returns ``{"video", "fps", "num_frames", "detector", "cuts", "shots", "clips"}``, where `shots`
+    and `clips` are half-open ``[start, end)`` frame ranges (the CLI's `--json` schema).
+    """
+    from worldsmith.video.io import probe
+
+    info = probe(path)
+    det = get_detector(detector) if isinstance(detector, str) else detector
+    cuts = [c for c in det.detect(path) if 0 < c < info.num_frames]
+    shots = cuts_to_shots(cuts, info.num_frames)
+    clips = apply_clip_rules(shots, info.fps, rules)
+    return {
+        "video": str(path),
+        "fps": info.fps,
+        "num_frames": info.num_frames,
+        "detector": getattr(det, "name", type(det).__name__),
+        "cuts": cuts,
+        "shots": [list(s) for s in shots],
+        "clips": [list(c) for c in clips],
+    }
