@@ -281,3 +281,19 @@ def test_eval_hook_tensorboard_and_ema_warmup(tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path) if "eval/mse" in r] == [3, 6]
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert trainer.ema.current_decay() == pytest.approx(min(0.99, 7 / 16))  # (1 + n) / (10 + n), n = 6
+
+
+@pytest.mark.slow
+def test_compiled_blocks_train_like_eager(tmp_path):
+    """`parallel.compile` (+ `ac`): torch.compile of every block gives the eager losses (~2 min)."""
+    sys.path.insert(0, str(HERE.parent / "distributed"))
+    from tiny_models import TinyDiT, denoise_objective, dit_data
+
+    losses = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        parallel = ParallelConfig(compile=compiled, ac=compiled)
+        cfg = TrainConfig(steps=3, batch_size=4, log_every=1, tensorboard=False, parallel=parallel)
+        Trainer(cfg, TinyDiT(), denoise_objective, dit_data(8, 9), out=tmp_path / str(compiled)).fit()
+        losses.append([r["loss"] for r in read_metrics(tmp_path / str(compiled))])
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
