@@ -23,9 +23,9 @@ from worldsmith.train.metrics import read_metrics
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from tiny_models import TinyDiT, denoise_objective, dit_data  # noqa: E402
+from tiny_models import TinyDiT, denoise_objective, dit_data, random_noise_objective  # noqa: E402
 
-SCENARIOS = ["cp_attention", "fsdp", "fsdp_cp", "real_dit_cp", "trainer", "load_one_on_two"]
+SCENARIOS = ["cp_attention", "fsdp", "fsdp_cp", "real_dit_cp", "trainer", "trainer_cp", "load_one_on_two"]
 TOL = 1e-5
 
 
@@ -100,6 +100,19 @@ def test_trainer_on_two_ranks_matches_one_process(results, tmp_path):
     one = [r["loss"] for r in read_metrics(tmp_path)]
     two = [r["loss"] for r in read_metrics(out / "trainer_run")]
     assert len(one) == len(two) == 4
+    assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < TOL
+
+
+def test_trainer_with_context_parallelism_matches_one_process(results, tmp_path):
+    """cp=2 through the Trainer: both cp ranks draw the objective's noise from the same stream."""
+    out, found = results
+    assert found["trainer_cp"][0]["dims"] == [1, 1, 2]
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=3, batch_size=4, lr=1e-2, log_every=1, tensorboard=False)
+    Trainer(cfg, TinyDiT(causal=True), random_noise_objective, dit_data(8, 13), out=tmp_path).fit()
+    one = [r["loss"] for r in read_metrics(tmp_path)]
+    two = [r["loss"] for r in read_metrics(out / "trainer_cp")]
+    assert len(one) == len(two) == 3
     assert max(abs(a - b) for a, b in zip(one, two, strict=True)) < TOL
 
 

@@ -185,6 +185,21 @@ def trainer(out: Path) -> dict:
     return {"summary": summary, "dims": [t.dims.dp_replicate, t.dims.dp_shard, t.dims.cp]}
 
 
+def trainer_cp(out: Path) -> dict:
+    """The Trainer with cp=2 (FSDP over the 2 cp ranks) and noise drawn in the objective."""
+    from tiny_models import random_noise_objective
+
+    from worldsmith.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(
+        steps=3, batch_size=4, lr=1e-2, log_every=1, tensorboard=False, parallel=ParallelConfig(cp=2)
+    )
+    t = Trainer(cfg, TinyDiT(causal=True), random_noise_objective, dit_data(8, 13), out=out / "trainer_cp")
+    t.fit()
+    return {"dims": [t.dims.dp_replicate, t.dims.dp_shard, t.dims.cp]}
+
+
 def load_one_on_two(out: Path) -> dict:
     """A checkpoint written by 1 process (by the test, before the launch) loads on 2 FSDP ranks."""
     from worldsmith.train import TrainConfig, Trainer
@@ -209,8 +224,9 @@ def main(out: Path, names: list[str]) -> None:
     rank, _ = init_process_group()
     for name in names:
         try:
-            if name in ("trainer", "load_one_on_two"):
-                result = trainer(out) if name == "trainer" else load_one_on_two(out)
+            runs = {"trainer": trainer, "trainer_cp": trainer_cp, "load_one_on_two": load_one_on_two}
+            if name in runs:
+                result = runs[name](out)
             else:
                 result = SCENARIOS[name]()
         except Exception:

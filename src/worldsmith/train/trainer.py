@@ -141,7 +141,9 @@ class Trainer:
         use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
         self.device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
         self.autocast_dtype = _DTYPES[config.precision]
-        seed_everything(config.seed + self.rank)
+        # One RNG stream per data-parallel rank: the cp ranks of a group must draw the same noise
+        # (e.g. diffusion sigmas) for the samples they share, or their sequence slices would disagree.
+        seed_everything(config.seed + self.dp_rank)
 
         model.to(self.device)
         p = config.parallel
