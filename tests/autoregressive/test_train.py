@@ -44,7 +44,7 @@ def test_overfit_one_batch_then_medusa_heads_learn_and_stay_exact(tmp_path):
     heads = MedusaHeads(MedusaConfig(dim=48, heads=3))
     medusa = MedusaModel(model, heads, freeze_base=True)
     frozen = {k: v.clone() for k, v in model.state_dict().items()}
-    Trainer(_cfg(80, 1e-2), medusa, MedusaObjective(), data, out=tmp_path / "medusa").fit()
+    Trainer(_cfg(80, 1e-2), medusa, MedusaObjective(max_positions=20), data, out=tmp_path / "medusa").fit()
     assert all(torch.equal(frozen[k], v) for k, v in model.state_dict().items())
     for i in range(2):
         stats: dict = {}
@@ -52,3 +52,19 @@ def test_overfit_one_batch_then_medusa_heads_learn_and_stay_exact(tmp_path):
                               sampling=GREEDY, stats=stats)  # fmt: skip
         assert torch.equal(got, out[i : i + 1])
         assert stats["mean_accepted"] > 2.0, stats  # 3 heads: up to 4 tokens per pass
+
+
+def test_medusa_loss_on_all_positions_equals_a_full_subset():
+    torch.manual_seed(0)
+    base = GPT(tiny_config(text_dim=None))
+    heads = MedusaHeads(MedusaConfig(dim=48, heads=3))
+    for p in heads.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    model = MedusaModel(base, heads)
+    tokens = torch.randint(0, 64, (2, 4, 3, 3))
+    full, metrics = MedusaObjective()(model, tokens)
+    same, _ = MedusaObjective(max_positions=35)(model, tokens)
+    torch.testing.assert_close(full, same)
+    sub = torch.stack([MedusaObjective(max_positions=12)(model, tokens)[0] for _ in range(200)]).mean()
+    assert abs(sub - full) < 0.05 * full  # a random subset estimates the same loss
+    assert set(metrics) == {"head1_acc", "head2_acc", "head3_acc"}

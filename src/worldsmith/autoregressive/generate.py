@@ -68,11 +68,12 @@ def generate(
     passes, new = 0, prefix
     for _ in range(num_tokens):
         if cache is not None:  # only the new tokens; cross-attention text is cached on the first call
-            logits = model(new, text=text if cache.length == 0 else None, text_mask=text_mask, cache=cache)
+            h = model.hidden(new, text=text if cache.length == 0 else None, text_mask=text_mask, cache=cache)
         else:
-            logits = model(seq, text=text, text_mask=text_mask)
+            h = model.hidden(seq, text=text, text_mask=text_mask)
         passes += 1
-        new = sample(logits[:, -1], sampling, generator)[:, None]  # [B, 1]
+        logits = model.lm_head(h[:, -1])  # [B, V]: only the last position is needed
+        new = sample(logits, sampling, generator)[:, None]  # [B, 1]
         seq = torch.cat([seq, new], dim=1)
         stream.update(seq)
     if stats is not None:

@@ -73,8 +73,13 @@ class MedusaHeads(nn.Module):
             nn.Sequential(*(ResBlock(cfg.dim) for _ in range(cfg.layers))) for _ in range(cfg.heads)
         )
 
+    def features(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``ResBlock_k(h)`` of every head: ``[B, n, D]`` -> ``[K, B, n, D]``."""
+        return torch.stack([head(hidden) for head in self.heads])
+
     def forward(self, hidden: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
-        return torch.stack([lm_head(head(hidden)) for head in self.heads])  # [K, B, n, V]
+        # One matmul for all heads: the V x D output matrix is read once, not K times.
+        return lm_head(self.features(hidden))  # [K, B, n, V]
 
     def save_pretrained(self, path: str | Path) -> Path:
         """``config.json`` + ``model.safetensors`` of the heads only (the base lives elsewhere)."""
@@ -141,9 +146,9 @@ def _accept(cand: torch.Tensor, logits: torch.Tensor, sampling: SamplingConfig, 
     return n
 
 
-def _propose(heads: MedusaHeads, hidden: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
-    """Top-1 token of every head from one hidden state ``[1, 1, D]`` -> ``[K]``."""
-    return heads(hidden, lm_head)[:, 0, 0].argmax(-1)
+def _propose(heads: MedusaHeads, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
+    """Top-1 token of every head from one hidden state ``[D]`` -> ``[K]`` (one batched matmul)."""
+    return lm_head(heads.features(h)).argmax(-1)  # [K, V] -> [K]
 
 
 @torch.no_grad()
@@ -172,13 +177,13 @@ def medusa_generate(
     stream = FrameStream(model, on_frame, prefix.shape[1])
     h = model.hidden(prefix, text=text, text_mask=text_mask, cache=cache)[:, -1:]  # [1, 1, D]
     nxt = sample(model.lm_head(h[:, 0]), sampling, generator)  # [1]
-    proposals = _propose(heads, h, model.lm_head)  # [K]
+    proposals = _propose(heads, h[0, 0], model.lm_head)  # [K]
     seq, produced, passes, verifies = prefix, 0, 1, 0
     while produced < num_tokens:
         cand = torch.cat([nxt, proposals[: num_tokens - produced - 1]])  # [c]
         start = cache.length
         h = model.hidden(cand[None], text_mask=text_mask, cache=cache)  # [1, c, D]
-        logits = model.lm_head(h[0])  # [c, V]
+        logits = model.lm_head(h[0])  # [c, V]: the base's prediction after each candidate
         a = 1 + _accept(cand, logits, sampling, heads.cfg)
         cache.truncate(start + a)
         seq = torch.cat([seq, cand[None, :a]], dim=1)
@@ -188,7 +193,7 @@ def medusa_generate(
             nxt = logits[a - 1].argmax()[None]
         else:
             nxt = torch.multinomial(filtered_probs(logits[a - 1], sampling), 1, generator=generator)
-        proposals = _propose(heads, h[:, a - 1 : a], model.lm_head)
+        proposals = _propose(heads, h[0, a - 1], model.lm_head)  # [K]
     if stats is not None:
         stats["forward_passes"] = passes
         stats["mean_accepted"] = num_tokens / max(verifies, 1)

@@ -65,6 +65,12 @@ class ARObjective:
 class MedusaObjective:
     ignore_first_latents: int = 1
     decay: float = 0.8  # lambda_k = decay ** k
+    # Head losses on a random subset of this many positions per step (0 = all). An unbiased estimate
+    # of the same loss: K heads x L positions x a 64k vocabulary is most of a step's memory and time.
+    max_positions: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.max_positions >= 0, "max_positions", self.max_positions, "must be >= 0 (0 = all)")
 
     def __call__(self, model: MedusaModel, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         tokens, text, mask = unpack(batch)
@@ -74,13 +80,17 @@ class MedusaObjective:
             hidden = base.hidden(tokens[:, :-1], text=text, text_mask=mask)  # [B, L-1, D]
         if model.freeze_base:
             hidden = hidden.detach()
-        head_logits = model.heads(hidden, base.lm_head)  # [K, B, L-1, V]
+        pos = torch.arange(L - 1, device=tokens.device)
+        if 0 < self.max_positions < L - 1:
+            pos = pos[torch.randperm(L - 1, device=tokens.device)[: self.max_positions]].sort().values
+        head_logits = model.heads(hidden[:, pos], base.lm_head)  # [K, B, P, V]
         loss, metrics = hidden.new_zeros(()), {}
         for k in range(1, head_logits.shape[0] + 1):
-            if L - 1 - k <= 0:
+            keep = pos < L - 1 - k  # position t predicts t+1+k, which must exist
+            if not keep.any():
                 break
-            logits = head_logits[k - 1, :, : L - 1 - k]  # [B, L-1-k, V]: position t predicts t+1+k
-            tgt = _targets(tokens, 1 + k, ignore)
+            logits = head_logits[k - 1][:, keep]  # [B, P_k, V]
+            tgt = _targets(tokens, 1 + k, ignore)[:, pos[keep]]  # [B, P_k]
             ce = F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100)
             loss = loss + self.decay**k * ce
             metrics[f"head{k}_acc"] = (logits.argmax(-1) == tgt)[tgt >= 0].float().mean().detach()
