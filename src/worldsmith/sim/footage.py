@@ -112,22 +112,24 @@ def make_footage(
         if i > 0 and kind == "cut":
             boundaries.append(len(frames))
             transitions.append({"kind": "cut", "start": len(frames), "end": len(frames)})
-            start = len(frames)
+            start, offset = len(frames), 0
             frames.extend(clip)
         elif i > 0:
             span_start = len(frames) - (n_trans if kind == "dissolve" else n_trans // 2)
             if kind == "dissolve":
                 for k in range(n_trans):
                     frames[span_start + k] = _blend(frames[span_start + k], clip[k], (k + 1) / (n_trans + 1))
-                rest = clip[n_trans:]
+                rest, offset = clip[n_trans:], n_trans
             else:
                 h = n_trans // 2
                 for k in range(h):
-                    frames[span_start + k] = _blend(frames[span_start + k], np.zeros_like(clip[0]), (k + 1) / h)
+                    frames[span_start + k] = _blend(
+                        frames[span_start + k], np.zeros_like(clip[0]), (k + 1) / h
+                    )
                 for k in range(h):
                     clip[k] = _blend(np.zeros_like(clip[k]), clip[k], k / h)
                 frames.extend(clip[:h])
-                rest = clip[h:]
+                rest, offset = clip[h:], h
             span_end = len(frames) if kind == "fade" else span_start + n_trans
             shots[-1]["end"] = span_start
             boundaries.append((span_start + span_end) // 2)
@@ -135,7 +137,7 @@ def make_footage(
             start = span_end
             frames.extend(rest)
         else:
-            start = 0
+            start, offset = 0, 0
             frames.extend(clip)
         shots.append(
             {
@@ -144,6 +146,8 @@ def make_footage(
                 "scenario": scenario,
                 "seed": shot_seed,
                 "camera_mode": ep.meta["camera_mode"],
+                "clip_frames": length,  # make_episode(scenario, seed, frames=clip_frames, camera_mode=...)
+                "clip_offset": offset,  # episode frame shown at `start`
                 "caption": ep.caption,
             }
         )
