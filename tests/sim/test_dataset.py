@@ -110,7 +110,20 @@ def test_cli_sim_list_run_and_errors(tmp_path, capsys):
 
 def test_cli_sim_footage(tmp_path, capsys):
     out = tmp_path / "footage"
-    args = ["sim", "footage", "--seconds", "6", "--height", "24", "--width", "32", "--out", str(out), "--seed", "1"]
+    args = [
+        "sim",
+        "footage",
+        "--seconds",
+        "6",
+        "--height",
+        "24",
+        "--width",
+        "32",
+        "--out",
+        str(out),
+        "--seed",
+        "1",
+    ]
     code, _, err = _cli(args, capsys)
     assert code == 0, err
     truth = json.loads((out / "footage_000.json").read_text())
