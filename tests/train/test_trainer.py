@@ -297,3 +297,11 @@ def test_compiled_blocks_train_like_eager(tmp_path):
         Trainer(cfg, TinyDiT(), denoise_objective, dit_data(8, 9), out=tmp_path / str(compiled)).fit()
         losses.append([r["loss"] for r in read_metrics(tmp_path / str(compiled))])
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_resuming_into_a_different_model_names_the_checkpoint(tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=8, tensorboard=False)
+    Trainer(cfg, mlp(), mse, regression(16), out=tmp_path).fit()
+    wider = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.GELU(), torch.nn.Linear(32, 4))
+    with pytest.raises(CheckpointError, match="does not match"):
+        Trainer(cfg, wider, mse, regression(16), out=tmp_path).fit(resume=True)

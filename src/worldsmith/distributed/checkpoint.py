@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -64,9 +65,20 @@ def load(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     try:
         with _quiet():
             dcp.load(state, checkpoint_id=str(path))
+    except CheckpointException as err:  # per-rank failures, e.g. a shape mismatch
+        reasons = {_reason(e) for e in err.failures.values()}
+        raise CheckpointError(
+            f"checkpoint '{path}' does not match this model/optimizer: {'; '.join(sorted(reasons))}"
+        ) from None
     except (RuntimeError, KeyError, ValueError) as err:
         raise CheckpointError(f"checkpoint '{path}' does not match this model/optimizer: {err}") from None
     return state
+
+
+def _reason(failure: Any) -> str:
+    """The message of a DCP per-rank failure: an exception, or an (exception, traceback) pair."""
+    exc = failure[0] if isinstance(failure, tuple) and failure else getattr(failure, "exc", failure)
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
 
 
 def apply_training_state(
