@@ -21,6 +21,9 @@ Under ``torchrun --nproc_per_node N`` the same code joins the process group, bui
 `ParallelDims` mesh from ``cfg.parallel`` and calls `worldsmith.distributed.parallelize` (context
 parallelism -> activation checkpointing -> compile -> FSDP2). ``batch_size`` is the *global* batch
 of one micro-step, split over the data-parallel ranks, so 1 and N processes train the same thing.
+RNG streams are seeded per data-parallel rank (``seed + dp_rank``): the ranks of a context-parallel
+group draw the same noise for the samples they share. After `fit`, `full_state_dict()` (all ranks
+call it) gives unsharded weights for a family's own save format, `export()` the generic one.
 """
 
 from __future__ import annotations
