@@ -1,0 +1,177 @@
+"""`content`: our fast shot detector for hard cuts and gradual transitions, robust to flashes and motion.
+
+Each frame is decoded straight to 64 px wide by FFmpeg and summarised by two cheap features: a
+64-bin RGB colour histogram and a 16x9 luma thumbnail normalised to zero mean and unit norm (its
+structure, blind to brightness and contrast, so fades change colour but not structure until the
+frame is nearly flat). The distance of two frames is the mean of the histograms' total-variation
+distance and ``(1 - correlation) / 2`` of the thumbnails, both in [0, 1].
+
+Decisions are made on the feature sequence after a temporal median filter of +-`flash` frames:
+a step (a shot change) survives a median filter unchanged, while anything that lasts fewer than
+`flash` + 1 frames (camera flashes, strobes, a frame of glitch) vanishes. On the filtered sequence:
+
+- hard cut at t: ``d(t-1, t)`` is a local maximum and exceeds ``ratio`` times the median of the
+  frame-to-frame distances around it plus a margin (an adaptive, locally normalised threshold, like
+  PySceneDetect's AdaptiveDetector but after the flash filter);
+- gradual transition centred at t, at scale h (dissolves and fades of up to 2h frames):
+  ``d(t-h, t+h)`` exceeds the change over the same span just before and just after,
+  ``max(d(t-3h, t-h), d(t+h, t+3h))``, by `gradual_margin`. Continuous camera or object motion
+  changes the picture as much inside the span as beside it, so it cancels; a transition does not.
+
+The sequences of features are tiny (about 1 KB a frame); frames themselves are streamed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from worldsmith.curate.shots.base import ShotError
+from worldsmith.video.io import iter_frames, probe
+
+THUMB_H, THUMB_W = 9, 16
+
+
+def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, int]:
+    """(height, width) with `target_width` columns, the source aspect ratio, and multiples of 9 x 16."""
+    h = max(THUMB_H, round(target_width * height / max(width, 1) / THUMB_H) * THUMB_H)
+    return h, target_width
+
+
+def frame_features(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 ``[H, W, 3]`` -> (64-bin RGB histogram summing to 1, normalised 9x16 luma thumbnail [144])."""
+    q = frame >> 6  # 2 bits per channel
+    bins = (q[..., 0].astype(np.intp) << 4) | (q[..., 1].astype(np.intp) << 2) | q[..., 2]
+    hist = np.bincount(bins.ravel(), minlength=64).astype(np.float32)
+    hist /= hist.sum()
+    h, w = frame.shape[:2]
+    luma = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # [H, W]
+    thumb = luma.reshape(THUMB_H, h // THUMB_H, THUMB_W, w // THUMB_W).mean(axis=(1, 3)).ravel()
+    thumb -= thumb.mean()
+    norm = float(np.linalg.norm(thumb))
+    # a nearly flat frame (black or white) has no structure: a zero vector, handled in `distance`
+    thumb = thumb / norm if norm > 4.0 * np.sqrt(thumb.size) else np.zeros_like(thumb)
+    return hist, thumb
+
+
+def median_filter(x: np.ndarray, radius: int) -> np.ndarray:
+    """Temporal median over +-`radius` frames of ``[N, D]`` features (edges replicated)."""
+    if radius == 0 or len(x) < 2:
+        return x
+    padded = np.concatenate([np.repeat(x[:1], radius, 0), x, np.repeat(x[-1:], radius, 0)])
+    windows = sliding_window_view(padded, 2 * radius + 1, axis=0)  # [N, D, 2r+1]
+    return np.median(windows, axis=2).astype(np.float32)
+
+
+class ContentDetector:
+    """Hard cuts and gradual transitions from colour + structure distances, locally normalised.
+
+    Args:
+        ratio: a hard cut's distance must exceed `ratio` x the local median of frame distances ...
+        margin: ... plus `margin` (absolute, in [0, 1]).
+        min_cut: and at least `min_cut`.
+        gradual_margin: a gradual transition's distance must exceed the change beside it by this.
+        scales: half-lengths h (frames) at which gradual transitions are searched.
+        flash: radius of the temporal median filter; events of <= `flash` frames are ignored.
+        window: half-width (frames) of the local median for hard cuts.
+        min_shot: minimum frames between two reported boundaries.
+        width: decode width in pixels (height follows the aspect ratio).
+    """
+
+    name = "content"
+
+    def __init__(
+        self,
+        *,
+        ratio: float = 3.0,
+        margin: float = 0.06,
+        min_cut: float = 0.12,
+        gradual_margin: float = 0.12,
+        scales: tuple[int, ...] = (3, 6, 11),
+        flash: int = 4,
+        window: int = 12,
+        min_shot: int = 8,
+        width: int = 64,
+    ) -> None:
+        if ratio <= 0 or margin < 0 or min_cut <= 0 or gradual_margin <= 0:
+            raise ShotError("content detector: ratio, min_cut and gradual_margin must be > 0, margin >= 0")
+        if not scales or min(scales) < 1 or flash < 0 or window < 2 or min_shot < 1 or width < THUMB_W:
+            raise ShotError(
+                f"content detector: need scales >= 1, flash >= 0, window >= 2, min_shot >= 1, "
+                f"width >= {THUMB_W}; got scales={scales}, flash={flash}, window={window}, "
+                f"min_shot={min_shot}, width={width}"
+            )
+        self.ratio, self.margin, self.min_cut = ratio, margin, min_cut
+        self.gradual_margin, self.scales = gradual_margin, tuple(sorted(scales))
+        self.flash, self.window, self.min_shot, self.width = flash, window, min_shot, width
+
+    def features(self, video: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+        """Stream `video` and return (histograms ``[N, 64]``, thumbnails ``[N, 144]``)."""
+        info = probe(video)
+        size = decode_size(info.height, info.width, self.width)
+        hists, thumbs = [], []
+        for frame in iter_frames(video, size=size):
+            hist, thumb = frame_features(frame)
+            hists.append(hist)
+            thumbs.append(thumb)
+        if not hists:
+            return np.zeros((0, 64), np.float32), np.zeros((0, THUMB_H * THUMB_W), np.float32)
+        return np.stack(hists), np.stack(thumbs)
+
+    def detect(self, video: str | os.PathLike) -> list[int]:
+        return self.detect_features(*self.features(video))
+
+    def detect_features(self, hists: np.ndarray, thumbs: np.ndarray) -> list[int]:
+        """Boundaries from per-frame features (see the module docstring for the rules)."""
+        n = len(hists)
+        if n < 2:
+            return []
+        hists = median_filter(hists, self.flash)
+        thumbs = median_filter(thumbs, self.flash)
+
+        def distance(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+            i, j = np.clip(i, 0, n - 1), np.clip(j, 0, n - 1)
+            colour = 0.5 * np.abs(hists[i] - hists[j]).sum(1)
+            zi, zj = thumbs[i], thumbs[j]
+            flat = ~(zi.any(1) & zj.any(1))  # a flat frame: structure unknown, trust colour
+            structure = np.where(flat, colour, 0.5 * (1.0 - (zi * zj).sum(1)))
+            return 0.5 * (colour + structure)
+
+        t = np.arange(n)
+        # hard cuts: a[t] = d(t-1, t), a[0] = 0
+        a = np.concatenate([[0.0], distance(t[1:] - 1, t[1:])])
+        w = self.window
+        padded = np.pad(a, w, mode="reflect")
+        neighbours = sliding_window_view(padded, 2 * w + 1)  # [N, 2w+1], centre at w
+        keep = np.ones(2 * w + 1, bool)
+        keep[w - 1 : w + 2] = False  # the candidate and its direct neighbours do not set the level
+        level = np.median(neighbours[:, keep], axis=1)
+        local_max = a >= neighbours[:, w - 2 : w + 3].max(1)
+        hard = (a > self.ratio * level + self.margin) & (a > self.min_cut) & local_max
+        hard[0] = False
+        candidates = [(1.0 + float(a[i]), int(i)) for i in np.flatnonzero(hard)]  # hard cuts first
+
+        # gradual transitions at each scale: change across the span vs change beside it
+        for h in self.scales:
+            across = distance(t - h, t + h)
+            beside = np.maximum(distance(t - 3 * h, t - h), distance(t + h, t + 3 * h))
+            score = across - beside
+            above = (score > self.gradual_margin) & (t - h >= 0) & (t + h <= n - 1)
+            for start, end in _runs(above):
+                centre = (start + end) // 2  # middle of the plateau = middle of the transition
+                candidates.append((float(score[start:end].max()), centre))
+
+        # strongest first: a hard cut is located exactly, so it wins over the gradual view of it
+        chosen: list[int] = []
+        for _, index in sorted(candidates, reverse=True):
+            if 0 < index < n and all(abs(index - c) >= self.min_shot for c in chosen):
+                chosen.append(index)
+        return sorted(chosen)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open [start, end) runs of True in a boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
