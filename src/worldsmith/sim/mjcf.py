@@ -60,7 +60,7 @@ def textures(rng: np.random.Generator, *, ground_repeat: float = 8.0) -> str:
 
 def floor(size: float = 6.0, friction: float = 1.0) -> str:
     return (
-        f'<geom name="floor" type="plane" size="{size:g} {size:g} 0.1" material="ground" '
+        f'<geom name="floor" type="plane" size="{size:g} {size:g} {size / 20:g}" material="ground" '
         f'friction="{friction:g} 0.005 0.0001"/>'
     )
 
