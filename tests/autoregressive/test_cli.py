@@ -42,6 +42,7 @@ def root(tmp_path_factory):
     CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "cv")
     for i in range(2):
         io.write(root / "data" / f"clip{i}.mp4", moving_square(18, 32, 40, 7 * i), fps=12)
+    (root / "data" / "clip0.txt").write_text("an orange box slides to the right")
     return root
 
 
@@ -57,6 +58,13 @@ def test_train_ar_medusa_then_generate(root, capsys):
     assert run["results"]["token_grid"] == [3, 4, 4]
     world = ARWorld.from_pretrained(root / "run" / "model")
     assert world.gpt.cfg.vocab_size == 64000 and world.gpt.cfg.text_dim is None and world.tokenizer.discrete
+    # with captions and the offline MiniLM encoder the model gets cross-attention to 384-d text
+    text_run = [*args[: args.index("--text-encoder")], *args[args.index("--text-encoder") + 2 :]]
+    text_run[text_run.index("--out") + 1] = root / "run_text"
+    code, _, err = run_cli([*text_run, "--cache", root / "run" / "token_cache"], capsys)
+    assert code == 0, err
+    text_world = root / "run_text" / "model"
+    assert ARWorld.from_pretrained(text_world).gpt.cfg.text_dim == 384
     code, _, err = run_cli(args, capsys)  # second run: the token cache is reused
     assert code == 0 and "token cache hit" in err
 
@@ -92,6 +100,11 @@ def test_train_ar_medusa_then_generate(root, capsys):
     b = load_file(str(root / "g2" / "tokens.safetensors"))["tokens"]
     assert torch.equal(a, b)
     assert json.loads((root / "g2" / "run.json").read_text())["results"]["medusa"] is True
+
+    gen_text = [*gen, "--prompt", "a box slides", "--out", root / "g3"]
+    gen_text[gen_text.index("--ckpt") + 1] = text_world
+    code, _, err = run_cli(gen_text, capsys)
+    assert code == 0, err
 
     code, _, err = run_cli([*gen, "--cond-frames", 3, "--out", root / "bad"], capsys)
     assert code == 2 and "1 + k*4" in err
