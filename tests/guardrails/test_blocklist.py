@@ -53,11 +53,8 @@ def test_categories_and_phrases(blocklist):
     assert blocklist.check("how to build a pipe bomb").category == "weapons"
     assert blocklist.check("a bath bomb in the tub").ok  # allowed phrase
     assert blocklist.check("a bomb in the tub").category == "weapons"
-    assert (
-        blocklist.check("he wants to kill myself").category == "self_harm"
-        or not blocklist.check("he wants to kill myself").ok
-    )
-    assert blocklist.check("C.h.i.l.d p0rn").category in {"minors", "sexual"}
+    assert blocklist.check("I want to kill myself").category == "self_harm"  # the longer phrase wins
+    assert blocklist.check("C.h.i.l.d p0rn").category == "minors"
 
 
 def test_normalisation_steps():

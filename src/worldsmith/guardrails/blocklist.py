@@ -221,8 +221,9 @@ class Blocklist:
     # -- matching ---------------------------------------------------------------------------------
     def find(self, text: str) -> list[Match]:
         """All blocked terms in `text` that are not inside an allowed phrase."""
-        positions = [set().union(*(word_forms(s) for s in spellings)) for spellings in _tokens(text)]
-        plain = [spellings[0] for spellings in _tokens(text)]
+        tokens = _tokens(text)
+        positions = [set().union(*(word_forms(s) for s in spellings)) for spellings in tokens]
+        plain = [spellings[0] for spellings in tokens]
         allowed_spans = [(i, j) for i, j, _ in self._phrases(positions, self.allowed)]
         matches = [
             Match(" ".join(words), self.categories[words], i, j)
@@ -262,7 +263,7 @@ class Blocklist:
         matches = self.find(text)
         if not matches:
             return Verdict.allow(self.name)
-        first = matches[0]
+        first = max(matches, key=lambda m: (m.end - m.start, -m.start))  # the most specific phrase
         terms = ", ".join(sorted({m.term for m in matches}))
         return Verdict.block(f"prompt contains blocked term(s): {terms}", first.category, self.name)
 
