@@ -128,3 +128,12 @@ def test_cli_sim_footage(tmp_path, capsys):
     assert code == 0, err
     truth = json.loads((out / "footage_000.json").read_text())
     assert truth["num_frames"] > 40 and len(truth["shots"]) == len(truth["boundaries"]) + 1
+
+
+def test_demo_dataset_writes_physics_episodes(tmp_path):
+    from worldsmith.sim import demo_dataset
+
+    summary = demo_dataset(tmp_path / "demo", seed=1, episodes=3, frames=3, size=32, workers=1)
+    assert summary["written"] == 3 and summary["frames_rendered"] == 9
+    assert set(summary["scenarios"]) == {"free_fall", "projectile", "collision"}
+    assert (tmp_path / "demo" / "episode_000002" / "masks_cam0.npz").is_file()
