@@ -129,21 +129,17 @@ class MedusaModel(nn.Module):
 
 
 def _accept(cand: torch.Tensor, logits: torch.Tensor, sampling: SamplingConfig, cfg: MedusaConfig) -> int:
-    """How many of the proposals ``cand[1:]`` are accepted given the base's `logits` ``[c, V]``."""
-    n = 0
-    for j in range(1, cand.shape[0]):
-        prev = logits[j - 1]
-        if sampling.greedy:
-            ok = bool(prev.argmax() == cand[j])
-        else:  # typical acceptance on the tempered base distribution
-            p = (prev.float() / sampling.temperature).softmax(-1)
-            entropy = -(p * p.clamp_min(1e-12).log()).sum()
-            ok = bool(p[cand[j]] > torch.minimum(torch.tensor(cfg.posterior_threshold),
-                                                 cfg.posterior_alpha * torch.exp(-entropy)))  # fmt: skip
-        if not ok:
-            break
-        n += 1
-    return n
+    """How many of the proposals ``cand[1:]`` are accepted given the base's `logits` ``[c, V]``
+    (row ``j`` scores the token after ``cand[j]``): the longest prefix of proposals that pass."""
+    prev, proposed = logits[:-1], cand[1:]  # [c-1, V], [c-1]
+    if sampling.greedy:
+        ok = prev.argmax(-1) == proposed
+    else:  # typical acceptance on the tempered base distribution
+        p = (prev.float() / sampling.temperature).softmax(-1)
+        entropy = -(p * p.clamp_min(1e-12).log()).sum(-1)  # [c-1]
+        threshold = torch.clamp(cfg.posterior_alpha * torch.exp(-entropy), max=cfg.posterior_threshold)
+        ok = p.gather(-1, proposed[:, None])[:, 0] > threshold
+    return int(ok.int().cumprod(0).sum())
 
 
 def _propose(heads: MedusaHeads, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
