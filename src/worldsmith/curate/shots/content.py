@@ -32,6 +32,7 @@ from worldsmith.curate.shots.base import ShotError
 from worldsmith.video.io import iter_frames, probe
 
 THUMB_H, THUMB_W = 9, 16
+COLOUR_WEIGHT = 0.25  # structure separates shots better; colour sees fades and flat frames
 
 
 def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, int]:
@@ -128,20 +129,14 @@ class ContentDetector:
         n = len(hists)
         if n < 2:
             return []
-        hists = median_filter(hists, self.flash)
-        thumbs = median_filter(thumbs, self.flash)
-
-        def distance(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-            i, j = np.clip(i, 0, n - 1), np.clip(j, 0, n - 1)
-            colour = 0.5 * np.abs(hists[i] - hists[j]).sum(1)
-            zi, zj = thumbs[i], thumbs[j]
-            flat = ~(zi.any(1) & zj.any(1))  # a flat frame: structure unknown, trust colour
-            structure = np.where(flat, colour, 0.5 * (1.0 - (zi * zj).sum(1)))
-            return 0.5 * (colour + structure)
-
         t = np.arange(n)
-        # hard cuts: a[t] = d(t-1, t), a[0] = 0
-        a = np.concatenate([[0.0], distance(t[1:] - 1, t[1:])])
+        distance = _distance_fn(hists, thumbs)
+
+        # hard cuts: every pair across the boundary differs, also r frames away, so that a flash of
+        # <= r frames (whose onset and offset both look like cuts) is not one
+        r = self.flash + 1
+        a = np.minimum.reduce([distance(t - 1 - i, t + j) for i in range(r + 1) for j in range(r + 1)])
+        a[0] = 0.0
         w = self.window
         padded = np.pad(a, w, mode="reflect")
         neighbours = sliding_window_view(padded, 2 * w + 1)  # [N, 2w+1], centre at w
@@ -153,12 +148,20 @@ class ContentDetector:
         hard[0] = False
         candidates = [(1.0 + float(a[i]), int(i)) for i in np.flatnonzero(hard)]  # hard cuts first
 
+        # gradual transitions, on features median-filtered in time (flashes removed)
+        smooth_thumbs = median_filter(thumbs, self.flash)
+        norms = np.linalg.norm(smooth_thumbs, axis=1, keepdims=True)
+        smooth_thumbs = np.where(norms > 0.5, smooth_thumbs / np.maximum(norms, 1e-6), 0.0)
+        distance = _distance_fn(median_filter(hists, self.flash), smooth_thumbs)
         # gradual transitions at each scale: change across the span vs change beside it
         for h in self.scales:
             across = distance(t - h, t + h)
-            beside = np.maximum(distance(t - 3 * h, t - h), distance(t + h, t + 3 * h))
+            beside = np.maximum.reduce(
+                [distance(t - 3 * h - k, t - h - k) for k in range(0, h + 1, max(1, h // 2))]
+                + [distance(t + h + k, t + 3 * h + k) for k in range(0, h + 1, max(1, h // 2))]
+            )
             score = across - beside
-            above = (score > self.gradual_margin) & (t - h >= 0) & (t + h <= n - 1)
+            above = (score > self.gradual_margin) & (t - 3 * h >= 0) & (t + 3 * h <= n - 1)
             for start, end in _runs(above):
                 centre = (start + end) // 2  # middle of the plateau = middle of the transition
                 candidates.append((float(score[start:end].max()), centre))
@@ -169,6 +172,22 @@ class ContentDetector:
             if 0 < index < n and all(abs(index - c) >= self.min_shot for c in chosen):
                 chosen.append(index)
         return sorted(chosen)
+
+
+def _distance_fn(hists: np.ndarray, thumbs: np.ndarray):
+    """d(i, j) for index arrays (clipped to the video): mean of colour and structure distances."""
+    n = len(hists)
+
+    def distance(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        i, j = np.clip(i, 0, n - 1), np.clip(j, 0, n - 1)
+        colour = 0.5 * np.abs(hists[i] - hists[j]).sum(1)
+        zi, zj = thumbs[i], thumbs[j]
+        # a flat (black, white) frame has no structure: two flat frames agree, one is half-way
+        flat = (~zi.any(1)).astype(np.float32) + (~zj.any(1))
+        structure = np.where(flat > 0, 0.25 * flat * (2 - flat), 0.5 * (1.0 - (zi * zj).sum(1)))
+        return COLOUR_WEIGHT * colour + (1 - COLOUR_WEIGHT) * structure
+
+    return distance
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
