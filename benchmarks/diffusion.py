@@ -53,9 +53,9 @@ def _diffusers_model(model: DiT):
 
 def bench_speed(quick: bool) -> dict:
     """One thread: on a shared 2-core box two threads per process oversubscribe and the timings scatter."""
-    from worldsmith.diffusion.recipes import _threads
+    from worldsmith.diffusion.recipes import torch_threads
 
-    with _threads(1):
+    with torch_threads(1):
         return _bench_speed(quick)
 
 
@@ -152,24 +152,34 @@ def sim_clips(n: int, frames: int, size: int) -> torch.Tensor:
 
 
 def fit_tokenizer(clips: torch.Tensor, steps: int):
-    """A tiny CV4x8x8 tokenizer fitted with L1 on the clips (a stand-in for a trained tokenizer)."""
+    """A tiny CV4x8x8 tokenizer fitted with L1 on random 5-frame crops of the clips (a stand-in for a
+    trained tokenizer: worldsmith.tokenizers has no training recipe yet). Causal and convolutional,
+    it encodes whole clips after training on short crops."""
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.tokenizers.presets import get_preset
 
     torch.manual_seed(0)
     tok = CausalTokenizer(get_preset("tiny-cv4x8x8"))
-    opt = torch.optim.AdamW(tok.parameters(), lr=1e-3)
+    opt = torch.optim.AdamW(tok.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=2e-4)
     for _ in range(steps):
-        idx = torch.randint(0, len(clips), (2,))
-        recon, _ = tok(clips[idx])
-        loss = (recon - clips[idx]).abs().mean()
+        idx = torch.randint(0, len(clips), (4,))
+        t0 = int(torch.randint(0, clips.shape[2] - 4, ()))
+        x = clips[idx, :, t0 : t0 + 5]  # [4, 3, 5, H, W]
+        recon, _ = tok(x)
+        loss = (recon - x).abs().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
     with torch.no_grad():
         recon = tok.decode(tok.encode(clips[:4]))
-        psnr = 10 * torch.log10(4 / ((recon.clamp(-1, 1) - clips[:4]) ** 2).mean()).item()
-    return tok.eval(), {"steps": steps, "final_l1": loss.item(), "recon_psnr_db": psnr}
+    return tok.eval(), {
+        "steps": steps,
+        "crop": [4, 3, 5],
+        "final_l1": loss.item(),
+        "recon_psnr_db": psnr(recon, clips[:4]),
+    }
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -179,15 +189,15 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def bench_sampling(quick: bool, workdir: Path) -> dict:
     from worldsmith.diffusion.generate import sample_latents
-    from worldsmith.diffusion.recipes import _threads, demo_train
+    from worldsmith.diffusion.recipes import demo_train, torch_threads
     from worldsmith.diffusion.samplers import SAMPLERS, model_evals
 
     n_clips, frames, size = (8, 17, 64) if quick else (16, 17, 64)
     t0 = time.perf_counter()
     clips = sim_clips(n_clips, frames, size)
     t_sim = time.perf_counter() - t0
-    with _threads(1):
-        tok, tok_info = fit_tokenizer(clips, 60 if quick else 300)
+    with torch_threads(1):
+        tok, tok_info = fit_tokenizer(clips, 60 if quick else 700)
         with torch.no_grad():
             latents = torch.cat(
                 [tok.encode(clips[i : i + 4]) for i in range(0, len(clips), 4)]
@@ -205,7 +215,7 @@ def bench_sampling(quick: bool, workdir: Path) -> dict:
                            edm=world.spec.edm, noise=noise, generator=g)  # fmt: skip
         return world.denormalize(x)
 
-    with _threads(1), torch.no_grad():
+    with torch_threads(1), torch.no_grad():
         ref = run("heun", 64)
         ref_video = tok.decode(ref)
         truth = clips[:n_eval]
@@ -255,6 +265,9 @@ def bench_sampling(quick: bool, workdir: Path) -> dict:
         "rows": rows,
         "best_at_10_nfe": best10,
         "target_met": abs(best10["gap_to_ref_db"]) <= 1.0,
+        "note": "PSNR to truth is bounded by the stand-in tokenizer's reconstruction PSNR and by how far a "
+        "tiny CPU-trained DiT can predict; latent MSE/var and PSNR to the reference measure the sampler "
+        "alone (same noise, same model).",
     }  # fmt: skip
 
 

@@ -43,6 +43,28 @@ def test_demo_train_then_predict(tmp_path):
         demo_train(torch.randn(4, 3, 2, 2), tmp_path / "bad", steps=1)
 
 
+def test_demo_train_with_captions_uses_minilm_and_empty_captions_are_null(tmp_path, monkeypatch):
+    from worldsmith.diffusion import recipes
+
+    seen = {}
+    real = recipes.LatentDataset.__init__
+
+    def spy(self, latents, text=None, mask=None):
+        seen["text"] = text
+        real(self, latents, text, mask)
+
+    monkeypatch.setattr(recipes.LatentDataset, "__init__", spy)
+    latents = torch.randn(4, 16, 2, 4, 4)
+    prompts = ["", "a red cube slides", "", "a ball falls"]
+    world, _ = demo_train(latents, tmp_path / "run", steps=2, prompts=prompts)
+    assert world.spec.text_encoder == "minilm" and seen["text"].shape[-1] == 384
+    assert seen["text"][0].abs().max() == 0 and seen["text"][1].abs().max() > 0
+    pred = demo_predict(world, latents[:1, :, :1], total_frames=2, steps=2, prompts=["a ball falls"])
+    assert torch.equal(pred[:, :, :1], latents[:1, :, :1])
+    with pytest.raises(WorldsmithError, match="one prompt per clip"):
+        demo_train(latents, tmp_path / "r2", steps=1, prompts=["only one"])
+
+
 def test_convert_a_diffusers_pipeline_directory(tmp_path, monkeypatch):
     tc = pytest.importorskip("diffusers.models.transformers.transformer_cosmos")
     shim = types.SimpleNamespace(resize=lambda x, size, interpolation=None: F.interpolate(x, size=size))

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from worldsmith import fs
-from worldsmith.diffusion.dit import DiT, DiTConfig, _load_strict
+from worldsmith.diffusion.dit import DiT, DiTConfig, load_strict
 from worldsmith.errors import CheckpointError
 
 # Ordered (ours, diffusers) name fragments; applied left to right on dotted keys.
@@ -132,7 +132,7 @@ def from_diffusers_state_dict(model: DiT, sd: dict[str, torch.Tensor], *, where:
             ours[key] = torch.cat([sd[p] for p in parts]) if len(parts) > 1 else sd[parts[0]]
             used.update(parts)
     ours |= {f"<unmapped>{k}": v for k, v in sd.items() if k not in used}
-    _load_strict(model, ours, where)
+    load_strict(model, ours, where)
     return model
 
 

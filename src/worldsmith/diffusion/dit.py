@@ -318,11 +318,12 @@ class DiT(nn.Module):
         if data.pop("model", "dit") != "dit":
             raise CheckpointError(f"'{path}/config.json' describes a '{data.get('model')}', not a DiT")
         model = cls(from_dict(DiTConfig, data))
-        _load_strict(model, load_file(path / "model.safetensors", device=map_location), str(path))
+        load_strict(model, load_file(path / "model.safetensors", device=map_location), str(path))
         return model
 
 
-def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], where: str) -> None:
+def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], where: str) -> None:
+    """Load `sd` into `model`, or raise `CheckpointError` naming missing/unexpected/mis-shaped keys."""
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     if missing or unexpected:

@@ -57,11 +57,13 @@ def _encode_prompts(prompts: list[str] | None, n: int, encoder: str) -> tuple[An
     from worldsmith.text.encoders import load_text_encoder
 
     text, mask = load_text_encoder(encoder).encode(list(prompts))
+    empty = torch.tensor([not p.strip() for p in prompts])
+    text[empty] = 0.0  # an empty caption is the null text (zeros), as at generation time
     return text, mask, encoder
 
 
 @contextlib.contextmanager
-def _threads(n: int | None):
+def torch_threads(n: int | None):
     """Temporarily use `n` torch threads: tiny models are overhead-bound, and on a shared CPU one
     thread per process avoids oversubscription (measured 5x faster per step on a loaded 2-core box)."""
     old = torch.get_num_threads()
@@ -111,7 +113,7 @@ def train_world_model(
     )
     trainer = Trainer(cfg, dit, obj, data, out=out / "train", model_config=dit_cfg)
     t0 = time.perf_counter()
-    with _threads(threads):
+    with torch_threads(threads):
         trainer.fit()
     seconds = time.perf_counter() - t0
     if trainer.ema is not None:
