@@ -54,10 +54,10 @@ def results(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_cp_attention_equals_full_attention(results):
-    """Ulysses and all-gather CP, causal and not, GQA, 13 tokens over 2 ranks (padding)."""
+    """Ulysses, all-gather and ring CP, causal and not, GQA, 13 tokens over 2 ranks (padding)."""
     _, found = results
     for rank_result in found["cp_attention"]:
-        assert len(rank_result) == 12
+        assert len(rank_result) == 18
         for key, diffs in rank_result.items():
             assert diffs["out"] < TOL, key
             assert diffs["grad"] < TOL, key
@@ -74,7 +74,7 @@ def test_fsdp_losses_and_gradients_equal_one_process(results):
 def test_fsdp_with_context_parallel_on_a_tiny_dit(results):
     _, found = results
     for r in found["fsdp_cp"]:
-        for variant in ("ulysses", "allgather+ac"):
+        for variant in ("ulysses", "allgather+ac", "ring"):
             v = r[variant]
             assert v["loss"] < TOL and v["grad"] < TOL and v["param"] < 1e-4, variant
 
@@ -146,4 +146,4 @@ def test_parallel_dims_validate_against_world_size():
     with pytest.raises(ConfigError, match="world size"):
         ParallelDims.from_config(ParallelConfig(dp_shard=2, cp=2), 2)
     with pytest.raises(ConfigError, match="cp_mode"):
-        ParallelConfig(cp_mode="ring")
+        ParallelConfig(cp_mode="striped")

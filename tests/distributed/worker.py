@@ -45,7 +45,7 @@ def cp_attention() -> dict:
     """Exact attention over a sequence of 13 tokens split over 2 ranks, forward and input grads."""
     group, rank, cp = dist.group.WORLD, dist.get_rank(), dist.get_world_size()
     out = {}
-    for mode in ("ulysses", "allgather"):
+    for mode in ("ulysses", "allgather", "ring"):
         for causal in (False, True):
             for heads, kv_heads in ((4, 2), (4, 4), (3, 3)):  # GQA; plain; heads not divisible by cp
                 g = torch.Generator().manual_seed(7)
@@ -132,6 +132,7 @@ def fsdp_cp() -> dict:
     return {
         "ulysses": _compare(ParallelConfig(cp=2), causal=True),
         "allgather+ac": _compare(ParallelConfig(cp=2, cp_mode="allgather", ac=True)),
+        "ring": _compare(ParallelConfig(cp=2, cp_mode="ring"), causal=True),
     }
 
 

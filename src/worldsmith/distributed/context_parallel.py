@@ -10,8 +10,10 @@ local slice unchanged once attention is made exact across ranks. Two exact schem
 - **All-gather** (Llama 3 paper, arXiv 2407.21783, section 3.3.2): keys and values are all-gathered
   along the sequence, the local queries attend to all of them with a mask that knows their global
   positions. Works for any head count.
+- **Ring** (`ring_attention.py`, Liu et al., arXiv 2310.01889): key/value blocks travel around
+  the ranks and are merged by log-sum-exp; holds two blocks instead of the whole sequence.
 
-Both run on gloo (``all_to_all_single`` and ``all_gather`` only). A sequence of length L is
+All run on gloo (``all_to_all_single``, ``all_gather``, point-to-point sends). A sequence of length L is
 padded at the end to a multiple of cp; padded keys are masked out and padded outputs dropped.
 
 `ContextParallel` wires this into a model's block stack without touching the model: the first
@@ -38,8 +40,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from worldsmith.distributed.ring_attention import RingAttention
 from worldsmith.errors import ConfigError
 from worldsmith.nn import attention as attn_lib
+
+CP_MODES = ("ulysses", "allgather", "ring")
 
 # -- differentiable collectives ----------------------------------------------------------------
 
@@ -121,8 +126,8 @@ class SequenceParallelAttention:
     """The `nn.attention` hook: local ``[B, H, Lc, D]`` slices in, exact attention out."""
 
     def __init__(self, group: dist.ProcessGroup, mode: str = "ulysses"):
-        if mode not in ("ulysses", "allgather"):
-            raise ConfigError(f"context-parallel mode '{mode}' must be 'ulysses' or 'allgather'")
+        if mode not in CP_MODES:
+            raise ConfigError(f"context-parallel mode '{mode}' must be one of {', '.join(CP_MODES)}")
         self.group, self.mode = group, mode
         self.cp, self.rank = dist.get_world_size(group), dist.get_rank(group)
         self.seq_len = 0  # true (unpadded) length of the sequence being processed
@@ -142,6 +147,12 @@ class SequenceParallelAttention:
             )
         if self.mode == "ulysses" and q.shape[1] % self.cp == 0:
             return self._ulysses(q, k, v, causal=causal, scale=scale)
+        if self.mode == "ring":
+            if k.shape[1] != q.shape[1]:  # grouped k/v heads: expand (autograd sums their gradients)
+                k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+                v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+            scale = q.shape[-1] ** -0.5 if scale is None else scale
+            return RingAttention.apply(q, k, v, self.group, self.seq_len, causal, scale)
         return self._allgather(q, k, v, causal=causal, scale=scale)
 
     def _key_mask(self, n_q: int, q_offset: int, n_k: int, causal: bool, device) -> torch.Tensor | None:

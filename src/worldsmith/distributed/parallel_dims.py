@@ -31,7 +31,7 @@ class ParallelConfig:
     dp_shard: int = -1
     cp: int = 1
     fsdp: bool = True  # False: replicate parameters over data-parallel ranks (cp ranks still shard)
-    cp_mode: str = "ulysses"  # "ulysses" (all-to-all over heads) or "allgather" (all-gather keys/values)
+    cp_mode: str = "ulysses"  # "ulysses" (all-to-all over heads), "allgather" (keys/values) or "ring"
     ac: bool = False  # activation checkpointing of every block
     compile: bool = False  # torch.compile every block
 
@@ -44,8 +44,8 @@ class ParallelConfig:
             "must be >= 1 or -1",
         )
         check(self.cp >= 1, "parallel.cp", self.cp, "must be >= 1")
-        check(self.cp_mode in ("ulysses", "allgather"), "parallel.cp_mode", self.cp_mode,
-              "must be 'ulysses' or 'allgather'")  # fmt: skip
+        check(self.cp_mode in ("ulysses", "allgather", "ring"), "parallel.cp_mode", self.cp_mode,
+              "must be 'ulysses', 'allgather' or 'ring'")  # fmt: skip
 
 
 @dataclass(frozen=True)
