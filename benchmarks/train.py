@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from worldsmith import fs
 from worldsmith.diffusion.dit import DiT, DiTConfig
@@ -89,12 +89,29 @@ def _concurrent_peak(world_size: int) -> float:
     return matmul_peak()
 
 
+def _sdpa_cpu(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _sdpa_cpu_backward(
+    grad_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+) -> int:
+    return sdpa_backward_flop_count(grad_shape, query_shape, key_shape, value_shape)
+
+
+# torch's flop counter knows the CUDA attention kernels only; count the CPU flash kernel the same way.
+_CPU_SDPA = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_cpu_backward,
+}
+
+
 def step_flops() -> float:
     """Forward + backward FLOPs of one training step on the global batch (1 process)."""
     torch.manual_seed(0)
     model = DiT(model_config())
     x, u, text = (t[:BATCH] for t in dataset().tensors)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_CPU_SDPA) as counter:
         objective(model, (x, u, text)).backward()
     return float(counter.get_total_flops())
 
