@@ -154,8 +154,10 @@ def _worker(out: Path, sig: str = "none", step: int = 0) -> subprocess.Completed
 def test_ctrl_c_then_kill_9_then_resume_gives_identical_losses_and_weights(tmp_path):
     """20 steps uninterrupted == SIGINT in step 7 (saves step 7) -> resume, kill -9 in step 13
     (last checkpoint: step 10) -> resume to 20."""
-    full = _worker(tmp_path / "full")
-    assert full.returncode == 0, full.stderr
+    sys.path.insert(0, str(HERE))
+    import resume_worker
+
+    resume_worker.main(str(tmp_path / "full"), "none", 0)  # the reference, in this process
     cut = tmp_path / "cut"
     interrupted = _worker(cut, "int", 7)
     assert interrupted.returncode != 0 and "KeyboardInterrupt" in interrupted.stderr
