@@ -74,8 +74,10 @@ class GuardPipeline:
                 return verdict, None
         if self.face_blur is not None:
             try:
-                array = np.ascontiguousarray(self.face_blur(array))
-                _as_frames(array)
+                blurred = _as_frames(np.ascontiguousarray(self.face_blur(array)))
+                if blurred.shape != array.shape:
+                    raise ValueError(f"face blur changed the video's shape {array.shape} -> {blurred.shape}")
+                array = blurred
             except Exception as err:  # noqa: BLE001 - an unblurred video must never pass
                 return Verdict.block(
                     f"face blur failed ({type(err).__name__}: {err})", GUARD_ERROR, "face_blur"
