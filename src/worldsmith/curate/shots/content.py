@@ -32,6 +32,7 @@ from worldsmith.curate.shots.base import ShotError
 from worldsmith.video.io import iter_frames, probe
 
 THUMB_H, THUMB_W = 9, 16
+FLAT_STD = 8.0  # luma std (levels) below which a thumbnail counts as partly flat
 COLOUR_WEIGHT = 0.25  # structure separates shots better; colour sees fades and flat frames
 
 
@@ -52,8 +53,9 @@ def frame_features(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     thumb = luma.reshape(THUMB_H, h // THUMB_H, THUMB_W, w // THUMB_W).mean(axis=(1, 3)).ravel()
     thumb -= thumb.mean()
     norm = float(np.linalg.norm(thumb))
-    # a nearly flat frame (black or white) has no structure: a zero vector, handled in `distance`
-    thumb = thumb / norm if norm > 4.0 * np.sqrt(thumb.size) else np.zeros_like(thumb)
+    # unit vector scaled by the contrast in [0, 1]: a fading frame loses structure smoothly
+    contrast = min(1.0, norm / np.sqrt(thumb.size) / FLAT_STD)
+    thumb = thumb * (contrast / norm) if norm > 0 else thumb
     return hist, thumb
 
 
@@ -150,8 +152,8 @@ class ContentDetector:
 
         # gradual transitions, on features median-filtered in time (flashes removed)
         smooth_thumbs = median_filter(thumbs, self.flash)
-        norms = np.linalg.norm(smooth_thumbs, axis=1, keepdims=True)
-        smooth_thumbs = np.where(norms > 0.5, smooth_thumbs / np.maximum(norms, 1e-6), 0.0)
+        contrast = median_filter(np.linalg.norm(thumbs, axis=1, keepdims=True), self.flash)
+        smooth_thumbs *= contrast / np.maximum(np.linalg.norm(smooth_thumbs, axis=1, keepdims=True), 1e-6)
         distance = _distance_fn(median_filter(hists, self.flash), smooth_thumbs)
         # gradual transitions at each scale: change across the span vs change beside it
         for h in self.scales:
@@ -182,9 +184,10 @@ def _distance_fn(hists: np.ndarray, thumbs: np.ndarray):
         i, j = np.clip(i, 0, n - 1), np.clip(j, 0, n - 1)
         colour = 0.5 * np.abs(hists[i] - hists[j]).sum(1)
         zi, zj = thumbs[i], thumbs[j]
-        # a flat (black, white) frame has no structure: two flat frames agree, one is half-way
-        flat = (~zi.any(1)).astype(np.float32) + (~zj.any(1))
-        structure = np.where(flat > 0, 0.25 * flat * (2 - flat), 0.5 * (1.0 - (zi * zj).sum(1)))
+        ci, cj = np.linalg.norm(zi, axis=1), np.linalg.norm(zj, axis=1)  # contrasts in [0, 1]
+        corr = (zi * zj).sum(1) / np.maximum(ci * cj, 1e-6)
+        # flat frames (black, white) have no structure: weigh it by the lower contrast
+        structure = 0.5 * (1.0 - corr) * np.minimum(ci, cj) + 0.5 * np.abs(ci - cj)
         return COLOUR_WEIGHT * colour + (1 - COLOUR_WEIGHT) * structure
 
     return distance
