@@ -142,3 +142,16 @@ def test_multi_camera_frames_show_the_same_physics_step():
                 assert ep.masks[v, t, round(y), round(u)] == 1, (v, t)
                 hits += 1
     assert hits >= 12
+
+
+def test_free_cameras_follow_the_ego_car_in_drive():
+    """drive in a moving camera mode: free cameras orbit the moving ego car; it stays where the
+    saved extrinsics project it, although it drives ~1 m per frame."""
+    ep = make_episode("drive", 2, frames=8, size=64, camera_mode="orbit", cameras=2, depth=False)
+    assert ep.meta["camera_mode"] == "orbit" and ep.meta["cameras"] == ["cam0", "cam1"]
+    ego = next(int(k) for k, name in ep.meta["instances"].items() if name == "ego")
+    for v in range(2):
+        for t in range(8):
+            centre = ep.states["ego_pos"][t : t + 1] + [0, 0, 0.7]
+            u, y, _ = project(centre, ep.states["K"][v, t], ep.states["world_to_cam"][v, t])[0]
+            assert ep.masks[v, t, round(y), round(u)] == ego, (v, t)

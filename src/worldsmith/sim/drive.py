@@ -172,11 +172,15 @@ def drive(rng: np.random.Generator) -> Scene:
         scenario="drive",
         xml=xml_doc,
         objects=names,
-        view=View(lookat=(10.0, 0.0, 1.0), distance=25.0, azimuth=-150.0, elevation=-25.0),
+        # chase view for the free-camera modes: behind and above the ego car, moving with it
+        view=View(
+            lookat=(1.0, 0.0, 1.0), distance=12.0, azimuth=float(rng.uniform(-20, 20)), elevation=-18.0
+        ),
         caption=f"An ego car drives along a three-lane road at {speed:.0f} m/s{move}, among {n} other "
         "vehicles with traffic cones on the roadside.",
         params={"ego_speed": speed, "lane_change": lane_change, "vehicles": vehicles},
         kinematics=kin,
         rig=list(RIG),
         agent="ego",
+        follow="ego",
     )

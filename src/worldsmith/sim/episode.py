@@ -8,7 +8,7 @@ same physics state before the simulation advances, so multi-camera frames are sy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -94,8 +94,12 @@ def make_episode(
     with Renderer(sim.model, height, width, quality=quality) as renderer:
         for t in range(frames):
             per_frame.append(sim.state())
+            follow = _follow_offset(scene, sim)
             for v, view in enumerate(views):
-                renderer.update(sim.data, view[t])
+                camera = view[t]
+                if isinstance(camera, cam.View):  # free camera, shifted with the followed body
+                    camera = replace(camera, lookat=tuple(np.add(camera.lookat, follow))).mjv_camera(mujoco)
+                renderer.update(sim.data, camera)
                 rgb[v, t], z = renderer.render()
                 if dep is not None:
                     dep[v, t] = z
@@ -113,7 +117,8 @@ def make_episode(
     states["K"], states["world_to_cam"] = Ks, extr
     if actions:
         states["actions"] = np.stack(actions)  # [T, A]: action applied from frame t to t + 1
-    names = scene.rig[:cameras] if scene.rig else [f"cam{k}" for k in range(V)]
+    use_rig = bool(scene.rig) and camera_mode in ("static", "rig")
+    names = scene.rig[:cameras] if use_rig else [f"cam{k}" for k in range(V)]
     meta = {
         "format_version": FORMAT_VERSION,
         "worldsmith": __version__,
@@ -124,7 +129,7 @@ def make_episode(
         "height": height,
         "width": width,
         "cameras": list(names),
-        "camera_mode": "rig" if scene.rig else camera_mode,
+        "camera_mode": "rig" if use_rig else camera_mode,
         "caption": scene.caption,
         "instruction": scene.instruction,
         "params": scene.params,
@@ -138,17 +143,27 @@ def make_episode(
     return Episode(frames=rgb, depth=dep, masks=msk, states=states, meta=meta)
 
 
+def _follow_offset(scene, sim) -> np.ndarray:
+    """How far the followed body (the ego car) has moved since frame 0: free cameras move with it."""
+    if not scene.follow:
+        return np.zeros(3)
+    return sim.data.body(scene.follow).xpos - sim.initial_xpos(scene.follow)
+
+
 def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed) -> list[list[Any]]:
-    """Per camera, per frame, the `MjvCamera` to render with."""
-    if scene.rig:
+    """Per camera, per frame, the `MjvCamera` (rig) or `camera.View` (free camera) to render with.
+
+    Rig scenarios render from the rig in modes 'static' / 'rig', and from free cameras that follow
+    the ego car in the moving modes."""
+    if mode == "rig" and not scene.rig:
+        raise SimError(
+            f"scenario '{scene.scenario}' has no camera rig; use one of {', '.join(cam.CAMERA_MODES)}"
+        )
+    if scene.rig and mode in ("static", "rig"):
         if cameras > len(scene.rig):
             raise SimError(
                 f"scenario '{scene.scenario}' has a rig of {len(scene.rig)} cameras "
                 f"({', '.join(scene.rig)}); --cameras must be <= {len(scene.rig)}"
-            )
-        if mode not in ("static", "rig"):
-            raise SimError(
-                f"scenario '{scene.scenario}' renders from its camera rig; use camera mode 'static'"
             )
         out = []
         for name in scene.rig[:cameras]:
@@ -162,4 +177,4 @@ def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed) -> list[list[
         cam.path(base, mode, frames, np.random.default_rng([seed, 7]))
         for base in cam.ring(scene.view, cameras)
     ]
-    return [[view.mjv_camera(mujoco) for view in p] for p in paths]
+    return paths

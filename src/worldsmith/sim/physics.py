@@ -38,6 +38,7 @@ class Simulation:
         if scene.kinematics is not None:
             scene.kinematics.pose(self.model, self.data, 0.0)
         mujoco.mj_forward(self.model, self.data)
+        self._xpos0 = self.data.xpos.copy()
         obj = mujoco.mjtObj.mjOBJ_BODY
         self.body_ids = [mujoco.mj_name2id(self.model, obj, name) for name in scene.objects]
         self.agent_id = mujoco.mj_name2id(self.model, obj, scene.agent) if scene.agent else -1
@@ -63,6 +64,10 @@ class Simulation:
                 b = int(self.model.body_parentid[b])
             lut[g] = roots.get(b, 0)
         return lut
+
+    def initial_xpos(self, body: str) -> np.ndarray:
+        """Position of `body` at time 0."""
+        return self._xpos0[self.model.body(body).id]
 
     def act(self) -> np.ndarray | None:
         """The agent's action for the coming frame interval (sets `data.ctrl`)."""

@@ -52,6 +52,7 @@ class Scene:
     rig: list[str] = field(default_factory=list)  # fixed camera names (drive)
     instruction: str | None = None
     agent: str | None = None  # body name of the robot's root: one instance id for all its links
+    follow: str | None = None  # body that free cameras move with (the ego car)
 
 
 def _side_view(rng: np.random.Generator, lookat, distance: float, elevation=(-25, -12)) -> View:
