@@ -79,6 +79,10 @@ def test_bad_dataset_config():
         DatasetConfig(scenarios=("juggle",))
     with pytest.raises(SimError, match="positive"):
         DatasetConfig(episodes=0)
+    with pytest.raises(SimError, match="camera mode 'spin'"):
+        DatasetConfig(camera_mode="spin")
+    with pytest.raises(SimError, match="size"):
+        DatasetConfig(size=5000)
     assert ds.scenario_list("physics") == tuple(ds.PHYSICS_ALIGNMENT)
     with pytest.raises(SimError, match="not an episode folder"):
         load_episode("/nonexistent")

@@ -27,6 +27,7 @@ import numpy as np
 
 from worldsmith import fs
 from worldsmith.console import console, progress
+from worldsmith.sim.camera import CAMERA_MODES
 from worldsmith.sim.catalogue import PHYSICS_ALIGNMENT, SCENARIOS
 from worldsmith.sim.episode import Episode, make_episode
 from worldsmith.sim.errors import SimError
@@ -55,6 +56,12 @@ class DatasetConfig:
             )
         if self.episodes < 1 or self.frames < 1 or self.cameras < 1 or self.fps <= 0:
             raise SimError(f"episodes, frames, cameras and fps must be positive: {self}")
+        if self.camera_mode not in (*CAMERA_MODES, "rig"):
+            raise SimError(
+                f"unknown camera mode '{self.camera_mode}'; choose one of {', '.join(CAMERA_MODES)}"
+            )
+        if not 8 <= self.size <= 4096:
+            raise SimError(f"size must be within 8..4096 px, got {self.size}")
 
 
 def scenario_list(name: str) -> tuple[str, ...]:
