@@ -47,3 +47,18 @@ def test_seed_everything_reproducible():
     g2 = seed_everything(7)
     b = torch.rand(3), torch.rand(3, generator=g2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = fs.write_text(tmp_path / "a.txt", "x")
+        with fs.atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "f").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
