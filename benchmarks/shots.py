@@ -114,9 +114,8 @@ def take(src: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return clip[:, :, ::-1] if rng.random() < 0.5 else clip
 
 
-def flash(clip: np.ndarray, rng: np.random.Generator) -> None:
-    """Camera flash: 1-4 frames pushed towards white, strongest first."""
-    k = int(rng.integers(12, len(clip) - 16))
+def flash(clip: np.ndarray, k: int, rng: np.random.Generator) -> None:
+    """Camera flash at frame k: 1-4 frames pushed towards white, strongest first."""
     m = int(rng.integers(1, 5))
     peak = rng.uniform(0.6, 0.95)
     for i in range(m):
@@ -189,8 +188,10 @@ def build_video(kind: str, sources: list[np.ndarray], rng: np.random.Generator) 
         if kind == "motion":
             clip = fast_motion(clip, sources[(p + 1) % len(sources)], rng)
         if kind == "flash":
-            for _ in range(int(rng.integers(1, 3))):
-                flash(clip, rng)
+            first = int(rng.integers(10, len(clip) - 30))
+            flash(clip, first, rng)
+            if rng.random() < 0.5:  # a second flash, at least 12 frames later
+                flash(clip, int(rng.integers(first + 12, len(clip) - 12)), rng)
         shots.append(clip)
     video, truth = shots[0], []
     for clip in shots[1:]:

@@ -33,7 +33,8 @@ from worldsmith.video.io import iter_frames, probe
 
 THUMB_H, THUMB_W = 9, 16
 FLAT_STD = 8.0  # luma std (levels) below which a thumbnail counts as partly flat
-COLOUR_WEIGHT = 0.25  # structure separates shots better; colour sees fades and flat frames
+COLOUR_WEIGHT = 0.25
+BESIDE = np.maximum  # structure separates shots better; colour sees fades and flat frames
 
 
 def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, int]:
@@ -88,9 +89,9 @@ class ContentDetector:
     def __init__(
         self,
         *,
-        ratio: float = 3.0,
-        margin: float = 0.06,
-        min_cut: float = 0.12,
+        ratio: float = 4.0,
+        margin: float = 0.02,
+        min_cut: float = 0.06,
         gradual_margin: float = 0.12,
         scales: tuple[int, ...] = (3, 6, 11),
         flash: int = 4,
@@ -148,7 +149,8 @@ class ContentDetector:
         local_max = a >= neighbours[:, w - 2 : w + 3].max(1)
         hard = (a > self.ratio * level + self.margin) & (a > self.min_cut) & local_max
         hard[0] = False
-        candidates = [(1.0 + float(a[i]), int(i)) for i in np.flatnonzero(hard)]  # hard cuts first
+        # (score, frame, exclusion radius); hard cuts first, located exactly
+        candidates = [(1.0 + float(a[i]), int(i), self.min_shot) for i in np.flatnonzero(hard)]
 
         # gradual transitions, on features median-filtered in time (flashes removed)
         smooth_thumbs = median_filter(thumbs, self.flash)
@@ -158,22 +160,22 @@ class ContentDetector:
         # gradual transitions at each scale: change across the span vs change beside it
         for h in self.scales:
             across = distance(t - h, t + h)
-            beside = np.maximum.reduce(
-                [distance(t - 3 * h - k, t - h - k) for k in range(0, h + 1, max(1, h // 2))]
-                + [distance(t + h + k, t + 3 * h + k) for k in range(0, h + 1, max(1, h // 2))]
-            )
+            offsets = range(0, h + 1, max(1, h // 2))
+            before = np.maximum.reduce([distance(t - 3 * h - k, t - h - k) for k in offsets])
+            after = np.maximum.reduce([distance(t + h + k, t + 3 * h + k) for k in offsets])
+            beside = BESIDE(before, after)
             score = across - beside
             above = (score > self.gradual_margin) & (t - 3 * h >= 0) & (t + 3 * h <= n - 1)
             for start, end in _runs(above):
                 centre = (start + end) // 2  # middle of the plateau = middle of the transition
-                candidates.append((float(score[start:end].max()), centre))
+                candidates.append((float(score[start:end].max()), centre, max(self.min_shot, 2 * h)))
 
         # strongest first: a hard cut is located exactly, so it wins over the gradual view of it
-        chosen: list[int] = []
-        for _, index in sorted(candidates, reverse=True):
-            if 0 < index < n and all(abs(index - c) >= self.min_shot for c in chosen):
-                chosen.append(index)
-        return sorted(chosen)
+        chosen: list[tuple[int, int]] = []
+        for _, index, radius in sorted(candidates, reverse=True):
+            if 0 < index < n and all(abs(index - c) >= max(radius, rc) for c, rc in chosen):
+                chosen.append((index, radius))
+        return sorted(c for c, _ in chosen)
 
 
 def _distance_fn(hists: np.ndarray, thumbs: np.ndarray):
