@@ -88,6 +88,32 @@ def probe(
 
 
 @app.command()
+def shots(
+    video: Annotated[Path, typer.Argument(help="Video file to split into shots.")],
+    detector: Annotated[
+        str,
+        typer.Option(help="content, transnetv2, pyscenedetect or pyscenedetect-adaptive."),
+    ] = "content",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    min_seconds: Annotated[float, typer.Option(help="Drop shots shorter than this.")] = 2.0,
+    max_seconds: Annotated[float, typer.Option(help="Split shots longer than this.")] = 60.0,
+    trim_seconds: Annotated[float, typer.Option(help="Trim from both ends of every shot.")] = 0.0,
+) -> None:
+    """Find shot boundaries and cut the shots into clips (drop < 2 s, split > 60 s)."""
+    from worldsmith.curate.shots import ClipRules, shots_table, split_video
+
+    rules = ClipRules(min_seconds=min_seconds, max_seconds=max_seconds, trim_seconds=trim_seconds)
+    result = split_video(video, detector, rules)
+    if as_json:
+        keys = ("video", "fps", "num_frames", "cuts", "shots", "clips")
+        typer.echo(json.dumps({k: result[k] for k in keys}))
+    else:
+        from rich.console import Console
+
+        Console().print(shots_table(result))
+
+
+@app.command()
 def demo(
     out: Out = Path("runs/demo"),
     seed: Seed = 0,

@@ -23,6 +23,7 @@ __all__ = [
     "apply_clip_rules",
     "cuts_to_shots",
     "get_detector",
+    "shots_table",
     "split_video",
 ]
 
@@ -53,3 +54,26 @@ def split_video(
         "shots": [list(s) for s in shots],
         "clips": [list(c) for c in clips],
     }
+
+
+def shots_table(result: dict[str, Any]):
+    """A rich Table of `split_video`'s shots (frames, seconds) and whether each became clips."""
+    from rich.table import Table
+
+    fps = result["fps"] or 1.0
+    table = Table(
+        title=f"{result['video']}: {len(result['shots'])} shots, {len(result['clips'])} clips "
+        f"({result['num_frames']} frames at {result['fps']:.2f} fps, detector {result['detector']})"
+    )
+    for col in ("shot", "frames", "start s", "length s", "clips"):
+        table.add_column(col, justify="right")
+    for k, (start, end) in enumerate(result["shots"]):
+        clips = [c for c in result["clips"] if start <= c[0] and c[1] <= end]
+        table.add_row(
+            str(k),
+            f"{start}-{end}",
+            f"{start / fps:.2f}",
+            f"{(end - start) / fps:.2f}",
+            ", ".join(f"{a}-{b}" for a, b in clips) or "dropped",
+        )
+    return table
