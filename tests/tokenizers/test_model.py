@@ -1,0 +1,126 @@
+"""Causal tokenizer: shapes per preset, causality, chunked == whole, checkpoints, clear errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from worldsmith.errors import CheckpointError, ConfigError
+from worldsmith.tokenizers.model import CausalTokenizer, TokenizerConfig, TokenizerInputError
+from worldsmith.tokenizers.presets import PRESETS, get_preset
+
+
+def _small(name: str) -> TokenizerConfig:
+    c = get_preset(name)
+    return replace(
+        c,
+        encoder_channels=(8, 16, 16, 16),
+        decoder_channels=(8, 16, 16, 16),
+        latent_channels=16 if c.kind == "continuous" else 8,
+        num_res_blocks=1,
+    )
+
+
+def _tdim(tokens: torch.Tensor) -> int:
+    return 1 if not tokens.dtype.is_floating_point else 2  # indices [B, T', h, w]; latents [B, C, T', h, w]
+
+
+def test_presets_are_complete_and_valid():
+    names = {
+        "CV4x8x8",
+        "CV8x8x8",
+        "CV8x16x16",
+        "DV4x8x8",
+        "DV8x8x8",
+        "DV8x16x16",
+        "CI8x8",
+        "CI16x16",
+        "DI8x8",
+        "DI16x16",
+    }
+    assert names | {f"tiny-{n.lower()}" for n in names} == set(PRESETS)
+    cv = get_preset("CV8x8x8")
+    assert cv.encoder_channels == (128, 256, 512, 512) and cv.latent_channels == 16
+    dv = get_preset("dv8x16x16")
+    assert dv.kind == "discrete" and dv.latent_channels == 256 and dv.fsq_levels == (8, 8, 8, 5, 5, 5)
+    with pytest.raises(ConfigError, match="unknown tokenizer preset 'CV3x3x3'"):
+        get_preset("CV3x3x3")
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny-cv4x8x8", "tiny-cv8x16x16", "tiny-dv8x8x8", "tiny-ci16x16", "tiny-di8x8"]
+)
+def test_shapes_causality_and_chunked_equals_whole(name):
+    torch.manual_seed(0)
+    c = _small(name)
+    model = CausalTokenizer(c).eval()
+    st, s = c.temporal_compression, c.spatial_compression
+    frames = 1 + 2 * st if st > 1 else 3
+    x = torch.rand(1, 3, frames, 2 * s, 3 * s) * 2 - 1  # any aspect ratio
+    with torch.no_grad():
+        tokens = model.encode(x)
+        t_lat = 1 + (frames - 1) // st if st > 1 else frames
+        if model.discrete:
+            assert tokens.shape == (1, t_lat, 2, 3) and tokens.dtype == torch.int64
+            assert int(tokens.min()) >= 0 and int(tokens.max()) < 64_000
+        else:
+            assert tokens.shape == (1, 16, t_lat, 2, 3)
+        video = model.decode(tokens)
+        assert video.shape == x.shape
+        # streaming: chunked encode/decode equal whole-clip encode/decode
+        chunked = model.encode_chunked(x, chunk_frames=st if st > 1 else 1)
+        torch.testing.assert_close(chunked.float(), tokens.float(), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.decode_chunked(tokens, chunk_latents=1), video, atol=1e-5, rtol=1e-5)
+        # causality: changing frame k leaves the latents of earlier frames unchanged
+        k = 1 + st if st > 1 else 2
+        x2 = x.clone()
+        x2[:, :, k:] = torch.rand_like(x2[:, :, k:])
+        keep = -(-k // st) if st > 1 else k  # latents j with s_t * j < k
+        z, z2 = model._encode(x, None), model._encode(x2, None)  # before quantization: [B, C, T', h, w]
+        torch.testing.assert_close(z2[:, :, :keep], z[:, :, :keep], atol=1e-6, rtol=0)
+        assert (z2[:, :, keep:] - z[:, :, keep:]).abs().max() > 1e-4
+        d = _tdim(tokens)
+        assert (
+            torch.equal(model.encode(x2).narrow(d, 0, keep), tokens.narrow(d, 0, keep)) or not model.discrete
+        )
+
+
+def test_image_is_the_one_frame_case():
+    torch.manual_seed(0)
+    model = CausalTokenizer(_small("tiny-cv4x8x8")).eval()
+    x = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode(x[:, :, :1]), model.encode(x)[:, :, :1], atol=1e-6, rtol=0)
+
+
+def test_save_and_load_pretrained(tmp_path):
+    torch.manual_seed(0)
+    model = CausalTokenizer(_small("tiny-dv4x8x8")).eval()
+    path = model.save_pretrained(tmp_path / "tok")
+    assert {p.name for p in path.iterdir()} == {"config.json", "model.safetensors"}
+    back = CausalTokenizer.from_pretrained(path)
+    assert back.config == model.config
+    x = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(back.encode(x), model.encode(x))
+    with pytest.raises(CheckpointError, match="no config.json"):
+        CausalTokenizer.from_pretrained(tmp_path / "missing")
+    (path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no model.safetensors"):
+        CausalTokenizer.from_pretrained(path)
+
+
+def test_bad_inputs_name_the_fix():
+    model = CausalTokenizer(_small("tiny-cv4x8x8"))
+    with pytest.raises(TokenizerInputError, match="1 \\+ k\\*4 frames.*use 5 frames"):
+        model.encode(torch.zeros(1, 3, 6, 16, 16))
+    with pytest.raises(TokenizerInputError, match="multiple of the spatial compression 8"):
+        model.encode(torch.zeros(1, 3, 5, 12, 16))
+    with pytest.raises(TokenizerInputError, match=r"\[B, 3, T, H, W\]"):
+        model.encode(torch.zeros(3, 5, 16, 16))
+    with pytest.raises(ConfigError, match="add widths"):
+        TokenizerConfig(encoder_channels=(8, 8, 8), decoder_channels=(8, 8, 8), spatial_compression=16)
+    with pytest.raises(ConfigError, match="power of two"):
+        TokenizerConfig(spatial_compression=12)
