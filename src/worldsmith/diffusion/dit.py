@@ -15,8 +15,9 @@ Cosmos (arXiv 2501.03575, Sec. 5.1, Fig. 7) adapts DiT (Peebles & Xie 2023, arXi
 * Final AdaLN layer and a linear "unpatchify" back to ``[B, C, T, H, W]``.
 
 `DiT.forward` is the raw network ``F(c_in x, c_noise, text)`` of EDM (see `edm.py`). Weight names
-differ from diffusers' ``CosmosTransformer3DModel`` but map one-to-one (`diffusers_key`); see
-`load_diffusers_state_dict` and `convert.py`.
+differ from diffusers' ``CosmosTransformer3DModel`` but map one-to-one, except that self-attention
+holds one fused ``qkv`` projection (and cross-attention a fused ``kv``) that conversion splits into
+``to_q/to_k/to_v``: see `convert.from_diffusers_state_dict` / `convert.to_diffusers_state_dict`.
 """
 
 from __future__ import annotations
