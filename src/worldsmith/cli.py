@@ -129,9 +129,8 @@ def demo(
 
 generate_app = typer.Typer(help="Generate video with a diffusion world model.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
-if "train_app" not in globals():
-    train_app = typer.Typer(help="Train models on the shared Trainer.", no_args_is_help=True)
-    app.add_typer(train_app, name="train")
+train_app = typer.Typer(help="Train models on the shared Trainer.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 convert_app = typer.Typer(help="Convert released checkpoints to worldsmith's layout.", no_args_is_help=True)
 app.add_typer(convert_app, name="convert")
 
