@@ -1,104 +1,443 @@
 """The main job: digital twins -> curation -> tokenizer -> world model -> guardrails -> evaluation.
 
-`run_demo` runs the steps in order, each writing under its own folder of the run directory, and
-records what each step did in `run.json` and `summary.md`. Steps are plain functions taking a
-`DemoContext`; a step whose stage is not built yet is listed as such, never faked.
+``worldsmith demo --out runs/demo`` (what ``make demo`` runs) builds a small world model end to end
+on a CPU and writes ``report.html``:
+
+1. **sim**: raw footage of the physics-alignment scenarios (+ a robot pushing objects) rendered with
+   MuJoCo, shots joined by cuts, dissolves and fades, with camera moves; plus held-out episodes
+   (new seeds, static camera) that keep instance masks for evaluation.
+2. **curate**: the shot detector finds the boundaries in the footage (scored against the truth) and
+   the clip rules cut training clips that hold no transition.
+3. **tokenizer**: a tiny causal continuous video tokenizer (CV 4x8x8) trained on the clips.
+4. **world_model**: a tiny Video2World + Text2World DiT trained on the clips' latents.
+5. **predict**: for every held-out episode, its caption passes the prompt pre-guard, the model
+   predicts the future from the first frames, and the video passes the post-guard before it is written.
+6. **evaluate**: physics alignment (PSNR, SSIM, object IoU, centroid error) against simulator ground
+   truth, next to copy-last-frame, linear extrapolation and the tokenizer's reconstruction of the
+   true future (the upper bound of a latent model).
+7. **report**: ``report.html`` with videos, tables and curves; a summary table in the terminal.
+
+Every stage writes under its own folder with a ``done.json``; a rerun with the same settings skips
+finished stages. ``--quick`` shrinks every budget (used by the test suite).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from rich.table import Table
 
+from worldsmith import config as config_lib
 from worldsmith import fs
-from worldsmith.console import console
+from worldsmith.config import check
+from worldsmith.console import console, progress
 from worldsmith.runs import RunDir, seed_everything
+
+PHYSICS_SCENARIOS = ("free_fall", "projectile", "collision", "ramp", "dominoes", "tower", "slide", "pendulum")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoConfig:
+    scenarios: tuple[str, ...] = PHYSICS_SCENARIOS  # evaluated (and trained on)
+    extra_train_scenarios: tuple[str, ...] = ("push",)  # trained on only
+    train_per_scenario: int = 10
+    test_per_scenario: int = 2
+    frames: int = 17  # per clip: 1 + 4k, the causal tokenizer's grouping
+    trim: int = 2  # frames the clip rules cut from each end of a detected shot
+    transition_frames: int = 4  # length of dissolves and fades in the raw footage
+    size: int = 64
+    fps: float = 10.0
+    cond_frames: int = 5  # given frames of Video2World (= 2 latent frames at 4x temporal compression)
+    detector: str = "content"
+    tokenizer_preset: str = "tiny-CV4x8x8"
+    tokenizer_channels: tuple[int, ...] = (16, 32, 32, 32)  # narrower than tiny-*: fits the CPU budget
+    tokenizer_res_blocks: int = 1
+    tokenizer_steps: int = 600
+    tokenizer_batch: int = 4
+    dit_steps: int = 1500
+    sampler: str = "heun"
+    sample_steps: int = 10
+
+    def __post_init__(self) -> None:
+        check((self.frames - 1) % 4 == 0, "frames", self.frames, "must be 1 + 4k (causal tokenizer)")
+        check((self.cond_frames - 1) % 4 == 0, "cond_frames", self.cond_frames, "must be 1 + 4k")
+        check(0 < self.cond_frames < self.frames, "cond_frames", self.cond_frames, "must be in (0, frames)")
+        check(self.size % 8 == 0, "size", self.size, "must be a multiple of 8")
+        check(self.train_per_scenario >= 1, "train_per_scenario", self.train_per_scenario, "must be >= 1")
+        check(self.test_per_scenario >= 1, "test_per_scenario", self.test_per_scenario, "must be >= 1")
+
+
+def quick_config() -> DemoConfig:
+    """The smallest demo that still runs every stage (a few minutes on 2 cores)."""
+    return DemoConfig(
+        scenarios=("free_fall", "collision", "ramp", "pendulum"),
+        train_per_scenario=3,
+        test_per_scenario=1,
+        tokenizer_steps=40,
+        dit_steps=80,
+        sample_steps=4,
+    )
 
 
 @dataclass
-class DemoContext:
+class Context:
     out: Path
+    cfg: DemoConfig
     seed: int
-    quick: bool
     generator: torch.Generator
-    results: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def dir(self, stage: str) -> Path:
+        path = self.out / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
-def _test_pattern(num_frames: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
-    """A moving colour gradient with a bouncing square: uint8 [T, H, W, 3]."""
-    t = torch.arange(num_frames).view(-1, 1, 1)
-    y = torch.arange(height).view(1, -1, 1)
-    x = torch.arange(width).view(1, 1, -1)
-    r = (x * 255 // max(1, width - 1) + 4 * t) % 256
-    g = (y * 255 // max(1, height - 1)).expand(num_frames, height, width)
-    b = ((x + y + 8 * t) * 2) % 256
-    frames = torch.stack([r.expand_as(g), g, b.expand_as(g)], dim=-1).to(torch.uint8)  # [T, H, W, 3]
-    size = height // 4
-    vx, vy = (torch.randint(2, 6, (2,), generator=generator)).tolist()
-    px, py = 0, 0
-    for i in range(num_frames):
-        frames[i, py : py + size, px : px + size] = torch.tensor([250, 250, 40], dtype=torch.uint8)
-        px, py = px + vx, py + vy
-        if not 0 <= px <= width - size:
-            vx, px = -vx, min(max(px, 0), width - size)
-        if not 0 <= py <= height - size:
-            vy, py = -vy, min(max(py, 0), height - size)
-    return frames
+# --- stages ----------------------------------------------------------------------------------
 
 
-def step_video_io(ctx: DemoContext) -> dict[str, Any]:
-    """Encode a test pattern to H.264, decode it back and measure the round-trip PSNR."""
+def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
+    """Raw training footage (episodes joined by cuts, dissolves and fades, free camera moves) and
+    held-out episodes (static camera, exact instance masks) with seeds the footage never uses."""
+    from worldsmith.sim.episode import make_episode
+    from worldsmith.sim.footage import make_footage
     from worldsmith.video import io
 
-    frames = _test_pattern(24 if ctx.quick else 60, 96, 128, ctx.generator)
-    folder = ctx.out / "video_io"
-    path = io.write(folder / "pattern.mp4", frames, fps=12, crf=18)
-    io.write_gif(folder / "pattern.gif", frames[::2], fps=6)
-    back = io.read(path).frames
-    mse = ((back.float() - frames.float()) ** 2).mean().item()
-    psnr = 10 * np.log10(255**2 / max(mse, 1e-10))
-    info = io.probe(path)
-    return {"video": str(path), "frames": info.num_frames, "fps": info.fps, "psnr_db": round(float(psnr), 2)}
+    cfg = ctx.cfg
+    n_shots = len(cfg.scenarios + cfg.extra_train_scenarios) * cfg.train_per_scenario
+    shot_seconds = (cfg.frames + 2 * cfg.trim + 2 * cfg.transition_frames) / cfg.fps
+    with console.status(f"rendering {n_shots} shots of raw footage"):
+        footage = make_footage(
+            ctx.seed,
+            durations=[shot_seconds] * n_shots,
+            size=(cfg.size, cfg.size),
+            fps=cfg.fps,
+            transition_seconds=cfg.transition_frames / cfg.fps,
+            scenarios=list(cfg.scenarios + cfg.extra_train_scenarios),
+        )
+    io.write(folder / "footage.mp4", footage.frames, fps=cfg.fps, crf=12)
+    fs.write_json(folder / "footage.json", footage.truth())
+
+    jobs = [s for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
+    frames, masks, meta = [], [], []
+    with progress() as bar:
+        task = bar.add_task("held-out episodes", total=len(jobs))
+        for scenario in jobs:
+            seed = 2**31 + ctx.seed * 1000 + len(meta)  # make_footage draws seeds below 2**31
+            ep = make_episode(scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False)
+            frames.append(ep.frames[0])
+            masks.append(ep.masks[0])
+            meta.append({"scenario": scenario, "seed": seed, "caption": ep.caption})
+            bar.advance(task)
+    with fs.atomic_path(folder / "test.npz") as tmp:
+        np.savez_compressed(tmp, frames=np.stack(frames), masks=np.stack(masks))  # [N, T, H, W(, 3)]
+    fs.write_json(folder / "test.json", meta)
+    return {
+        "footage_frames": len(footage.frames),
+        "footage_shots": len(footage.shots),
+        "transitions": {
+            k: sum(t["kind"] == k for t in footage.transitions) for k in ("cut", "dissolve", "fade")
+        },
+        "test_episodes": len(meta),
+        "size": cfg.size,
+    }
 
 
-# The steps of the main job, in order. A stage that has not landed yet appears as (name, None).
-STEPS: list[tuple[str, Callable[[DemoContext], dict[str, Any]] | None]] = [
-    ("video I/O round trip", step_video_io),
-    ("digital twins", None),
-    ("curation", None),
-    ("tokenizer", None),
-    ("world model", None),
-    ("guardrails", None),
-    ("evaluation report", None),
+def _load_split(ctx: Context, name: str) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    folder = ctx.out / "sim"
+    with np.load(folder / f"{name}.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    return arrays, json.loads((folder / f"{name}.json").read_text())
+
+
+def stage_curate(ctx: Context, folder: Path) -> dict[str, Any]:
+    """Raw footage -> shot detection (scored against the truth) -> clip rules -> training clips."""
+    from worldsmith.curate.shots import ClipRules, split_video
+    from worldsmith.curate.shots.score import score_cuts
+    from worldsmith.video import io
+
+    cfg = ctx.cfg
+    path = ctx.out / "sim" / "footage.mp4"
+    truth = json.loads((ctx.out / "sim" / "footage.json").read_text())
+    t0 = time.perf_counter()
+    rules = ClipRules(min_seconds=cfg.frames / cfg.fps, trim_seconds=cfg.trim / cfg.fps)
+    split = split_video(path, detector=cfg.detector, rules=rules)
+    detect_s = time.perf_counter() - t0
+    score = score_cuts(split["cuts"], truth["transitions"])
+    decoded = io.read(path).frames.numpy()
+    starts = [s["start"] for s in truth["shots"]]
+    clips, captions = [], []
+    for a, b in split["clips"]:
+        start = a + (b - a - cfg.frames) // 2  # the centred `frames` frames of each clip
+        clips.append(decoded[start : start + cfg.frames])
+        shot = truth["shots"][int(np.searchsorted(starts, start + cfg.frames // 2, side="right")) - 1]
+        captions.append(shot["caption"])
+    if not clips:
+        raise RuntimeError(f"curation kept no clip: {len(split['cuts'])} cuts found in {len(decoded)} frames")
+    with fs.atomic_path(folder / "clips.npz") as tmp:
+        np.savez_compressed(tmp, clips=np.stack(clips))  # [N, T, H, W, 3]
+    fs.write_json(folder / "clips.json", captions)
+    fs.write_json(folder / "split.json", split)
+    return {
+        "footage_frames": len(decoded),
+        "true_transitions": len(truth["transitions"]),
+        "detected_cuts": len(split["cuts"]),
+        **{k: score[k] for k in ("precision", "recall", "f1")},
+        "detector_fps": round(len(decoded) / max(detect_s, 1e-9), 1),
+        "clips": len(clips),
+    }
+
+
+def _clips(ctx: Context) -> tuple[torch.Tensor, list[str]]:
+    from worldsmith.video.transforms import to_model
+
+    with np.load(ctx.out / "curate" / "clips.npz") as data:
+        clips = torch.from_numpy(data["clips"])  # [N, T, H, W, 3] uint8
+    x = torch.stack([to_model(c) for c in clips])  # [N, 3, T, H, W] in [-1, 1]
+    return x, json.loads((ctx.out / "curate" / "clips.json").read_text())
+
+
+def naive_codec(x: torch.Tensor, temporal: int, spatial: int) -> torch.Tensor:
+    """The codec a tokenizer must beat at the same compression: keep every `temporal`-th frame at
+    1/`spatial` resolution (area average), then interpolate back. ``[B, 3, T, H, W] -> same``."""
+    B, C, T, H, W = x.shape
+    keep = x[:, :, ::temporal]  # [B, C, 1 + (T - 1) / temporal, H, W]
+    small = F.avg_pool3d(keep, (1, spatial, spatial))  # [B, C, T', H / s, W / s]
+    return F.interpolate(small, size=(T, H, W), mode="trilinear", align_corners=True)
+
+
+def _l1_objective(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    recon, _ = model(batch)  # supervised on the decoder output only (no KL, no commitment loss)
+    return (recon - batch).abs().mean()
+
+
+def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
+    from worldsmith.eval.metrics import psnr
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+    from worldsmith.train import TrainConfig, Trainer
+    from worldsmith.video.transforms import to_uint8
+
+    cfg = ctx.cfg
+    x, _ = _clips(ctx)
+    n_val = max(1, len(x) // 10)
+    val, train = x[:n_val], x[n_val:]
+    tok_cfg = replace(
+        get_preset(cfg.tokenizer_preset),
+        encoder_channels=cfg.tokenizer_channels,
+        decoder_channels=cfg.tokenizer_channels,
+        num_res_blocks=cfg.tokenizer_res_blocks,
+    )
+    tok = CausalTokenizer(tok_cfg)
+    tcfg = TrainConfig(
+        steps=cfg.tokenizer_steps, batch_size=min(cfg.tokenizer_batch, len(train)), lr=1e-3,
+        betas=(0.5, 0.999), warmup_steps=min(20, cfg.tokenizer_steps // 5), log_every=10,
+        tensorboard=False, seed=ctx.seed,
+    )  # fmt: skip
+    Trainer(tcfg, tok, _l1_objective, train, out=folder / "train", model_config=tok_cfg).fit()
+    tok.eval().save_pretrained(folder / "model")
+    with torch.no_grad():
+        recon = torch.cat([tok.decode(tok.encode(v[None])) for v in val]).clamp(-1, 1)
+        naive = naive_codec(val, tok_cfg.temporal_compression, tok_cfg.spatial_compression).clamp(-1, 1)
+
+    def mean_psnr(y: torch.Tensor) -> float:
+        return float(np.mean([psnr(to_uint8(a), to_uint8(b)).mean() for a, b in zip(y, val, strict=True)]))
+
+    s = tok_cfg.spatial_compression
+    return {
+        "preset": cfg.tokenizer_preset,
+        "steps": cfg.tokenizer_steps,
+        "params": sum(p.numel() for p in tok.parameters()),
+        "train_clips": len(train),
+        "val_clips": len(val),
+        "val_psnr": round(mean_psnr(recon), 2),
+        "naive_codec_psnr": round(mean_psnr(naive), 2),
+        "compression": f"{tok_cfg.temporal_compression}x{s}x{s}",
+    }
+
+
+def _tokenizer(ctx: Context):
+    from worldsmith.tokenizers.model import CausalTokenizer
+
+    return CausalTokenizer.from_pretrained(ctx.out / "tokenizer" / "model").eval()
+
+
+@torch.no_grad()
+def _encode(tok, x: torch.Tensor, batch: int = 4) -> torch.Tensor:
+    return torch.cat([tok.encode(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def stage_world_model(ctx: Context, folder: Path) -> dict[str, Any]:
+    from worldsmith.diffusion.recipes import demo_train
+
+    x, captions = _clips(ctx)
+    latents = _encode(_tokenizer(ctx), x)  # [N, 16, T', h, w]
+    _, metrics = demo_train(
+        latents, folder, seed=ctx.seed, steps=ctx.cfg.dit_steps, prompts=captions, fps=ctx.cfg.fps
+    )
+    return {**metrics, "latent_shape": list(latents.shape[1:])}
+
+
+def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
+    from worldsmith.diffusion.recipes import demo_predict
+    from worldsmith.diffusion.world import WorldModel
+    from worldsmith.guardrails import default_pipeline
+    from worldsmith.video.transforms import to_model, to_uint8
+
+    cfg = ctx.cfg
+    arrays, meta = _load_split(ctx, "test")
+    tok = _tokenizer(ctx)
+    world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
+    guard = default_pipeline()
+    preds, recons, decisions = [], [], []
+    with progress() as bar:
+        task = bar.add_task("predict held-out episodes", total=len(meta))
+        for frames, m in zip(arrays["frames"], meta, strict=True):
+            x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
+            verdict = guard.check_prompt(m["caption"])
+            decisions.append(
+                {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
+            )
+            if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
+                preds.append(np.zeros_like(frames[cfg.cond_frames :]))
+                recons.append(np.zeros_like(frames[cfg.cond_frames :]))
+                continue
+            cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
+            lat = demo_predict(
+                world,
+                cond,
+                steps=cfg.sample_steps,
+                sampler=cfg.sampler,
+                prompts=[m["caption"]],
+                seed=ctx.seed,
+            )
+            video = to_uint8(tok.decode(lat)[0].clamp(-1, 1)).numpy()  # [T, H, W, 3]
+            verdict, safe = guard.check_video(video)
+            decisions[-1].update(video=verdict.ok, video_why=verdict.reason)
+            if safe is not None:
+                fs_path = folder / "videos" / f"{m['scenario']}_{m['seed']}.mp4"
+                from worldsmith.video import io
+
+                io.write(fs_path, safe.numpy(), fps=cfg.fps)
+            preds.append(
+                video[cfg.cond_frames :] if safe is not None else np.zeros_like(video[cfg.cond_frames :])
+            )
+            recons.append(to_uint8(tok.decode(_encode(tok, x))[0].clamp(-1, 1)).numpy()[cfg.cond_frames :])
+            bar.advance(task)
+    with fs.atomic_path(folder / "predictions.npz") as tmp:
+        np.savez_compressed(tmp, preds=np.stack(preds), recons=np.stack(recons))
+    fs.write_json(folder / "guard.json", decisions)
+    blocked_demo = guard.check_prompt("a video of a man stabbing a child with a knife")
+    return {
+        "episodes": len(meta),
+        "prompts_blocked": sum(not d["prompt"] for d in decisions),
+        "videos_blocked": sum(not d.get("video", True) for d in decisions),
+        "unsafe_prompt_example_blocked": not blocked_demo.ok,
+        "unsafe_prompt_example_reason": blocked_demo.reason,
+    }
+
+
+def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
+    from worldsmith.eval import physics
+
+    cfg = ctx.cfg
+    arrays, meta = _load_split(ctx, "test")
+    with np.load(ctx.out / "predict" / "predictions.npz") as data:
+        preds, recons = data["preds"], data["recons"]
+    n_future = cfg.frames - cfg.cond_frames
+    methods: dict[str, Callable[[int], np.ndarray]] = {
+        "world model": lambda i: preds[i],
+        "copy last frame": lambda i: physics.copy_last_frame(
+            arrays["frames"][i][: cfg.cond_frames], n_future
+        ),
+        "linear extrapolation": lambda i: physics.linear_extrapolation(
+            arrays["frames"][i][: cfg.cond_frames], n_future
+        ),
+        "tokenizer reconstruction (upper bound)": lambda i: recons[i],
+    }
+    rows = []
+    for i, m in enumerate(meta):
+        f, k = arrays["frames"][i], arrays["masks"][i]
+        for name, fn in methods.items():
+            scores = physics.physics_alignment(fn(i), f, k, cfg.cond_frames)
+            rows.append({"scenario": m["scenario"], "method": name, **scores})
+    fs.write_json(folder / "physics_rows.json", rows)
+    summary = {}
+    for name in methods:
+        sel = [r for r in rows if r["method"] == name]
+        summary[name] = {
+            key: float(np.nanmean([r[key] for r in sel if np.isfinite(r[key])] or [np.nan]))
+            for key in ("psnr", "ssim", "iou", "centroid_px")
+        }
+    return {"methods": summary, "cond_frames": cfg.cond_frames, "future_frames": n_future}
+
+
+STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
+    ("sim", stage_sim),
+    ("curate", stage_curate),
+    ("tokenizer", stage_tokenizer),
+    ("world_model", stage_world_model),
+    ("predict", stage_predict),
+    ("evaluate", stage_evaluate),
 ]
 
 
-def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False) -> dict[str, Any]:
-    """Run every available step of the main job under `out`; return what each did."""
+def _fingerprint(cfg: DemoConfig, seed: int, upto: str) -> str:
+    """A stage is reusable only if the settings of every stage up to it are unchanged."""
+    text = json.dumps({"cfg": config_lib.to_dict(cfg), "seed": seed, "upto": upto}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, cfg: DemoConfig | None = None) -> dict:
+    """Run (or resume) every stage of the main job under `out`; return what each did."""
+    from worldsmith.demo_report import write_report
+
     out = Path(out)
-    with RunDir(out, command="demo", args={"out": out, "seed": seed, "quick": quick}, seed=seed) as run:
-        ctx = DemoContext(out=out, seed=seed, quick=quick, generator=seed_everything(seed))
-        lines = ["# worldsmith demo", ""]
-        for name, step in STEPS:
-            if step is None:
-                console.print(f"[dim]- {name}: not built yet, skipped[/]")
-                ctx.results[name] = {"status": "not built yet"}
-                lines.append(f"- **{name}**: not built yet")
+    cfg = cfg or (quick_config() if quick else DemoConfig())
+    args = {"out": out, "seed": seed, "quick": quick, "config": config_lib.to_dict(cfg)}
+    with RunDir(out, command="demo", args=args, seed=seed) as run:
+        ctx = Context(out=out, cfg=cfg, seed=seed, generator=seed_everything(seed))
+        for name, fn in STAGES:
+            done = out / name / "done.json"
+            key = _fingerprint(cfg, seed, name)
+            if done.exists() and json.loads(done.read_text()).get("fingerprint") == key:
+                ctx.results[name] = json.loads(done.read_text())["result"]
+                console.print(f"[dim]- {name}: done earlier, skipped[/]")
                 continue
+            console.rule(f"[bold]{name}")
             t0 = time.perf_counter()
-            with console.status(f"{name} ..."):
-                result = step(ctx)
-            result["seconds"] = round(time.perf_counter() - t0, 2)
-            ctx.results[name] = {"status": "ok", **result}
-            console.print(f"[green]✓[/] {name}: {result}")
-            lines.append(f"- **{name}**: " + ", ".join(f"{k}={v}" for k, v in result.items()))
-        fs.write_text(out / "summary.md", "\n".join(lines) + "\n")
-        run.record(steps=ctx.results)
-    console.print(f"demo finished; outputs in [bold]{out}[/] (summary.md, run.json)")
+            result = fn(ctx, ctx.dir(name))
+            result["seconds"] = round(time.perf_counter() - t0, 1)
+            fs.write_json(done, {"fingerprint": key, "result": result})
+            ctx.results[name] = result
+            console.print(f"[green]✓[/] {name} ({result['seconds']} s)")
+        report = write_report(ctx)
+        run.record(stages=ctx.results, report=str(report))
+    _print_summary(ctx, report)
     return ctx.results
+
+
+def _print_summary(ctx: Context, report: Path) -> None:
+    table = Table(title="physics alignment on held-out episodes (mean over scenarios)")
+    for col in ("method", "PSNR dB", "SSIM", "object IoU", "centroid err px"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name, s in ctx.results["evaluate"]["methods"].items():
+        table.add_row(
+            name, f"{s['psnr']:.2f}", f"{s['ssim']:.3f}", f"{s['iou']:.3f}", f"{s['centroid_px']:.2f}"
+        )
+    console.print(table)
+    timings = ", ".join(f"{k} {v['seconds']}s" for k, v in ctx.results.items())
+    console.print(f"stage timings: {timings}")
+    console.print(f"report: [bold]{report}[/]")
+
+
+__all__ = ["DemoConfig", "quick_config", "run_demo"]

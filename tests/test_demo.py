@@ -1,0 +1,66 @@
+"""The main job, end to end at its --quick size (a few minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from worldsmith.cli import main
+from worldsmith.demo_report import SECTIONS
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(out), "--quick", "--seed", "3"])
+    assert exc.value.code == 0
+    return out
+
+
+def test_run_json(demo_run):
+    run = json.loads((demo_run / "run.json").read_text())
+    assert run["status"] == "ok" and run["seed"] == 3 and run["wall_time_s"] > 0
+    assert set(run["results"]["stages"]) == {
+        "sim",
+        "curate",
+        "tokenizer",
+        "world_model",
+        "predict",
+        "evaluate",
+    }
+
+
+def test_report_has_every_section(demo_run):
+    html = (demo_run / "report.html").read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in html, title
+    assert len(re.findall(r'src="data:image/gif;base64,', html)) >= 4
+    assert "copy last frame" in html and "world model" in html
+
+
+def test_evaluation_numbers_are_sane(demo_run):
+    ev = json.loads((demo_run / "evaluate" / "done.json").read_text())["result"]["methods"]
+    assert set(ev) == {
+        "world model",
+        "copy last frame",
+        "linear extrapolation",
+        "tokenizer reconstruction (upper bound)",
+    }
+    for scores in ev.values():
+        assert 5 < scores["psnr"] < 60 and 0 <= scores["iou"] <= 1
+    guard = json.loads((demo_run / "predict" / "done.json").read_text())["result"]
+    assert guard["unsafe_prompt_example_blocked"] is True and guard["prompts_blocked"] == 0
+
+
+def test_rerun_skips_finished_stages(demo_run, capsys):
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(demo_run), "--quick", "--seed", "3"])
+    assert exc.value.code == 0
+    assert time.perf_counter() - t0 < 30
+    err = capsys.readouterr().err
+    assert err.count("done earlier, skipped") == 6
