@@ -244,6 +244,49 @@ def convert_diffusers_cmd(
 
 # --- guardrails: guard prompt / guard video / guard train-classifier ------------------------------
 
+eval_app = typer.Typer(
+    help="Evaluate videos: 3D consistency, physics alignment, multi-view.", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+
+
+def _print_json(result: dict) -> None:
+    typer.echo(json.dumps(result, indent=2, default=float))
+
+
+@eval_app.command("geometry")
+def eval_geometry(
+    target: Annotated[Path, typer.Argument(help="A video file, or a sim episode folder (uses its true K).")],
+    gap: Annotated[int, typer.Option(help="Frame distance of the compared pairs.")] = 4,
+) -> None:
+    """3D consistency: SIFT + RANSAC fundamental matrix, mean Sampson error, pose success."""
+    from worldsmith.eval import files
+
+    _print_json(
+        files.episode_geometry(target, gap=gap) if target.is_dir() else files.geometry(target, gap=gap)
+    )
+
+
+@eval_app.command("physics")
+def eval_physics(
+    prediction: Annotated[Path, typer.Argument(help="Predicted video (future frames, or the whole length).")],
+    episode: Annotated[Path, typer.Option("--episode", help="Sim episode folder with masks.")],
+    cond: Annotated[int, typer.Option("--cond", help="Number of given frames.")] = 9,
+) -> None:
+    """Physics alignment against simulator ground truth, with copy-last and linear baselines."""
+    from worldsmith.eval import files
+
+    _print_json(files.physics(prediction, episode, cond=cond))
+
+
+@eval_app.command("multiview")
+def eval_multiview(episode: Annotated[Path, typer.Argument(help="Multi-camera sim episode folder.")]) -> None:
+    """Multi-view consistency: temporal (TSE) and cross-view (CSE) Sampson errors."""
+    from worldsmith.eval import files
+
+    _print_json(files.multiview(episode))
+
+
 guard_app = typer.Typer(help="Guardrails: check prompts, guard and face-blur videos.", no_args_is_help=True)
 app.add_typer(guard_app, name="guard")
 BlocklistFiles = Annotated[
@@ -494,6 +537,26 @@ def sim_footage(
         )
         run.record(videos=files)
     console.print(f"wrote {len(files)} videos with ground truth under {out}")
+
+
+@app.command()
+def curate(
+    input: Annotated[Path, typer.Argument(help="A video file or a folder of videos (searched recursively).")],
+    out: Out,
+    runner: Annotated[str, typer.Option(help="sequential (in-process) or ray.")] = "sequential",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML/JSON CurateConfig file.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: key=value.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Existing Ray cluster (else a local one).")] = None,
+    workers: Annotated[int, typer.Option(help="Ray actors per stage.")] = 2,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when any input video failed.")] = False,
+) -> None:
+    """Curate raw videos into captioned, filtered, de-duplicated webdataset shards (resumable)."""
+    from worldsmith.curate.pipeline import run_cli
+
+    code = run_cli(input, out, runner=runner, config=config, overrides=set_ or [],
+                   ray_address=ray_address, workers=workers, strict=strict)  # fmt: skip
+    if code:
+        raise typer.Exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

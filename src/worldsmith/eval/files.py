@@ -1,0 +1,83 @@
+"""Evaluations on files, for the `worldsmith eval ...` commands: videos and sim episode folders in,
+JSON-ready dicts out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldsmith.errors import WorldsmithError
+from worldsmith.video import io
+
+
+def _episode(folder: str | os.PathLike):
+    from worldsmith.sim.dataset import load_episode
+
+    if not Path(folder, "meta.json").is_file():
+        raise WorldsmithError(
+            f"'{folder}' is not a sim episode folder (no meta.json); make one with `worldsmith sim run`"
+        )
+    return load_episode(folder)
+
+
+def geometry(video: str | os.PathLike, *, K: np.ndarray | None = None, gap: int = 4) -> dict[str, Any]:
+    """3D consistency of one video: mean inlier Sampson error (px) and pose-estimation success."""
+    from worldsmith.eval.geometry import video_consistency
+
+    frames = io.read(video).frames.numpy()
+    return {"video": str(video), "frames": len(frames), **video_consistency(frames, K, gap=gap)}
+
+
+def episode_geometry(folder: str | os.PathLike, *, camera: int = 0, gap: int = 4) -> dict[str, Any]:
+    """3D consistency of a sim episode's camera, with its true intrinsics."""
+    ep = _episode(folder)
+    from worldsmith.eval.geometry import video_consistency
+
+    K = ep.states["K"][camera, 0]
+    return {"episode": str(folder), "camera": camera, **video_consistency(ep.frames[camera], K, gap=gap)}
+
+
+def physics(prediction: str | os.PathLike, episode: str | os.PathLike, *, cond: int) -> dict[str, Any]:
+    """Physics alignment of a predicted video against a sim episode's true future.
+
+    `prediction` holds either the future frames only or the whole episode length (its first `cond`
+    frames are then ignored). The episode must have been written with instance masks.
+    """
+    from worldsmith.eval.physics import copy_last_frame, linear_extrapolation, physics_alignment
+
+    ep = _episode(episode)
+    if ep.masks is None:
+        raise WorldsmithError(
+            f"episode '{episode}' has no instance masks; rerun `worldsmith sim run` with masks"
+        )
+    truth, masks = ep.frames[0], ep.masks[0]
+    pred = io.read(prediction).frames.numpy()
+    n_future = len(truth) - cond
+    if len(pred) == len(truth):
+        pred = pred[cond:]
+    if len(pred) != n_future or pred.shape[1:3] != truth.shape[1:3]:
+        raise WorldsmithError(
+            f"prediction '{prediction}' has {len(pred)} frames of {pred.shape[1]}x{pred.shape[2]}; the "
+            f"episode needs {n_future} (or {len(truth)}) frames of {truth.shape[1]}x{truth.shape[2]} "
+            f"for --cond {cond}"
+        )
+    given = truth[:cond]
+    rows = {
+        "prediction": physics_alignment(pred, truth, masks, cond),
+        "copy last frame": physics_alignment(copy_last_frame(given, n_future), truth, masks, cond),
+        "linear extrapolation": physics_alignment(linear_extrapolation(given, n_future), truth, masks, cond),
+    }
+    return {"episode": str(episode), "cond": cond, "scores": rows}
+
+
+def multiview(folder: str | os.PathLike) -> dict[str, Any]:
+    """Temporal and cross-view Sampson errors of a multi-camera sim episode."""
+    from worldsmith.eval.multiview import multiview_consistency
+
+    ep = _episode(folder)
+    if ep.frames.shape[0] < 2:
+        raise WorldsmithError(f"episode '{folder}' has one camera; render it with --cameras 2 or more")
+    return {"episode": str(folder), "cameras": ep.cameras, **multiview_consistency(ep.frames)}

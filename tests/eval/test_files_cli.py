@@ -1,0 +1,56 @@
+"""`worldsmith eval ...` on sim episodes written to disk."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from worldsmith.cli import main
+from worldsmith.video import io
+
+sim_dataset = pytest.importorskip("worldsmith.sim.dataset")
+
+
+@pytest.fixture(scope="module")
+def episode_dir(tmp_path_factory):
+    from worldsmith.sim.episode import make_episode
+
+    ep = make_episode("collision", 5, frames=12, size=64, cameras=2, camera_mode="orbit")
+    return sim_dataset.write_episode(ep, tmp_path_factory.mktemp("ep") / "episode_000000", crf=10)
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_physics_truth_beats_copy_last(episode_dir, tmp_path, capsys):
+    truth = io.read(episode_dir / "cam0.mp4").frames.numpy()
+    pred = io.write(tmp_path / "pred.mp4", truth[4:], fps=10, crf=10)
+    code, out, _ = run(["eval", "physics", str(pred), "--episode", str(episode_dir), "--cond", "4"], capsys)
+    assert code == 0
+    scores = json.loads(out)["scores"]
+    assert scores["prediction"]["psnr"] > scores["copy last frame"]["psnr"]
+    assert scores["prediction"]["iou"] >= scores["copy last frame"]["iou"]
+
+
+def test_physics_wrong_length_is_one_line_error(episode_dir, tmp_path, capsys):
+    pred = io.write(tmp_path / "short.mp4", np.zeros((3, 64, 64, 3), np.uint8), fps=10)
+    code, _, err = run(["eval", "physics", str(pred), "--episode", str(episode_dir), "--cond", "4"], capsys)
+    assert code == 2 and "short.mp4" in err and "--cond 4" in err
+
+
+def test_geometry_and_multiview_json(episode_dir, capsys):
+    code, out, _ = run(["eval", "geometry", str(episode_dir), "--gap", "3"], capsys)
+    assert code == 0 and set(json.loads(out)) >= {"sampson_px", "pose_success", "pairs"}
+    code, out, _ = run(["eval", "multiview", str(episode_dir)], capsys)
+    assert code == 0 and {"tse_px", "cse_px"} <= set(json.loads(out))
+
+
+def test_not_an_episode(tmp_path, capsys):
+    code, _, err = run(["eval", "multiview", str(tmp_path)], capsys)
+    assert code == 2 and "not a sim episode folder" in err
