@@ -1,0 +1,121 @@
+"""Caption: a `Captioner` protocol and its backends. A clip with no caption source keeps an empty
+caption and `caption_source = ""` (a flag in the manifest): captions are never invented.
+
+Backends:
+- `SidecarCaptioner`: captions that came with the video: `<stem>.txt` next to it, a sim episode's
+  `meta.json` (`caption`), or a sim footage truth file `<stem>.json` whose `shots` carry captions
+  (the clip takes the caption of the shot it overlaps most).
+- `VLMCaptioner` (in `vlm.py`): any local image-text-to-text model through `transformers`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from worldsmith.config import check
+from worldsmith.curate.stage import ClipStage, Resources
+from worldsmith.curate.tasks import ClipTask
+
+# Cosmos' captioner prompt asks for detail on visual and narrative elements; ours names the
+# physical facts a world model needs.
+CAPTION_PROMPT = (
+    "Describe this video in detail: the objects and their appearance, how they move and interact, "
+    "the camera's motion, and the physics of the scene."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptionConfig:
+    backend: str = "sidecar"  # sidecar | vlm | none
+    model: str = ""  # vlm: a local model folder or a Hugging Face cache name
+    frames: int = 4  # vlm: frames sampled from the clip
+    max_new_tokens: int = 128
+    prompt: str = CAPTION_PROMPT
+
+    def __post_init__(self) -> None:
+        check(
+            self.backend in ("sidecar", "vlm", "none"),
+            "caption.backend",
+            self.backend,
+            "must be sidecar|vlm|none",
+        )
+        check(
+            self.backend != "vlm" or bool(self.model),
+            "caption.model",
+            self.model,
+            "is needed for backend vlm",
+        )
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    def caption(self, clip: ClipTask) -> tuple[str, str] | None:
+        """(caption, source) for `clip`, or None when this backend has nothing to say."""
+        ...
+
+
+class SidecarCaptioner:
+    def caption(self, clip: ClipTask) -> tuple[str, str] | None:
+        video = Path(clip.source)
+        txt = video.with_suffix(".txt")
+        if txt.is_file() and txt.read_text().strip():
+            return txt.read_text().strip(), f"sidecar:{txt.name}"
+        truth = video.with_suffix(".json")
+        if truth.is_file():
+            shots = _read_json(truth).get("shots") or []
+            best, overlap = None, 0
+            for shot in shots:
+                o = min(clip.end, shot.get("end", 0)) - max(clip.start, shot.get("start", 0))
+                if o > overlap and shot.get("caption"):
+                    best, overlap = shot["caption"], o
+            if best:
+                return best, f"sidecar:{truth.name}#shots"
+        meta = video.parent / "meta.json"
+        if meta.is_file():
+            caption = _read_json(meta).get("caption")
+            if isinstance(caption, str) and caption.strip():
+                return caption.strip(), "sidecar:meta.json"
+        return None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class CaptionStage(ClipStage):
+    """Sidecar captions first (they are ground truth); the VLM, when configured, for the rest."""
+
+    name = "caption"
+    resources = Resources(cpus=1.0)
+
+    def __init__(self, config: CaptionConfig | None = None):
+        self.config = config or CaptionConfig()
+        self.backends: list[Captioner] = []
+
+    def setup(self) -> None:
+        if self.backends or self.config.backend == "none":
+            return
+        self.backends = [SidecarCaptioner()]
+        if self.config.backend == "vlm":
+            from worldsmith.curate.stages.vlm import VLMCaptioner
+
+            c = self.config
+            self.backends.append(
+                VLMCaptioner(c.model, frames=c.frames, prompt=c.prompt, max_new_tokens=c.max_new_tokens)
+            )
+
+    def process_clip(self, clip: ClipTask) -> None:
+        self.setup()
+        for backend in self.backends:
+            found = backend.caption(clip)
+            if found:
+                clip.caption, clip.caption_source = found
+                return
+        clip.caption, clip.caption_source = "", ""
