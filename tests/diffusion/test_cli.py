@@ -93,3 +93,15 @@ def test_train_errors_name_the_input(trained, capsys, tmp_path):
     assert code == 2 and "--size" in err
     code, _, err = run_cli([*base, "--data", trained / "data", "--preset", "huge"], capsys)
     assert code == 2 and "preset" in err
+
+
+def test_guard_sets():
+    from worldsmith.diffusion.pipeline import build_guard
+    from worldsmith.errors import WorldsmithError
+    from worldsmith.guardrails.pipeline import GuardPipeline
+
+    assert isinstance(build_guard("default"), GuardPipeline)  # models load lazily: cheap to build
+    assert isinstance(build_guard("blocklist"), GuardPipeline)
+    assert build_guard("none") is None
+    with pytest.raises(WorldsmithError, match="guard set"):
+        build_guard("off")
