@@ -1,7 +1,7 @@
 """Semantic de-duplication (SemDeDup, Abbas et al. 2023, as in Cosmos' curation).
 
 k-means over clip embeddings (faiss when installed, else a small numpy Lloyd loop); inside each
-cluster, clips are visited best first (longer, then sharper) and a clip whose cosine similarity to
+cluster, clips are visited best first (captioned, longer, larger, sharper) and a clip whose cosine similarity to
 an already kept clip exceeds `threshold` is dropped as its duplicate. Cosmos drops pairs with
 ``1 - cos < 0.01``; our default perceptual embedding is coarser, so the default threshold is 0.98.
 """
@@ -49,6 +49,18 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 20) -> np.ndarray:
         return labels
 
 
+def _rank(clip: ClipTask) -> tuple:
+    """Best first: captioned, longer, larger, sharper; the clip id breaks ties."""
+    size = clip.width * clip.height
+    return (
+        not clip.caption_source,
+        -clip.num_frames,
+        -size,
+        -clip.scores.get("sharpness", 0.0),
+        clip.clip_id,
+    )
+
+
 def semdedup(clips: list[ClipTask], config: DedupConfig | None = None) -> list[list[str]]:
     """Mark duplicates among kept clips with embeddings (in place); return the duplicate groups
     as lists of clip ids, the kept clip first."""
@@ -63,9 +75,7 @@ def semdedup(clips: list[ClipTask], config: DedupConfig | None = None) -> list[l
     groups: dict[str, list[str]] = {}
     for label in np.unique(labels):
         members = [i for i in np.flatnonzero(labels == label)]
-        members.sort(
-            key=lambda i: (-pool[i].num_frames, -pool[i].scores.get("sharpness", 0.0), pool[i].clip_id)
-        )
+        members.sort(key=lambda i: _rank(pool[i]))
         kept: list[int] = []
         for i in members:
             sims = x[kept] @ x[i] if kept else np.empty(0)
