@@ -3,15 +3,16 @@
 Model: worldsmith's Cosmos DiT at hidden size 1024 (16 heads x 64, 2 blocks) on 16-channel latents
 ``[B, 16, 2, 32, 32]`` -> 512 tokens per sample after 1x2x2 patches, trained by `Trainer.train_step`
 (AdamW, grad clipping, fp32). The peer is the machine itself: the fp32 matmul peak measured in the
-same run (a 2048^3 `torch.mm`, right before and after each timed run, by every rank at once), against
-which achieved FLOP/s (counted by `torch.utils.flop_counter` for forward + backward) is reported as
-a fraction. Also: tokens/s, and
+same run (a 2048^3 `torch.mm`, right before and after each timed run, by every rank at once, with
+the run's thread count), against which achieved FLOP/s (counted by `torch.utils.flop_counter` for
+forward + backward, CPU flash attention included) is reported as a fraction. Also: tokens/s, and
 the bytes of parameters + optimizer state each rank holds (FSDP2 on 2 ranks should hold ~half).
 
     python benchmarks/train.py            # prints a table, writes benchmarks/results/train.json
 
 The 2-process runs start this script again as ranks (``--rank-mode fsdp|cp``), each with 1 thread
-on this 2-core machine; the 1-process run uses both threads. Timings on a shared machine are noisy.
+on this 2-core machine; the 1-process run is timed with both threads and with one. Timings on a
+shared machine are noisy.
 """
 
 from __future__ import annotations
@@ -162,6 +163,9 @@ def main() -> None:
     tokens = BATCH * SHAPE[1] * (SHAPE[2] // 2) * (SHAPE[3] // 2)
     with tempfile.TemporaryDirectory() as tmp:
         runs = {"1 process": [run(ParallelConfig(), tmp + "/one")]}
+        torch.set_num_threads(1)  # the same process on one core, as each rank of the 2-process runs
+        runs["1 process, 1 thread"] = [run(ParallelConfig(), tmp + "/one_thread")]
+        torch.set_num_threads(2)
         runs["2-process FSDP2"] = two_process("fsdp", tmp)
         runs["2-process CP (Ulysses) + FSDP2"] = two_process("cp", tmp)
     rows = {}
