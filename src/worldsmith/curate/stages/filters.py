@@ -23,7 +23,7 @@ from worldsmith.config import check
 from worldsmith.curate.stage import ClipStage, Resources
 from worldsmith.curate.tasks import ClipTask
 
-FILTERS = ("motion", "blur", "exposure", "entropy", "frozen", "text")
+FILTERS = ("motion", "exposure", "blur", "entropy", "frozen", "text")  # checked in this order
 
 
 @dataclass(frozen=True, kw_only=True)
