@@ -107,6 +107,8 @@ def curate(
     videos = find_videos(input, config.ingest.extensions)
     done = {v.video_id: r for v in videos if (r := _load_record(_record_path(out, v))) is not None}
     pending = [v for v in videos if v.video_id not in done]
+    for stale in (out / "clips").glob(".*.tmp*") if (out / "clips").is_dir() else []:
+        stale.unlink()  # half-written clips of a killed run
 
     def on_done(video: VideoTask) -> None:
         fs.write_json(_record_path(out, video), video.to_dict())
