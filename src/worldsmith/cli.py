@@ -242,6 +242,121 @@ def convert_diffusers_cmd(
     console.print(f"wrote {out}")
 
 
+# --- tokenizers: worldsmith tokenizer presets|train|encode|decode|reconstruct|eval|convert ----------
+
+tokenizer_app = typer.Typer(help="Video tokenizers (Cosmos CV/DV/CI/DI): train, encode, decode, evaluate.",
+                            no_args_is_help=True)  # fmt: skip
+app.add_typer(tokenizer_app, name="tokenizer")
+Ckpt = Annotated[Path, typer.Option("--ckpt", help="Tokenizer checkpoint dir (ours or diffusers format).")]
+TokSize = Annotated[int | None, typer.Option("--size", help="Resize the short side to this many pixels.")]
+MaxFrames = Annotated[int | None, typer.Option("--max-frames", help="Read at most this many frames.")]
+Chunk = Annotated[int | None, typer.Option("--chunk-frames", help="Stream in chunks of this many frames.")]
+
+
+def _tok_run(out: Path, seed: int, command: str, fn, **args) -> dict:
+    from worldsmith.runs import RunDir, seed_everything
+
+    with RunDir(out, command=f"tokenizer {command}", args=args, seed=seed) as run:
+        seed_everything(seed)
+        result = fn(**args)
+        run.record(**result)
+    for key, value in result.items():
+        console.print(f"{key:>18}: {value}")
+    return result
+
+
+@tokenizer_app.command("presets")
+def tokenizer_presets_cmd() -> None:
+    """List the tokenizer presets and their compression."""
+    from worldsmith.tokenizers.presets import PRESETS
+
+    for name, fn in PRESETS.items():
+        c = fn()
+        typer.echo(f"{name:>18}  {c.kind:<10} t/{c.temporal_compression} s/{c.spatial_compression}  "
+                   f"widths {c.encoder_channels}  ratio {c.compression_ratio:g}")  # fmt: skip
+
+
+@tokenizer_app.command("train")
+def tokenizer_train_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Folder of videos (sim episodes, curated clips).")],
+    out: Out,
+    preset: Annotated[str, typer.Option("--preset", help="See `tokenizer presets`.")] = "tiny-cv4x8x8",
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 200,
+    size: Annotated[int, typer.Option("--size", help="Train crops of size x size.")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 4,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    stage: Annotated[int, typer.Option("--stage", help="1: L1; 2: + temporal consistency.")] = 1,
+    init: Annotated[Path | None, typer.Option("--init", help="Continue from a checkpoint dir.")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Train a tokenizer on the shared Trainer; writes OUT/tokenizer (config.json + model.safetensors)."""
+    from worldsmith.tokenizers.data import ClipDataset
+    from worldsmith.tokenizers.presets import get_preset
+    from worldsmith.tokenizers.train import train_tokenizer
+
+    def run(data, preset, steps, size, batch_size, lr, stage, init):
+        st = get_preset(preset).temporal_compression
+        clips = ClipDataset.from_files(data, frames=1 + 2 * st if st > 1 else 1, size=size)
+        _, result = train_tokenizer(preset, clips, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                                    stage=stage, init=init)  # fmt: skip
+        return {"tokenizer": str(out / "tokenizer"), "windows": len(clips),
+                **{k: v for k, v in result.items() if isinstance(v, (int, float, str))}}  # fmt: skip
+
+    _tok_run(out, seed, "train", run, data=data, preset=preset, steps=steps, size=size, batch_size=batch_size,
+             lr=lr, stage=stage, init=init)  # fmt: skip
+
+
+@tokenizer_app.command("encode")
+def tokenizer_encode_cmd(video: Annotated[Path, typer.Argument(help="Video file.")], ckpt: Ckpt, out: Out,
+                         size: TokSize = None, max_frames: MaxFrames = None, chunk_frames: Chunk = None,
+                         seed: Seed = 0) -> None:  # fmt: skip
+    """Encode a video into OUT/tokens.safetensors (latents or FSQ indices)."""
+    from worldsmith.tokenizers.commands import encode_file
+
+    _tok_run(out, seed, "encode", encode_file, ckpt=ckpt, video=video, out=out, size=size,
+             max_frames=max_frames, chunk_frames=chunk_frames)  # fmt: skip
+
+
+@tokenizer_app.command("decode")
+def tokenizer_decode_cmd(tokens: Annotated[Path, typer.Argument(help="tokens.safetensors from `encode`.")],
+                         ckpt: Ckpt, out: Out, chunk_latents: Annotated[int | None, typer.Option(
+                             "--chunk-latents", help="Stream this many latent frames at a time.")] = None,
+                         seed: Seed = 0) -> None:  # fmt: skip
+    """Decode tokens into OUT/decoded.mp4."""
+    from worldsmith.tokenizers.commands import decode_file
+
+    _tok_run(out, seed, "decode", decode_file, ckpt=ckpt, tokens=tokens, out=out, chunk_latents=chunk_latents)
+
+
+@tokenizer_app.command("reconstruct")
+def tokenizer_reconstruct_cmd(video: Annotated[Path, typer.Argument(help="Video.")], ckpt: Ckpt, out: Out,
+                              size: TokSize = None, max_frames: MaxFrames = None, chunk_frames: Chunk = None,
+                              seed: Seed = 0) -> None:  # fmt: skip
+    """Write OUT/reconstruction.mp4 (original | reconstruction) and print PSNR/SSIM vs the naive codec."""
+    from worldsmith.tokenizers.commands import reconstruct_file
+
+    _tok_run(out, seed, "reconstruct", reconstruct_file, ckpt=ckpt, video=video, out=out, size=size,
+             max_frames=max_frames, chunk_frames=chunk_frames)  # fmt: skip
+
+
+@tokenizer_app.command("eval")
+def tokenizer_eval_cmd(ckpt: Ckpt, data: Annotated[Path, typer.Option("--data", help="Folder of videos.")],
+                       out: Out, size: TokSize = None, max_frames: MaxFrames = None, seed: Seed = 0) -> None:
+    """PSNR, SSIM, temporal flicker, compression ratio and throughput (and the naive codec's)."""
+    from worldsmith.tokenizers.commands import eval_dir
+
+    _tok_run(out, seed, "eval", eval_dir, ckpt=ckpt, data=data, size=size, max_frames=max_frames)
+
+
+@tokenizer_app.command("convert")
+def tokenizer_convert_cmd(src: Annotated[Path, typer.Argument(help="diffusers AutoencoderKLCosmos folder.")],
+                          out: Out, seed: Seed = 0) -> None:  # fmt: skip
+    """Convert released Cosmos CV weights (diffusers layout) into OUT (config.json + model.safetensors)."""
+    from worldsmith.tokenizers.commands import convert_dir
+
+    _tok_run(out / "run", seed, "convert", convert_dir, src=src, out=out / "tokenizer")
+
+
 # --- guardrails: guard prompt / guard video / guard train-classifier ------------------------------
 
 eval_app = typer.Typer(

@@ -1,0 +1,91 @@
+"""What the `worldsmith tokenizer ...` commands do, as plain functions (the CLI stays thin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from worldsmith import fs
+from worldsmith.errors import CheckpointError
+from worldsmith.tokenizers.checkpoint import read_checkpoint, save_pretrained
+from worldsmith.tokenizers.evaluate import evaluate, reconstruct, trim_for
+from worldsmith.tokenizers.model import CausalTokenizer
+from worldsmith.video import io
+from worldsmith.video.transforms import resize_short_side, to_model, to_uint8
+
+
+def _load_video(model: CausalTokenizer, path: Path, size: int | None, max_frames: int | None) -> io.Video:
+    video = io.read(path, end=max_frames)
+    frames = resize_short_side(video.frames, size) if size else video.frames
+    return io.Video(trim_for(model, frames), video.fps)
+
+
+def encode_file(ckpt: Path, video: Path, out: Path, *, size: int | None, max_frames: int | None,
+                chunk_frames: int | None) -> dict[str, Any]:  # fmt: skip
+    """Encode a video to ``out/tokens.safetensors`` (latents or FSQ indices, plus fps)."""
+    model = CausalTokenizer.from_pretrained(ckpt)
+    v = _load_video(model, video, size, max_frames)
+    x = to_model(v.frames).unsqueeze(0)  # [1, 3, T, H, W]
+    with torch.no_grad():
+        tokens = model.encode_chunked(x, chunk_frames) if chunk_frames else model.encode(x)
+    with fs.atomic_path(out / "tokens.safetensors") as tmp:
+        save_file({"tokens": tokens.contiguous(), "fps": torch.tensor([v.fps])}, str(tmp))
+    return {
+        "tokens": str(out / "tokens.safetensors"),
+        "shape": list(tokens.shape),
+        "dtype": str(tokens.dtype),
+        "frames": int(v.frames.shape[0]),
+        "compression_ratio": model.config.compression_ratio,
+    }
+
+
+def decode_file(ckpt: Path, tokens: Path, out: Path, *, chunk_latents: int | None) -> dict[str, Any]:
+    """Decode ``tokens.safetensors`` to ``out/decoded.mp4``."""
+    model = CausalTokenizer.from_pretrained(ckpt)
+    try:
+        data = load_file(str(tokens))
+    except Exception as err:  # safetensors raises its own error types for missing/corrupt files
+        raise CheckpointError(f"tokens file '{tokens}' cannot be read: {err}") from None
+    if "tokens" not in data:
+        raise CheckpointError(
+            f"'{tokens}' holds no 'tokens' tensor; write it with `worldsmith tokenizer encode`"
+        )
+    with torch.no_grad():
+        t = data["tokens"]
+        x = model.decode_chunked(t, chunk_latents) if chunk_latents else model.decode(t)
+    fps = float(data["fps"][0]) if "fps" in data else 24.0
+    path = io.write(out / "decoded.mp4", to_uint8(x[0]), fps=fps)
+    return {"video": str(path), "frames": int(x.shape[2])}
+
+
+def reconstruct_file(ckpt: Path, video: Path, out: Path, *, size: int | None, max_frames: int | None,
+                     chunk_frames: int | None) -> dict[str, Any]:  # fmt: skip
+    """Write ``out/reconstruction.mp4``: the original (left) and its reconstruction (right)."""
+    model = CausalTokenizer.from_pretrained(ckpt)
+    v = _load_video(model, video, size, max_frames)
+    x_hat = reconstruct(model, to_model(v.frames).unsqueeze(0), chunk_frames=chunk_frames)
+    recon = to_uint8(x_hat[0])
+    path = io.write(out / "reconstruction.mp4", torch.cat([v.frames, recon], dim=2), fps=v.fps)
+    metrics = evaluate(model, [v.frames])
+    return {"video": str(path), **metrics}
+
+
+def eval_dir(ckpt: Path, data: Path, *, size: int | None, max_frames: int | None) -> dict[str, Any]:
+    """Metrics over every video under `data` (see `evaluate`)."""
+    from worldsmith.tokenizers.data import find_videos
+
+    model = CausalTokenizer.from_pretrained(ckpt)
+    videos = [_load_video(model, p, size, max_frames).frames for p in find_videos(data)]
+    return {"videos": len(videos), **evaluate(model, videos)}
+
+
+def convert_dir(src: Path, out: Path) -> dict[str, Any]:
+    """A diffusers `AutoencoderKLCosmos` folder (or ours) -> our ``config.json + model.safetensors``."""
+    config, state, extras = read_checkpoint(src)
+    model = CausalTokenizer(config)
+    model.load_state_dict(state)
+    save_pretrained(model, out, extras=extras)
+    return {"params": sum(p.numel() for p in model.parameters()), "extras": sorted(extras)}
