@@ -59,9 +59,10 @@ class PySceneDetectDetector:
         """Frame indices where PySceneDetect starts a new scene."""
         from scenedetect import VideoOpenFailure, detect
 
+        detector = self._build()
         probe(video)  # our clear VideoError for missing, empty or non-video files
         try:
-            scenes = detect(str(video), self._build())
+            scenes = detect(str(video), detector)
         except VideoOpenFailure as err:
             raise VideoError(f"video '{video}' cannot be opened by OpenCV: {err}") from None
         return sorted({int(start.frame_num) for start, _ in scenes[1:] if start.frame_num > 0})
