@@ -253,10 +253,10 @@ MaxFrames = Annotated[int | None, typer.Option("--max-frames", help="Read at mos
 Chunk = Annotated[int | None, typer.Option("--chunk-frames", help="Stream in chunks of this many frames.")]
 
 
-def _tok_run(out: Path, seed: int, command: str, fn, **args) -> dict:
+def _tok_run(run_dir: Path, seed: int, command: str, fn, **args) -> dict:
     from worldsmith.runs import RunDir, seed_everything
 
-    with RunDir(out, command=f"tokenizer {command}", args=args, seed=seed) as run:
+    with RunDir(run_dir, command=f"tokenizer {command}", args=args, seed=seed) as run:
         seed_everything(seed)
         result = fn(**args)
         run.record(**result)
