@@ -1,47 +1,49 @@
-"""Scoring detected shot boundaries against known transitions (precision, recall, F1).
+"""Scoring detected shot boundaries against the truth (the usual shot-boundary benchmark rules).
 
-The usual shot-boundary benchmark convention (as in TRECVID's SBD task and the TransNetV2 paper's
-evaluation): a hard cut counts as found by a detection within +-2 frames of its first new frame;
-a gradual transition spanning ``[start, end)`` (dissolve, fade) by a detection within half its
-length plus the same 2 frames of its middle. Each transition takes at most one detection, the
-nearest unused one; every other detection is a false positive.
+A hard cut counts as found when a detection lies within `cut_tolerance` frames (2) of it; a gradual
+transition (dissolve, fade) when a detection lies within half its length of its centre. Each true
+boundary takes the nearest unused detection, so one detection never counts twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-CUT_TOLERANCE = 2  # frames
+
+def boundaries_from_transitions(
+    transitions: Iterable[dict[str, Any]], *, cut_tolerance: int = 2
+) -> list[tuple[int, int, str]]:
+    """``{"kind", "start", "end"}`` transitions -> (centre frame, tolerance, kind) triples.
+
+    A cut's ``start`` is the first frame of the new shot; a gradual transition spans ``[start, end)``.
+    """
+    out = []
+    for t in transitions:
+        if t["kind"] == "cut":
+            out.append((int(t["start"]), cut_tolerance, "cut"))
+        else:
+            length = int(t["end"]) - int(t["start"])
+            out.append(((int(t["start"]) + int(t["end"])) // 2, max(cut_tolerance, length // 2), t["kind"]))
+    return out
 
 
-def boundary(transition: Mapping[str, Any]) -> tuple[float, float]:
-    """(centre, tolerance) of a transition ``{"kind", "start", "end"}`` (a cut has start == end)."""
-    start, end = int(transition["start"]), int(transition["end"])
-    length = end - start
-    if length <= 0:
-        return float(start), float(CUT_TOLERANCE)
-    return float(start + length // 2), length / 2 + CUT_TOLERANCE
-
-
-def match(cuts: Sequence[int], truth: Iterable[tuple[float, float]]) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of `cuts` against (centre, tolerance) pairs."""
+def match(pred: Sequence[int], truth: Sequence[tuple[int, int, str]]) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of detections `pred` against `truth`."""
     used: set[int] = set()
-    tp = fn = 0
-    for centre, tol in truth:
+    tp = 0
+    for centre, tol, _ in truth:
         options = [
-            (abs(c - centre), i) for i, c in enumerate(cuts) if i not in used and abs(c - centre) <= tol
+            (abs(p - centre), i) for i, p in enumerate(pred) if i not in used and abs(p - centre) <= tol
         ]
         if options:
             used.add(min(options)[1])
             tp += 1
-        else:
-            fn += 1
-    return tp, len(cuts) - len(used), fn
+    return tp, len(pred) - len(used), len(truth) - tp
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    """Precision, recall and F1 (1.0 when there is nothing to find and nothing was found)."""
+    """Precision, recall and F1 (1.0 where nothing was to be found and nothing was reported)."""
     p = tp / (tp + fp) if tp + fp else 1.0
     r = tp / (tp + fn) if tp + fn else 1.0
     return {
@@ -54,7 +56,6 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     }
 
 
-def score_cuts(cuts: Sequence[int], transitions: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Precision/recall/F1 of detected `cuts` against `transitions` (``{"kind", "start", "end"}``,
-    as in `worldsmith.sim` footage ground truth)."""
-    return prf(*match(list(cuts), [boundary(t) for t in transitions]))
+def score_cuts(pred: Sequence[int], transitions: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Precision/recall/F1 of detected cut frames against true transitions."""
+    return prf(*match(list(pred), boundaries_from_transitions(transitions)))
