@@ -116,8 +116,14 @@ def train_world_model(
     with torch_threads(threads):
         trainer.fit()
     seconds = time.perf_counter() - t0
-    if trainer.ema is not None:
-        trainer.ema.copy_to(dit)
+    # Unsharded (EMA) weights: under torchrun + FSDP2 every rank must call this and rank 0 gets them.
+    weights = trainer.full_state_dict()
+    if trainer.rank != 0:
+        return world, {"steps": cfg.steps, "rank": trainer.rank}
+    if trainer.world_size > 1:  # the trained module is sharded: save through a fresh, whole one
+        dit = DiT(dit_cfg)
+        world = WorldModel(dit, spec, tokenizer)
+    dit.load_state_dict(weights)
     dit.eval()
     world.save_pretrained(out / "model")
     from worldsmith.train.metrics import read_metrics
