@@ -1,24 +1,26 @@
 """`content`: our fast shot detector for hard cuts and gradual transitions, robust to flashes and motion.
 
 Each frame is decoded straight to 64 px wide by FFmpeg and summarised by two cheap features: a
-64-bin RGB colour histogram and a 16x9 luma thumbnail normalised to zero mean and unit norm (its
-structure, blind to brightness and contrast, so fades change colour but not structure until the
-frame is nearly flat). The distance of two frames is the mean of the histograms' total-variation
-distance and ``(1 - correlation) / 2`` of the thumbnails, both in [0, 1].
+64-bin RGB colour histogram and a 16x9 luma thumbnail with zero mean, scaled to unit norm times its
+contrast (so a fade to black loses structure smoothly). The distance of two frames mixes the
+histograms' total-variation distance with the thumbnails' ``(1 - correlation) / 2`` weighted by
+their contrast, all in [0, 1]; structure dominates for cuts, colour counts more for gradual ones.
 
-Decisions are made on the feature sequence after a temporal median filter of +-`flash` frames:
-a step (a shot change) survives a median filter unchanged, while anything that lasts fewer than
-`flash` + 1 frames (camera flashes, strobes, a frame of glitch) vanishes. On the filtered sequence:
+- Hard cut at t: every pair of frames across t, up to ``flash + 1`` frames on each side, must
+  differ: the score is the minimum of those (flash + 2)^2 distances. A camera flash of <= `flash`
+  frames makes the frames before and after it alike, so it scores low. The score must be a local
+  maximum above ``ratio`` x its median over +-`window` frames plus `margin` (an adaptive, locally
+  normalised threshold, as in PySceneDetect's AdaptiveDetector, on a flash-proof score).
+- Gradual transition centred at t, at scale h (dissolves and fades up to about 2h frames), on
+  features median-filtered over +-`flash` frames (flashes removed, steps kept): the change across
+  ``d(t-h, t+h)`` must exceed the change over equally long spans just before and just after it
+  (several offsets, the larger side) by `gradual_margin`. Camera or object motion changes the
+  picture as much beside the span as across it, so it cancels; a transition does not. The boundary
+  is the middle of the run of frames that pass.
+- Candidates are taken strongest first (hard cuts before gradual ones), keeping `min_shot` frames
+  (2h for a gradual one) between boundaries.
 
-- hard cut at t: ``d(t-1, t)`` is a local maximum and exceeds ``ratio`` times the median of the
-  frame-to-frame distances around it plus a margin (an adaptive, locally normalised threshold, like
-  PySceneDetect's AdaptiveDetector but after the flash filter);
-- gradual transition centred at t, at scale h (dissolves and fades of up to 2h frames):
-  ``d(t-h, t+h)`` exceeds the change over the same span just before and just after,
-  ``max(d(t-3h, t-h), d(t+h, t+3h))``, by `gradual_margin`. Continuous camera or object motion
-  changes the picture as much inside the span as beside it, so it cancels; a transition does not.
-
-The sequences of features are tiny (about 1 KB a frame); frames themselves are streamed.
+Frames are streamed; the features kept are about 1 KB a frame.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from worldsmith.video.io import iter_frames, probe
 
 THUMB_H, THUMB_W = 9, 16
 FLAT_STD = 8.0  # luma std (levels) below which a thumbnail counts as partly flat
-COLOUR_WEIGHT = 0.25
-BESIDE = np.maximum  # structure separates shots better; colour sees fades and flat frames
+COLOUR_WEIGHT = 0.25  # hard cuts: structure separates shots better; colour sees fades, flat frames
+GRADUAL_COLOUR_WEIGHT = 0.5  # gradual: colour drifts less than structure under camera motion
 
 
 def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, int]:
@@ -156,14 +158,14 @@ class ContentDetector:
         smooth_thumbs = median_filter(thumbs, self.flash)
         contrast = median_filter(np.linalg.norm(thumbs, axis=1, keepdims=True), self.flash)
         smooth_thumbs *= contrast / np.maximum(np.linalg.norm(smooth_thumbs, axis=1, keepdims=True), 1e-6)
-        distance = _distance_fn(median_filter(hists, self.flash), smooth_thumbs)
+        distance = _distance_fn(median_filter(hists, self.flash), smooth_thumbs, GRADUAL_COLOUR_WEIGHT)
         # gradual transitions at each scale: change across the span vs change beside it
         for h in self.scales:
             across = distance(t - h, t + h)
             offsets = range(0, h + 1, max(1, h // 2))
             before = np.maximum.reduce([distance(t - 3 * h - k, t - h - k) for k in offsets])
             after = np.maximum.reduce([distance(t + h + k, t + 3 * h + k) for k in offsets])
-            beside = BESIDE(before, after)
+            beside = np.maximum(before, after)
             score = across - beside
             above = (score > self.gradual_margin) & (t - 3 * h >= 0) & (t + 3 * h <= n - 1)
             for start, end in _runs(above):
@@ -178,7 +180,7 @@ class ContentDetector:
         return sorted(c for c, _ in chosen)
 
 
-def _distance_fn(hists: np.ndarray, thumbs: np.ndarray):
+def _distance_fn(hists: np.ndarray, thumbs: np.ndarray, colour_weight: float = COLOUR_WEIGHT):
     """d(i, j) for index arrays (clipped to the video): mean of colour and structure distances."""
     n = len(hists)
 
@@ -190,7 +192,7 @@ def _distance_fn(hists: np.ndarray, thumbs: np.ndarray):
         corr = (zi * zj).sum(1) / np.maximum(ci * cj, 1e-6)
         # flat frames (black, white) have no structure: weigh it by the lower contrast
         structure = 0.5 * (1.0 - corr) * np.minimum(ci, cj) + 0.5 * np.abs(ci - cj)
-        return COLOUR_WEIGHT * colour + (1 - COLOUR_WEIGHT) * structure
+        return colour_weight * colour + (1 - colour_weight) * structure
 
     return distance
 
