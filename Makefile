@@ -4,7 +4,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 # Packages whose declared dependencies clash with ours (they ask for the GUI opencv-python, which
 # fights opencv-python-headless over cv2): installed with --no-deps; their real needs are in pyproject.
-NODEPS_PKGS ?= scenedetect==0.7.2
+NODEPS_PKGS ?= scenedetect==0.7.2 rapidocr-onnxruntime==1.4.4
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 

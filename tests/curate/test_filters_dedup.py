@@ -129,3 +129,20 @@ def test_buckets_by_resolution_aspect_and_length():
     assert bucket_of(clip) == "72x128_ar1.78_4-8s"
     clip.num_frames = 700
     assert bucket_of(clip) == "72x128_ar1.78_64s+"
+
+
+def test_text_overlay_area_from_a_real_detector():
+    pytest.importorskip("rapidocr_onnxruntime")
+    from worldsmith.curate.stages.text_overlay import TextDetector
+
+    frames = _pan(2, n=2) // 3  # dim texture
+    captioned = frames.copy()
+    for f in captioned:
+        cv2.putText(f, "BREAKING NEWS", (4, 56), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2)
+    det = TextDetector(frames=2)
+    area = det.text_area(captioned)
+    assert 0.05 < area < 0.6 and det.text_area(frames) < 0.01
+    assert (
+        verdict({"motion": 0.1, "jitter": 0.0, "text_area": area}, FilterConfig(enabled=("text",)))[0]
+        == "text"
+    )

@@ -1,8 +1,8 @@
 """Semantic de-duplication (SemDeDup, Abbas et al. 2023, as in Cosmos' curation).
 
 k-means over clip embeddings (faiss when installed, else a small numpy Lloyd loop); inside each
-cluster, clips are visited best first (captioned, longer, larger, sharper) and a clip whose cosine similarity to
-an already kept clip exceeds `threshold` is dropped as its duplicate. Cosmos drops pairs with
+cluster, clips are visited best first (captioned, longer, larger, sharper) and a clip whose cosine
+similarity to an already kept clip exceeds `threshold` is dropped as its duplicate. Cosmos drops pairs with
 ``1 - cos < 0.01``; our default perceptual embedding is coarser, so the default threshold is 0.98.
 """
 
