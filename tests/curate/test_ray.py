@@ -19,7 +19,7 @@ from worldsmith.curate.runners import RayRunner, SequentialRunner  # noqa: E402
 def _rows(out: Path) -> list[dict]:
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     for r in rows:  # run-local timing-free content only; paths differ by out folder
-        r.pop("shard")
+        r.pop("shard", None)
     return rows
 
 

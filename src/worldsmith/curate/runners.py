@@ -70,20 +70,20 @@ class _StageActor:
 
 class RayRunner:
     """Stage-level parallelism on Ray: `workers` actors per stage, each asking for the stage's
-    declared resources scaled by `cpu_scale`. A video's batch flows actor to actor as object
+    declared resources (CPUs scaled down to fit the cluster). A video's batch flows actor to actor as object
     references, so all stages run at once on different videos; at most `max_in_flight` batches are
     in the pipeline (bounded memory).
 
     On a small machine, fractional CPUs per actor are what let every stage's actors exist at once
-    (whole CPUs per actor make later stages wait forever for a free CPU).
+    (whole CPUs per actor make later stages wait forever for a free CPU: a hang, not an error)
     """
 
     name = "ray"
 
     def __init__(self, *, address: str | None = None, workers: int = 2, num_cpus: int | None = None,
-                 cpu_scale: float = 0.25, max_in_flight: int = 8):  # fmt: skip
+                 max_in_flight: int = 8):  # fmt: skip
         self.address, self.workers, self.num_cpus = address, workers, num_cpus
-        self.cpu_scale, self.max_in_flight = cpu_scale, max_in_flight
+        self.max_in_flight = max_in_flight
 
     def run(self, stages: Sequence[Stage], videos: Iterable[VideoTask], on_done: OnDone) -> dict[str, float]:
         try:
@@ -102,11 +102,13 @@ class RayRunner:
 
     def _run(self, ray, stages, videos, on_done) -> dict[str, float]:
         actor_cls = ray.remote(_StageActor)
+        # Every stage's actors must exist at once (a batch passes through all of them): scale the
+        # declared CPUs down so that the whole pipeline fits in the cluster.
+        demand = self.workers * sum(s.resources.cpus for s in stages)
+        scale = min(1.0, 0.95 * float(ray.cluster_resources().get("CPU", 1.0)) / max(demand, 1e-9))
         pools = [
             [
-                actor_cls.options(
-                    num_cpus=s.resources.cpus * self.cpu_scale, num_gpus=s.resources.gpus
-                ).remote(s)
+                actor_cls.options(num_cpus=s.resources.cpus * scale, num_gpus=s.resources.gpus).remote(s)
                 for _ in range(self.workers)
             ]
             for s in stages
