@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument("--reference-videos", type=int, default=4, help="videos for the package TransNetV2")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     folder = args.work or Path(tempfile.mkdtemp(prefix="worldsmith-shots-"))
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
