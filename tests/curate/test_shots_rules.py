@@ -98,4 +98,3 @@ def test_cli_table_and_errors(bikes, tmp_path, capsys):
     assert code == 2 and out == "" and "broken.mp4" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["shots", str(bikes), "--detector", "nope"], capsys)
     assert code == 2 and "unknown shot detector" in err
-
