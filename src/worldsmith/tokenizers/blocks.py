@@ -155,7 +155,7 @@ class Upsample(nn.Module):
                 x = x[:, :, 1:]  # [B, C, 2T-1, H, W]: frame 0 stays single
             x = x + self.conv1(x, step)
         if self.conv2 is not None:
-            x = x.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # [B, C, T, 2H, 2W]
+            x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")  # [B, C, T, 2H, 2W], one copy
             x = x + self.conv2(x)
         return self.conv3(x)
 
