@@ -104,3 +104,17 @@ def test_hf_image_embedder_from_a_local_folder(tmp_path):
     v = embedder.embed(frames)
     assert v.shape == (16,) and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
     assert float(v @ embedder.embed(frames)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_tokenizer_embedder_pools_our_tokenizer_latents(tmp_path):
+    from worldsmith.curate.stages.embed import TokenizerEmbedder
+    from worldsmith.tokenizers import CausalTokenizer, get_preset
+    from worldsmith.tokenizers.checkpoint import save_pretrained
+
+    torch.manual_seed(0)
+    save_pretrained(CausalTokenizer(get_preset("tiny-cv4x8x8")), tmp_path / "tok")
+    embedder = TokenizerEmbedder(str(tmp_path / "tok"), size=(32, 32))
+    frames = np.random.default_rng(0).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    v = embedder.embed(frames)
+    assert v.ndim == 1 and v.shape[0] % 2 == 0 and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
+    assert float(v @ embedder.embed(frames[::-1])) < 0.9999  # frame order matters

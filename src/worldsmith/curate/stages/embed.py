@@ -7,6 +7,9 @@
 - `HFImageEmbedder`: any image encoder `transformers` loads from a local folder (CLIP/SigLIP
   vision towers and the like): mean of pooled frame features. No pretrained image encoder ships
   its weights in a PyPI wheel, so it is opt-in.
+- `TokenizerEmbedder`: our own trained continuous tokenizer (a `save_pretrained` folder): each
+  sampled frame encoded alone (a causal tokenizer encodes a first frame by itself), latents
+  averaged over space, frames concatenated in order.
 """
 
 from __future__ import annotations
@@ -24,14 +27,19 @@ from worldsmith.curate.tasks import ClipTask
 
 @dataclass(frozen=True, kw_only=True)
 class EmbedConfig:
-    backend: str = "perceptual"  # perceptual | hf
-    model: str = ""  # hf: a local model folder
+    backend: str = "perceptual"  # perceptual | hf | tokenizer
+    model: str = ""  # hf: a local model folder; tokenizer: a tokenizer checkpoint folder
     frames: int = 4
     dct_size: int = 6  # low-frequency block kept per channel
 
     def __post_init__(self) -> None:
-        check(self.backend in ("perceptual", "hf"), "embed.backend", self.backend, "must be perceptual or hf")
-        check(self.backend != "hf" or bool(self.model), "embed.model", self.model, "is needed for backend hf")
+        check(
+            self.backend in ("perceptual", "hf", "tokenizer"),
+            "embed.backend",
+            self.backend,
+            "must be perceptual, hf or tokenizer",
+        )
+        check(self.backend == "perceptual" or bool(self.model), "embed.model", self.model, "is needed")
         check(self.frames >= 1, "embed.frames", self.frames, "must be >= 1")
 
 
@@ -96,6 +104,35 @@ class HFImageEmbedder:
         return v / max(float(np.linalg.norm(v)), 1e-8)
 
 
+class TokenizerEmbedder:
+    """Pooled latents of a continuous `CausalTokenizer` checkpoint, per frame, concatenated."""
+
+    def __init__(self, checkpoint: str, size: tuple[int, int] = (64, 64)):
+        import torch
+
+        from worldsmith.errors import WorldsmithError
+        from worldsmith.tokenizers.checkpoint import load_pretrained
+
+        self.torch, self.size = torch, size
+        self.model = load_pretrained(checkpoint)
+        if self.model.discrete:
+            raise WorldsmithError(
+                f"embed.model '{checkpoint}' is a discrete tokenizer; use a continuous (CV/CI) one"
+            )
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        from worldsmith.video.transforms import resize_center_crop, to_model
+
+        x = to_model(
+            resize_center_crop(self.torch.from_numpy(np.ascontiguousarray(frames)), self.size)
+        )  # [3, N, H, W]
+        x = x.permute(1, 0, 2, 3).unsqueeze(2)  # [N, 3, 1, H, W]: each frame a one-frame clip
+        with self.torch.no_grad():
+            z = self.model.encode(x)  # [N, C, 1, h, w]
+        v = z.float().mean(dim=(2, 3, 4)).flatten().numpy()  # [N * C]
+        return v / max(float(np.linalg.norm(v)), 1e-8)
+
+
 class EmbedStage(ClipStage):
     name = "embed"
     resources = Resources(cpus=1.0)
@@ -107,9 +144,12 @@ class EmbedStage(ClipStage):
     def setup(self) -> None:
         if self.embedder is None:
             c = self.config
-            self.embedder = (
-                PerceptualEmbedder(c.dct_size) if c.backend == "perceptual" else HFImageEmbedder(c.model)
-            )
+            makers = {
+                "perceptual": lambda: PerceptualEmbedder(c.dct_size),
+                "hf": lambda: HFImageEmbedder(c.model),
+                "tokenizer": lambda: TokenizerEmbedder(c.model),
+            }
+            self.embedder = makers[c.backend]()
 
     def process_clip(self, clip: ClipTask) -> None:
         self.setup()
