@@ -92,11 +92,12 @@ def curate(
     config: CurateConfig | None = None,
     runner: Any = None,
     on_progress: Any = None,
+    on_stage: Any = None,
 ) -> dict[str, Any]:
     """Curate every video under `input` into `out`; returns the summary (also ``summary.json``).
 
     `runner` defaults to `SequentialRunner()`; `on_progress(video)` is called as each video
-    finishes (the CLI advances its progress bar there).
+    finishes and `on_stage(stage, n)` as videos leave a stage (the CLI's progress bars).
     """
     from worldsmith.curate.runners import SequentialRunner
 
@@ -116,7 +117,7 @@ def curate(
         if on_progress:
             on_progress(video)
 
-    timings = runner.run(build_stages(config, out), pending, on_done) if pending else {}
+    timings = runner.run(build_stages(config, out), pending, on_done, on_stage) if pending else {}
     records = [done[v.video_id] for v in videos]
     clips = [c for v in records if not v.error for c in v.clips]
 
@@ -203,15 +204,21 @@ def run_cli(input, out, *, runner="sequential", config=None, overrides=(), ray_a
     args = {"input": str(input), "runner": runner, "config": cfg.to_dict(conf), "strict": strict}
     total = len(find_videos(input, conf.ingest.extensions))
     with RunDir(out, command="curate", args=args) as run, progress() as bar:
-        task = bar.add_task(f"curating {total} videos ({runner})", total=total)
-        state = {"n": 0}
+        tasks = {name: bar.add_task(f"{name:>9}", total=total) for name in conf.stages}
+        done = sum(
+            1
+            for v in find_videos(input, conf.ingest.extensions)
+            if _load_record(_record_path(Path(out), v)) is not None
+        )
+        for task in tasks.values():
+            bar.update(task, completed=done)  # resumed videos
 
-        def on_progress(video: VideoTask) -> None:
-            state["n"] += 1
-            bar.update(task, completed=state["n"])
+        def on_stage(name: str, n: int) -> None:
+            bar.advance(tasks[name], n)
 
-        summary = curate(input, out, conf, chosen, on_progress=on_progress)
-        bar.update(task, completed=total)
+        summary = curate(input, out, conf, chosen, on_stage=on_stage)
+        for task in tasks.values():
+            bar.update(task, completed=total)
         run.record(**summary)
     console.print(summary_table(summary))
     console.print(f"shards in {Path(out) / 'shards'}; manifest {Path(out) / 'manifest.parquet'}; "

@@ -15,6 +15,7 @@ from worldsmith.curate.tasks import VideoTask
 from worldsmith.errors import WorldsmithError
 
 OnDone = Callable[[VideoTask], None]
+OnStage = Callable[[str, int], None]  # (stage name, videos that just passed it): per-stage progress
 
 
 def _chunks(items: Iterable[VideoTask], n: int) -> Iterator[list[VideoTask]]:
@@ -36,7 +37,13 @@ class SequentialRunner:
     def __init__(self, batch_size: int = 1):
         self.batch_size = batch_size
 
-    def run(self, stages: Sequence[Stage], videos: Iterable[VideoTask], on_done: OnDone) -> dict[str, float]:
+    def run(
+        self,
+        stages: Sequence[Stage],
+        videos: Iterable[VideoTask],
+        on_done: OnDone,
+        on_stage: OnStage | None = None,
+    ) -> dict[str, float]:
         timings = {s.name: 0.0 for s in stages}
         for stage in stages:
             stage.setup()
@@ -45,6 +52,8 @@ class SequentialRunner:
                 t0 = time.perf_counter()
                 batch = stage.process(batch)
                 timings[stage.name] += time.perf_counter() - t0
+                if on_stage:
+                    on_stage(stage.name, len(batch))
             for video in batch:
                 on_done(video)
         return timings
@@ -85,7 +94,14 @@ class RayRunner:
         self.address, self.workers, self.num_cpus = address, workers, num_cpus
         self.max_in_flight = max_in_flight
 
-    def run(self, stages: Sequence[Stage], videos: Iterable[VideoTask], on_done: OnDone) -> dict[str, float]:
+    def run(
+        self,
+        stages: Sequence[Stage],
+        videos: Iterable[VideoTask],
+        on_done: OnDone,
+        on_stage: OnStage | None = None,
+    ) -> dict[str, float]:
+        """Like `SequentialRunner.run`; `on_stage` is told when a video has left the last stage."""
         try:
             import ray
         except ImportError:
@@ -95,12 +111,20 @@ class RayRunner:
             kwargs = {"address": self.address} if self.address else {"num_cpus": self.num_cpus}
             ray.init(**kwargs, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         try:
-            return self._run(ray, stages, videos, on_done)
+            return self._run(ray, stages, videos, on_done, on_stage)
         finally:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray, stages, videos, on_done) -> dict[str, float]:
+    def _run(self, ray, stages, videos, on_done, on_stage) -> dict[str, float]:
+        if on_stage:
+            done = on_done
+
+            def on_done(video: VideoTask) -> None:
+                done(video)
+                for s in stages:
+                    on_stage(s.name, 1)
+
         actor_cls = ray.remote(_StageActor)
         # Every stage's actors must exist at once (a batch passes through all of them): scale the
         # declared CPUs down so that the whole pipeline fits in the cluster.
