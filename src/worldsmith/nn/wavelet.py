@@ -23,19 +23,16 @@ import math
 
 import torch
 
-_A = 1.0 / math.sqrt(2.0)
-
 
 def _split(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Haar analysis along `dim`: (low, high) at half length."""
+    """Unscaled Haar analysis along `dim`: (even + odd, even - odd) at half length (scale = 1/a)."""
     even, odd = x.unflatten(dim, (-1, 2)).unbind(dim + 1)
-    return (even + odd) * _A, (even - odd) * _A
+    return even + odd, even - odd
 
 
 def _merge(low: torch.Tensor, high: torch.Tensor, dim: int) -> torch.Tensor:
-    """Haar synthesis along `dim`: interleave even/odd samples back to double length."""
-    even, odd = (low + high) * _A, (low - high) * _A
-    return torch.stack([even, odd], dim=dim + 1).flatten(dim, dim + 1)
+    """Unscaled Haar synthesis along `dim`: interleave (low + high, low - high) to double length."""
+    return torch.stack([low + high, low - high], dim=dim + 1).flatten(dim, dim + 1)
 
 
 def haar_dwt(x: torch.Tensor, *, temporal: bool = True) -> torch.Tensor:
@@ -44,14 +41,14 @@ def haar_dwt(x: torch.Tensor, *, temporal: bool = True) -> torch.Tensor:
     dims = (2, 3, 4) if temporal else (3, 4)
     for dim in dims:  # time, then height, then width: band order lll, llh, ..., hhh
         bands = [half for band in bands for half in _split(band, dim)]
-    scale = 1.0 / math.sqrt(2.0 ** len(dims))
-    return torch.cat(bands, dim=1) * scale  # [B, 2^d C, ...]
+    # the per-axis a = 1/sqrt(2) and the level's 1/sqrt(2^d), applied once: 1 / 2^d
+    return torch.cat(bands, dim=1) * (1.0 / 2 ** len(dims))  # [B, 2^d C, ...]
 
 
 def haar_idwt(x: torch.Tensor, *, temporal: bool = True) -> torch.Tensor:
     """Inverse of `haar_dwt`: ``[B, 8C, T, H, W] -> [B, C, 2T, 2H, 2W]``."""
     dims = (2, 3, 4) if temporal else (3, 4)
-    x = x * math.sqrt(2.0 ** len(dims))
+    # inverse level scale sqrt(2^d) times the per-axis a^d = 1: the unscaled merges are exact
     bands = list(x.chunk(2 ** len(dims), dim=1))
     for dim in reversed(dims):  # undo width, then height, then time
         bands = [_merge(bands[i], bands[i + 1], dim) for i in range(0, len(bands), 2)]
