@@ -36,6 +36,7 @@ from rich.table import Table
 
 from worldsmith import fs
 from worldsmith.curate.shots import get_detector
+from worldsmith.curate.shots.score import match, prf
 from worldsmith.runs import versions
 from worldsmith.video import io
 
@@ -237,33 +238,6 @@ def build_suite(folder: Path, per_type: int, seed: int) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- scoring
-def match(pred: list[int], truth: list) -> tuple[int, int, int]:
-    """(TP, FP, FN): each true boundary takes the nearest unused detection within its tolerance."""
-    used: set[int] = set()
-    tp = 0
-    for centre, tol, _ in truth:
-        options = [
-            (abs(p - centre), i) for i, p in enumerate(pred) if i not in used and abs(p - centre) <= tol
-        ]
-        if options:
-            used.add(min(options)[1])
-            tp += 1
-    return tp, len(pred) - len(used), len(truth) - tp
-
-
-def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 1.0
-    r = tp / (tp + fn) if tp + fn else 1.0
-    return {
-        "precision": p,
-        "recall": r,
-        "f1": 2 * p * r / (p + r) if p + r else 0.0,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-    }
-
-
 def evaluate(name: str, detector, suite: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {t: [0, 0, 0] for t in (*TYPES, "overall")}
     frames, seconds, preds = 0, 0.0, {}
