@@ -61,9 +61,9 @@ class DemoConfig:
     tokenizer_preset: str = "tiny-CV4x8x8"
     tokenizer_channels: tuple[int, ...] = (16, 32, 32, 32)  # narrower than tiny-*: fits the CPU budget
     tokenizer_res_blocks: int = 1
-    tokenizer_steps: int = 600
+    tokenizer_steps: int = 2500
     tokenizer_batch: int = 4
-    dit_steps: int = 1500
+    dit_steps: int = 4000
     sampler: str = "heun"
     sample_steps: int = 10
 

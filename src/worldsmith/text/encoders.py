@@ -14,6 +14,7 @@ with padded positions zeroed (as Cosmos does for T5: the DiT then needs no mask,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -45,6 +46,7 @@ class HFTextEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import transformers
 
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per load
         self.name, self.max_length, self.device = f"{kind}:{source}", max_length, torch.device(device)
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(source), local_files_only=True)
@@ -98,8 +100,12 @@ def t5(source: str | Path, device: str = "cpu", max_length: int = 512) -> HFText
     return HFTextEncoder(source, kind="t5", max_length=max_length, device=device)
 
 
+@functools.lru_cache(maxsize=4)
 def load_text_encoder(spec: str = "minilm", *, device: str = "cpu") -> HFTextEncoder:
-    """``"minilm"``, ``"t5:<dir or hub id>"`` or a model directory (T5 if its config says so)."""
+    """``"minilm"``, ``"t5:<dir or hub id>"`` or a model directory (T5 if its config says so).
+
+    Cached: encoders are read-only in eval mode, so one load serves every prompt of a process.
+    """
     if spec == "minilm":
         return minilm(device)
     if spec.startswith("t5:"):
