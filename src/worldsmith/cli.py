@@ -340,8 +340,14 @@ def tokenizer_reconstruct_cmd(video: Annotated[Path, typer.Argument(help="Video.
 
 
 @tokenizer_app.command("eval")
-def tokenizer_eval_cmd(ckpt: Ckpt, data: Annotated[Path, typer.Option("--data", help="Folder of videos.")],
-                       out: Out, size: TokSize = None, max_frames: MaxFrames = None, seed: Seed = 0) -> None:
+def tokenizer_eval_cmd(
+    ckpt: Ckpt,
+    data: Annotated[Path, typer.Option("--data", help="Folder of videos.")],
+    out: Out,
+    size: TokSize = None,
+    max_frames: MaxFrames = None,
+    seed: Seed = 0,
+) -> None:
     """PSNR, SSIM, temporal flicker, compression ratio and throughput (and the naive codec's)."""
     from worldsmith.tokenizers.commands import eval_dir
 
