@@ -17,10 +17,9 @@ from torch.utils.data import Dataset
 
 from worldsmith import fs
 from worldsmith.console import console, progress
+from worldsmith.data.files import caption, video_files
 from worldsmith.errors import WorldsmithError
 from worldsmith.tokenizers.model import CausalTokenizer
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 
 
 class TokenDataset(Dataset):
@@ -39,29 +38,6 @@ class TokenDataset(Dataset):
         if self.text is not None:
             item["text"], item["text_mask"] = self.text[i], self.mask[i]
         return item
-
-
-def video_files(data: Path) -> list[Path]:
-    if not data.is_dir():
-        raise WorldsmithError(f"--data '{data}' is not a directory of videos")
-    files = sorted(p for p in data.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-    if not files:
-        raise WorldsmithError(f"--data '{data}' holds no video files ({', '.join(VIDEO_SUFFIXES)})")
-    return files
-
-
-def caption(video: Path) -> str:
-    """The sidecar caption ``<stem>.txt`` (or ``"caption"`` of ``<stem>.json``), else empty."""
-    txt, js = video.with_suffix(".txt"), video.with_suffix(".json")
-    if txt.is_file():
-        return txt.read_text().strip()
-    if js.is_file():
-        try:
-            cap = json.loads(js.read_text()).get("caption", "")
-        except (json.JSONDecodeError, AttributeError):
-            return ""
-        return cap if isinstance(cap, str) else ""
-    return ""
 
 
 def build_token_cache(

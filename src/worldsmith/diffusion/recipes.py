@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from worldsmith import fs
 from worldsmith.config import load
 from worldsmith.console import console, progress
+from worldsmith.data.files import caption, video_files
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
@@ -209,31 +210,6 @@ def demo_predict(
 # --- `worldsmith train diffusion`: videos -> latent cache -> DiT ------------------------------------
 
 
-def _video_files(data: Path) -> list[Path]:
-    if not data.is_dir():
-        raise WorldsmithError(f"--data '{data}' is not a directory of videos")
-    files = sorted(
-        p for p in data.rglob("*") if p.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi")
-    )
-    if not files:
-        raise WorldsmithError(f"--data '{data}' holds no video files (.mp4, .mov, .mkv, .webm, .avi)")
-    return files
-
-
-def _caption(video: Path) -> str:
-    """A sidecar caption: ``<stem>.txt``, or ``"caption"`` in ``<stem>.json``; else empty."""
-    txt, js = video.with_suffix(".txt"), video.with_suffix(".json")
-    if txt.is_file():
-        return txt.read_text().strip()
-    if js.is_file():
-        try:
-            cap = json.loads(js.read_text()).get("caption", "")
-            return cap if isinstance(cap, str) else ""
-        except (json.JSONDecodeError, AttributeError):
-            return ""
-    return ""
-
-
 def build_latent_cache(
     tokenizer_dir: str | Path, data: str | Path, cache: str | Path, *, frames: int, size: tuple[int, int]
 ) -> tuple[torch.Tensor, list[str], float, Any]:
@@ -252,7 +228,7 @@ def build_latent_cache(
         raise WorldsmithError(
             f"--tokenizer '{tokenizer_dir}' is discrete; the diffusion model needs a continuous one"
         )
-    files = _video_files(Path(data))
+    files = video_files(Path(data))
     key_src = {
         "tokenizer": str(Path(tokenizer_dir).resolve()),
         "tokenizer_mtime": (Path(tokenizer_dir) / "model.safetensors").stat().st_mtime
@@ -283,7 +259,7 @@ def build_latent_cache(
             video = io.read(f)
             fps = fps or video.fps
             frames_u8 = resize_center_crop(video.frames, size)
-            cap = _caption(f)
+            cap = caption(f)
             for start in range(0, len(frames_u8) - frames + 1, frames):
                 x = to_model(frames_u8[start : start + frames])[None]  # [1, 3, T, H, W]
                 latents.append(tokenizer.encode(x)[0])
