@@ -104,11 +104,11 @@ def write_report(ctx: Context) -> Path:
     )
     rows = [{k: v for k, v in t.items() if isinstance(v, (int, float)) and k != "seconds"}]
     sec.table(rows, caption="reconstruction on held-out clips")
-    curve = _losses(out / "tokenizer" / "train" / "metrics.jsonl")
-    if curve:
+    steps, losses = _losses(out / "tokenizer" / "train" / "metrics.jsonl")
+    if losses:
         sec.plot(
-            {"L1 loss": curve},
-            xlabel="logged step",
+            {"L1": (steps, losses)},
+            xlabel="step",
             ylabel="loss",
             logy=True,
             caption="tokenizer training loss",
@@ -120,10 +120,10 @@ def write_report(ctx: Context) -> Path:
         f"A DiT with {w.get('params', 0):,} parameters trained for {w.get('steps')} steps on latents "
         f"{w.get('latent_shape')} (Text2World and Video2World in one model, MiniLM captions).",
     )
-    curve = _losses(out / "world_model" / "train" / "metrics.jsonl")
-    if curve:
+    steps, losses = _losses(out / "world_model" / "train" / "metrics.jsonl")
+    if losses:
         sec.plot(
-            {"EDM loss": curve}, xlabel="logged step", ylabel="loss", logy=True, caption="DiT training loss"
+            {"EDM": (steps, losses)}, xlabel="step", ylabel="loss", logy=True, caption="DiT training loss"
         )
 
     p = res["predict"]
