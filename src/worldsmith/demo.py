@@ -291,6 +291,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.diffusion.recipes import demo_predict
     from worldsmith.diffusion.world import WorldModel
     from worldsmith.guardrails import default_pipeline
+    from worldsmith.video import io
     from worldsmith.video.transforms import to_model, to_uint8
 
     cfg = ctx.cfg
@@ -310,6 +311,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
             if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
                 preds.append(np.zeros_like(frames[cfg.cond_frames :]))
                 recons.append(np.zeros_like(frames[cfg.cond_frames :]))
+                bar.advance(task)
                 continue
             cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
             lat = demo_predict(
@@ -323,11 +325,8 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
             video = to_uint8(tok.decode(lat)[0].clamp(-1, 1)).numpy()  # [T, H, W, 3]
             verdict, safe = guard.check_video(video)
             decisions[-1].update(video=verdict.ok, video_why=verdict.reason)
-            if safe is not None:
-                fs_path = folder / "videos" / f"{m['scenario']}_{m['seed']}.mp4"
-                from worldsmith.video import io
-
-                io.write(fs_path, safe.numpy(), fps=cfg.fps)
+            if safe is not None:  # only a video that passed the post-guard is written
+                io.write(folder / "videos" / f"{m['scenario']}_{m['seed']}.mp4", safe.numpy(), fps=cfg.fps)
             preds.append(
                 video[cfg.cond_frames :] if safe is not None else np.zeros_like(video[cfg.cond_frames :])
             )
