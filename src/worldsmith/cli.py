@@ -36,6 +36,11 @@ state = _State()
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory for outputs and run.json.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 # Options every training command takes (worldsmith.distributed); --nproc re-runs it under torchrun.
+# Options shared by the training commands that read a folder of videos.
+TrainData = Annotated[Path, typer.Option("--data", help="Folder of videos (+ <stem>.txt captions).")]
+ClipFrames = Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")]
+ClipSize = Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")]
+TextEncoderOpt = Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | none.")]
 NProc = Annotated[int, typer.Option("--nproc", help="Local processes (re-runs under torchrun).")]
 Fsdp = Annotated[bool, typer.Option("--fsdp/--no-fsdp", help="Shard params with FSDP2 (else replicate).")]
 CP = Annotated[int, typer.Option("--cp", help="Context-parallel degree: ranks splitting each sequence.")]
@@ -189,15 +194,15 @@ def generate_video2world(
 @train_app.command("diffusion")
 def train_diffusion_cmd(
     tokenizer: Annotated[Path, typer.Option("--tokenizer", help="Continuous tokenizer checkpoint dir.")],
-    data: Annotated[Path, typer.Option("--data", help="Folder of videos (+ <stem>.txt captions).")],
+    data: TrainData,
     out: Out,
     preset: Annotated[str, typer.Option("--preset", help="DiT size: tiny | small | 7b | 14b.")] = "tiny",
-    frames: Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")] = 17,
-    size: Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")] = "64x64",
+    frames: ClipFrames = 17,
+    size: ClipSize = "64x64",
     cache: Annotated[
         Path | None, typer.Option("--cache", help="Latent cache (default OUT/latent_cache).")
     ] = None,
-    text_encoder: Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | none.")] = "minilm",
+    text_encoder: TextEncoderOpt = "minilm",
     override: Annotated[
         list[str] | None,
         typer.Option("--set", help="train.steps=200, model.depth=2, objective.p_text2world=0.5"),
@@ -247,7 +252,7 @@ def convert_diffusers_cmd(
 tokenizer_app = typer.Typer(help="Video tokenizers (Cosmos CV/DV/CI/DI): train, encode, decode, evaluate.",
                             no_args_is_help=True)  # fmt: skip
 app.add_typer(tokenizer_app, name="tokenizer")
-Ckpt = Annotated[Path, typer.Option("--ckpt", help="Tokenizer checkpoint dir (ours or diffusers format).")]
+TokCkpt = Annotated[Path, typer.Option("--ckpt", help="Tokenizer checkpoint dir (ours or diffusers format).")]
 TokSize = Annotated[int | None, typer.Option("--size", help="Resize the short side to this many pixels.")]
 MaxFrames = Annotated[int | None, typer.Option("--max-frames", help="Read at most this many frames.")]
 Chunk = Annotated[int | None, typer.Option("--chunk-frames", help="Stream in chunks of this many frames.")]
@@ -307,7 +312,7 @@ def tokenizer_train_cmd(
 
 
 @tokenizer_app.command("encode")
-def tokenizer_encode_cmd(video: Annotated[Path, typer.Argument(help="Video file.")], ckpt: Ckpt, out: Out,
+def tokenizer_encode_cmd(video: Annotated[Path, typer.Argument(help="Video file.")], ckpt: TokCkpt, out: Out,
                          size: TokSize = None, max_frames: MaxFrames = None, chunk_frames: Chunk = None,
                          seed: Seed = 0) -> None:  # fmt: skip
     """Encode a video into OUT/tokens.safetensors (latents or FSQ indices)."""
@@ -319,7 +324,7 @@ def tokenizer_encode_cmd(video: Annotated[Path, typer.Argument(help="Video file.
 
 @tokenizer_app.command("decode")
 def tokenizer_decode_cmd(tokens: Annotated[Path, typer.Argument(help="tokens.safetensors from `encode`.")],
-                         ckpt: Ckpt, out: Out, chunk_latents: Annotated[int | None, typer.Option(
+                         ckpt: TokCkpt, out: Out, chunk_latents: Annotated[int | None, typer.Option(
                              "--chunk-latents", help="Stream this many latent frames at a time.")] = None,
                          seed: Seed = 0) -> None:  # fmt: skip
     """Decode tokens into OUT/decoded.mp4."""
@@ -329,7 +334,7 @@ def tokenizer_decode_cmd(tokens: Annotated[Path, typer.Argument(help="tokens.saf
 
 
 @tokenizer_app.command("reconstruct")
-def tokenizer_reconstruct_cmd(video: Annotated[Path, typer.Argument(help="Video.")], ckpt: Ckpt, out: Out,
+def tokenizer_reconstruct_cmd(video: Annotated[Path, typer.Argument(help="Video.")], ckpt: TokCkpt, out: Out,
                               size: TokSize = None, max_frames: MaxFrames = None, chunk_frames: Chunk = None,
                               seed: Seed = 0) -> None:  # fmt: skip
     """Write OUT/reconstruction.mp4 (original | reconstruction) and print PSNR/SSIM vs the naive codec."""
@@ -341,7 +346,7 @@ def tokenizer_reconstruct_cmd(video: Annotated[Path, typer.Argument(help="Video.
 
 @tokenizer_app.command("eval")
 def tokenizer_eval_cmd(
-    ckpt: Ckpt,
+    ckpt: TokCkpt,
     data: Annotated[Path, typer.Option("--data", help="Folder of videos.")],
     out: Out,
     size: TokSize = None,
@@ -512,15 +517,15 @@ def _size(size: str) -> tuple[int, int]:
 @train_app.command("ar")
 def train_ar_cmd(
     tokenizer: Annotated[Path, typer.Option("--tokenizer", help="Discrete (DV) tokenizer checkpoint dir.")],
-    data: Annotated[Path, typer.Option("--data", help="Folder of videos (+ <stem>.txt captions).")],
+    data: TrainData,
     out: Out,
     preset: Annotated[str, typer.Option("--preset", help="tiny | small | 4b | 5b | 12b | 13b.")] = "tiny",
-    frames: Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")] = 17,
-    size: Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")] = "64x64",
+    frames: ClipFrames = 17,
+    size: ClipSize = "64x64",
     cache: Annotated[
         Path | None, typer.Option("--cache", help="Token cache (default OUT/token_cache).")
     ] = None,
-    text_encoder: Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | none.")] = "minilm",
+    text_encoder: TextEncoderOpt = "minilm",
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
