@@ -13,31 +13,19 @@ import json
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from worldsmith import fs
 from worldsmith.console import console, progress
 from worldsmith.data.files import caption, video_files
+from worldsmith.data.prompted import PromptedDataset
 from worldsmith.errors import WorldsmithError
 from worldsmith.tokenizers.model import CausalTokenizer
 
 
-class TokenDataset(Dataset):
+class TokenDataset(PromptedDataset):
     """DV indices ``[T, h, w]`` (+ text embeddings ``[S, D]`` and mask ``[S]``) per item."""
 
-    def __init__(
-        self, tokens: torch.Tensor, text: torch.Tensor | None = None, mask: torch.Tensor | None = None
-    ):
-        self.tokens, self.text, self.mask = tokens, text, mask
-
-    def __len__(self) -> int:
-        return self.tokens.shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"tokens": self.tokens[i]}
-        if self.text is not None:
-            item["text"], item["text_mask"] = self.text[i], self.mask[i]
-        return item
+    key = "tokens"
 
 
 def build_token_cache(

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
 from worldsmith import fs
 from worldsmith.config import load
 from worldsmith.console import console, progress
 from worldsmith.data.files import caption, video_files
+from worldsmith.data.prompted import PromptedDataset
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
@@ -32,22 +32,10 @@ from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
 
 
-class LatentDataset(Dataset):
+class LatentDataset(PromptedDataset):
     """Normalised latents ``[C, T, H, W]`` (+ text embeddings ``[S, D]`` and mask) per item."""
 
-    def __init__(
-        self, latents: torch.Tensor, text: torch.Tensor | None = None, mask: torch.Tensor | None = None
-    ):
-        self.latents, self.text, self.mask = latents, text, mask
-
-    def __len__(self) -> int:
-        return self.latents.shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"latents": self.latents[i]}
-        if self.text is not None:
-            item["text"], item["text_mask"] = self.text[i], self.mask[i]
-        return item
+    key = "latents"
 
 
 def _encode_prompts(prompts: list[str] | None, n: int, encoder: str) -> tuple[Any, Any, str]:
