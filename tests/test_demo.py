@@ -52,6 +52,9 @@ def test_evaluation_numbers_are_sane(demo_run):
     }
     for scores in ev.values():
         assert 5 < scores["psnr"] < 60 and 0 <= scores["iou"] <= 1
+    geo = json.loads((demo_run / "evaluate" / "done.json").read_text())["result"]["geometry"]
+    assert set(geo) == {"ground truth", "world model", "tokenizer reconstruction"}
+    assert geo["ground truth"]["scored_videos"] >= 1 and 0 < geo["ground truth"]["sampson_px"] < 1.0
     guard = json.loads((demo_run / "predict" / "done.json").read_text())["result"]
     assert guard["unsafe_prompt_example_blocked"] is True and guard["prompts_blocked"] == 0
 

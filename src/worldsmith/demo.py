@@ -66,6 +66,8 @@ class DemoConfig:
     dit_steps: int = 4000
     sampler: str = "heun"
     sample_steps: int = 10
+    geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
+    geometry_upscale: int = 4  # SIFT needs larger frames than `size`: match on bicubic-upscaled frames
 
     def __post_init__(self) -> None:
         check((self.frames - 1) % 4 == 0, "frames", self.frames, "must be 1 + 4k (causal tokenizer)")
@@ -74,6 +76,7 @@ class DemoConfig:
         check(self.size % 8 == 0, "size", self.size, "must be a multiple of 8")
         check(self.train_per_scenario >= 1, "train_per_scenario", self.train_per_scenario, "must be >= 1")
         check(self.test_per_scenario >= 1, "test_per_scenario", self.test_per_scenario, "must be >= 1")
+        check(self.geometry_upscale >= 1, "geometry_upscale", self.geometry_upscale, "must be >= 1")
 
 
 def quick_config() -> DemoConfig:
@@ -127,27 +130,39 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     io.write(folder / "footage.mp4", footage.frames, fps=cfg.fps, crf=12)
     fs.write_json(folder / "footage.json", footage.truth())
 
-    jobs = [s for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
-    frames, masks, meta = [], [], []
+    jobs = [(s, "static") for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
+    jobs += [(s, mode) for mode in cfg.geometry_cameras for s in cfg.scenarios]
+    split: dict[str, tuple[dict[str, list[np.ndarray]], list[dict[str, Any]]]] = {
+        "test": ({"frames": [], "masks": []}, []),  # static camera: physics alignment
+        "geometry": ({"frames": [], "K": []}, []),  # moving camera: 3D consistency
+    }
     with progress() as bar:
         task = bar.add_task("held-out episodes", total=len(jobs))
-        for scenario in jobs:
-            seed = 2**31 + ctx.seed * 1000 + len(meta)  # make_footage draws seeds below 2**31
-            ep = make_episode(scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False)
-            frames.append(ep.frames[0])
-            masks.append(ep.masks[0])
-            meta.append({"scenario": scenario, "seed": seed, "caption": ep.caption})
+        for i, (scenario, mode) in enumerate(jobs):
+            seed = 2**31 + ctx.seed * 1000 + i  # make_footage draws seeds below 2**31
+            ep = make_episode(
+                scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False, camera_mode=mode
+            )
+            arrays, meta = split["test" if mode == "static" else "geometry"]
+            arrays["frames"].append(ep.frames[0])
+            if mode == "static":
+                arrays["masks"].append(ep.masks[0])
+            else:
+                arrays["K"].append(ep.states["K"][0, 0])  # fixed intrinsics of camera 0
+            meta.append({"scenario": scenario, "seed": seed, "caption": ep.caption, "camera": mode})
             bar.advance(task)
-    with fs.atomic_path(folder / "test.npz") as tmp:
-        np.savez_compressed(tmp, frames=np.stack(frames), masks=np.stack(masks))  # [N, T, H, W(, 3)]
-    fs.write_json(folder / "test.json", meta)
+    for name, (arrays, meta) in split.items():
+        with fs.atomic_path(folder / f"{name}.npz") as tmp:
+            np.savez_compressed(tmp, **{k: np.stack(v) for k, v in arrays.items() if v})  # [N, T, ...]
+        fs.write_json(folder / f"{name}.json", meta)
     return {
         "footage_frames": len(footage.frames),
         "footage_shots": len(footage.shots),
         "transitions": {
             k: sum(t["kind"] == k for t in footage.transitions) for k in ("cut", "dissolve", "fade")
         },
-        "test_episodes": len(meta),
+        "test_episodes": len(split["test"][1]),
+        "geometry_episodes": len(split["geometry"][1]),
         "size": cfg.size,
     }
 
@@ -295,49 +310,51 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.video.transforms import to_model, to_uint8
 
     cfg = ctx.cfg
-    arrays, meta = _load_split(ctx, "test")
     tok = _tokenizer(ctx)
     world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
     guard = default_pipeline()
-    preds, recons, decisions = [], [], []
-    with progress() as bar:
-        task = bar.add_task("predict held-out episodes", total=len(meta))
-        for frames, m in zip(arrays["frames"], meta, strict=True):
-            x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
-            verdict = guard.check_prompt(m["caption"])
-            decisions.append(
-                {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
-            )
-            if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
-                preds.append(np.zeros_like(frames[cfg.cond_frames :]))
-                recons.append(np.zeros_like(frames[cfg.cond_frames :]))
+
+    def predict(frames: np.ndarray, m: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """(guard decision, predicted future, tokenizer reconstruction of the true future)."""
+        x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
+        blank = np.zeros_like(frames[cfg.cond_frames :])
+        verdict = guard.check_prompt(m["caption"])
+        decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
+        if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
+            return decision, blank, blank
+        cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
+        lat = demo_predict(
+            world, cond, steps=cfg.sample_steps, sampler=cfg.sampler, prompts=[m["caption"]], seed=ctx.seed
+        )
+        video = to_uint8(tok.decode(lat)[0].clamp(-1, 1)).numpy()  # [T, H, W, 3]
+        verdict, safe = guard.check_video(video)
+        decision.update(video=verdict.ok, video_why=verdict.reason)
+        if safe is not None:  # only a video that passed the post-guard is written
+            name = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4"
+            io.write(folder / "videos" / name, safe.numpy(), fps=cfg.fps)
+        recon = to_uint8(tok.decode(_encode(tok, x))[0].clamp(-1, 1)).numpy()[cfg.cond_frames :]
+        return decision, (safe.numpy()[cfg.cond_frames :] if safe is not None else blank), recon
+
+    decisions = []
+    for split in ("test", "geometry"):
+        arrays, meta = _load_split(ctx, split)
+        preds, recons = [], []
+        with progress() as bar:
+            task = bar.add_task(f"predict held-out episodes ({split})", total=len(meta))
+            for frames, m in zip(arrays.get("frames", []), meta, strict=True):
+                decision, pred, recon = predict(frames, m)
+                decisions.append(decision)
+                preds.append(pred)
+                recons.append(recon)
                 bar.advance(task)
-                continue
-            cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
-            lat = demo_predict(
-                world,
-                cond,
-                steps=cfg.sample_steps,
-                sampler=cfg.sampler,
-                prompts=[m["caption"]],
-                seed=ctx.seed,
-            )
-            video = to_uint8(tok.decode(lat)[0].clamp(-1, 1)).numpy()  # [T, H, W, 3]
-            verdict, safe = guard.check_video(video)
-            decisions[-1].update(video=verdict.ok, video_why=verdict.reason)
-            if safe is not None:  # only a video that passed the post-guard is written
-                io.write(folder / "videos" / f"{m['scenario']}_{m['seed']}.mp4", safe.numpy(), fps=cfg.fps)
-            preds.append(
-                video[cfg.cond_frames :] if safe is not None else np.zeros_like(video[cfg.cond_frames :])
-            )
-            recons.append(to_uint8(tok.decode(_encode(tok, x))[0].clamp(-1, 1)).numpy()[cfg.cond_frames :])
-            bar.advance(task)
-    with fs.atomic_path(folder / "predictions.npz") as tmp:
-        np.savez_compressed(tmp, preds=np.stack(preds), recons=np.stack(recons))
+        name = "predictions.npz" if split == "test" else f"predictions_{split}.npz"
+        with fs.atomic_path(folder / name) as tmp:
+            arrays_out = {"preds": np.stack(preds), "recons": np.stack(recons)} if meta else {}
+            np.savez_compressed(tmp, **arrays_out)
     fs.write_json(folder / "guard.json", decisions)
     blocked_demo = guard.check_prompt("a video of a man stabbing a child with a knife")
     return {
-        "episodes": len(meta),
+        "episodes": len(decisions),
         "prompts_blocked": sum(not d["prompt"] for d in decisions),
         "videos_blocked": sum(not d.get("video", True) for d in decisions),
         "unsafe_prompt_example_blocked": not blocked_demo.ok,
@@ -377,7 +394,50 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
             key: float(np.nanmean([r[key] for r in sel if np.isfinite(r[key])] or [np.nan]))
             for key in ("psnr", "ssim", "iou", "centroid_px")
         }
-    return {"methods": summary, "cond_frames": cfg.cond_frames, "future_frames": n_future}
+    return {
+        "methods": summary,
+        "cond_frames": cfg.cond_frames,
+        "future_frames": n_future,
+        "geometry": _evaluate_geometry(ctx, folder),
+    }
+
+
+def _evaluate_geometry(ctx: Context, folder: Path) -> dict[str, dict[str, float]]:
+    """3D consistency (Sampson error, pose success) of moving-camera videos: from the last given
+    frame on, the world model's prediction against the true video and the tokenizer's reconstruction."""
+    from worldsmith.eval.geometry import video_consistency
+
+    cfg = ctx.cfg
+    arrays, meta = _load_split(ctx, "geometry")
+    if not meta:
+        return {}
+    with np.load(ctx.out / "predict" / "predictions_geometry.npz") as data:
+        preds, recons = data["preds"], data["recons"]
+    last = cfg.cond_frames - 1
+    methods = {
+        "ground truth": lambda i: arrays["frames"][i][last:],
+        "world model": lambda i: np.concatenate([arrays["frames"][i][last : last + 1], preds[i]]),
+        "tokenizer reconstruction": lambda i: np.concatenate(
+            [arrays["frames"][i][last : last + 1], recons[i]]
+        ),
+    }
+    rows = []
+    for i, m in enumerate(meta):
+        for name, fn in methods.items():
+            scores = video_consistency(fn(i), arrays["K"][i], gap=4, upscale=cfg.geometry_upscale)
+            rows.append({"scenario": m["scenario"], "camera": m["camera"], "method": name, **scores})
+    fs.write_json(folder / "geometry_rows.json", rows)
+    summary = {}
+    for name in methods:
+        sel = [r for r in rows if r["method"] == name]
+        finite = [r["sampson_px"] for r in sel if np.isfinite(r["sampson_px"])]
+        summary[name] = {
+            "sampson_px": float(np.mean(finite)) if finite else float("nan"),
+            "pose_success": float(np.mean([r["pose_success"] for r in sel])),
+            "mean_inliers": float(np.mean([r["mean_inliers"] for r in sel])),
+            "scored_videos": len(finite),
+        }
+    return summary
 
 
 STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
@@ -434,6 +494,14 @@ def _print_summary(ctx: Context, report: Path) -> None:
             name, f"{s['psnr']:.2f}", f"{s['ssim']:.3f}", f"{s['iou']:.3f}", f"{s['centroid_px']:.2f}"
         )
     console.print(table)
+    geo = ctx.results["evaluate"].get("geometry") or {}
+    if geo:
+        table = Table(title="3D consistency on moving-camera episodes (Sampson error, px)")
+        for col in ("method", "Sampson px", "pose success", "videos scored"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for name, g in geo.items():
+            table.add_row(name, f"{g['sampson_px']:.3f}", f"{g['pose_success']:.2f}", str(g["scored_videos"]))
+        console.print(table)
     timings = ", ".join(f"{k} {v['seconds']}s" for k, v in ctx.results.items())
     console.print(f"stage timings: {timings}")
     console.print(f"report: [bold]{report}[/]")

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _scene import K, render_corner, rot_y, wobble  # noqa: E402
+from _scene import H, K, W, render_corner, rot_y, wobble  # noqa: E402
 
 from worldsmith.eval import geometry
 
@@ -57,3 +57,17 @@ def test_inconsistent_video_scores_worse():
     assert good["pose_success"] == 1.0
     assert good["sampson_px"] < 0.6
     assert bad["sampson_px"] > 1.5 * good["sampson_px"]
+
+
+def test_upscale_matches_small_frames_and_reports_original_pixels():
+    imgs = [render_corner(rot_y(0.8 * i), np.array([-0.08 * i, 0, 0])) for i in range(6)]
+    small = np.stack([cv2.resize(im, (W // 4, H // 4), interpolation=cv2.INTER_AREA) for im in imgs])
+    # the same camera at 1/4 size: x_small = (x + 0.5) / 4 - 0.5
+    K_small = np.diag([0.25, 0.25, 1.0]) @ K - np.array([[0, 0, 0.375]] * 2 + [[0, 0, 0]])
+    plain = geometry.video_consistency(small, K_small, gap=2)
+    up = geometry.video_consistency(small, K_small, gap=2, upscale=4)
+    full = geometry.video_consistency(np.stack(imgs), K, gap=2)
+    assert up["mean_inliers"] > 2 * plain["mean_inliers"]
+    assert up["pose_success"] >= 0.75
+    # in pixels of the small frames: about a quarter of the full-size error, never the upscaled one
+    assert up["sampson_px"] < full["sampson_px"]

@@ -89,15 +89,31 @@ def pair_consistency(
 
 
 def video_consistency(
-    frames: np.ndarray, K: np.ndarray | None = None, *, gap: int = 4, max_pairs: int = 16
+    frames: np.ndarray,
+    K: np.ndarray | None = None,
+    *,
+    gap: int = 4,
+    max_pairs: int = 16,
+    upscale: int = 1,
 ) -> dict[str, float]:
-    """Mean Sampson error and pose-estimation success over frame pairs (t, t + gap) of a video."""
+    """Mean Sampson error and pose-estimation success over frame pairs (t, t + gap) of a video.
+
+    SIFT finds few keypoints in frames under ~100 px; `upscale` > 1 enlarges the frames (bicubic)
+    before matching and scales K with them. Errors are reported in pixels of the original frames.
+    """
     frames = np.asarray(frames)
+    if upscale > 1:
+        frames = np.stack(
+            [cv2.resize(f, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC) for f in frames]
+        )
+        if K is not None:
+            # pixel centres: x' = s (x + 0.5) - 0.5, so the principal point moves by (s - 1) / 2
+            K = np.diag([upscale, upscale, 1.0]) @ K + np.array([[0, 0, (upscale - 1) / 2]] * 2 + [[0, 0, 0]])
     starts = list(range(0, max(0, len(frames) - gap)))
     if len(starts) > max_pairs:
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_pairs).round().astype(int)]
     results = [pair_consistency(frames[i], frames[i + gap], K) for i in starts]
-    errs = [r.sampson for r in results if np.isfinite(r.sampson)]
+    errs = [r.sampson / upscale for r in results if np.isfinite(r.sampson)]
     return {
         "pairs": len(results),
         "sampson_px": float(np.mean(errs)) if errs else float("nan"),
