@@ -68,6 +68,19 @@ class KVCache:
         self.v[layer][:, :, start:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
+    def keep(self, start: int, rows: torch.Tensor) -> KVCache:
+        """Keep, of the entries written from `start` on, those at offsets `rows` ``[a]`` (increasing,
+        ``rows[i] >= i``), moved to ``start .. start + a``; forget the rest (a Medusa tree's accepted
+        path). Returns self."""
+        a = rows.shape[0]
+        if a and (start + int(rows[-1]) >= self.length or bool((rows.cpu() < torch.arange(a)).any())):
+            raise ValueError(f"cannot keep rows {rows.tolist()} of {self.length - start} written entries")
+        idx = (start + rows).to(self.k[0].device)
+        for buf in (*self.k, *self.v):
+            buf[:, :, start : start + a] = buf[:, :, idx]
+        self.length = start + a
+        return self
+
     def truncate(self, length: int) -> KVCache:
         """Forget every token from `length` on (rejected speculative tokens); returns self."""
         if not 0 <= length <= self.length:

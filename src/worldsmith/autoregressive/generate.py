@@ -62,20 +62,22 @@ def generate(
         raise ARInputError(f"the prefix must be [B, P] tokens with P >= 1, got {tuple(prefix.shape)}")
     if num_tokens < 0:
         raise ARInputError(f"num_tokens must be >= 0, got {num_tokens}")
-    seq, stream = prefix, FrameStream(model, on_frame, prefix.shape[1])
-    stream.update(seq)
-    cache = model.new_cache(prefix.shape[0], prefix.shape[1] + num_tokens) if use_cache else None
+    P = prefix.shape[1]
+    seq = torch.cat([prefix, prefix.new_zeros(prefix.shape[0], num_tokens)], dim=1)  # filled in place
+    stream = FrameStream(model, on_frame, P)
+    stream.update(prefix)
+    cache = model.new_cache(prefix.shape[0], P + num_tokens) if use_cache else None
+    head = model.output_head()  # logits of the last position only, every method alike
     passes, new = 0, prefix
-    for _ in range(num_tokens):
+    for i in range(num_tokens):
         if cache is not None:  # only the new tokens; cross-attention text is cached on the first call
             h = model.hidden(new, text=text if cache.length == 0 else None, text_mask=text_mask, cache=cache)
         else:
-            h = model.hidden(seq, text=text, text_mask=text_mask)
+            h = model.hidden(seq[:, : P + i], text=text, text_mask=text_mask)
         passes += 1
-        logits = model.lm_head(h[:, -1])  # [B, V]: only the last position is needed
-        new = sample(logits, sampling, generator)[:, None]  # [B, 1]
-        seq = torch.cat([seq, new], dim=1)
-        stream.update(seq)
+        new = sample(head(h[:, -1]), sampling, generator)[:, None]  # [B, 1]
+        seq[:, P + i] = new[:, 0]
+        stream.update(seq[:, : P + i + 1])
     if stats is not None:
         stats["forward_passes"] = passes
     return seq

@@ -128,23 +128,86 @@ class MedusaModel(nn.Module):
         base.requires_grad_(not freeze_base)
 
 
-def _accept(cand: torch.Tensor, logits: torch.Tensor, sampling: SamplingConfig, cfg: MedusaConfig) -> int:
-    """How many of the proposals ``cand[1:]`` are accepted given the base's `logits` ``[c, V]``
-    (row ``j`` scores the token after ``cand[j]``): the longest prefix of proposals that pass."""
-    prev, proposed = logits[:-1], cand[1:]  # [c-1, V], [c-1]
+def _passes(
+    prev: torch.Tensor, proposed: torch.Tensor, sampling: SamplingConfig, cfg: MedusaConfig
+) -> torch.Tensor:
+    """Whether each proposal ``proposed [m]`` passes given the base's logits ``prev [m, V]`` after its
+    parent: greedy, it is the argmax; sampling, typical acceptance on the tempered base distribution,
+    ``p(x) > min(eps, delta * exp(-H(p)))``."""
     if sampling.greedy:
-        ok = prev.argmax(-1) == proposed
-    else:  # typical acceptance on the tempered base distribution
-        p = (prev.float() / sampling.temperature).softmax(-1)
-        entropy = -(p * p.clamp_min(1e-12).log()).sum(-1)  # [c-1]
-        threshold = torch.clamp(cfg.posterior_alpha * torch.exp(-entropy), max=cfg.posterior_threshold)
-        ok = p.gather(-1, proposed[:, None])[:, 0] > threshold
-    return int(ok.int().cumprod(0).sum())
+        return prev.argmax(-1) == proposed
+    p = (prev.float() / sampling.temperature).softmax(-1)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum(-1)  # [m]
+    threshold = torch.clamp(cfg.posterior_alpha * torch.exp(-entropy), max=cfg.posterior_threshold)
+    return p.gather(-1, proposed[:, None])[:, 0] > threshold
 
 
-def _propose(heads: MedusaHeads, h: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
-    """Top-1 token of every head from one hidden state ``[D]`` -> ``[K]`` (one batched matmul)."""
-    return lm_head(heads.features(h)).argmax(-1)  # [K, V] -> [K]
+def _accept(cand: torch.Tensor, logits: torch.Tensor, sampling: SamplingConfig, cfg: MedusaConfig) -> int:
+    """How many of the chain's proposals ``cand[1:]`` are accepted given the base's `logits` ``[c, V]``
+    (row ``j`` scores the token after ``cand[j]``): the longest prefix of proposals that pass."""
+    return int(_passes(logits[:-1], cand[1:], sampling, cfg).int().cumprod(0).sum())
+
+
+@dataclass(frozen=True)
+class CandidateTree:
+    """The candidates verified in one pass (Medusa Sec. 2.1.2, "tree attention").
+
+    A path ``(r_1, .., r_d)`` takes head 1's rank-``r_1`` token, then head 2's rank-``r_2`` token, ..:
+    a guess of the ``d`` tokens after the base's next token ``x_0``. The tree holds every prefix of
+    every path; node 0 is ``x_0``. Nodes are ordered by depth, so cutting the tree at a depth keeps a
+    prefix of the node list. Each node attends to the cache, its ancestors and itself.
+    """
+
+    paths: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        nodes = sorted({p[:i] for p in self.paths for i in range(len(p) + 1)}, key=lambda p: (len(p), p))
+        if any(r < 0 for p in nodes for r in p):
+            raise ValueError(f"tree ranks must be >= 0, got {self.paths}")
+        index = {p: i for i, p in enumerate(nodes)}
+        n = len(nodes)
+        mask = torch.zeros(n, n, dtype=torch.bool)
+        for i, p in enumerate(nodes):
+            for j in range(len(p) + 1):
+                mask[i, index[p[:j]]] = True  # ancestors (x_0 included) and itself
+        children: list[list[int]] = [[] for _ in range(n)]
+        for i, p in enumerate(nodes[1:], 1):
+            children[index[p[:-1]]].append(i)  # in rank order (nodes are sorted)
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "mask", mask)
+        object.__setattr__(self, "children", children)
+        object.__setattr__(self, "depth", torch.tensor([len(p) for p in nodes]))
+        object.__setattr__(self, "parent", torch.tensor([index[p[:-1]] if p else 0 for p in nodes]))
+        object.__setattr__(self, "head", torch.tensor([len(p) - 1 if p else 0 for p in nodes]))
+        object.__setattr__(self, "rank", torch.tensor([p[-1] if p else 0 for p in nodes]))
+
+    @property
+    def heads(self) -> int:
+        return max((len(p) for p in self.paths), default=0)
+
+    @property
+    def width(self) -> int:
+        return 1 + max((r for p in self.paths for r in p), default=0)
+
+    @classmethod
+    def chain(cls, heads: int) -> CandidateTree:
+        """Each head's top-1 token: a single path (the tree of width 1)."""
+        return cls(((0,) * heads,))
+
+    @classmethod
+    def branching(cls, heads: int, width: int = 2) -> CandidateTree:
+        """The top-1 chain plus, at every depth, the next `width - 1` ranks of that head, each followed
+        by the next head's top-1 token: about ``heads * (2 width - 1)`` nodes."""
+        paths = [(0,) * heads]
+        for d in range(heads):
+            for r in range(1, width):
+                paths.append((0,) * d + (r,) + ((0,) if d + 1 < heads else ()))
+        return cls(tuple(paths))
+
+
+def _propose(heads: MedusaHeads, h: torch.Tensor, head_fn, width: int) -> torch.Tensor:
+    """Top-`width` tokens of every head from one hidden state ``[D]`` -> ``[K, width]``."""
+    return head_fn(heads.features(h)).topk(width, dim=-1).indices  # [K, V] -> [K, width]
 
 
 @torch.no_grad()
@@ -160,37 +223,59 @@ def medusa_generate(
     generator: torch.Generator | None = None,
     on_frame: FrameCallback | None = None,
     stats: dict | None = None,
+    tree: CandidateTree | None = None,
 ) -> torch.Tensor:
     """`generate` with Medusa speculation; prefix ``[1, P]`` -> ``[1, P + num_tokens]``.
 
-    `stats` receives ``forward_passes`` and ``mean_accepted`` (tokens emitted per verification pass).
+    `tree` defaults to `CandidateTree.branching` over all heads. `stats` receives ``forward_passes``,
+    ``mean_accepted`` (tokens emitted per verification pass) and ``tree_nodes``.
     """
     sampling = sampling or SamplingConfig()
     heads.check_base(model)
     if prefix.ndim != 2 or prefix.shape[0] != 1 or prefix.shape[1] < 1:
         raise ARInputError(f"Medusa decoding takes one sequence [1, P >= 1], got {tuple(prefix.shape)}")
-    cache = model.new_cache(1, prefix.shape[1] + num_tokens)
-    stream = FrameStream(model, on_frame, prefix.shape[1])
-    h = model.hidden(prefix, text=text, text_mask=text_mask, cache=cache)[:, -1:]  # [1, 1, D]
-    nxt = sample(model.lm_head(h[:, 0]), sampling, generator)  # [1]
-    proposals = _propose(heads, h[0, 0], model.lm_head)  # [K]
-    seq, produced, passes, verifies = prefix, 0, 1, 0
+    tree = tree or CandidateTree.branching(heads.cfg.heads)
+    if tree.heads > heads.cfg.heads:
+        raise ARInputError(f"the candidate tree is {tree.heads} deep but there are {heads.cfg.heads} heads")
+    n_nodes, P = len(tree.nodes), prefix.shape[1]
+    cache = model.new_cache(1, P + num_tokens + n_nodes)  # room for the last pass's whole tree
+    head_fn = model.output_head()
+    stream = FrameStream(model, on_frame, P)
+    seq = torch.cat([prefix, prefix.new_zeros(1, num_tokens)], dim=1)  # filled in place
+    h = model.hidden(prefix, text=text, text_mask=text_mask, cache=cache)[0, -1]  # [D]
+    nxt = int(sample(head_fn(h)[None], sampling, generator)[0])
+    proposals = _propose(heads, h, head_fn, tree.width)  # [K, w]
+    produced, passes, verifies = 0, 1, 0
     while produced < num_tokens:
-        cand = torch.cat([nxt, proposals[: num_tokens - produced - 1]])  # [c]
         start = cache.length
-        h = model.hidden(cand[None], text_mask=text_mask, cache=cache)  # [1, c, D]
-        logits = model.lm_head(h[0])  # [c, V]: the base's prediction after each candidate
-        a = 1 + _accept(cand, logits, sampling, heads.cfg)
-        cache.truncate(start + a)
-        seq = torch.cat([seq, cand[None, :a]], dim=1)
+        n = int((tree.depth <= num_tokens - produced - 1).sum())  # cut the tree at the tokens left
+        cand = proposals[tree.head[:n], tree.rank[:n]]  # [n]: node i's proposed token
+        cand[0] = nxt
+        mask = torch.cat([torch.ones(n, start, dtype=torch.bool), tree.mask[:n, :n]], dim=1)
+        h = model.hidden(cand[None], text_mask=text_mask, cache=cache, positions=start + tree.depth[:n],
+                         attn_mask=mask)[0]  # fmt: skip
+        logits = head_fn(h)  # [n, V]: the base's prediction after each node
+        ok = [True, *_passes(logits[tree.parent[1:n]], cand[1:], sampling, heads.cfg).tolist()]
+        path, cur = [0], 0
+        while True:  # the first passing child at each depth (children are in rank order)
+            nxt_node = next((c for c in tree.children[cur] if c < n and ok[c]), None)
+            if nxt_node is None:
+                break
+            path.append(nxt_node)
+            cur = nxt_node
+        rows = torch.tensor(path)
+        a = len(path)
+        cache.keep(start, rows)
+        seq[0, P + produced : P + produced + a] = cand[rows]
         produced, passes, verifies = produced + a, passes + 1, verifies + 1
-        stream.update(seq)
+        stream.update(seq[:, : P + produced])
         if sampling.greedy:
-            nxt = logits[a - 1].argmax()[None]
+            nxt = int(logits[cur].argmax())
         else:
-            nxt = torch.multinomial(filtered_probs(logits[a - 1], sampling), 1, generator=generator)
-        proposals = _propose(heads, h[0, a - 1], model.lm_head)  # [K]
+            nxt = int(torch.multinomial(filtered_probs(logits[cur], sampling), 1, generator=generator))
+        proposals = _propose(heads, h[cur], head_fn, tree.width)
     if stats is not None:
         stats["forward_passes"] = passes
         stats["mean_accepted"] = num_tokens / max(verifies, 1)
+        stats["tree_nodes"] = n_nodes
     return seq
