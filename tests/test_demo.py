@@ -48,6 +48,7 @@ def test_evaluation_numbers_are_sane(demo_run):
         "world model",
         "copy last frame",
         "linear extrapolation",
+        "copy last latent (decoded)",
         "tokenizer reconstruction (upper bound)",
     }
     for scores in ev.values():

@@ -314,14 +314,15 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
     guard = default_pipeline()
 
-    def predict(frames: np.ndarray, m: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """(guard decision, predicted future, tokenizer reconstruction of the true future)."""
+    def predict(frames: np.ndarray, m: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, ...]:
+        """(guard decision, predicted future, tokenizer reconstruction of the true future, the last
+        given latent repeated and decoded: copy-last-frame inside the latent space)."""
         x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
         blank = np.zeros_like(frames[cfg.cond_frames :])
         verdict = guard.check_prompt(m["caption"])
         decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
         if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
-            return decision, blank, blank
+            return decision, blank, blank, blank
         cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
         lat = demo_predict(
             world, cond, steps=cfg.sample_steps, sampler=cfg.sampler, prompts=[m["caption"]], seed=ctx.seed
@@ -333,24 +334,26 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
             name = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4"
             io.write(folder / "videos" / name, safe.numpy(), fps=cfg.fps)
         recon = to_uint8(tok.decode(_encode(tok, x))[0].clamp(-1, 1)).numpy()[cfg.cond_frames :]
-        return decision, (safe.numpy()[cfg.cond_frames :] if safe is not None else blank), recon
+        held = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, lat.shape[2] - cond.shape[2], -1, -1)], 2)
+        latent_copy = to_uint8(tok.decode(held)[0].clamp(-1, 1)).numpy()[cfg.cond_frames :]
+        pred = safe.numpy()[cfg.cond_frames :] if safe is not None else blank
+        return decision, pred, recon, latent_copy
 
     decisions = []
     for split in ("test", "geometry"):
         arrays, meta = _load_split(ctx, split)
-        preds, recons = [], []
+        outputs: dict[str, list[np.ndarray]] = {"preds": [], "recons": [], "latent_copy": []}
         with progress() as bar:
             task = bar.add_task(f"predict held-out episodes ({split})", total=len(meta))
             for frames, m in zip(arrays.get("frames", []), meta, strict=True):
-                decision, pred, recon = predict(frames, m)
+                decision, *videos = predict(frames, m)
                 decisions.append(decision)
-                preds.append(pred)
-                recons.append(recon)
+                for key, video in zip(outputs, videos, strict=True):
+                    outputs[key].append(video)
                 bar.advance(task)
         name = "predictions.npz" if split == "test" else f"predictions_{split}.npz"
         with fs.atomic_path(folder / name) as tmp:
-            arrays_out = {"preds": np.stack(preds), "recons": np.stack(recons)} if meta else {}
-            np.savez_compressed(tmp, **arrays_out)
+            np.savez_compressed(tmp, **({k: np.stack(v) for k, v in outputs.items()} if meta else {}))
     fs.write_json(folder / "guard.json", decisions)
     blocked_demo = guard.check_prompt("a video of a man stabbing a child with a knife")
     return {
@@ -368,7 +371,7 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
     cfg = ctx.cfg
     arrays, meta = _load_split(ctx, "test")
     with np.load(ctx.out / "predict" / "predictions.npz") as data:
-        preds, recons = data["preds"], data["recons"]
+        preds, recons, latent_copy = data["preds"], data["recons"], data["latent_copy"]
     n_future = cfg.frames - cfg.cond_frames
     methods: dict[str, Callable[[int], np.ndarray]] = {
         "world model": lambda i: preds[i],
@@ -378,6 +381,7 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
         "linear extrapolation": lambda i: physics.linear_extrapolation(
             arrays["frames"][i][: cfg.cond_frames], n_future
         ),
+        "copy last latent (decoded)": lambda i: latent_copy[i],
         "tokenizer reconstruction (upper bound)": lambda i: recons[i],
     }
     rows = []
@@ -450,9 +454,14 @@ STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
 ]
 
 
+STAGE_FORMAT = 2  # bump when a stage's outputs change shape, so older runs are recomputed
+
+
 def _fingerprint(cfg: DemoConfig, seed: int, upto: str) -> str:
     """A stage is reusable only if the settings of every stage up to it are unchanged."""
-    text = json.dumps({"cfg": config_lib.to_dict(cfg), "seed": seed, "upto": upto}, sort_keys=True)
+    text = json.dumps(
+        {"cfg": config_lib.to_dict(cfg), "seed": seed, "upto": upto, "format": STAGE_FORMAT}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -151,7 +151,9 @@ def write_report(ctx: Context) -> Path:
         "Physics alignment",
         f"Given the first {ev['cond_frames']} frames of each held-out episode, predict the next "
         f"{ev['future_frames']}. Object IoU segments each prediction by the object's known colour; the "
-        "tokenizer row is the best a model in this latent space can do.",
+        "tokenizer row is the best a model in this latent space can do; 'copy last latent' repeats the "
+        "last given latent frame and decodes it, the copy-last baseline inside the same latent space, "
+        "so the gap between it and the world model is what the model learned about dynamics.",
     )
     sec.table(
         [{"method": k, **v} for k, v in ev["methods"].items()],
