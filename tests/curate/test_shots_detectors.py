@@ -49,10 +49,8 @@ def test_content_detector_is_flash_and_motion_robust_by_rule(shot_videos):
     """Direct check of the rules on features: a 2-frame flash inside a shot leaves no boundary,
     while the same frames as a real cut do."""
     det = get_detector("content")
-    hists, thumbs = det.features(shot_videos["flash"][0])
-    assert det.detect_features(hists, thumbs) == []
-    hard_h, hard_t = det.features(shot_videos["hard"][0])
-    assert det.detect_features(hard_h, hard_t) == [45, 90]
+    assert det.detect_features(*det.features(shot_videos["flash"][0])) == []
+    assert det.detect_features(*det.features(shot_videos["hard"][0])) == [45, 90]
 
 
 def test_unknown_detector_and_bad_options():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -37,6 +38,11 @@ THUMB_H, THUMB_W = 9, 16
 FLAT_STD = 8.0  # luma std (levels) below which a thumbnail counts as partly flat
 COLOUR_WEIGHT = 0.25  # hard cuts: structure separates shots better; colour sees fades, flat frames
 GRADUAL_COLOUR_WEIGHT = 0.5  # gradual: colour drifts less than structure under camera motion
+ALIGNED_MIN = 0.1  # aligned (1 - NCC) / 2 at or below which two frames show the same view
+ALIGNED_RATIO = 2.0  # ... or below this many times the aligned distance of neighbouring frames
+ZOOMS = (1.0, 1.15, 1 / 1.15, 1.35, 1 / 1.35, 1.6, 1 / 1.6)  # tried between a span's ends
+FLAT_LUMA = 1.5  # luma std (levels) below which an overlap has no structure to correlate
+FLAT_CONTRAST = 0.15  # thumbnail contrast of a flat (black, white) frame
 
 
 def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, int]:
@@ -45,8 +51,9 @@ def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, i
     return h, target_width
 
 
-def frame_features(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 ``[H, W, 3]`` -> (64-bin RGB histogram summing to 1, normalised 9x16 luma thumbnail [144])."""
+def frame_features(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 ``[H, W, 3]`` -> (64-bin RGB histogram summing to 1, normalised 9x16 luma thumbnail
+    [144], uint8 luma ``[H, W]`` for motion-compensated checks)."""
     q = frame >> 6  # 2 bits per channel
     bins = (q[..., 0].astype(np.intp) << 4) | (q[..., 1].astype(np.intp) << 2) | q[..., 2]
     hist = np.bincount(bins.ravel(), minlength=64).astype(np.float32)
@@ -59,7 +66,7 @@ def frame_features(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # unit vector scaled by the contrast in [0, 1]: a fading frame loses structure smoothly
     contrast = min(1.0, norm / np.sqrt(thumb.size) / FLAT_STD)
     thumb = thumb * (contrast / norm) if norm > 0 else thumb
-    return hist, thumb
+    return hist, thumb, np.clip(luma + 0.5, 0, 255).astype(np.uint8)
 
 
 def median_filter(x: np.ndarray, radius: int) -> np.ndarray:
@@ -113,23 +120,28 @@ class ContentDetector:
         self.gradual_margin, self.scales = gradual_margin, tuple(sorted(scales))
         self.flash, self.window, self.min_shot, self.width = flash, window, min_shot, width
 
-    def features(self, video: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-        """Stream `video` and return (histograms ``[N, 64]``, thumbnails ``[N, 144]``)."""
+    def features(self, video: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stream `video` -> (histograms ``[N, 64]``, thumbnails ``[N, 144]``, luma ``[N, H, W]`` uint8)."""
         info = probe(video)
         size = decode_size(info.height, info.width, self.width)
-        hists, thumbs = [], []
+        hists, thumbs, lumas = [], [], []
         for frame in iter_frames(video, size=size):
-            hist, thumb = frame_features(frame)
+            hist, thumb, luma = frame_features(frame)
             hists.append(hist)
             thumbs.append(thumb)
+            lumas.append(luma)
         if not hists:
-            return np.zeros((0, 64), np.float32), np.zeros((0, THUMB_H * THUMB_W), np.float32)
-        return np.stack(hists), np.stack(thumbs)
+            return (
+                np.zeros((0, 64), np.float32),
+                np.zeros((0, THUMB_H * THUMB_W), np.float32),
+                np.zeros((0, *size), np.uint8),
+            )
+        return np.stack(hists), np.stack(thumbs), np.stack(lumas)
 
     def detect(self, video: str | os.PathLike) -> list[int]:
         return self.detect_features(*self.features(video))
 
-    def detect_features(self, hists: np.ndarray, thumbs: np.ndarray) -> list[int]:
+    def detect_features(self, hists: np.ndarray, thumbs: np.ndarray, lumas: np.ndarray) -> list[int]:
         """Boundaries from per-frame features (see the module docstring for the rules)."""
         n = len(hists)
         if n < 2:
@@ -151,8 +163,16 @@ class ContentDetector:
         local_max = a >= neighbours[:, w - 2 : w + 3].max(1)
         hard = (a > self.ratio * level + self.margin) & (a > self.min_cut) & local_max
         hard[0] = False
-        # (score, frame, exclusion radius); hard cuts first, located exactly
-        candidates = [(1.0 + float(a[i]), int(i), self.min_shot) for i in np.flatnonzero(hard)]
+        # (score, frame, exclusion radius); hard cuts first, located exactly. A camera move, a flash
+        # (a brightness change) or a fade does not survive motion compensation: drop those.
+        # Next to black or white frames (a fade through them, placed by `merge_through_flat`) it
+        # cannot be checked.
+        flat = np.linalg.norm(thumbs, axis=1) < FLAT_CONTRAST
+        candidates = [
+            (1.0 + float(a[i]), int(i), self.min_shot)
+            for i in np.flatnonzero(hard)
+            if flat[max(0, i - 2 * r) : i + 2 * r].any() or self._cut_survives_alignment(lumas, int(i))
+        ]
 
         # gradual transitions, on features median-filtered in time (flashes removed)
         smooth_thumbs = median_filter(thumbs, self.flash)
@@ -170,14 +190,98 @@ class ContentDetector:
             above = (score > self.gradual_margin) & (t - 3 * h >= 0) & (t + 3 * h <= n - 1)
             for start, end in _runs(above):
                 centre = (start + end) // 2  # middle of the plateau = middle of the transition
-                candidates.append((float(score[start:end].max()), centre, max(self.min_shot, 2 * h)))
+                if flat[max(0, centre - 2 * h) : centre + 2 * h + 1].any() or self._span_survives_alignment(
+                    lumas, centre, h
+                ):
+                    candidates.append((float(score[start:end].max()), centre, max(self.min_shot, 2 * h)))
 
         # strongest first: a hard cut is located exactly, so it wins over the gradual view of it
         chosen: list[tuple[int, int]] = []
         for _, index, radius in sorted(candidates, reverse=True):
             if 0 < index < n and all(abs(index - c) >= max(radius, rc) for c, rc in chosen):
                 chosen.append((index, radius))
-        return sorted(c for c, _ in chosen)
+        return merge_through_flat(sorted(c for c, _ in chosen), flat, max(self.scales))
+
+    def _cut_survives_alignment(self, lumas: np.ndarray, t: int) -> bool:
+        """A hard cut at t: frames across it still differ after the best global shift (every pair
+        up to ``flash + 1`` frames each side), by more than frames beside it do."""
+        n = len(lumas)
+        side = [
+            k
+            for k in range(max(1, t - self.window), min(n, t + self.window + 1))
+            if abs(k - t) > self.flash + 1
+        ]
+        beside = [d for k in side if (d := aligned_distance(lumas[k - 1], lumas[k])) is not None]
+        need = max(ALIGNED_MIN, ALIGNED_RATIO * float(np.median(beside))) if beside else ALIGNED_MIN
+        r = self.flash + 1
+        for i in range(r + 1):
+            for j in range(r + 1):
+                lo, hi = t - 1 - i, t + j
+                if lo < 0 or hi >= n:
+                    continue
+                d = aligned_distance(lumas[lo], lumas[hi])
+                if d is not None and d <= need:
+                    return False
+        return True
+
+    def _span_survives_alignment(self, lumas: np.ndarray, t: int, h: int) -> bool:
+        """A gradual transition centred at t: its two ends still differ by more than `ALIGNED_MIN`
+        once aligned by the best global shift and zoom; the ends of a pan or a zoom line up."""
+        a, b = lumas[max(0, t - h)], lumas[min(len(lumas) - 1, t + h)]
+        for zoom in ZOOMS:  # b is a zoomed in (zoom > 1) or out of a
+            wide, close = (a, b) if zoom > 1 else (b, a)
+            d = aligned_distance(zoom_in(wide, max(zoom, 1 / zoom)), close, max_shift=0.4)
+            if d is not None and d <= ALIGNED_MIN:
+                return False
+        return True
+
+
+def zoom_in(frame: np.ndarray, zoom: float) -> np.ndarray:
+    """The centre 1/`zoom` of `frame`, resized back to its size."""
+    if zoom == 1:
+        return frame
+    h, w = frame.shape
+    ch, cw = round(h / zoom), round(w / zoom)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return cv2.resize(frame[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def aligned_distance(a: np.ndarray, b: np.ndarray, max_shift: float = 0.25) -> float | None:
+    """``(1 - NCC) / 2`` of two luma frames after the global shift that best aligns them, in [0, 1].
+
+    The shift comes from phase correlation, refined by +-1 pixel; normalised cross-correlation over
+    the overlap ignores brightness and contrast changes (flashes, fades). None when the shift is
+    over `max_shift` of the frame size or either overlap is flat: the frames cannot be compared.
+    """
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    h, w = a.shape
+    (dx, dy), _ = cv2.phaseCorrelate(a, b)  # b(x, y) ~ a(x - dx, y - dy)
+    best = None
+    for sy in (-1, 0, 1):
+        for sx in (-1, 0, 1):
+            x, y = int(round(dx)) + sx, int(round(dy)) + sy
+            if abs(x) > max_shift * w or abs(y) > max_shift * h:
+                continue
+            pa = a[max(0, -y) : h - max(0, y), max(0, -x) : w - max(0, x)]
+            pb = b[max(0, y) : h - max(0, -y), max(0, x) : w - max(0, -x)]
+            pa, pb = pa - pa.mean(), pb - pb.mean()
+            sa, sb = float(np.sqrt((pa * pa).mean())), float(np.sqrt((pb * pb).mean()))
+            if sa < FLAT_LUMA or sb < FLAT_LUMA:
+                continue
+            d = (1.0 - float((pa * pb).mean()) / (sa * sb)) / 2
+            best = d if best is None else min(best, d)
+    return best
+
+
+def merge_through_flat(cuts: list[int], flat: np.ndarray, reach: int) -> list[int]:
+    """One boundary per fade through black or white: the boundaries within `reach` frames of a run
+    of flat frames (a fade-out and a fade-in seen apart) become one, at the middle of the run."""
+    out = list(cuts)
+    for start, end in _runs(flat):
+        inside = [c for c in out if start - reach <= c <= end + reach]
+        if inside:
+            out = sorted({*(c for c in out if c not in inside), (start + end) // 2})
+    return [c for c in out if c > 0]
 
 
 def _distance_fn(hists: np.ndarray, thumbs: np.ndarray, colour_weight: float = COLOUR_WEIGHT):

@@ -1,0 +1,83 @@
+"""The `content` detector's motion-compensated checks and its fade merging, on real pictures."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from worldsmith.curate.shots.content import (
+    ALIGNED_MIN,
+    ContentDetector,
+    aligned_distance,
+    decode_size,
+    frame_features,
+    merge_through_flat,
+    zoom_in,
+)
+
+
+def _luma(image: np.ndarray, size=(128, 72)) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def pictures() -> tuple[np.ndarray, np.ndarray]:
+    return _luma(data.astronaut()), _luma(data.coffee())
+
+
+def test_aligned_distance_ignores_shift_and_brightness_but_not_content(pictures):
+    a, other = pictures
+    big = _luma(data.astronaut(), (160, 90))
+    left, right = big[9:81, 10:138], big[9:81, 22:150]  # the same view, 12 px apart (a pan)
+    assert aligned_distance(left, right) < 0.05
+    assert float(np.abs(left.astype(int) - right).mean()) > 10  # without alignment they differ
+    flash = (a.astype(np.float32) * 0.3 + 170).astype(np.uint8)  # a camera flash: affine in brightness
+    assert aligned_distance(a, flash) < 0.02
+    assert aligned_distance(a, other) > 3 * ALIGNED_MIN
+    assert aligned_distance(a, np.full_like(a, 128)) is None  # a flat frame has nothing to align
+    assert aligned_distance(left, right, max_shift=0.05) is None or aligned_distance(left, right, 0.05) > 0.05
+
+
+def test_zoom_in_then_align_matches_a_zoomed_view(pictures):
+    a = _luma(data.astronaut(), (256, 144))
+    wide = cv2.resize(a, (128, 72), interpolation=cv2.INTER_AREA)
+    close = cv2.resize(a[18:126, 32:224], (128, 72), interpolation=cv2.INTER_AREA)  # 1.33x zoom
+    assert aligned_distance(wide, close) > 0.1
+    assert aligned_distance(zoom_in(wide, 1.35), close) < 0.08
+
+
+def test_merge_through_flat_keeps_one_boundary_in_the_middle():
+    flat = np.zeros(100, bool)
+    flat[50:52] = True
+    assert merge_through_flat([44, 51, 58], flat, reach=11) == [51]
+    assert merge_through_flat([10, 44, 58, 90], flat, reach=11) == [10, 51, 90]
+    assert merge_through_flat([10, 90], flat, reach=11) == [10, 90]  # no boundary near the black
+
+
+def _pan_video(rng: np.random.Generator, n: int = 80) -> np.ndarray:
+    """A fast hand-held pan (8 px a frame, a 30 px jerk) over a real picture, the jerk hidden in a
+    2-frame camera flash: without motion compensation its frames look like a cut."""
+    big = cv2.resize(data.astronaut(), (1400, 240), interpolation=cv2.INTER_AREA)
+    xs = [8 * i + (30 if i >= 40 else 0) for i in range(n)]
+    ys = [20 + int(8 * np.sin(i / 5)) for i in range(n)]
+    frames = np.stack([big[y : y + 180, x : x + 320] for x, y in zip(xs, ys, strict=True)])
+    frames[40:42] = (frames[40:42].astype(np.float32) * 0.25 + 190).astype(np.uint8)
+    return np.clip(frames + rng.normal(0, 2, frames.shape), 0, 255).astype(np.uint8)
+
+
+def test_no_boundary_in_a_fast_pan_with_a_flash_but_a_cut_is_found():
+    det = ContentDetector()
+    rng = np.random.default_rng(0)
+    pan = _pan_video(rng)
+    other = np.clip(cv2.resize(data.coffee(), (320, 180))[None] + rng.normal(0, 2, (60, 180, 320, 3)), 0, 255)
+
+    def detect(frames):
+        h, w = decode_size(*frames.shape[1:3])
+        feats = [frame_features(cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)) for f in frames]
+        return det.detect_features(*map(np.stack, zip(*feats, strict=True)))
+
+    assert detect(pan) == []
+    assert detect(np.concatenate([pan, other.astype(np.uint8)])) == [80]
