@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -161,6 +162,27 @@ def iter_av_frames(
         container.close()
 
 
+_sws = threading.local()
+
+
+def reformat(frame: av.VideoFrame, width: int, height: int, format: str) -> av.VideoFrame:
+    """`frame.reformat` (area filter) through a cached swscale context per conversion and thread.
+
+    `VideoFrame.reformat` builds a new swscale context for every frame, which costs more than the
+    scaling itself (~2.5 ms vs ~0.2 ms at 480p); the contexts are kept here, one per (input size and
+    format, output size and format), at most 16 per thread.
+    """
+    from av.video.reformatter import VideoReformatter
+
+    cache = _sws.__dict__.setdefault("contexts", {})
+    key = (frame.width, frame.height, frame.format.name, width, height, format)
+    if key not in cache:
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        cache[key] = VideoReformatter()
+    return cache[key].reformat(frame, width=width, height=height, format=format, interpolation="AREA")
+
+
 def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> np.ndarray:
     """Decoded frame -> uint8 [H, W, 3] RGB, optionally rescaled to (height, width).
 
@@ -172,7 +194,7 @@ def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> np.ndar
     if size is not None and size[0] <= frame.height and size[1] <= frame.width:
         if tuple(size) != (frame.height, frame.width):
             h, w = size
-            return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+            return reformat(frame, w, h, "rgb24").to_ndarray()
         size = None
     if frame.format.name == "yuv420p" and frame.color_range != 2:  # 2 = JPEG/full range
         rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
@@ -183,7 +205,7 @@ def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> np.ndar
     if size is None:
         return frame.to_ndarray(format="rgb24")
     h, w = size
-    return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+    return reformat(frame, w, h, "rgb24").to_ndarray()
 
 
 def _decode(container, stream, path) -> Iterator[av.VideoFrame]:
