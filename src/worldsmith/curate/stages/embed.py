@@ -152,7 +152,14 @@ class EmbedStage(ClipStage):
             self.embedder = makers[c.backend]()
 
     def process_clip(self, clip: ClipTask) -> None:
+        from worldsmith.curate.frames import clip_frames
+        from worldsmith.video.io import to_rgb
+
         self.setup()
         size = PerceptualEmbedder.size if self.config.backend == "perceptual" else None
-        frames = even_frames(clip.path, clip.num_frames, self.config.frames, size)
+        count = self.config.frames
+        picked = clip_frames(clip, every=max(1, clip.num_frames // count), limit=count)  # spread evenly
+        if not picked:
+            raise ValueError(f"clip '{clip.path}' has no frames to embed")
+        frames = np.stack([to_rgb(f, size) for f in picked])  # [N, h, w, 3]
         clip.embedding = [round(float(x), 6) for x in self.embedder.embed(frames)]

@@ -1,8 +1,11 @@
 """Filters: scores stored on every clip; a clip outside a threshold is dropped with the filter's
 name and score.
 
-- motion: dense optical flow (OpenCV DIS) between frames sampled at `sample_fps`, on frames
-  downscaled to `flow_height`. `motion` = mean flow magnitude in frame widths per second (static
+Scores are computed on a sample of the frames given to the encoder (`curate.frames`: no decode
+when transcode ran in this process), about `sample_fps` a second, at most `max_samples` a clip.
+
+- motion: dense optical flow (OpenCV DIS) between the sampled frames, on frames downscaled to
+  `flow_height`. `motion` = mean flow magnitude in frame widths per second (static
   clips score ~0); `jitter` = standard deviation of the per-pair global (median) flow, i.e. shaky
   or erratic camera; `camera_motion` = mean global flow (dx, dy) in widths per second, kept on the
   clip for captions and bucketing.
@@ -55,17 +58,21 @@ class FilterConfig:
         )
 
 
-def sample_frames(
-    path: str, clip_fps: float, num_frames: int, config: FilterConfig, height: int
-) -> np.ndarray:
-    """Frames of a clip sampled at about `sample_fps` (at most `max_samples`), as uint8 [N, h, w, 3]."""
-    from worldsmith.video.io import iter_frames, probe
+def sample_stride(clip_fps: float, num_frames: int, config: FilterConfig) -> int:
+    """Every k-th clip frame is analysed: about `sample_fps` frames a second, at most `max_samples`."""
+    return max(1, round(clip_fps / config.sample_fps), -(-num_frames // config.max_samples))
 
-    info = probe(path)
-    stride = max(1, round(clip_fps / config.sample_fps), -(-num_frames // config.max_samples))
-    h = min(height, info.height)
-    w = max(2, round(info.width * h / info.height))
-    frames = list(iter_frames(path, stride=stride, size=(h, w)))
+
+def sample_frames(clip: ClipTask, config: FilterConfig, height: int) -> np.ndarray:
+    """Frames of a clip's encoder input sampled at about `sample_fps` (at most `max_samples`),
+    scaled to `height` (never up), as uint8 [N, h, w, 3]."""
+    from worldsmith.curate.frames import clip_frames
+    from worldsmith.video.io import to_rgb
+
+    stride = sample_stride(clip.clip_fps or clip.fps, clip.num_frames, config)
+    h = min(height, clip.height)
+    w = max(2, round(clip.width * h / clip.height))
+    frames = [to_rgb(f, (h, w)) for f in clip_frames(clip, every=stride)]
     if len(frames) < 2:
         raise ValueError(f"clip has {len(frames)} sampled frame(s); need 2 to score it")
     return np.stack(frames)  # [N, h, w, 3]
@@ -168,8 +175,8 @@ class FilterStage(ClipStage):
     def process_clip(self, clip: ClipTask) -> None:
         c = self.config
         fps = clip.clip_fps or clip.fps
-        quality = sample_frames(clip.path, fps, clip.num_frames, c, c.quality_height)
-        stride = max(1, round(fps / c.sample_fps), -(-clip.num_frames // c.max_samples))
+        quality = sample_frames(clip, c, c.quality_height)  # [N, h, w, 3]
+        stride = sample_stride(fps, clip.num_frames, c)
         h = min(c.flow_height, quality.shape[1])
         w = max(2, round(quality.shape[2] * h / quality.shape[1]))
         small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in quality])

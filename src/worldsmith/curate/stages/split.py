@@ -1,11 +1,18 @@
-"""Split: shot detection + clip rules (drop < 2 s, split > 60 s) through `curate.shots.split_video`."""
+"""Split: shot detection + clip rules (drop < 2 s, split > 60 s) through `curate.shots`.
+
+With the `content` detector the source is decoded once here: the detector gets its thumbnails from
+the decoded frames, and the frames themselves go to `curate.frames.CACHE` for transcode (when the
+video fits in ``share_mb``), which then needs no second decode. Other detectors decode on their own
+(`split_video`) and transcode decodes again.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from worldsmith.config import check
-from worldsmith.curate.shots import DETECTORS, ClipRules, split_video
+from worldsmith.curate import frames as shared
+from worldsmith.curate.shots import DETECTORS, ClipRules, apply_clip_rules, cuts_to_shots, split_video
 from worldsmith.curate.stage import Resources, guard_video
 from worldsmith.curate.tasks import ClipTask, VideoTask
 
@@ -16,11 +23,13 @@ class SplitConfig:
     min_seconds: float = 2.0
     max_seconds: float = 60.0
     trim_seconds: float = 0.0
+    share_mb: int = 512  # decoded frames kept for transcode when a video fits (0 = decode twice)
 
     def __post_init__(self) -> None:
         check(
             self.detector in DETECTORS, "split.detector", self.detector, f"must be one of {list(DETECTORS)}"
         )
+        check(self.share_mb >= 0, "split.share_mb", self.share_mb, "must be >= 0")
         ClipRules(min_seconds=self.min_seconds, max_seconds=self.max_seconds, trim_seconds=self.trim_seconds)
 
 
@@ -34,19 +43,59 @@ class SplitStage:
         self.rules = ClipRules(
             min_seconds=c.min_seconds, max_seconds=c.max_seconds, trim_seconds=c.trim_seconds
         )
+        self.detector = None
 
     def setup(self) -> None:
-        pass
+        if self.detector is None:
+            from worldsmith.curate.shots import get_detector
+
+            self.detector = get_detector(self.config.detector)
+            shared.CACHE.max_bytes = self.config.share_mb << 20
 
     def process(self, batch: list[VideoTask]) -> list[VideoTask]:
+        self.setup()
         for video in batch:
             if not video.error:
                 guard_video(self.name, video, self._split, video)
         return batch
 
     def _split(self, video: VideoTask) -> None:
-        result = split_video(video.path, self.config.detector, self.rules)
+        if self.config.detector == "content":
+            clips = self._split_decode_once(video)
+        else:
+            clips = split_video(video.path, self.detector, self.rules)["clips"]
         video.clips = [
             ClipTask(clip_id=f"{video.video_id}_{k:04d}", source=video.path, start=a, end=b, fps=video.fps)
-            for k, (a, b) in enumerate(result["clips"])
+            for k, (a, b) in enumerate(clips)
         ]
+
+    def _split_decode_once(self, video: VideoTask) -> list[tuple[int, int]]:
+        """`split_video` with the content detector, keeping the decoded frames for transcode."""
+        import numpy as np
+
+        from worldsmith.curate.shots.content import decode_size, frame_features
+        from worldsmith.video.io import iter_av_frames, to_rgb
+
+        det = self.detector
+        size = decode_size(video.height, video.width, det.width)
+        budget = shared.CACHE.max_bytes
+        keep = budget > 0 and video.num_frames * video.width * video.height * 3 // 2 <= budget
+        decoded: shared.IndexedFrames = []
+        nbytes = 0
+        features = []
+        for index, frame in iter_av_frames(video.path):
+            features.append(frame_features(to_rgb(frame, size)))  # as ContentDetector.features does
+            if keep:
+                decoded.append((index, frame))
+                nbytes += shared.frame_bytes(frame)
+                keep = nbytes <= budget  # the header undercounted: give up sharing
+                if not keep:
+                    decoded.clear()
+        if keep:
+            shared.CACHE.put(shared.source_key(video.path), decoded, nbytes)
+        del decoded
+        if not features:
+            return []
+        cuts = det.detect_features(*(np.stack(column) for column in zip(*features, strict=True)))
+        cuts = [c for c in cuts if 0 < c < video.num_frames]
+        return apply_clip_rules(cuts_to_shots(cuts, video.num_frames), video.fps, self.rules)
