@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-# Packages whose declared dependencies clash with ours (they ask for the GUI opencv-python, which
-# fights opencv-python-headless over cv2): installed with --no-deps; their real needs are in pyproject.
-NODEPS_PKGS ?= scenedetect==0.7.2 rapidocr-onnxruntime==1.4.4
+# Packages whose declared dependencies clash with ours, installed with --no-deps; their real needs are
+# in pyproject. scenedetect and rapidocr ask for the GUI opencv-python, which fights
+# opencv-python-headless over cv2; lpips asks for torchvision, which does not import beside our torch
+# (we never import lpips: we read the LPIPS calibration weights its wheel ships).
+NODEPS_PKGS ?= scenedetect==0.7.2 rapidocr-onnxruntime==1.4.4 lpips==0.1.4
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 

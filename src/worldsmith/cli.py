@@ -398,11 +398,21 @@ def eval_physics(
     prediction: Annotated[Path, typer.Argument(help="Predicted video (future frames, or the whole length).")],
     episode: Annotated[Path, typer.Option("--episode", help="Sim episode folder with masks.")],
     cond: Annotated[int, typer.Option("--cond", help="Number of given frames.")] = 9,
+    lpips_backbone: Annotated[
+        Path | None,
+        typer.Option(
+            "--lpips-backbone",
+            help="torchvision AlexNet/VGG-16 weights on disk (e.g. alexnet-owt-7be5be79.pth): adds LPIPS.",
+        ),
+    ] = None,
+    lpips_net: Annotated[str, typer.Option("--lpips-net", help="alex or vgg.")] = "alex",
 ) -> None:
     """Physics alignment against simulator ground truth, with copy-last and linear baselines."""
     from worldsmith.eval import files
 
-    _print_json(files.physics(prediction, episode, cond=cond))
+    _print_json(
+        files.physics(prediction, episode, cond=cond, lpips_backbone=lpips_backbone, lpips_net=lpips_net)
+    )
 
 
 @eval_app.command("multiview")
@@ -567,6 +577,37 @@ def train_medusa_cmd(
     console.print(f"wrote {out / 'medusa'}")
 
 
+@train_app.command("diffusion-decoder")
+def train_diffusion_decoder_cmd(
+    dv: Annotated[Path, typer.Option("--dv", help="Discrete (DV) tokenizer dir (the AR model's).")],
+    cv: Annotated[Path, typer.Option("--cv", help="Continuous (CV) tokenizer dir to decode with.")],
+    data: TrainData,
+    out: Out,
+    preset: Annotated[str, typer.Option("--preset", help="DiT preset: tiny | small | 7b | 14b.")] = "tiny",
+    frames: ClipFrames = 17,
+    size: ClipSize = "64x64",
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Token and latent caches (default OUT/cache).")
+    ] = None,
+    override: Annotated[
+        list[str] | None, typer.Option("--set", help="train.steps=500, model.depth=2, decoder.embed_dim=8")
+    ] = None,
+    seed: Seed = 0,
+) -> None:
+    """Train a diffusion decoder: a DiT mapping DV tokens to CV latents (decoded by the CV tokenizer)."""
+    from worldsmith.autoregressive.diffusion_decoder import train_diffusion_decoder
+    from worldsmith.runs import RunDir
+
+    args = dict(dv=dv, cv=cv, data=data, preset=preset, frames=frames, size=size, set=override or [])
+    with RunDir(out, command="train diffusion-decoder", args=args, seed=seed) as run:
+        metrics = train_diffusion_decoder(
+            dv, cv, data, out, preset=preset, frames=frames, size=_size(size), cache=cache,
+            overrides=override or [], seed=seed,
+        )  # fmt: skip
+        run.record(**metrics)
+    console.print(f"wrote {out / 'model'}")
+
+
 @generate_app.command("ar-video2world")
 def generate_ar_video2world(
     video: Annotated[Path, typer.Option("--video", help="Video whose first frames are given.")],
@@ -578,6 +619,17 @@ def generate_ar_video2world(
         int | None, typer.Option("--latent-frames", help="Latent frames to generate (default: fill).")
     ] = None,
     medusa: Annotated[Path | None, typer.Option("--medusa", help="Medusa heads dir (train medusa).")] = None,
+    diffusion_decoder: Annotated[
+        Path | None,
+        typer.Option(
+            "--diffusion-decoder",
+            help="Decode tokens by a diffusion decoder (OUT/model of "
+            "train diffusion-decoder) instead of the DV decoder.",
+        ),
+    ] = None,
+    decoder_steps: Annotated[
+        int | None, typer.Option("--decoder-steps", help="Diffusion decoder sampler steps.")
+    ] = None,
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 1.0,
     top_k: Annotated[int, typer.Option("--top-k", help="0 = off.")] = 0,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus mass (Cosmos: 0.8; 1 = off).")] = 0.8,
@@ -589,6 +641,7 @@ def generate_ar_video2world(
     from worldsmith.runs import RunDir
 
     kw = dict(video=video, prompt=prompt, cond_frames=cond_frames, latent_frames=latent_frames, medusa=medusa,
+              diffusion_decoder=diffusion_decoder, decoder_steps=decoder_steps,
               temperature=temperature, top_k=top_k, top_p=top_p, guard=guard)  # fmt: skip
     with RunDir(out, command="generate ar-video2world", args={"ckpt": ckpt, **kw}, seed=seed) as run:
         run.record(**run_ar_generate(ckpt, out, seed=seed, **kw))

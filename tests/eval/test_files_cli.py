@@ -54,3 +54,24 @@ def test_geometry_and_multiview_json(episode_dir, capsys):
 def test_not_an_episode(tmp_path, capsys):
     code, _, err = run(["eval", "multiview", str(tmp_path)], capsys)
     assert code == 2 and "not a sim episode folder" in err
+
+
+def test_physics_with_lpips_backbone(episode_dir, tmp_path, capsys):
+    import importlib.util
+
+    import torch
+
+    from worldsmith.eval.lpips import LPIPS
+
+    if importlib.util.find_spec("lpips") is None:
+        pytest.skip("the lpips wheel (LPIPS calibration weights) is not installed")
+    torch.manual_seed(0)
+    backbone = tmp_path / "alexnet.pth"  # random weights in torchvision's layout: wiring, not quality
+    torch.save({f"features.{k}": v for k, v in LPIPS("alex").features.state_dict().items()}, backbone)
+    truth = io.read(episode_dir / "cam0.mp4").frames.numpy()
+    pred = io.write(tmp_path / "pred.mp4", truth[4:], fps=10, crf=10)
+    args = ["eval", "physics", str(pred), "--episode", str(episode_dir), "--cond", "4"]
+    code, out, _ = run([*args, "--lpips-backbone", str(backbone)], capsys)
+    assert code == 0
+    scores = json.loads(out)["scores"]
+    assert 0 <= scores["prediction"]["lpips"] < scores["copy last frame"]["lpips"]

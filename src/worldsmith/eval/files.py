@@ -40,11 +40,19 @@ def episode_geometry(folder: str | os.PathLike, *, camera: int = 0, gap: int = 4
     return {"episode": str(folder), "camera": camera, **video_consistency(ep.frames[camera], K, gap=gap)}
 
 
-def physics(prediction: str | os.PathLike, episode: str | os.PathLike, *, cond: int) -> dict[str, Any]:
+def physics(
+    prediction: str | os.PathLike,
+    episode: str | os.PathLike,
+    *,
+    cond: int,
+    lpips_backbone: str | os.PathLike | None = None,
+    lpips_net: str = "alex",
+) -> dict[str, Any]:
     """Physics alignment of a predicted video against a sim episode's true future.
 
     `prediction` holds either the future frames only or the whole episode length (its first `cond`
-    frames are then ignored). The episode must have been written with instance masks.
+    frames are then ignored). The episode must have been written with instance masks. With
+    `lpips_backbone` (torchvision weights on disk, see `worldsmith.eval.lpips`), rows add LPIPS.
     """
     from worldsmith.eval.physics import copy_last_frame, linear_extrapolation, physics_alignment
 
@@ -70,6 +78,13 @@ def physics(prediction: str | os.PathLike, episode: str | os.PathLike, *, cond: 
         "copy last frame": physics_alignment(copy_last_frame(given, n_future), truth, masks, cond),
         "linear extrapolation": physics_alignment(linear_extrapolation(given, n_future), truth, masks, cond),
     }
+    if lpips_backbone is not None:
+        from worldsmith.eval.lpips import LPIPS
+
+        model = LPIPS.from_files(lpips_backbone, net=lpips_net)
+        videos = [pred, copy_last_frame(given, n_future), linear_extrapolation(given, n_future)]
+        for row, video in zip(rows.values(), videos, strict=True):
+            row["lpips"] = float(model.video(video, truth[cond:]).mean())
     return {"episode": str(episode), "cond": cond, "scores": rows}
 
 

@@ -9,8 +9,8 @@ channel over the "valid" window positions, which matches
 ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, channel_axis=-1)``.
 
-LPIPS needs a pretrained network that cannot be downloaded here; it is not offered rather than
-approximated.
+LPIPS (`worldsmith.eval.lpips`) needs ImageNet backbone weights that cannot be downloaded here: it
+runs when a local torchvision AlexNet/VGG-16 file is given, and is never approximated without one.
 """
 
 from __future__ import annotations
