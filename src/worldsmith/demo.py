@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.table import Table
 
 from worldsmith import config as config_lib
@@ -221,15 +220,6 @@ def _clips(ctx: Context) -> tuple[torch.Tensor, list[str]]:
     return x, json.loads((ctx.out / "curate" / "clips.json").read_text())
 
 
-def naive_codec(x: torch.Tensor, temporal: int, spatial: int) -> torch.Tensor:
-    """The codec a tokenizer must beat at the same compression: keep every `temporal`-th frame at
-    1/`spatial` resolution (area average), then interpolate back. ``[B, 3, T, H, W] -> same``."""
-    B, C, T, H, W = x.shape
-    keep = x[:, :, ::temporal]  # [B, C, 1 + (T - 1) / temporal, H, W]
-    small = F.avg_pool3d(keep, (1, spatial, spatial))  # [B, C, T', H / s, W / s]
-    return F.interpolate(small, size=(T, H, W), mode="trilinear", align_corners=True)
-
-
 def _l1_objective(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     recon, _ = model(batch)  # supervised on the decoder output only (no KL, no commitment loss)
     return (recon - batch).abs().mean()
@@ -237,6 +227,7 @@ def _l1_objective(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
 
 def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.eval.metrics import psnr
+    from worldsmith.tokenizers.evaluate import naive_codec
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.tokenizers.presets import get_preset
     from worldsmith.train import TrainConfig, Trainer
