@@ -127,3 +127,44 @@ def test_errors_name_the_input(root, capsys, tmp_path):
     code, _, err = run_cli([*gen, "--out", tmp_path / "g", "--guard", "blocklist", "--prompt",
                             "soldiers massacre a village"], capsys)  # fmt: skip
     assert code == 2 and "blocked" in err.lower()
+
+
+def test_train_diffusion_decoder_then_generate_through_it(root, capsys):
+    from worldsmith.autoregressive.diffusion_decoder import load_decoder
+
+    ar = ["train", "ar", "--tokenizer", root / "tok", "--data", root / "data", "--out", root / "dd_ar"]
+    ar += ["--frames", 9, "--size", "32x32", "--text-encoder", "none"]
+    for s in TINY:
+        ar += ["--set", s]
+    code, _, err = run_cli(ar, capsys)
+    assert code == 0, err
+    dec = ["train", "diffusion-decoder", "--dv", root / "tok", "--cv", root / "cv", "--data", root / "data"]
+    dec += ["--out", root / "dd", "--frames", 9, "--size", "32x32"]
+    for s in ("model.depth=1", "decoder.steps=2", "train.steps=2", "train.batch_size=2"):
+        dec += ["--set", s]
+    code, _, err = run_cli(dec, capsys)
+    assert code == 0, err
+    facts = json.loads((root / "dd" / "run.json").read_text())["results"]
+    assert facts["clips"] == 4 and facts["token_grid"] == [3, 4, 4] and facts["latent_grid"] == [3, 4, 4]
+    decoder, cv = load_decoder(root / "dd" / "model")
+    assert not cv.discrete and decoder.cfg.steps == 2 and len(decoder.cfg.latent_std) == 16
+
+    gen = [
+        "generate",
+        "ar-video2world",
+        "--ckpt",
+        root / "dd_ar" / "model",
+        "--video",
+        root / "data" / "clip1.mp4",
+    ]
+    gen += ["--guard", "none", "--temperature", 0, "--diffusion-decoder", root / "dd" / "model"]
+    code, _, err = run_cli([*gen, "--out", root / "dd_g"], capsys)
+    assert code == 0, err
+    facts = json.loads((root / "dd_g" / "run.json").read_text())["results"]
+    assert facts["diffusion_decoder"] is True and facts["diffusion_decoder_seconds"] > 0
+    assert io.probe(root / "dd_g" / "video.mp4").num_frames == 9
+    # a continuous tokenizer passed as --dv is refused by name
+    bad = [*dec[: dec.index("--out")], "--out", root / "dd_bad", "--size", "32x32", "--frames", 9]
+    bad[bad.index("--dv") + 1] = root / "cv"
+    code, _, err = run_cli(bad, capsys)
+    assert code == 2 and "continuous" in err

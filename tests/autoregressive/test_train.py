@@ -68,3 +68,17 @@ def test_medusa_loss_on_all_positions_equals_a_full_subset():
     sub = torch.stack([MedusaObjective(max_positions=12)(model, tokens)[0] for _ in range(200)]).mean()
     assert abs(sub - full) < 0.05 * full  # a random subset estimates the same loss
     assert set(metrics) == {"head1_acc", "head2_acc", "head3_acc"}
+
+
+def test_ar_loss_is_next_token_cross_entropy_and_a_subset_estimates_it():
+    torch.manual_seed(0)
+    model = GPT(tiny_config(text_dim=None))
+    tokens = torch.randint(0, 64, (2, 4, 3, 3))
+    full, _ = ARObjective()(model, tokens)
+    flat = tokens.flatten(1)
+    logits = model(flat[:, :-1])  # [2, 35, V]; the first latent frame (9 tokens) is never a target
+    want = torch.nn.functional.cross_entropy(logits[:, 8:].flatten(0, 1), flat[:, 9:].flatten())
+    torch.testing.assert_close(full, want)
+    torch.testing.assert_close(ARObjective(max_positions=35)(model, tokens)[0], full)
+    sub = torch.stack([ARObjective(max_positions=12)(model, tokens)[0] for _ in range(200)]).mean()
+    assert abs(sub - full) < 0.05 * full

@@ -195,11 +195,11 @@ class CandidateTree:
         return cls(((0,) * heads,))
 
     @classmethod
-    def branching(cls, heads: int, width: int = 2) -> CandidateTree:
-        """The top-1 chain plus, at every depth, the next `width - 1` ranks of that head, each followed
-        by the next head's top-1 token: about ``heads * (2 width - 1)`` nodes."""
+    def branching(cls, heads: int, width: int = 2, depths: int | None = None) -> CandidateTree:
+        """The top-1 chain plus, at each of the first `depths` depths (default: all), the next
+        `width - 1` ranks of that head, each followed by the next head's top-1 token."""
         paths = [(0,) * heads]
-        for d in range(heads):
+        for d in range(heads if depths is None else min(depths, heads)):
             for r in range(1, width):
                 paths.append((0,) * d + (r,) + ((0,) if d + 1 < heads else ()))
         return cls(tuple(paths))
@@ -207,7 +207,8 @@ class CandidateTree:
 
 def _propose(heads: MedusaHeads, h: torch.Tensor, head_fn, width: int) -> torch.Tensor:
     """Top-`width` tokens of every head from one hidden state ``[D]`` -> ``[K, width]``."""
-    return head_fn(heads.features(h)).topk(width, dim=-1).indices  # [K, V] -> [K, width]
+    logits = head_fn(heads.features(h))  # [K, V]
+    return logits.argmax(-1, keepdim=True) if width == 1 else logits.topk(width, dim=-1).indices
 
 
 @torch.no_grad()

@@ -42,20 +42,34 @@ def _targets(tokens: torch.Tensor, shift: int, ignore: int) -> torch.Tensor:
     return tgt
 
 
+def _subset(L: int, k: int, device: torch.device) -> torch.Tensor:
+    """All ``L`` positions, or ``k`` of them drawn at random (sorted) when ``0 < k < L``."""
+    pos = torch.arange(L, device=device)
+    if 0 < k < L:
+        pos = pos[torch.randperm(L, device=device)[:k]].sort().values
+    return pos
+
+
 @dataclass(frozen=True, kw_only=True)
 class ARObjective:
     ignore_first_latents: int = 1
+    # Cross-entropy on a random subset of this many positions per step (0 = all): an unbiased estimate
+    # of the same loss; the 64k-way output layer over every position dominates a small model's step.
+    max_positions: int = 0
 
     def __post_init__(self) -> None:
         check(
             self.ignore_first_latents >= 0, "ignore_first_latents", self.ignore_first_latents, "must be >= 0"
         )
+        check(self.max_positions >= 0, "max_positions", self.max_positions, "must be >= 0 (0 = all)")
 
     def __call__(self, model: GPT, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         tokens, text, mask = unpack(batch)
-        logits = model(tokens[:, :-1], text=text, text_mask=mask)  # [B, L-1, V]
+        hidden = model.hidden(tokens[:, :-1], text=text, text_mask=mask)  # [B, L-1, D]
+        pos = _subset(hidden.shape[1], self.max_positions, tokens.device)
+        logits = model.lm_head(hidden[:, pos])  # [B, P, V]
         ignore = self.ignore_first_latents * model.cfg.tokens_per_frame
-        tgt = _targets(tokens, 1, ignore)  # [B, L-1]
+        tgt = _targets(tokens, 1, ignore)[:, pos]  # [B, P]
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tgt.flatten(), ignore_index=-100)
         acc = (logits.argmax(-1) == tgt)[tgt >= 0].float().mean()
         return loss, {"token_acc": acc.detach()}
@@ -80,9 +94,7 @@ class MedusaObjective:
             hidden = base.hidden(tokens[:, :-1], text=text, text_mask=mask)  # [B, L-1, D]
         if model.freeze_base:
             hidden = hidden.detach()
-        pos = torch.arange(L - 1, device=tokens.device)
-        if 0 < self.max_positions < L - 1:
-            pos = pos[torch.randperm(L - 1, device=tokens.device)[: self.max_positions]].sort().values
+        pos = _subset(L - 1, self.max_positions, tokens.device)
         head_logits = model.heads(hidden[:, pos], base.lm_head)  # [K, B, P, V]
         loss, metrics = hidden.new_zeros(()), {}
         for k in range(1, head_logits.shape[0] + 1):
