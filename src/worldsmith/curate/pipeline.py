@@ -112,7 +112,8 @@ def curate(
         stale.unlink()  # half-written clips of a killed run
 
     def on_done(video: VideoTask) -> None:
-        fs.write_json(_record_path(out, video), video.to_dict())
+        if not video.retryable:  # an infrastructure failure is reported but retried by a rerun
+            fs.write_json(_record_path(out, video), video.to_dict())
         done[video.video_id] = video
         if on_progress:
             on_progress(video)
@@ -132,7 +133,10 @@ def curate(
     timings["shard"] = time.perf_counter() - t0
     write_manifest(clips, out)
     failures = [
-        {"path": v.path, "stage": v.error.split(":", 1)[0], "reason": v.error} for v in records if v.error
+        {"path": v.path, "stage": v.error.split(":", 1)[0], "reason": v.error}
+        | ({"retryable": True} if v.retryable else {})
+        for v in records
+        if v.error
     ]
     fs.write_text(out / "failures.jsonl", "".join(json.dumps(f) + "\n" for f in failures))
     fs.write_json(out / "duplicates.json", groups)

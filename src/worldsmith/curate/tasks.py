@@ -76,6 +76,7 @@ class VideoTask:
     height: int = 0
     duration: float = 0.0
     error: str = ""  # "" = fine; otherwise "<stage>: <reason>"
+    retryable: bool = False  # failed on an infrastructure error after retries: a rerun tries again
     clips: list[ClipTask] = field(default_factory=list)
 
     def fail(self, stage: str, reason: str) -> None:

@@ -70,21 +70,26 @@ class SplitStage:
         ]
 
     def _split_decode_once(self, video: VideoTask) -> list[tuple[int, int]]:
-        """`split_video` with the content detector, keeping the decoded frames for transcode."""
+        """`split_video` with the content detector, keeping the decoded frames for transcode.
+
+        The detector's features come from the same small yuv420p planes its own `features()` makes
+        (swscale's area filter to `decode_size`), so the cuts are the same as `split_video`'s
+        (a test checks it).
+        """
         import numpy as np
 
-        from worldsmith.curate.shots.content import decode_size, frame_features
-        from worldsmith.video.io import iter_av_frames, to_rgb
+        from worldsmith.curate.shots.content import decode_size, plane_features
+        from worldsmith.video.io import iter_av_frames, reformat
 
         det = self.detector
-        size = decode_size(video.height, video.width, det.width)
+        h, w = decode_size(video.height, video.width, det.width)
         budget = shared.CACHE.max_bytes
         keep = budget > 0 and video.num_frames * video.width * video.height * 3 // 2 <= budget
         decoded: shared.IndexedFrames = []
         nbytes = 0
-        features = []
+        small = []  # I420 buffers [3h/2, w], a few KB a frame
         for index, frame in iter_av_frames(video.path):
-            features.append(frame_features(to_rgb(frame, size)))  # as ContentDetector.features does
+            small.append(reformat(frame, w, h, "yuv420p").to_ndarray())
             if keep:
                 decoded.append((index, frame))
                 nbytes += shared.frame_bytes(frame)
@@ -94,8 +99,10 @@ class SplitStage:
         if keep:
             shared.CACHE.put(shared.source_key(video.path), decoded, nbytes)
         del decoded
-        if not features:
+        if not small:
             return []
-        cuts = det.detect_features(*(np.stack(column) for column in zip(*features, strict=True)))
+        yuv = np.stack(small)  # [N, 3h/2, w]
+        y, chroma = yuv[:, :h], yuv[:, h:].reshape(len(yuv), 2, h // 2, w // 2)
+        cuts = det.detect_features(*plane_features(y, chroma[:, 0], chroma[:, 1]), y)
         cuts = [c for c in cuts if 0 < c < video.num_frames]
         return apply_clip_rules(cuts_to_shots(cuts, video.num_frames), video.fps, self.rules)
