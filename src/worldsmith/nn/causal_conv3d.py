@@ -128,6 +128,8 @@ class CausalConv3d(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         kt, st = self.kernel_size[0], self.stride[0]
+        if step is None and kt > 1 and self.kernel_size[1:] == (1, 1) and self.stride == (1, 1, 1):
+            return self._temporal_matmul(x)
         if kt > 1 or st > 1:
             x = causal_pad_time(x, self.time_pad, step, self.cache_key, stride=st, kernel=kt)
         if self.kernel_size == (1, 1, 1) and self.stride == (1, 1, 1) and self.padding == 0:
@@ -136,3 +138,27 @@ class CausalConv3d(nn.Module):
             return (y + self.bias[:, None]).view(B, -1, T, H, W)
         p = self.padding
         return F.conv3d(x, self.weight, self.bias, stride=self.stride, padding=(0, p, p))
+
+    def _temporal_matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole-clip ``(kt, 1, 1)`` conv as `kt` matrix products over time-shifted views of `x`.
+
+        ``y[t] = sum_k W_k x[max(t + k - pad, 0)]`` (``pad = kt - 1``, replicate padding). Each term
+        is one GEMM accumulated in place into a view of `y`, so the padded copy of the input that
+        `causal_pad_time` builds is never made (the frames before 0 all equal frame 0: their terms
+        collapse into ``(sum of those W_k) x[0]`` on the first `pad` output frames).
+        """
+        B, C, T, H, W = x.shape
+        S, pad = H * W, self.time_pad
+        w = self.weight[:, :, :, 0, 0].permute(2, 0, 1)  # [kt, C', C]
+        xs = x.reshape(B, C, T, S)  # [B, C, T, S]
+        y = torch.baddbmm(self.bias[None, :, None], w[pad].expand(B, -1, -1), xs.reshape(B, C, T * S))
+        ys = y.view(B, -1, T, S)  # [B, C', T, S]
+        for k in range(pad):  # tap k looks back s = pad - k frames
+            s = pad - k
+            if s < T:
+                ys[:, :, s:].reshape(B, -1, (T - s) * S).baddbmm_(
+                    w[k].expand(B, -1, -1), xs[:, :, : T - s].reshape(B, C, (T - s) * S)
+                )
+        for t in range(min(pad, T)):  # output t sees frame 0 through taps k < pad - t
+            ys[:, :, t].baddbmm_(w[: pad - t].sum(0).expand(B, -1, -1), xs[:, :, 0])
+        return y.view(B, -1, T, H, W)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -10,8 +11,8 @@ class FrameGroupNorm(nn.Module):
     """GroupNorm applied to each frame on its own, so it never mixes time (causal).
 
     With ``num_groups=1`` (Cosmos tokenizer) the statistics run over (C, H, W) of each frame:
-    a layer norm per frame with a per-channel affine. Computed in place on the
-    ``[B, C, T, H, W]`` layout, with no transposes. Parameters ``weight [C]``, ``bias [C]``.
+    a layer norm per frame with a per-channel affine. Computed on the ``[B, C, T, H, W]`` layout,
+    with no transposes. Parameters ``weight [C]``, ``bias [C]``.
     """
 
     def __init__(self, channels: int, num_groups: int = 1, eps: float = 1e-6):
@@ -22,14 +23,25 @@ class FrameGroupNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, silu: bool = False) -> torch.Tensor:
+        """Normalise ``x [B, C, T, H, W]``; with ``silu=True`` return ``SiLU(GN(x))`` (in place when
+        no gradient is recorded, saving one full-size tensor)."""
         B, C, T, H, W = x.shape
-        g = self.num_groups
-        xg = x.view(B, g, C // g, T, H, W)
-        var, mean = torch.var_mean(xg, dim=(2, 4, 5), keepdim=True, correction=0)  # [B, g, 1, T, 1, 1]
-        scale = torch.rsqrt(var + self.eps)
-        w = self.weight.view(1, g, C // g, 1, 1, 1)
-        b = self.bias.view(1, g, C // g, 1, 1, 1)
-        # y = (x - mean) * scale * w + b, folded into one multiply-add over the big tensor
-        a = scale * w  # [B, g, C/g, T, 1, 1]
-        return torch.addcmul(b - mean * a, xg, a).view(B, C, T, H, W)
+        g, S = self.num_groups, H * W
+        xs = x.reshape(B, g, C // g, T, S)
+        # Two-pass statistics from fast contiguous reductions over H*W (torch.var_mean over the
+        # strided (C, H, W) dims is ~10x slower on CPU): per (channel, frame) mean m_c, then the
+        # group's variance by the law of total variance, mean_c(var_c + (m_c - mean)^2).
+        m_c = xs.mean(-1, keepdim=True)  # [B, g, C/g, T, 1]
+        d = xs - m_c  # [B, g, C/g, T, S]
+        var_c = torch.linalg.vecdot(d, d).unsqueeze(-1) / S  # [B, g, C/g, T, 1]
+        mean = m_c.mean(2, keepdim=True)  # [B, g, 1, T, 1]
+        var = (var_c + (m_c - mean).square()).mean(2, keepdim=True)
+        a = torch.rsqrt(var + self.eps) * self.weight.view(1, g, C // g, 1, 1)  # [B, g, C/g, T, 1]
+        shift = self.bias.view(1, g, C // g, 1, 1) + (m_c - mean) * a
+        # y = (x - mean) a + b = (x - m_c) a + (b + (m_c - mean) a): one multiply-add over d
+        if torch.is_grad_enabled() and (d.requires_grad or a.requires_grad):
+            y = torch.addcmul(shift, d, a)
+            return (F.silu(y) if silu else y).view(B, C, T, H, W)
+        y = torch.addcmul(shift, d, a, out=d)
+        return (F.silu(y, inplace=True) if silu else y).view(B, C, T, H, W)

@@ -19,6 +19,14 @@ from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d
 from worldsmith.nn.norm import FrameGroupNorm
 
 
+def _add(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``out + other``, written into `out` (a fresh tensor of the caller's) when no gradient is
+    recorded: inference then allocates one full-size tensor less per residual."""
+    if torch.is_grad_enabled() and (out.requires_grad or other.requires_grad):
+        return out + other
+    return out.add_(other)
+
+
 class ConvProjection(nn.Module):
     """Factorised causal 3x3x3 conv: spatial ``(1, 3, 3)`` then temporal ``(3, 1, 1)``."""
 
@@ -45,10 +53,10 @@ class ResBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)), step)
-        h = self.conv2(F.silu(self.norm2(h)), step)
+        h = self.conv1(self.norm1(x, silu=True), step)
+        h = self.conv2(self.norm2(h, silu=True), step)
         residual = self.conv_shortcut(x) if self.conv_shortcut is not None else x
-        return h + residual
+        return _add(h, residual)
 
 
 class SpatialAttention(nn.Module):
@@ -123,13 +131,13 @@ class Downsample(nn.Module):
             return x
         if self.conv1 is not None:
             x = F.pad(x, (0, 1, 0, 1))  # [B, C, T, H+1, W+1]: right/bottom zeros for the 3x3 stride-2 conv
-            x = self.conv1(x) + F.avg_pool3d(x, (1, 2, 2), (1, 2, 2))  # [B, C, T, H/2, W/2]
+            x = _add(self.conv1(x), F.avg_pool3d(x, (1, 2, 2), (1, 2, 2)))  # [B, C, T, H/2, W/2]
         if self.conv2 is not None:
             if step is None or step.first:
                 x = torch.cat([x[:, :, :1], x], dim=2)  # [B, C, T+1, H, W]
             elif x.shape[2] % 2:
                 raise ValueError(f"a later chunk must hold an even number of frames here, got {x.shape[2]}")
-            x = self.conv2(x, step) + F.avg_pool3d(x, (2, 1, 1), (2, 1, 1))  # [B, C, T/2, H, W]
+            x = _add(self.conv2(x, step), F.avg_pool3d(x, (2, 1, 1), (2, 1, 1)))  # [B, C, T/2, H, W]
         return self.conv3(x)
 
 
@@ -153,10 +161,10 @@ class Upsample(nn.Module):
             x = x.repeat_interleave(2, dim=2)  # [B, C, 2T, H, W]
             if step is None or step.first:
                 x = x[:, :, 1:]  # [B, C, 2T-1, H, W]: frame 0 stays single
-            x = x + self.conv1(x, step)
+            x = _add(self.conv1(x, step), x)
         if self.conv2 is not None:
             x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")  # [B, C, T, 2H, 2W], one copy
-            x = x + self.conv2(x)
+            x = _add(self.conv2(x), x)
         return self.conv3(x)
 
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from worldsmith import config as cfg
@@ -194,7 +193,7 @@ class Encoder(nn.Module):
         for level in self.down_blocks:
             x = level(x, step)
         x = self.mid_block(x, step)
-        return self.conv_out(F.silu(self.norm_out(x)), step)
+        return self.conv_out(self.norm_out(x, silu=True), step)
 
 
 class Decoder(nn.Module):
@@ -221,7 +220,7 @@ class Decoder(nn.Module):
         x = self.mid_block(self.conv_in(z, step), step)
         for level in self.up_blocks:
             x = level(x, step)
-        x = self.conv_out(F.silu(self.norm_out(x)), step)  # [B, 3p^3, T', H/p, W/p]
+        x = self.conv_out(self.norm_out(x, silu=True), step)  # [B, 3p^3, T', H/p, W/p]
         return haar_unpatch(x, self.patch_size, temporal=self.video, first_chunk=first)
 
 
