@@ -54,3 +54,22 @@ def test_chunked_equals_whole(stride):
 def test_rejects_even_spatial_kernel():
     with pytest.raises(ValueError, match="odd"):
         CausalConv3d(1, 1, (1, 2, 2))
+
+
+@pytest.mark.parametrize("kt,frames", [(3, 1), (3, 2), (4, 2), (2, 5), (5, 3)])
+def test_temporal_matmul_path_equals_padded_conv_values_and_gradients(kt, frames):
+    # whole-clip (kt, 1, 1) convs run as time-shifted GEMMs; fewer frames than taps included
+    torch.manual_seed(0)
+    conv = CausalConv3d(4, 5, (kt, 1, 1)).double()
+    x = torch.randn(2, 4, frames, 3, 2, dtype=torch.float64, requires_grad=True)
+    y, ref = conv(x), _reference(conv, x)
+    torch.testing.assert_close(y, ref)
+    g = torch.randn_like(y)
+    for a, b in zip(
+        torch.autograd.grad(y, [x, conv.weight, conv.bias], g),
+        torch.autograd.grad(ref, [x, conv.weight, conv.bias], g),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b)
+    with torch.inference_mode():
+        torch.testing.assert_close(conv(x.detach()), ref.detach())

@@ -29,3 +29,21 @@ def test_equals_groupnorm_per_frame(groups):
     x2 = x.detach().clone()
     x2[:, :, 2] *= 3
     torch.testing.assert_close(norm(x2)[:, :, :2], y[:, :, :2])
+
+
+def test_fused_silu_and_no_grad_path():
+    # silu=True is SiLU(GN(x)); without autograd it runs in place on a scratch tensor, never on x
+    torch.manual_seed(0)
+    norm = FrameGroupNorm(6, 2)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(1, 6, 4, 3, 5) * 4 + 10  # large mean: the two-pass variance must stay exact
+    ref = torch.nn.GroupNorm(2, 6, eps=1e-6)
+    ref.load_state_dict(norm.state_dict())
+    y_ref = ref(x.transpose(1, 2).reshape(4, 6, 3, 5)).view(1, 4, 6, 3, 5).transpose(1, 2)
+    x0 = x.clone()
+    with torch.inference_mode():
+        torch.testing.assert_close(norm(x), y_ref)
+        torch.testing.assert_close(norm(x, silu=True), torch.nn.functional.silu(y_ref))
+    torch.testing.assert_close(norm(x, silu=True), torch.nn.functional.silu(y_ref))
+    assert torch.equal(x, x0)
