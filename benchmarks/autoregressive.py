@@ -103,9 +103,9 @@ def train_once(
     gpt = GPT(get_preset("tiny", latent_shape=tuple(tokens.shape[1:]), text_dim=None))
     data = TokenDataset(tokens)
     cfg = dict(batch_size=2, lr=3e-3, warmup_steps=20, log_every=25, tensorboard=False)
-    Trainer(TrainConfig(steps=steps, **cfg), gpt, ARObjective(max_positions=384), data, out=out / "ar").fit()
+    Trainer(TrainConfig(steps=steps, **cfg), gpt, ARObjective(max_positions=256), data, out=out / "ar").fit()
     med = MedusaHeads(MedusaConfig(dim=gpt.cfg.dim, heads=heads))
-    objective = MedusaObjective(max_positions=192)
+    objective = MedusaObjective(max_positions=64)
     Trainer(
         TrainConfig(steps=medusa_steps, **cfg),
         MedusaModel(gpt, med),
@@ -117,7 +117,7 @@ def train_once(
     gpt.save_pretrained(out / "gpt")
     med.eval().save_pretrained(out / "medusa")
     info = {"steps": steps, "medusa_steps": medusa_steps, "seconds": round(time.perf_counter() - t0, 1),
-            "batch_size": 2, "loss_positions": 384, "medusa_loss_positions": 192}  # fmt: skip
+            "batch_size": 2, "loss_positions": 256, "medusa_loss_positions": 64}  # fmt: skip
     fs.write_json(info_path, info)
     return gpt.eval(), med.eval(), info
 
@@ -237,6 +237,21 @@ def train_tokenizer_once(preset: str, videos: list[torch.Tensor], out: Path, ste
     return out / "tokenizer"
 
 
+def prepare_tokenizers(
+    cache: Path, dv_preset: str, cv_preset: str, tok_steps: int, quick: bool
+) -> tuple[list[Path], list[Path], Path, Path]:
+    """Twin episodes (train: seeds 0.., held out: seeds 1000..) and the DV and CV tokenizers trained on
+    the training episodes with the same budget; all cached."""
+    from worldsmith.video import io
+
+    train_files = twin_episodes(cache / "episodes" / "train", 16 if quick else 64, seed=0)
+    test_files = twin_episodes(cache / "episodes" / "test", 8 if quick else 16, seed=1000)
+    train_videos = [io.read(f).frames for f in train_files]
+    dv_dir = train_tokenizer_once(dv_preset, train_videos, cache / f"{dv_preset}_{tok_steps}", tok_steps)
+    cv_dir = train_tokenizer_once(cv_preset, train_videos, cache / f"{cv_preset}_{tok_steps}", tok_steps)
+    return train_files, test_files, dv_dir, cv_dir
+
+
 def decoder_benchmark(
     cache: Path, *, dv_preset: str, cv_preset: str, tok_steps: int, dec_steps: int, quick: bool
 ) -> dict:
@@ -250,12 +265,10 @@ def decoder_benchmark(
     from worldsmith.video.transforms import to_uint8
 
     t0 = time.perf_counter()
-    train_files = twin_episodes(cache / "episodes" / "train", 16 if quick else 64, seed=0)
-    test_files = twin_episodes(cache / "episodes" / "test", 8 if quick else 16, seed=1000)
-    train_videos = [io.read(f).frames for f in train_files]
+    train_files, test_files, dv_dir, cv_dir = prepare_tokenizers(
+        cache, dv_preset, cv_preset, tok_steps, quick
+    )
     test_videos = [io.read(f).frames for f in test_files]  # uint8 [17, 64, 64, 3]
-    dv_dir = train_tokenizer_once(dv_preset, train_videos, cache / f"{dv_preset}_{tok_steps}", tok_steps)
-    cv_dir = train_tokenizer_once(cv_preset, train_videos, cache / f"{cv_preset}_{tok_steps}", tok_steps)
     data_s = time.perf_counter() - t0
     out = cache / f"decoder_{dv_preset}_{cv_preset}_{tok_steps}_{dec_steps}"
     if not (out / "model" / "model.safetensors").is_file():
@@ -302,15 +315,17 @@ def decoder_benchmark(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("all", "speed", "decoder"), default="all")
+    ap.add_argument("--part", choices=("all", "speed", "decoder", "tokenizers"), default="all",
+                    help="tokenizers: only render the twin episodes and train the decoder part's tokenizers "
+                    "into the cache (a separate, shorter run)")  # fmt: skip
     ap.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-ar-bench"))
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (smoke run)")
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--medusa-steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--medusa-steps", type=int, default=200)
     ap.add_argument("--heads", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--tokenizer-steps", type=int, default=600)
-    ap.add_argument("--decoder-steps", type=int, default=1500)
+    ap.add_argument("--tokenizer-steps", type=int, default=1200)
+    ap.add_argument("--decoder-steps", type=int, default=3000)
     ap.add_argument("--dv", default="tiny-dv8x16x16", help="DV tokenizer preset of the decoder benchmark")
     ap.add_argument("--cv", default="tiny-cv8x8x8", help="CV tokenizer preset of the decoder benchmark")
     args = ap.parse_args()
@@ -318,6 +333,9 @@ def main() -> None:
         args.steps, args.medusa_steps, args.repeats, args.decoder_steps = 20, 10, 1, 20
         args.tokenizer_steps, args.cache = 20, args.cache / "quick"
     torch.set_num_threads(1)
+    if args.part == "tokenizers":
+        prepare_tokenizers(args.cache, args.dv, args.cv, args.tokenizer_steps, quick=args.quick)
+        return
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
     result = {
         "benchmark": "autoregressive: decoding speed (no cache / KV cache / Medusa) and diffusion decoder"

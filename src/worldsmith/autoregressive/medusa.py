@@ -256,7 +256,11 @@ def medusa_generate(
         h = model.hidden(cand[None], text_mask=text_mask, cache=cache, positions=start + tree.depth[:n],
                          attn_mask=mask)[0]  # fmt: skip
         logits = head_fn(h)  # [n, V]: the base's prediction after each node
-        ok = [True, *_passes(logits[tree.parent[1:n]], cand[1:], sampling, heads.cfg).tolist()]
+        if sampling.greedy:  # one argmax per row, shared by the acceptance test and the next token
+            best = logits.argmax(-1)  # [n]
+            ok = [True, *(best[tree.parent[1:n]] == cand[1:]).tolist()]
+        else:
+            ok = [True, *_passes(logits[tree.parent[1:n]], cand[1:], sampling, heads.cfg).tolist()]
         path, cur = [0], 0
         while True:  # the first passing child at each depth (children are in rank order)
             nxt_node = next((c for c in tree.children[cur] if c < n and ok[c]), None)
@@ -271,7 +275,7 @@ def medusa_generate(
         produced, passes, verifies = produced + a, passes + 1, verifies + 1
         stream.update(seq[:, : P + produced])
         if sampling.greedy:
-            nxt = int(logits[cur].argmax())
+            nxt = int(best[cur])
         else:
             nxt = int(torch.multinomial(filtered_probs(logits[cur], sampling), 1, generator=generator))
         proposals = _propose(heads, h[cur], head_fn, tree.width)
