@@ -292,23 +292,34 @@ def tokenizer_train_cmd(
     lr: Annotated[float, typer.Option("--lr")] = 1e-3,
     stage: Annotated[int, typer.Option("--stage", help="1: L1; 2: + temporal consistency.")] = 1,
     init: Annotated[Path | None, typer.Option("--init", help="Continue from a checkpoint dir.")] = None,
+    adversarial_weight: Annotated[
+        float,
+        typer.Option("--adversarial-weight", help="Stage 2: weight of the 3D PatchGAN hinge loss (0 = off)."),
+    ] = 0.0,
+    adversarial_start: Annotated[
+        int, typer.Option("--adversarial-start", help="Steps of stage 2 before the adversarial loss starts.")
+    ] = 0,
     seed: Seed = 0,
 ) -> None:
     """Train a tokenizer on the shared Trainer; writes OUT/tokenizer (config.json + model.safetensors)."""
     from worldsmith.tokenizers.data import ClipDataset
+    from worldsmith.tokenizers.objective import ObjectiveConfig
     from worldsmith.tokenizers.presets import get_preset
     from worldsmith.tokenizers.train import train_tokenizer
 
-    def run(data, preset, steps, size, batch_size, lr, stage, init):
+    def run(data, preset, steps, size, batch_size, lr, stage, init, adversarial_weight, adversarial_start):
         st = get_preset(preset).temporal_compression
         clips = ClipDataset.from_files(data, frames=1 + 2 * st if st > 1 else 1, size=size)
+        objective = ObjectiveConfig(stage=stage, adversarial_weight=adversarial_weight,
+                                    adversarial_start=adversarial_start)  # fmt: skip
         _, result = train_tokenizer(preset, clips, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                                    stage=stage, init=init)  # fmt: skip
+                                    init=init, objective=objective)  # fmt: skip
         return {"tokenizer": str(out / "tokenizer"), "windows": len(clips),
                 **{k: v for k, v in result.items() if isinstance(v, (int, float, str))}}  # fmt: skip
 
     _tok_run(out, seed, "train", run, data=data, preset=preset, steps=steps, size=size, batch_size=batch_size,
-             lr=lr, stage=stage, init=init)  # fmt: skip
+             lr=lr, stage=stage, init=init, adversarial_weight=adversarial_weight,
+             adversarial_start=adversarial_start)  # fmt: skip
 
 
 @tokenizer_app.command("encode")

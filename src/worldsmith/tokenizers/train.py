@@ -28,10 +28,13 @@ def train_tokenizer(
     stage: int = 1,
     init: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
+    objective: ObjectiveConfig | None = None,
 ) -> tuple[CausalTokenizer, dict[str, Any]]:
     """Train preset `preset` (or continue from checkpoint `init`) on `data`; save under `out/tokenizer`.
 
     AdamW with betas (0.5, 0.999) as in the Cosmos recipe; stage 2 adds the temporal loss.
+    `objective` (when given, instead of `stage`) sets the whole loss, e.g. stage 2 with the
+    adversarial loss: ``ObjectiveConfig(stage=2, adversarial_weight=0.1, adversarial_start=500)``.
     """
     torch.manual_seed(seed)
     model = CausalTokenizer.from_pretrained(init).train() if init else CausalTokenizer(get_preset(preset))
@@ -40,7 +43,8 @@ def train_tokenizer(
     train_cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, betas=(0.5, 0.999),
                             warmup_steps=min(20, steps // 10), seed=seed, tensorboard=False,
                             log_every=max(1, steps // 20))  # fmt: skip
-    trainer = Trainer(train_cfg, model, TokenizerObjective(ObjectiveConfig(stage=stage)), data, out=out)
+    objective = objective if objective is not None else ObjectiveConfig(stage=stage)
+    trainer = Trainer(train_cfg, model, TokenizerObjective(objective), data, out=out)
     result = trainer.fit()
     model = trainer.model
     model.save_pretrained(Path(out) / "tokenizer")

@@ -3,7 +3,9 @@
 A model family plugs in an *objective*, ``loss = objective(model, batch)`` (or ``(loss, metrics)``
 with a dict of floats/tensors to log); the trainer owns everything else: AdamW, warmup + cosine
 schedule, gradient accumulation and clipping, autocast, EMA, evaluation, metrics (JSONL,
-TensorBoard, a progress bar) and checkpoints that resume exactly. Example::
+TensorBoard, a progress bar) and checkpoints that resume exactly. An objective with trainable
+parts of its own (a GAN discriminator and its optimizer) exposes ``state_dict()`` /
+``load_state_dict()``; a non-empty state is checkpointed with the model's. Example::
 
     from worldsmith.train import Trainer, TrainConfig
 
@@ -178,6 +180,9 @@ class Trainer:
         state = training_state(self.model, self.optimizer)
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        objective_state = self.objective.state_dict() if hasattr(self.objective, "state_dict") else {}
+        if objective_state:  # an objective with its own trainable parts (e.g. a GAN discriminator)
+            state["objective"] = objective_state
         return state
 
     def save_checkpoint(self) -> Path:
@@ -210,6 +215,8 @@ class Trainer:
                 raise WorldsmithError(f"checkpoint '{path}' has no EMA weights but ema_decay is set")
             self.ema.load_state_dict(state["ema"])
             self.ema.num_updates = meta.get("ema_updates", 0)
+        if "objective" in state:
+            self.objective.load_state_dict(state["objective"])
         if self.scaler is not None and meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
         states = meta["data"]
