@@ -1,6 +1,6 @@
 """Diffusion world model: DiT training speed vs diffusers, and sampler efficiency on sim latents.
 
-    .venv/bin/python benchmarks/diffusion.py [--quick]
+    .venv/bin/python benchmarks/diffusion.py [--quick] [--skip-sampling] [--compile]
 
 1. Speed: forward + backward tokens/s of `worldsmith.diffusion.dit.DiT` and diffusers'
    ``CosmosTransformer3DModel`` at one identical small config with identical weights (parity checked
@@ -17,6 +17,7 @@ The machine is a shared 2-core CPU: absolute numbers are noisy, ratios from inte
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -51,15 +52,19 @@ def _diffusers_model(model: DiT):
     return ref
 
 
-def bench_speed(quick: bool) -> dict:
-    """One thread: on a shared 2-core box two threads per process oversubscribe and the timings scatter."""
+def bench_speed(quick: bool, compile_: bool = False) -> dict:
+    """One thread: on a shared 2-core box two threads per process oversubscribe and the timings scatter.
+
+    With `compile_`, a third contestant runs in the same interleaved loop: our DiT under
+    `torch.compile` (inductor, CPU; optional, compile time is excluded as warm-up).
+    """
     from worldsmith.diffusion.recipes import torch_threads
 
     with torch_threads(1):
-        return _bench_speed(quick)
+        return _bench_speed(quick, compile_)
 
 
-def _bench_speed(quick: bool) -> dict:
+def _bench_speed(quick: bool, compile_: bool) -> dict:
     cfg = DiTConfig(latent_channels=16, heads=4, head_dim=32, depth=4, text_dim=128, adaln_lora_dim=32,
                     max_size=(16, 32, 32), video2world=True)  # fmt: skip
     torch.manual_seed(0)
@@ -81,6 +86,13 @@ def _bench_speed(quick: bool) -> dict:
         out.square().mean().backward()
         return out
 
+    ours_compiled = torch.compile(ours) if compile_ else None
+
+    def run_compiled():
+        out = ours_compiled(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24)
+        out.square().mean().backward()
+        return out
+
     def run_ref():
         out = ref(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
                   padding_mask=pad, fps=24, return_dict=False)[0]  # fmt: skip
@@ -91,11 +103,19 @@ def _bench_speed(quick: bool) -> dict:
         diff = (ours(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24) -
                 ref(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
                     padding_mask=pad, fps=24, return_dict=False)[0]).abs().max().item()  # fmt: skip
-    wall: dict[str, list[float]] = {"worldsmith": [], "diffusers": []}
-    cpu: dict[str, list[float]] = {"worldsmith": [], "diffusers": []}
+    contestants = [("worldsmith", run_ours, ours), ("diffusers", run_ref, ref)]
+    if compile_:
+        with torch.no_grad():
+            out_c = ours_compiled(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24)
+            out_r = ref(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
+                        padding_mask=pad, fps=24, return_dict=False)[0]  # fmt: skip
+        diff_compiled = (out_c - out_r).abs().max().item()
+        contestants.insert(1, ("worldsmith (compiled)", run_compiled, ours))
+    wall: dict[str, list[float]] = {name: [] for name, _, _ in contestants}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in contestants}
     reps = 4 if quick else 12
     for i in range(reps + 2):
-        for name, fn, m in (("worldsmith", run_ours, ours), ("diffusers", run_ref, ref)):
+        for name, fn, m in contestants if i % 2 == 0 else contestants[::-1]:
             m.zero_grad(set_to_none=True)
             t0, c0 = time.perf_counter(), time.process_time()
             fn()
@@ -118,7 +138,16 @@ def _bench_speed(quick: bool) -> dict:
         "speedup_median_wall": med["diffusers"] / med["worldsmith"],
         "speedup_median_cpu": cpu_med["diffusers"] / cpu_med["worldsmith"],
         "target_speedup": 1.2,
+        "order": "interleaved, order reversed every other round; first 2 rounds are warm-up",
     }  # fmt: skip
+    if compile_:
+        c = "worldsmith (compiled)"
+        result.update({
+            "parity_compiled_max_abs_diff": diff_compiled,
+            "compiled_speedup_best_wall": best["diffusers"] / best[c],
+            "compiled_speedup_median_wall": med["diffusers"] / med[c],
+            "compiled_speedup_median_cpu": cpu_med["diffusers"] / cpu_med[c],
+        })  # fmt: skip
     table = Table(title="DiT forward+backward, fp32 CPU, 1 thread (same config, same weights)")
     for col in ("model", "best s/step", "median s/step", "median CPU s", "tokens/s (best)"):
         table.add_column(col)
@@ -130,6 +159,13 @@ def _bench_speed(quick: bool) -> dict:
         f"median wall {result['speedup_median_wall']:.2f}x, "
         f"median CPU time {result['speedup_median_cpu']:.2f}x (target >= 1.2x); parity max |diff| {diff:.2e}"
     )
+    if compile_:
+        console.print(
+            f"compiled: best wall {result['compiled_speedup_best_wall']:.2f}x, "
+            f"median wall {result['compiled_speedup_median_wall']:.2f}x, "
+            f"median CPU time {result['compiled_speedup_median_cpu']:.2f}x; "
+            f"parity max |diff| {diff_compiled:.2e}"
+        )
     return result
 
 
@@ -274,13 +310,20 @@ def bench_sampling(quick: bool, workdir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Fewer repeats and training steps.")
-    parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument(
+        "--skip-sampling", action="store_true", help="Speed part only (keeps the stored sampling)."
+    )
+    parser.add_argument("--compile", action="store_true", help="Also time our DiT under torch.compile.")
     args = parser.parse_args()
     result = {
         "versions": versions(),
-        "note": "shared 2-core CPU; timings are noisy",
-        "speed": bench_speed(args.quick),
+        "note": "shared 2-core CPU (other agents' jobs running); timings are noisy",
+        "speed": bench_speed(args.quick, args.compile),
     }
+    if args.skip_sampling and RESULTS.is_file():
+        previous = json.loads(RESULTS.read_text())
+        if "sampling" in previous:
+            result["sampling"] = previous["sampling"]
     if not args.skip_sampling:
         with tempfile.TemporaryDirectory() as tmp:
             result["sampling"] = bench_sampling(args.quick, Path(tmp))
