@@ -11,8 +11,6 @@ from worldsmith.curate.shots.content import (
     ALIGNED_MIN,
     ContentDetector,
     aligned_distance,
-    decode_size,
-    frame_features,
     merge_through_flat,
     zoom_in,
 )
@@ -74,10 +72,5 @@ def test_no_boundary_in_a_fast_pan_with_a_flash_but_a_cut_is_found():
     pan = _pan_video(rng)
     other = np.clip(cv2.resize(data.coffee(), (320, 180))[None] + rng.normal(0, 2, (60, 180, 320, 3)), 0, 255)
 
-    def detect(frames):
-        h, w = decode_size(*frames.shape[1:3])
-        feats = [frame_features(cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)) for f in frames]
-        return det.detect_features(*map(np.stack, zip(*feats, strict=True)))
-
-    assert detect(pan) == []
-    assert detect(np.concatenate([pan, other.astype(np.uint8)])) == [80]
+    assert det.detect_frames(pan) == []
+    assert det.detect_frames(np.concatenate([pan, other.astype(np.uint8)])) == [80]

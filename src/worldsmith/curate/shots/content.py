@@ -1,7 +1,8 @@
 """`content`: our fast shot detector for hard cuts and gradual transitions, robust to flashes and motion.
 
-Each frame is decoded straight to 64 px wide by FFmpeg and summarised by two cheap features: a
-64-bin RGB colour histogram and a 16x9 luma thumbnail with zero mean, scaled to unit norm times its
+Each frame is decoded and shrunk by FFmpeg's swscale straight to small yuv420p planes (64 px wide,
+no RGB conversion) and summarised by two cheap features, computed for chunks of frames at once: a
+64-bin YUV colour histogram and a 16x9 luma thumbnail with zero mean, scaled to unit norm times its
 contrast (so a fade to black loses structure smoothly). The distance of two frames mixes the
 histograms' total-variation distance with the thumbnails' ``(1 - correlation) / 2`` weighted by
 their contrast, all in [0, 1]; structure dominates for cuts, colour counts more for gradual ones.
@@ -18,21 +19,31 @@ their contrast, all in [0, 1]; structure dominates for cuts, colour counts more 
   picture as much beside the span as across it, so it cancels; a transition does not. The boundary
   is the middle of the run of frames that pass.
 - Candidates are taken strongest first (hard cuts before gradual ones), keeping `min_shot` frames
-  (2h for a gradual one) between boundaries.
+  (2h for a gradual one) between boundaries. A candidate about to be taken is checked with motion
+  compensation on the small luma frames (`aligned_distance`: phase-correlation shift, then
+  normalised cross-correlation, which ignores brightness and contrast): a cut must leave every
+  pair across it different (> `ALIGNED_MIN` and > `ALIGNED_RATIO` x the aligned change of
+  neighbouring frames), a gradual span must leave its two ends different under the chained
+  frame-to-frame shift and under a few zooms. Pans, zooms, shake, and flashes hiding a camera
+  jerk line up and are dropped. Near black or white frames nothing can be aligned: no check.
+- A fade through black or white is one transition: boundaries within max(scales) frames of a run
+  of flat frames merge into one at the middle of the run (`merge_through_flat`).
 
-Frames are streamed; the features kept are about 1 KB a frame.
+Frames are streamed; the features kept are about 2.5 KB a frame (mostly the 64-px luma).
 """
 
+from __future__
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from worldsmith.curate.shots.base import ShotError
-from worldsmith.video.io import iter_frames, probe
+from worldsmith.video.io import iter_av_frames, probe, reformat
 
 THUMB_H, THUMB_W = 9, 16
 FLAT_STD = 8.0  # luma std (levels) below which a thumbnail counts as partly flat
@@ -43,30 +54,56 @@ ALIGNED_RATIO = 2.0  # ... or below this many times the aligned distance of neig
 ZOOMS = (1.0, 1.15, 1 / 1.15, 1.35, 1 / 1.35, 1.6, 1 / 1.6)  # tried between a span's ends
 FLAT_LUMA = 1.5  # luma std (levels) below which an overlap has no structure to correlate
 FLAT_CONTRAST = 0.15  # thumbnail contrast of a flat (black, white) frame
+CHUNK = 256  # frames whose features are computed together
 
 
 def decode_size(height: int, width: int, target_width: int = 64) -> tuple[int, int]:
-    """(height, width) with `target_width` columns, the source aspect ratio, and multiples of 9 x 16."""
-    h = max(THUMB_H, round(target_width * height / max(width, 1) / THUMB_H) * THUMB_H)
-    return h, target_width
+    """(height, width) with `target_width` columns (rounded to 16), the source aspect ratio, and a
+    height that is a multiple of 18 (9 thumbnail rows, even for the chroma planes)."""
+    w = max(THUMB_W, round(target_width / THUMB_W) * THUMB_W)
+    h = max(2 * THUMB_H, round(w * height / max(width, 1) / (2 * THUMB_H)) * 2 * THUMB_H)
+    return h, w
 
 
-def frame_features(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """uint8 ``[H, W, 3]`` -> (64-bin RGB histogram summing to 1, normalised 9x16 luma thumbnail
-    [144], uint8 luma ``[H, W]`` for motion-compensated checks)."""
-    q = frame >> 6  # 2 bits per channel
-    bins = (q[..., 0].astype(np.intp) << 4) | (q[..., 1].astype(np.intp) << 2) | q[..., 2]
-    hist = np.bincount(bins.ravel(), minlength=64).astype(np.float32)
-    hist /= hist.sum()
-    h, w = frame.shape[:2]
-    luma = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # [H, W]
-    thumb = luma.reshape(THUMB_H, h // THUMB_H, THUMB_W, w // THUMB_W).mean(axis=(1, 3)).ravel()
-    thumb -= thumb.mean()
-    norm = float(np.linalg.norm(thumb))
-    # unit vector scaled by the contrast in [0, 1]: a fading frame loses structure smoothly
-    contrast = min(1.0, norm / np.sqrt(thumb.size) / FLAT_STD)
-    thumb = thumb * (contrast / norm) if norm > 0 else thumb
-    return hist, thumb, np.clip(luma + 0.5, 0, 255).astype(np.uint8)
+def plane_features(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """yuv420p planes of N frames (uint8 ``[N, H, W]``, ``[N, H/2, W/2]`` x 2) -> (64-bin YUV colour
+    histograms ``[N, 64]`` summing to 1, normalised 9x16 luma thumbnails ``[N, 144]``)."""
+    n, h, w = y.shape
+    if n == 0:
+        return np.zeros((0, 64), np.float32), np.zeros((0, THUMB_H * THUMB_W), np.float32)
+    # colour: 2 bits each of luma (at chroma resolution), U and V
+    y2 = y[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4), dtype=np.float32)
+    bins = ((y2.astype(np.intp) >> 6) << 4) | ((u.astype(np.intp) >> 6) << 2) | (v.astype(np.intp) >> 6)
+    bins += (np.arange(n) * 64)[:, None, None]
+    hists = np.bincount(bins.ravel(), minlength=64 * n).reshape(n, 64).astype(np.float32)
+    hists /= hists.sum(axis=1, keepdims=True)
+    # structure: 9x16 block means of luma, zero mean, unit norm times the contrast in [0, 1] (a fading
+    # frame loses structure smoothly)
+    thumbs = y.reshape(n, THUMB_H, h // THUMB_H, THUMB_W, w // THUMB_W).mean(axis=(2, 4), dtype=np.float32)
+    thumbs = thumbs.reshape(n, -1)
+    thumbs -= thumbs.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(thumbs, axis=1, keepdims=True)
+    contrast = np.minimum(1.0, norm / np.sqrt(thumbs.shape[1]) / FLAT_STD)
+    thumbs *= np.where(norm > 0, contrast / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
+    return hists, thumbs
+
+
+def rgb_planes(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 RGB frames ``[N, H, W, 3]`` -> yuv420p planes at `size` = (height, width) (area filter)."""
+    h, w = size
+    planes = [
+        cv2.cvtColor(cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YUV_I420)
+        for f in frames
+    ]
+    yuv = np.stack(planes) if planes else np.zeros((0, h * 3 // 2, w), np.uint8)
+    return _split_planes(yuv, h, w)
+
+
+def _split_planes(yuv: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[N, 3H/2, W]`` I420 buffers -> Y ``[N, H, W]``, U and V ``[N, H/2, W/2]``."""
+    n = len(yuv)
+    chroma = yuv[:, h:].reshape(n, 2, h // 2, w // 2)
+    return yuv[:, :h], chroma[:, 0], chroma[:, 1]
 
 
 def median_filter(x: np.ndarray, radius: int) -> np.ndarray:
@@ -98,7 +135,7 @@ class ContentDetector:
     def __init__(
         self,
         *,
-        ratio: float = 4.0,
+        ratio: float = 3.0,
         margin: float = 0.02,
         min_cut: float = 0.06,
         gradual_margin: float = 0.12,
@@ -121,22 +158,37 @@ class ContentDetector:
         self.flash, self.window, self.min_shot, self.width = flash, window, min_shot, width
 
     def features(self, video: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stream `video` -> (histograms ``[N, 64]``, thumbnails ``[N, 144]``, luma ``[N, H, W]`` uint8)."""
+        """Stream `video` -> (histograms ``[N, 64]``, thumbnails ``[N, 144]``, luma ``[N, H, W]`` uint8).
+
+        FFmpeg's swscale shrinks each decoded frame straight to small yuv420p planes (no RGB
+        conversion, no full-size copy); features are computed a chunk of frames at a time.
+        """
         info = probe(video)
-        size = decode_size(info.height, info.width, self.width)
-        hists, thumbs, lumas = [], [], []
-        for frame in iter_frames(video, size=size):
-            hist, thumb, luma = frame_features(frame)
+        h, w = decode_size(info.height, info.width, self.width)
+        hists, thumbs, lumas, chunk = [], [], [], []
+
+        def flush() -> None:
+            y, u, v = _split_planes(np.stack(chunk), h, w)
+            hist, thumb = plane_features(y, u, v)
             hists.append(hist)
             thumbs.append(thumb)
-            lumas.append(luma)
+            lumas.append(y.copy())
+            chunk.clear()
+
+        for _, frame in iter_av_frames(video):
+            chunk.append(reformat(frame, w, h, "yuv420p").to_ndarray())
+            if len(chunk) == CHUNK:
+                flush()
+        if chunk:
+            flush()
         if not hists:
-            return (
-                np.zeros((0, 64), np.float32),
-                np.zeros((0, THUMB_H * THUMB_W), np.float32),
-                np.zeros((0, *size), np.uint8),
-            )
-        return np.stack(hists), np.stack(thumbs), np.stack(lumas)
+            return plane_features(*(np.zeros((0, h, w), np.uint8),) * 3) + (np.zeros((0, h, w), np.uint8),)
+        return np.concatenate(hists), np.concatenate(thumbs), np.concatenate(lumas)
+
+    def detect_frames(self, frames: np.ndarray) -> list[int]:
+        """Boundaries in uint8 RGB frames ``[N, H, W, 3]`` already in memory."""
+        y, u, v = rgb_planes(frames, decode_size(*frames.shape[1:3], self.width))
+        return self.detect_features(*plane_features(y, u, v), y)
 
     def detect(self, video: str | os.PathLike) -> list[int]:
         return self.detect_features(*self.features(video))
@@ -163,16 +215,12 @@ class ContentDetector:
         local_max = a >= neighbours[:, w - 2 : w + 3].max(1)
         hard = (a > self.ratio * level + self.margin) & (a > self.min_cut) & local_max
         hard[0] = False
-        # (score, frame, exclusion radius); hard cuts first, located exactly. A camera move, a flash
-        # (a brightness change) or a fade does not survive motion compensation: drop those.
-        # Next to black or white frames (a fade through them, placed by `merge_through_flat`) it
-        # cannot be checked.
+        # (score, frame, exclusion radius, kind); hard cuts first, located exactly. A camera move, a
+        # flash (a brightness change) or a fade does not survive motion compensation: candidates
+        # that would be chosen are checked (lazily, it costs more than everything else), except
+        # next to black or white frames (a fade through them, placed by `merge_through_flat`).
         flat = np.linalg.norm(thumbs, axis=1) < FLAT_CONTRAST
-        candidates = [
-            (1.0 + float(a[i]), int(i), self.min_shot)
-            for i in np.flatnonzero(hard)
-            if flat[max(0, i - 2 * r) : i + 2 * r].any() or self._cut_survives_alignment(lumas, int(i))
-        ]
+        candidates = [(1.0 + float(a[i]), int(i), self.min_shot, 0) for i in np.flatnonzero(hard)]
 
         # gradual transitions, on features median-filtered in time (flashes removed)
         smooth_thumbs = median_filter(thumbs, self.flash)
@@ -190,15 +238,17 @@ class ContentDetector:
             above = (score > self.gradual_margin) & (t - 3 * h >= 0) & (t + 3 * h <= n - 1)
             for start, end in _runs(above):
                 centre = (start + end) // 2  # middle of the plateau = middle of the transition
-                if flat[max(0, centre - 2 * h) : centre + 2 * h + 1].any() or self._span_survives_alignment(
-                    lumas, centre, h
-                ):
-                    candidates.append((float(score[start:end].max()), centre, max(self.min_shot, 2 * h)))
+                candidates.append((float(score[start:end].max()), centre, max(self.min_shot, 2 * h), h))
 
         # strongest first: a hard cut is located exactly, so it wins over the gradual view of it
         chosen: list[tuple[int, int]] = []
-        for _, index, radius in sorted(candidates, reverse=True):
-            if 0 < index < n and all(abs(index - c) >= max(radius, rc) for c, rc in chosen):
+        for _, index, radius, h in sorted(candidates, reverse=True):
+            if not (0 < index < n and all(abs(index - c) >= max(radius, rc) for c, rc in chosen)):
+                continue
+            near = max(2 * self.flash + 2, 2 * h)
+            fade = flat[max(0, index - near) : index + near + 1].any()  # black or white: nothing to align
+            check = self._cut_survives_alignment if h == 0 else partial(self._span_survives_alignment, h=h)
+            if fade or check(lumas, index):
                 chosen.append((index, radius))
         return merge_through_flat(sorted(c for c, _ in chosen), flat, max(self.scales))
 
@@ -224,10 +274,16 @@ class ContentDetector:
                     return False
         return True
 
-    def _span_survives_alignment(self, lumas: np.ndarray, t: int, h: int) -> bool:
+    def _span_survives_alignment(self, lumas: np.ndarray, t: int, *, h: int) -> bool:
         """A gradual transition centred at t: its two ends still differ by more than `ALIGNED_MIN`
         once aligned by the best global shift and zoom; the ends of a pan or a zoom line up."""
-        a, b = lumas[max(0, t - h)], lumas[min(len(lumas) - 1, t + h)]
+        lo, hi = max(0, t - h), min(len(lumas) - 1, t + h)
+        a, b = lumas[lo], lumas[hi]
+        # a fast pan: the shift of the ends is the sum of the frame-to-frame shifts
+        steps = [cv2.phaseCorrelate(*lumas[k : k + 2].astype(np.float32))[0] for k in range(lo, hi)]
+        chained = aligned_distance(a, b, max_shift=0.6, shift=tuple(np.sum(steps, axis=0))) if steps else None
+        if chained is not None and chained <= ALIGNED_MIN:
+            return False
         for zoom in ZOOMS:  # b is a zoomed in (zoom > 1) or out of a
             wide, close = (a, b) if zoom > 1 else (b, a)
             d = aligned_distance(zoom_in(wide, max(zoom, 1 / zoom)), close, max_shift=0.4)
@@ -246,31 +302,29 @@ def zoom_in(frame: np.ndarray, zoom: float) -> np.ndarray:
     return cv2.resize(frame[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def aligned_distance(a: np.ndarray, b: np.ndarray, max_shift: float = 0.25) -> float | None:
+def aligned_distance(
+    a: np.ndarray, b: np.ndarray, max_shift: float = 0.25, shift: tuple[float, float] | None = None
+) -> float | None:
     """``(1 - NCC) / 2`` of two luma frames after the global shift that best aligns them, in [0, 1].
 
-    The shift comes from phase correlation, refined by +-1 pixel; normalised cross-correlation over
-    the overlap ignores brightness and contrast changes (flashes, fades). None when the shift is
-    over `max_shift` of the frame size or either overlap is flat: the frames cannot be compared.
+    The shift (dx, dy), ``b(x, y) ~ a(x - dx, y - dy)``, comes from phase correlation unless given,
+    refined by +-1 pixel; normalised cross-correlation over the overlap ignores brightness and
+    contrast changes (flashes, fades). None when the shift is over `max_shift` of the frame size or
+    either overlap is flat: the frames cannot be compared.
     """
     a, b = a.astype(np.float32), b.astype(np.float32)
     h, w = a.shape
-    (dx, dy), _ = cv2.phaseCorrelate(a, b)  # b(x, y) ~ a(x - dx, y - dy)
-    best = None
-    for sy in (-1, 0, 1):
-        for sx in (-1, 0, 1):
-            x, y = int(round(dx)) + sx, int(round(dy)) + sy
-            if abs(x) > max_shift * w or abs(y) > max_shift * h:
-                continue
-            pa = a[max(0, -y) : h - max(0, y), max(0, -x) : w - max(0, x)]
-            pb = b[max(0, y) : h - max(0, -y), max(0, x) : w - max(0, -x)]
-            pa, pb = pa - pa.mean(), pb - pb.mean()
-            sa, sb = float(np.sqrt((pa * pa).mean())), float(np.sqrt((pb * pb).mean()))
-            if sa < FLAT_LUMA or sb < FLAT_LUMA:
-                continue
-            d = (1.0 - float((pa * pb).mean()) / (sa * sb)) / 2
-            best = d if best is None else min(best, d)
-    return best
+    (dx, dy), _ = cv2.phaseCorrelate(a, b) if shift is None else (shift, None)
+    x, y = int(round(dx)), int(round(dy))
+    if abs(x) > max_shift * w or abs(y) > max_shift * h:
+        return None
+    # a[r, c] ~ b[r + y, c + x]: a's overlap less a 1-pixel border, searched over +-1 in b's overlap
+    template = a[max(0, -y) + 1 : h - max(0, y) - 1, max(0, -x) + 1 : w - max(0, x) - 1]
+    search = b[max(0, y) : h - max(0, -y), max(0, x) : w - max(0, -x)]
+    if min(template.shape) < 4 or template.std() < FLAT_LUMA or search.std() < FLAT_LUMA:
+        return None
+    ncc = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)  # [3, 3]
+    return float(np.clip((1.0 - ncc.max()) / 2, 0.0, 1.0))
 
 
 def merge_through_flat(cuts: list[int], flat: np.ndarray, reach: int) -> list[int]:
