@@ -73,3 +73,17 @@ def test_temporal_matmul_path_equals_padded_conv_values_and_gradients(kt, frames
         torch.testing.assert_close(a, b)
     with torch.inference_mode():
         torch.testing.assert_close(conv(x.detach()), ref.detach())
+
+
+def test_temporal_conv_under_autocast():
+    # the in-place GEMM path is skipped under autocast (in-place ops are not autocast)
+    torch.manual_seed(0)
+    conv = CausalConv3d(4, 5, (3, 1, 1))
+    x = torch.randn(2, 4, 5, 3, 3, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = conv(x)
+        ref = F.conv3d(torch.cat([x[:, :, :1], x[:, :, :1], x], 2), conv.weight, conv.bias)
+    assert y.dtype == ref.dtype
+    torch.testing.assert_close(y.float(), ref.float())
+    y.float().sum().backward()
+    assert x.grad is not None

@@ -128,7 +128,13 @@ class CausalConv3d(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         kt, st = self.kernel_size[0], self.stride[0]
-        if step is None and kt > 1 and self.kernel_size[1:] == (1, 1) and self.stride == (1, 1, 1):
+        if (
+            step is None
+            and kt > 1
+            and self.kernel_size[1:] == (1, 1)
+            and self.stride == (1, 1, 1)
+            and not torch.is_autocast_enabled(x.device.type)  # in-place GEMMs are not autocast
+        ):
             return self._temporal_matmul(x)
         if kt > 1 or st > 1:
             x = causal_pad_time(x, self.time_pad, step, self.cache_key, stride=st, kernel=kt)
