@@ -21,6 +21,7 @@ from worldsmith.curate.stages.ingest import IngestStage  # noqa: E402
 from worldsmith.curate.stages.split import SplitConfig, SplitStage  # noqa: E402
 from worldsmith.curate.stages.transcode import TranscodeConfig  # noqa: E402
 from worldsmith.curate.tasks import ClipTask, VideoTask  # noqa: E402
+from worldsmith.errors import WorldsmithError  # noqa: E402
 from worldsmith.video.io import VideoError  # noqa: E402
 
 
@@ -183,6 +184,8 @@ def test_ray_retries_a_transient_failure_and_feeds_per_stage_progress(tmp_path):
         assert all(not v.error and len(v.clips) == 1 for v in done)
         assert progress == {"once": 3, "counted": 3}
         assert len(list(tmp_path.glob("*.once.marker"))) == 3  # each video failed once
+    with pytest.raises(WorldsmithError, match="could not start on Ray.*no model here"):
+        RayRunner(workers=1, num_cpus=2).run([BrokenSetup(tmp_path)], _videos(1), done.append)
 
 
 class OnceTransient:
@@ -211,3 +214,10 @@ class Counted(OnceTransient):
         for video in batch:
             video.clips.append(ClipTask(clip_id=f"{video.video_id}_0", source="", start=0, end=1, fps=1.0))
         return batch
+
+
+class BrokenSetup(OnceTransient):
+    name = "broken"
+
+    def setup(self) -> None:
+        raise WorldsmithError("no model here")

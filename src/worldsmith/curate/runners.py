@@ -208,6 +208,11 @@ class RayRunner:
             ]
             for group, cpus in zip(groups, need, strict=True)
         ]
+        try:  # a stage whose setup fails (a missing model, a bad config) ends the run, as in-process
+            ray.get([a.timing.remote() for pool in pools for a in pool])
+        except ray.exceptions.RayError as err:
+            cause = (str(err).strip().splitlines() or [""])[-1]  # the exception, not Ray's traceback
+            raise WorldsmithError(f"a curation stage could not start on Ray: {cause}") from None
         # largest first (longest-processing-time scheduling): no worker is left alone with a long video
         order = sorted(videos, key=lambda v: _size(v.path), reverse=True)
         queued = [0] * self.workers  # videos in flight per worker
@@ -230,8 +235,12 @@ class RayRunner:
         timings: dict[str, float] = {}
         self.cpu_s = cpu_seconds() - cpu0
         for pool in pools:
-            for seconds, cpu, _ in ray.get([a.timing.remote() for a in pool]):
-                self.cpu_s += cpu  # the actors' processes (their whole life: setup included)
+            for actor in pool:
+                try:
+                    seconds, cpu, _ = ray.get(actor.timing.remote())
+                except ray.exceptions.RayError:
+                    continue  # an actor lost for good: its videos were reported as retryable
+                self.cpu_s += cpu  # the actor's process (its whole life: setup included)
                 for name, sec in seconds.items():
                     timings[name] = timings.get(name, 0.0) + sec
         for pool in pools:
