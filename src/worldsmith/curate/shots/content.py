@@ -32,7 +32,6 @@ their contrast, all in [0, 1]; structure dominates for cuts, colour counts more 
 Frames are streamed; the features kept are about 2.5 KB a frame (mostly the 64-px luma).
 """
 
-from __future__
 from __future__ import annotations
 
 import os
