@@ -34,7 +34,7 @@ from rich.table import Table
 from worldsmith import fs
 from worldsmith.guardrails.blocklist import Blocklist
 from worldsmith.guardrails.classifier import PromptClassifier, binary_metrics, load_prompts
-from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, evasion_set
+from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS, evasion_set
 from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig, high_frequency_energy
 from worldsmith.guardrails.video_safety import VideoSafety, nudenet_model_path
 from worldsmith.runs import versions
@@ -107,8 +107,23 @@ def bench_prompts(quick: bool) -> dict:
             [a or b for a, b in zip(h_list, h_cls, strict=True)], h_truth
         ),
     }
+    # Look-alike prompts whose tricky words no training prompt uses: false positives per guard.
+    unseen = UNSEEN_LOOKALIKE_PROMPTS
+    u_list = [not blocklist.check(t).ok for t in unseen]
+    u_cls = [bool(x >= classifier.threshold) for x in classifier.unsafe_probability(unseen)]
+    unseen_fpr = {
+        "blocklist": sum(u_list) / len(unseen),
+        "MiniLM classifier": sum(u_cls) / len(unseen),
+        "blocklist + classifier (default)": sum(a or b for a, b in zip(u_list, u_cls, strict=True))
+        / len(unseen),
+    }
     return {
         "evasion_set": {"unsafe": len(evasion), "benign": len(benign), "results": evasion_results},
+        "unseen_lookalikes": {
+            "n": len(unseen),
+            "false_positive_rate": {k: round(v, 4) for k, v in unseen_fpr.items()},
+            "blocked": [t for t, a, b in zip(unseen, u_list, u_cls, strict=True) if a or b],
+        },
         "held_out_split": {
             "n": len(held),
             "threshold": classifier.threshold,
@@ -245,6 +260,10 @@ def main() -> None:
     for name, m in results["prompts"]["held_out_split"]["results"].items():
         table.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['false_positive_rate']:.3f}")
     console.print(table)
+    un = results["prompts"]["unseen_lookalikes"]
+    console.print(
+        f"unseen look-alikes (n={un['n']}): FP rate {un['false_positive_rate']}; blocked: {un['blocked']}"
+    )
     table = Table(title="face blur at 854x480")
     for col in ("setup", "frames/s", "frames/CPU-s", "min HF drop", "frames unblurred", "re-detected"):
         table.add_column(col)

@@ -22,6 +22,7 @@ from worldsmith.guardrails.classifier import (
     packaged_weights,
     train_head,
 )
+from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +54,24 @@ def test_shipped_head_on_held_out_split(classifier):
     p = classifier.unsafe_probability([r["text"] for r in test])
     blocked = [bool(x >= classifier.threshold) for x in p]
     m = binary_metrics(blocked, [r["label"] != "safe" for r in test])
-    assert m["recall"] >= 0.8 and m["false_positive_rate"] <= 0.06, m
+    assert m["recall"] >= 0.8 and m["false_positive_rate"] <= 0.02, m
     with safe_open(str(packaged_weights()), "pt") as f:
         recorded = json.loads(f.metadata()["metrics"])["classifier"]
     assert recorded["recall"] == pytest.approx(m["recall"], abs=1e-3)  # the shipped numbers reproduce
+
+
+def test_benign_look_alikes_rarely_blocked(classifier):
+    """Ordinary prompts with look-alike words (analyst, sextant, kill switch, ...), none of them in
+    training: the classifier OR the blocklist blocks at most 2% of them (this failed at 3.8% before
+    the hard-negative training prompts)."""
+    blocklist = Blocklist.default()
+    benign = LOOKALIKE_PROMPTS + UNSEEN_LOOKALIKE_PROMPTS
+    assert not set(benign) & {r["text"] for r in load_prompts()}  # never trained on
+    p = classifier.unsafe_probability(benign)
+    blocked = [
+        t for t, x in zip(benign, p, strict=True) if x >= classifier.threshold or not blocklist.check(t).ok
+    ]
+    assert len(blocked) <= 0.02 * len(benign), blocked
 
 
 def test_catches_paraphrases_the_blocklist_misses(classifier):

@@ -206,12 +206,18 @@ def train_head(
     labels: torch.Tensor,
     *,
     num_classes: int = len(CATEGORIES),
-    steps: int = 200,
+    steps: int = 300,
     lr: float = 0.05,
-    weight_decay: float = 1e-2,
+    weight_decay: float = 0.1,
+    scale: float = 5.0,
     seed: int = 0,
 ) -> Head:
-    """Full-batch AdamW on class-balanced cross-entropy; emb [N, D] float, labels [N] long."""
+    """Full-batch AdamW on class-balanced cross-entropy; emb [N, D] float, labels [N] long.
+
+    Embeddings are unit vectors with cosines ~0.1-0.6; the logits are `scale * (e @ W.T) + b` so the
+    softmax can get confident. scale 5 with weight decay 0.1 had the best out-of-fold recall at <= 2%
+    out-of-fold false positives among scale {5, 10, 20} x decay {0.01, 0.1, 0.3, 1} (5-fold CV on the
+    train split; scale 10 / decay 0.01 saturated P(unsafe) so the threshold sat at 0.99)."""
     g = torch.Generator().manual_seed(seed)
     d = emb.shape[1]
     weight = (torch.randn(num_classes, d, generator=g) * 0.01).requires_grad_()
@@ -219,8 +225,6 @@ def train_head(
     counts = torch.bincount(labels, minlength=num_classes).float().clamp(min=1)
     class_w = counts.sum() / (num_classes * counts)  # inverse frequency
     opt = torch.optim.AdamW([weight, bias], lr=lr, weight_decay=weight_decay)
-    # Embeddings are unit vectors with cosines ~0.1-0.6; a fixed scale lets softmax get confident.
-    scale = 10.0
     for _ in range(steps):
         opt.zero_grad()
         loss = F.cross_entropy(scale * (emb @ weight.T) + bias, labels, weight=class_w)
@@ -244,10 +248,10 @@ def choose_threshold(
         head = train_head(emb[keep], labels[keep], seed=seed)
         p_unsafe[held] = 1 - head.probs(emb[held])[:, 0]
     safe = p_unsafe[labels == 0]
-    for threshold in torch.arange(0.5, 0.96, 0.05).tolist():
+    for threshold in [k / 100 for k in range(50, 100)]:
         if float((safe >= threshold).float().mean()) <= max_fpr:
-            return round(threshold, 2)
-    return 0.95
+            return threshold
+    return 0.99
 
 
 def binary_metrics(blocked: Sequence[bool], unsafe: Sequence[bool]) -> dict[str, float]:
