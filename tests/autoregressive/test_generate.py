@@ -88,3 +88,11 @@ def test_samples_follow_the_filtered_distribution():
     assert freq[want == 0].sum() == 0
     torch.testing.assert_close(freq, want, atol=0.01, rtol=0)
     assert torch.equal(sample(logits[:2], GREEDY), torch.zeros(2, dtype=torch.long))
+
+
+def test_output_head_is_the_lm_head(model):
+    """The decoding kernels (one row; several rows) compute the same logits as the model's lm_head."""
+    head = model.output_head()
+    for rows in (1, 2, 8):
+        h = torch.randn(rows, model.cfg.dim)
+        torch.testing.assert_close(head(h), model.lm_head(h), atol=1e-5, rtol=1e-5)
