@@ -11,7 +11,10 @@ from worldsmith.curate.shots.content import (
     ALIGNED_MIN,
     ContentDetector,
     aligned_distance,
+    decode_size,
     merge_through_flat,
+    plane_features,
+    rgb_planes,
     zoom_in,
 )
 
@@ -74,3 +77,40 @@ def test_no_boundary_in_a_fast_pan_with_a_flash_but_a_cut_is_found():
 
     assert det.detect_frames(pan) == []
     assert det.detect_frames(np.concatenate([pan, other.astype(np.uint8)])) == [80]
+
+
+def test_plane_features_histogram_and_thumbnail():
+    rng = np.random.default_rng(1)
+    n, h, w = 3, 36, 64
+    y = np.full((n, h, w), 16, np.uint8)  # frame 0: flat black
+    u = np.full((n, h // 2, w // 2), 128, np.uint8)
+    v = np.full((n, h // 2, w // 2), 128, np.uint8)
+    y[1] = _luma(data.astronaut(), (w, h))  # frame 1: a picture; frame 2: the same, dimmed
+    y[2] = (y[1].astype(np.float32) * 0.5 + 20).astype(np.uint8)
+    u[1:] = rng.integers(0, 256, (2, h // 2, w // 2))
+    hists, thumbs = plane_features(y, u, v)
+    assert hists.shape == (n, 64) and thumbs.shape == (n, 144)
+    np.testing.assert_allclose(hists.sum(1), 1.0, rtol=1e-6)
+    assert hists[0, (0 << 4) | (2 << 2) | 2] == 1.0  # Y 16 -> bin 0, U = V = 128 -> bin 2
+    assert np.count_nonzero(hists[1]) > 4
+    assert np.linalg.norm(thumbs[0]) == 0.0  # no structure, no contrast
+    assert 0.99 < np.linalg.norm(thumbs[1]) <= 1.0 + 1e-6  # a contrasty picture: full contrast
+    cos = thumbs[1] @ thumbs[2] / np.linalg.norm(thumbs[1]) / np.linalg.norm(thumbs[2])
+    assert cos > 0.999  # dimming keeps the structure
+
+
+def test_rgb_planes_match_the_decoder_path(tmp_path):
+    """`detect_frames` (RGB in memory) and `detect` (swscale from the file) see the same frames."""
+    from worldsmith.video import io
+
+    frames = np.stack(
+        [cv2.resize(data.astronaut(), (320, 180))] * 4 + [cv2.resize(data.coffee(), (320, 180))] * 4
+    )
+    path = io.write(tmp_path / "two.mp4", frames, 25.0, crf=12)
+    det = ContentDetector()
+    size = decode_size(180, 320)
+    assert size == (36, 64)
+    y_mem = rgb_planes(frames, size)[0].astype(int)
+    y_file = det.features(path)[2].astype(int)
+    assert y_file.shape == y_mem.shape
+    assert np.abs(y_file - y_mem).mean() < 4  # BT.601 both; codec and filter differences only
