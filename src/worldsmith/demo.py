@@ -226,6 +226,7 @@ def _l1_objective(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
 
 
 def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
+    from worldsmith.diffusion.recipes import torch_threads
     from worldsmith.eval.metrics import psnr
     from worldsmith.tokenizers.evaluate import naive_codec
     from worldsmith.tokenizers.model import CausalTokenizer
@@ -249,7 +250,10 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
         betas=(0.5, 0.999), warmup_steps=min(20, cfg.tokenizer_steps // 5), log_every=10,
         tensorboard=False, seed=ctx.seed,
     )  # fmt: skip
-    Trainer(tcfg, tok, _l1_objective, train, out=folder / "train", model_config=tok_cfg).fit()
+    # one thread: the tiny model is overhead-bound, and beside any other load two threads on two
+    # cores ran 15x slower (0.2 s -> 3 s a step, measured)
+    with torch_threads(1):
+        Trainer(tcfg, tok, _l1_objective, train, out=folder / "train", model_config=tok_cfg).fit()
     tok.eval().save_pretrained(folder / "model")
     with torch.no_grad():
         recon = torch.cat([tok.decode(tok.encode(v[None])) for v in val]).clamp(-1, 1)
