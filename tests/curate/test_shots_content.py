@@ -11,6 +11,7 @@ from worldsmith.curate.shots.content import (
     ALIGNED_MIN,
     ContentDetector,
     aligned_distance,
+    block_distance,
     decode_size,
     merge_through_flat,
     plane_features,
@@ -114,3 +115,14 @@ def test_rgb_planes_match_the_decoder_path(tmp_path):
     y_file = det.features(path)[2].astype(int)
     assert y_file.shape == y_mem.shape
     assert np.abs(y_file - y_mem).mean() < 4  # BT.601 both; codec and filter differences only
+
+
+def test_block_distance_finds_parts_that_moved_apart(pictures):
+    a, other = pictures
+    big = _luma(data.astronaut(), (160, 90))
+    # parallax: the top half moves left, the bottom half right (no single shift fits both)
+    moved = np.concatenate([big[9:45, 2:130], big[45:81, 30:158]])
+    assert aligned_distance(a := big[9:81, 16:144], moved) > 0.1
+    assert block_distance(a, moved) < 0.06
+    assert block_distance(a, other) > 0.15
+    assert block_distance(a, np.full_like(a, 90)) is None

@@ -24,8 +24,9 @@ their contrast, all in [0, 1]; structure dominates for cuts, colour counts more 
   normalised cross-correlation, which ignores brightness and contrast): a cut must leave every
   pair across it different (> `ALIGNED_MIN` and > `ALIGNED_RATIO` x the aligned change of
   neighbouring frames), a gradual span must leave its two ends different under the chained
-  frame-to-frame shift and under a few zooms. Pans, zooms, shake, and flashes hiding a camera
-  jerk line up and are dropped. Near black or white frames nothing can be aligned: no check.
+  frame-to-frame shift, under a few zooms, and block by block (`block_distance`: each of 3x4
+  blocks found anywhere in the other end, for a camera turning in 3D). Pans, zooms, shake, and
+  flashes hiding a camera jerk line up and are dropped. Near black or white frames nothing can be aligned: no check.
 - A fade through black or white is one transition: boundaries within max(scales) frames of a run
   of flat frames merge into one at the middle of the run (`merge_through_flat`).
 
@@ -50,6 +51,7 @@ COLOUR_WEIGHT = 0.25  # hard cuts: structure separates shots better; colour sees
 GRADUAL_COLOUR_WEIGHT = 0.5  # gradual: colour drifts less than structure under camera motion
 ALIGNED_MIN = 0.1  # aligned (1 - NCC) / 2 at or below which two frames show the same view
 ALIGNED_RATIO = 2.0  # ... or below this many times the aligned distance of neighbouring frames
+BLOCK_MIN = 0.12  # median block distance at or below which a span's ends show one scene
 ZOOMS = (1.0, 1.15, 1 / 1.15, 1.35, 1 / 1.35, 1.6, 1 / 1.6)  # tried between a span's ends
 FLAT_LUMA = 1.5  # luma std (levels) below which an overlap has no structure to correlate
 FLAT_CONTRAST = 0.15  # thumbnail contrast of a flat (black, white) frame
@@ -288,7 +290,25 @@ class ContentDetector:
             d = aligned_distance(zoom_in(wide, max(zoom, 1 / zoom)), close, max_shift=0.4)
             if d is not None and d <= ALIGNED_MIN:
                 return False
-        return True
+        # a camera turning in 3D (perspective, parallax): no global shift or zoom fits, but each
+        # part of the picture is still found somewhere in the other end
+        d = block_distance(a, b)
+        return d is None or d > BLOCK_MIN
+
+
+def block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
+    """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match anywhere
+    in `a` (local motion); None when every block is flat."""
+    a = a.astype(np.float32)
+    h, w = b.shape
+    bh, bw = h // grid[0], w // grid[1]
+    out = []
+    for y in range(grid[0]):
+        for x in range(grid[1]):
+            block = b[y * bh : (y + 1) * bh, x * bw : (x + 1) * bw].astype(np.float32)
+            if block.std() >= FLAT_LUMA:
+                out.append((1.0 - float(cv2.matchTemplate(a, block, cv2.TM_CCOEFF_NORMED).max())) / 2)
+    return float(np.median(out)) if out else None
 
 
 def zoom_in(frame: np.ndarray, zoom: float) -> np.ndarray:
