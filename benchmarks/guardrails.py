@@ -162,7 +162,10 @@ def bench_face_blur(quick: bool) -> dict:
     n = 30 if quick else 90
     out = {}
     setups = {
-        "ours (640 px wide, every 3rd frame, hold 3)": lambda: FaceBlur(),
+        "ours (640 px wide, every 5th frame, tracked, hold 4)": lambda: FaceBlur(),
+        "ours untracked (640 px wide, every 3rd frame, hold 3)": lambda: FaceBlur(
+            FaceBlurConfig(detect_every=3, hold=3, track=0)
+        ),
         "ours (640 px wide, every frame)": lambda: FaceBlur(FaceBlurConfig(detect_every=1)),
         "peer: OpenCV full-res, every frame, scale 1.1": lambda: FaceBlur(
             FaceBlurConfig(detect_every=1, detect_width=854, scale_factor=1.1, min_face=24)

@@ -2,8 +2,11 @@
 
 Cosmos (arXiv 2501.03575, Sec. 7.2) blurs every face in generated video before it is shown. We
 detect with OpenCV's Haar cascades (Viola & Jones, CVPR 2001), whose weights ship inside the
-opencv-python-headless wheel, on a downscaled grey frame. Detectors miss a face now and then, so
-a box found in frame t is also blurred in frames t - hold .. t + hold (temporal smoothing: a face
+opencv-python-headless wheel, on a downscaled grey frame, every `detect_every`-th frame. Each
+detected face is then tracked forwards and backwards by template matching (normalised
+cross-correlation in a window around its last box) until the match fails or another detection
+takes over: the detector misses small faces in runs of frames, the tracker does not. Finally a box
+found or tracked in frame t is also blurred in frames t - hold .. t + hold (temporal smoothing: a face
 missed for up to `hold` frames in a row stays blurred, and a moving face is covered by the union of
 its neighbours' boxes). Each box is expanded by `expand` on every side and blurred with a strong
 Gaussian (sigma = box size / `sigma_div`) or pixelated into `blocks` x `blocks` cells.
@@ -33,9 +36,17 @@ class FaceBlurConfig:
     scale_factor: float = 1.1  # 1.2 at 640 px missed a 44 px face that 1.1 finds in every frame
     min_neighbors: int = 5  # recall first: a false face only costs an extra blurred patch
     min_face: int = 24  # smallest face side in pixels at detection resolution (the cascade window)
-    detect_every: int = 3  # run the detector on every n-th frame; `hold` covers the frames between
+    detect_every: int = 5  # run the detector on every n-th frame; tracking and `hold` cover the rest
     expand: float = 0.25  # fraction of the box side added on every side
-    hold: int = 3  # frames before/after a detection that are also blurred
+    hold: int = 4  # frames before/after a detection (or tracked box) that are also blurred
+    # Tracking: each detected face is followed forwards and backwards by template matching (normalised
+    # cross-correlation of its grey patch in a window around its last position) for up to `track`
+    # frames, until the match falls below `track_min_score` or another detection takes over. The
+    # detector misses small faces in runs of frames (a 44 px face at 640 px wide: 15 of 90 frames,
+    # several in a row); the tracker carries the box through them.
+    track: int = 30
+    track_min_score: float = 0.6
+    track_search: float = 0.5  # search window: the box grown by this fraction of its side per side
     method: Literal["gaussian", "pixelate"] = "gaussian"
     sigma_div: float = 4.0  # gaussian: sigma = max(box w, h) / sigma_div
     blocks: int = 6  # pixelate: cells per box side
@@ -43,6 +54,8 @@ class FaceBlurConfig:
     def __post_init__(self):
         if self.method not in ("gaussian", "pixelate"):
             raise GuardrailError(f"face blur method '{self.method}' is unknown; use 'gaussian' or 'pixelate'")
+        if self.track < 0 or not 0 < self.track_min_score <= 1:
+            raise GuardrailError("face blur needs track >= 0 and 0 < track_min_score <= 1")
         if self.hold < 0 or self.expand < 0 or self.detect_width < 32 or self.blocks < 1:
             raise GuardrailError("face blur needs hold >= 0, expand >= 0, detect_width >= 32, blocks >= 1")
         if not 1 <= self.detect_every <= self.hold + 1:
@@ -97,6 +110,54 @@ class FaceDetector:
                     )
                 )
         return boxes
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def track_faces(
+    grays: list[np.ndarray], detections: list[list[Box]], config: FaceBlurConfig
+) -> list[list[Box]]:
+    """Follow every detected box forwards and backwards through `grays` (uint8 [H, W] frames in the
+    boxes' pixel units) by template matching; returns the tracked boxes per frame (detections
+    excluded). A track stops after `config.track` frames, when the best normalised cross-correlation
+    drops below `config.track_min_score`, or at a frame whose own detection overlaps it."""
+    n = len(grays)
+    tracked: list[list[Box]] = [[] for _ in range(n)]
+    for t, boxes in enumerate(detections):
+        for box in boxes:
+            x0, y0, x1, y1 = box
+            template = grays[t][y0:y1, x0:x1]
+            if template.shape[0] < 4 or template.shape[1] < 4:
+                continue
+            for step in (1, -1):
+                prev = box
+                for k in range(1, config.track + 1):
+                    u = t + step * k
+                    if not 0 <= u < n or any(_overlap(prev, d) for d in detections[u]):
+                        break
+                    found = _match(grays[u], template, prev, config.track_search)
+                    if found is None or found[1] < config.track_min_score:
+                        break
+                    prev = found[0]
+                    tracked[u].append(prev)
+    return tracked
+
+
+def _match(gray: np.ndarray, template: np.ndarray, prev: Box, search: float) -> tuple[Box, float] | None:
+    """Best position of `template` in a window around `prev`: (box, normalised correlation)."""
+    h, w = template.shape
+    height, width = gray.shape
+    mx, my = int(round(w * search)), int(round(h * search))
+    sx0, sy0 = max(0, prev[0] - mx), max(0, prev[1] - my)
+    sx1, sy1 = min(width, prev[2] + mx), min(height, prev[3] + my)
+    window = gray[sy0:sy1, sx0:sx1]
+    if window.shape[0] < h or window.shape[1] < w:
+        return None
+    scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+    return (sx0 + bx, sy0 + by, sx0 + bx + w, sy0 + by + h), float(best)
 
 
 def expand_box(box: Box, fraction: float, width: int, height: int) -> Box:
@@ -175,6 +236,7 @@ class FaceBlur:
         self.config = config or FaceBlurConfig()
         self._detector = detector
         self.last_faces: list[list[Box]] = []  # per frame, the faces the last call detected
+        self.last_tracked: list[list[Box]] = []  # per frame, the boxes tracked from other frames' faces
         self.last_boxes: list[list[Box]] = []  # per frame, the (expanded, smoothed) boxes it blurred
 
     @property
@@ -196,13 +258,37 @@ class FaceBlur:
             )
         _, h, w, _ = frames.shape
         self.last_faces = self.detect(frames, self.config.detect_every)
-        found = [[expand_box(b, self.config.expand, w, h) for b in boxes] for boxes in self.last_faces]
+        faces = self.last_faces
+        if self.config.track > 0 and any(faces):
+            # Track at (at most) the detector's resolution: cheaper, and as sharp as detection saw it.
+            scale = min(1.0, self.config.detect_width / w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            grays = [
+                cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+                for f in frames
+            ]
+            small = [[_scale_box(b, scale) for b in boxes] for boxes in faces]
+            tracked = track_faces(grays, small, self.config)
+            self.last_tracked = [[_scale_box(b, 1 / scale) for b in boxes] for boxes in tracked]
+            faces = [d + t for d, t in zip(faces, self.last_tracked, strict=True)]
+        else:
+            self.last_tracked = [[] for _ in faces]
+        found = [[expand_box(b, self.config.expand, w, h) for b in boxes] for boxes in faces]
         self.last_boxes = smooth_tracks(found, self.config.hold)
         out = frames.copy()
         for frame, boxes in zip(out, self.last_boxes, strict=True):
             for box in boxes:
                 blur_box(frame, box, self.config)
         return out
+
+
+def _scale_box(box: Box, scale: float) -> Box:
+    return (
+        int(box[0] * scale),
+        int(box[1] * scale),
+        int(np.ceil(box[2] * scale)),
+        int(np.ceil(box[3] * scale)),
+    )
 
 
 def high_frequency_energy(image: np.ndarray, sigma: float = 1.5) -> float:
