@@ -57,3 +57,36 @@ def test_missing_model_blocks(tmp_path):
     assert not verdict.ok and verdict.category == GUARD_ERROR and out is None
     (tmp_path / "320n.onnx").write_bytes(b"garbage")
     assert not GuardPipeline(post_guards=[VideoSafety(tmp_path / "320n.onnx")]).check_video(frames)[0].ok
+
+
+def test_real_detections_drive_the_block_decision():
+    """The positive path without unsafe imagery: a guard whose 'unsafe' class is FACE_FEMALE, on a
+    video whose first 12 of 24 frames show scikit-image's astronaut and the rest are black. Each
+    sampled frame's score is the model's FACE_FEMALE confidence (equal to the decoded detection's),
+    the count of frames at or above the threshold is what `aggregate` gets, and the video is blocked
+    exactly when that count reaches `min_unsafe_frames`."""
+    photo = data.astronaut()
+    frames = np.zeros((24, 512, 512, 3), np.uint8)
+    frames[:12] = photo
+    guard = VideoSafety(unsafe_labels=("FACE_FEMALE",), every=2, threshold=0.5, min_unsafe_frames=2)
+    (face,) = [d for d in guard.detect(photo) if d.label == "FACE_FEMALE"]
+    assert face.score > 0.5 and 150 < face.box[0] + face.box[2] / 2 < 300  # her face, left of centre
+    idx = sample_indices(24, 2, 64)
+    scores = guard.scores(frames[idx])
+    np.testing.assert_allclose(scores[idx < 12], face.score, atol=1e-4)
+    assert scores[idx >= 12].max() < 0.05  # black frames: nothing found
+    n_face = int((idx < 12).sum())
+    verdict = guard.check(frames)
+    assert (
+        not verdict.ok
+        and verdict.category == "sexual"
+        and verdict.reason.startswith(f"{n_face} of {len(idx)}")
+    )
+    assert (
+        VideoSafety(unsafe_labels=("FACE_FEMALE",), every=2, threshold=0.5, min_unsafe_frames=n_face + 1)
+        .check(frames)
+        .ok
+    )
+    assert VideoSafety(every=2).check(frames).ok  # the default (exposed) classes: the astronaut passes
+    with pytest.raises(GuardrailError, match="subset"):
+        VideoSafety(unsafe_labels=("GUN",))

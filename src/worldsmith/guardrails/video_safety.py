@@ -126,11 +126,16 @@ class VideoSafety:
         max_frames: int = 64,
         batch_size: int = 8,
         threads: int = 2,
+        unsafe_labels: tuple[str, ...] = UNSAFE_LABELS,
     ):
         self.model_path = Path(model_path) if model_path is not None else None
         self.threshold, self.min_unsafe_frames = threshold, min_unsafe_frames
         self.every, self.max_frames, self.batch_size, self.threads = every, max_frames, batch_size, threads
-        self.unsafe = tuple(LABELS.index(label) for label in UNSAFE_LABELS)
+        unknown = set(unsafe_labels) - set(LABELS)
+        if unknown or not unsafe_labels:
+            raise GuardrailError(f"video safety labels must be a non-empty subset of {list(LABELS)}")
+        self.unsafe_labels = tuple(unsafe_labels)
+        self.unsafe = tuple(LABELS.index(label) for label in unsafe_labels)
         self._session = None
 
     @property
@@ -178,8 +183,13 @@ class VideoSafety:
         unsafe, n = aggregate(scores, self.threshold, self.min_unsafe_frames)
         if not unsafe:
             return Verdict.allow(self.name, f"{len(idx)} frames checked, max score {scores.max():.2f}")
+        what = (
+            "exposed nudity"
+            if set(self.unsafe_labels) == set(UNSAFE_LABELS)
+            else "/".join(self.unsafe_labels)
+        )
         return Verdict.block(
-            f"{n} of {len(idx)} sampled frames show exposed nudity (max score {scores.max():.2f})",
+            f"{n} of {len(idx)} sampled frames show {what} (max score {scores.max():.2f})",
             "sexual",
             self.name,
         )
