@@ -51,7 +51,8 @@ def test_guard_video_blurs_faces(capsys, tmp_path):
         for found in map(FaceDetector().detect, guarded)
     )
     info = json.loads((out / "run.json").read_text())
-    assert info["status"] == "ok" and info["results"]["faces"] >= 3
+    # the detector runs on frames 0 and 5 (every 5th and the last); tracking covers the rest
+    assert info["status"] == "ok" and info["results"]["faces"] >= 2
 
 
 def test_guard_video_blocked_writes_no_video(capsys, tmp_path, monkeypatch):
