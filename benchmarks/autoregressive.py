@@ -272,7 +272,14 @@ def prepare_tokenizers(
 
 
 def decoder_benchmark(
-    cache: Path, *, dv_preset: str, cv_preset: str, tok_steps: int, dec_steps: int, quick: bool
+    cache: Path,
+    *,
+    dv_preset: str,
+    cv_preset: str,
+    tok_steps: int,
+    dec_steps: int,
+    quick: bool,
+    dec_episodes: int = 64,
 ) -> dict:
     from worldsmith.autoregressive.diffusion_decoder import (
         decode_video,
@@ -290,8 +297,13 @@ def decoder_benchmark(
     test_videos = [io.read(f).frames for f in test_files]  # uint8 [17, 64, 64, 3]
     data_s = time.perf_counter() - t0
     out = cache / f"decoder_{dv_preset}_{cv_preset}_{tok_steps}_{dec_steps}"
+    dec_data = cache / "episodes" / "train"
+    if dec_episodes != len(train_files):  # the decoder may see more episodes than the tokenizers did
+        dec_data = cache / "episodes" / f"train_{dec_episodes}"
+        twin_episodes(dec_data, dec_episodes, seed=0)
+        out = out.with_name(out.name + f"_{dec_episodes}ep")
     if not (out / "model" / "model.safetensors").is_file():
-        train_diffusion_decoder(dv_dir, cv_dir, cache / "episodes" / "train", out,
+        train_diffusion_decoder(dv_dir, cv_dir, dec_data, out,
                                 overrides=[f"train.steps={dec_steps}", "train.batch_size=8"])  # fmt: skip
     decoder, cv = load_decoder(out / "model")
     dv = CausalTokenizer.from_pretrained(dv_dir).eval()
@@ -330,7 +342,8 @@ def decoder_benchmark(
     psnrs = {name: statistics.mean(v) for name, v in rows.items()}
     default = next(iter(variants))
     return {
-        "data": {"train_episodes": len(train_files), "held_out_episodes": len(test_files),
+        "data": {"train_episodes": len(train_files), "decoder_train_episodes": dec_episodes,
+                 "held_out_episodes": len(test_files),
                  "frames": 17, "size": 64, "scenarios": "physics alignment (8)", "held_out_seeds": "1000+"},
         "tokenizers": {"dv": dv_preset, "cv": cv_preset, "steps_each": tok_steps,
                        "channels": [16, 32, 32, 32], "res_blocks": 1},
@@ -359,6 +372,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tokenizer-steps", type=int, default=1200)
     ap.add_argument("--decoder-steps", type=int, default=3000)
+    ap.add_argument("--decoder-episodes", type=int, default=64, help="twin episodes the decoder trains on")
     ap.add_argument("--dv", default="tiny-dv8x16x16", help="DV tokenizer preset of the decoder benchmark")
     ap.add_argument("--cv", default="tiny-cv8x8x8", help="CV tokenizer preset of the decoder benchmark")
     args = ap.parse_args()
@@ -389,7 +403,7 @@ def main() -> None:
     if args.part in ("all", "decoder"):
         dec = decoder_benchmark(args.cache, dv_preset=args.dv, cv_preset=args.cv,
                                 tok_steps=args.tokenizer_steps, dec_steps=args.decoder_steps,
-                                quick=args.quick)  # fmt: skip
+                                quick=args.quick, dec_episodes=args.decoder_episodes)  # fmt: skip
         table = Table(title="Held-out twin episodes: PSNR of decoding DV tokens")
         table.add_column("decoder")
         table.add_column("PSNR (dB)", justify="right")
