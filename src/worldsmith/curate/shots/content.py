@@ -26,7 +26,8 @@ their contrast, all in [0, 1]; structure dominates for cuts, colour counts more 
   neighbouring frames), a gradual span must leave its two ends different under the chained
   frame-to-frame shift, under a few zooms, and block by block (`block_distance`: each of 3x4
   blocks found anywhere in the other end, for a camera turning in 3D). Pans, zooms, shake, and
-  flashes hiding a camera jerk line up and are dropped. Near black or white frames nothing can be aligned: no check.
+  flashes hiding a camera jerk line up and are dropped. Near black or white frames nothing can be
+  aligned: no check.
 - A fade through black or white is one transition: boundaries within max(scales) frames of a run
   of flat frames merge into one at the middle of the run (`merge_through_flat`).
 
