@@ -124,3 +124,40 @@ def test_bad_inputs_name_the_fix():
         TokenizerConfig(encoder_channels=(8, 8, 8), decoder_channels=(8, 8, 8), spatial_compression=16)
     with pytest.raises(ConfigError, match="power of two"):
         TokenizerConfig(spatial_compression=12)
+
+
+@pytest.mark.parametrize("name", ["tiny-cv4x8x8", "tiny-dv8x8x8", "tiny-ci8x8"])
+def test_lowpass_shortcut_is_a_block_mean_codec_plus_residual(name):
+    from worldsmith.tokenizers.model import causal_block_mean, causal_block_upsample
+
+    torch.manual_seed(0)
+    c = replace(_small(name), lowpass_shortcut=True)
+    model = CausalTokenizer(c).eval()
+    st, s = c.temporal_compression, c.spatial_compression
+    frames = 1 + 2 * st if st > 1 else 1
+    x = torch.rand(1, 3, frames, 2 * s, 3 * s) * 2 - 1
+    # the formula: frame 0 is a block of its own, then blocks of st frames, s x s pixels
+    mean = causal_block_mean(x, st, s)
+    assert mean.shape == (1, 3, 1 + (frames - 1) // st, 2, 3)
+    torch.testing.assert_close(mean[0, :, 0, 1, 2], x[0, :, 0, s : 2 * s, 2 * s :].mean((-1, -2)))
+    if st > 1:
+        block = x[0, :, 1 + st : 1 + 2 * st, :s, s : 2 * s]
+        torch.testing.assert_close(mean[0, :, 2, 0, 1], block.mean((1, 2, 3)))
+    up = causal_block_upsample(mean, st, s)
+    assert up.shape == x.shape
+    if st > 1:  # each later latent frame covers st frames
+        assert torch.equal(up[:, :, 1 : 1 + st], up[:, :, 1:2].expand(-1, -1, st, -1, -1))
+    with torch.no_grad():
+        # chunked == whole with the shortcut
+        tokens = model.encode(x)
+        chunked = model.encode_chunked(x, chunk_frames=st if st > 1 else 1)
+        torch.testing.assert_close(chunked.float(), tokens.float(), atol=1e-5, rtol=1e-5)
+        whole = model.decode(tokens)
+        torch.testing.assert_close(model.decode_chunked(tokens, 1), whole, atol=1e-5, rtol=1e-5)
+        # at initialisation (learned paths zeroed where they meet the shortcut) it is the block-mean codec
+        z = model._encode(x, None)
+        torch.testing.assert_close(z[:, :3], mean, atol=1e-6, rtol=0)
+        if not model.discrete:
+            torch.testing.assert_close(model.decode(model.encode(x)), up, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="lowpass_shortcut"):
+        replace(c, kind="continuous", latent_channels=2)

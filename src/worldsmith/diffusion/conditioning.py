@@ -11,6 +11,12 @@ Deviation from diffusers' Cosmos Video2World pipeline: there, once the sampler's
 ``sigma_aug`` or below (the last step, sigma_min = 0.0002 < 0.001), every frame is treated as noisy
 and the given frames drift by ~1e-3. Here given frames stay given at every sigma, so they come out
 bit-exact.
+
+Option (not in Cosmos; `DiTConfig.residual_to_given`): the generated frames are denoised relative
+to the last given latent frame ``a``: ``D(x) = a + D'(x - a)`` with ``D'`` the EDM denoiser above.
+A still scene is then the zero residual: at high noise the prediction falls back to "nothing
+moves" (copy the last latent) instead of to the data mean, and the network spends its capacity on
+what changes. Samples without given frames (Text2World) use ``a = 0``.
 """
 
 from __future__ import annotations
@@ -55,8 +61,12 @@ def video2world_denoise(
     sigma = _as_tensor(sigma, x).to(x.device)
     sigma = sigma.expand(B) if sigma.ndim == 0 else sigma
     s = sigma.view(B, 1, 1, 1, 1)
-    x_in = c_in(s, sd) * x
     ind = frame_indicator(n_cond, B, T, x.device) if cond_latents is not None else x.new_zeros(B, 1, T, 1, 1)
+    anchor = x.new_zeros(())
+    if cond_latents is not None and getattr(getattr(net, "cfg", None), "residual_to_given", False):
+        anchor = last_given(_fit_frames(cond_latents, T).to(x.dtype), n_cond)  # [B, C, 1, H, W]
+        x = x - anchor
+    x_in = c_in(s, sd) * x
     if cond_latents is not None:
         aug = _as_tensor(augment_sigma, x).to(x.device)
         aug = (aug.expand(B) if aug.ndim == 0 else aug).view(B, 1, 1, 1, 1)
@@ -67,10 +77,18 @@ def video2world_denoise(
     if getattr(getattr(net, "cfg", None), "video2world", False):
         net_kwargs["condition_mask"] = ind.expand(B, 1, T, H, W)
     F_x = net(x_in.to(x.dtype), c_noise(sigma), **net_kwargs)
-    D_x = c_skip(s, sd) * x + c_out(s, sd) * F_x.float()
+    D_x = anchor + c_skip(s, sd) * x + c_out(s, sd) * F_x.float()
     if cond_latents is not None:
         D_x = ind * y + (1 - ind) * D_x
     return D_x
+
+
+def last_given(cond: torch.Tensor, n_cond: torch.Tensor | int) -> torch.Tensor:
+    """``[B, C, 1, H, W]``: each sample's last given latent frame (zeros where ``n_cond`` is 0)."""
+    B = cond.shape[0]
+    n = torch.as_tensor(n_cond, device=cond.device).reshape(-1).expand(B)
+    idx = (n - 1).clamp_min(0).view(B, 1, 1, 1, 1).expand(B, cond.shape[1], 1, *cond.shape[3:])
+    return torch.gather(cond, 2, idx) * (n > 0).to(cond.dtype).view(B, 1, 1, 1, 1)
 
 
 def _fit_frames(cond: torch.Tensor, T: int) -> torch.Tensor:

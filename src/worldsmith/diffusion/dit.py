@@ -56,6 +56,9 @@ class DiTConfig:
     concat_padding_mask: bool = True
     learnable_pos_embed: bool = True  # extra_pos_embed_type="learnable"
     video2world: bool = False  # a condition-mask input channel (diffusers in_channels = C + 1)
+    # Not in Cosmos (off for its weights): Video2World denoises the future relative to the last given
+    # latent frame (see `conditioning.video2world_denoise`), so "nothing moves" is the prior.
+    residual_to_given: bool = False
 
     def __post_init__(self) -> None:
         for key in ("latent_channels", "heads", "head_dim", "depth", "text_dim", "adaln_lora_dim"):

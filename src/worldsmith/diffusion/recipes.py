@@ -140,8 +140,10 @@ def demo_train(
     prompts: list[str] | None = None,
     fps: float = 24.0,
     tokenizer: torch.nn.Module | None = None,
+    residual_to_given: bool = False,
 ) -> tuple[WorldModel, dict[str, Any]]:
     """Train a tiny Video2World DiT (~1M parameters) on raw tokenizer latents ``[N, 16, T, H, W]``.
+    `residual_to_given`: denoise the future relative to the last given latent frame (`DiTConfig`).
 
     About 2 minutes on 2 CPU cores at the default 500 steps for 9x8x8 latents. Returns the
     `WorldModel` (also written to ``out/model``) and metrics (loss first/last, seconds, params).
@@ -152,7 +154,10 @@ def demo_train(
         )
     T, H, W = latents.shape[2:]
     size = (max(T, 8), max(H, 8), max(W, 8))
-    cfg = PRESETS["tiny"](latent_channels=latents.shape[1], video2world=True, max_size=_round_up(size))
+    cfg = PRESETS["tiny"](
+        latent_channels=latents.shape[1], video2world=True, max_size=_round_up(size),
+        residual_to_given=residual_to_given,
+    )  # fmt: skip
     return train_world_model(
         latents, out, dit_cfg=cfg, train={"steps": steps, "seed": seed}, prompts=prompts, fps=fps,
         tokenizer=tokenizer, threads=1,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from worldsmith import config as cfg
@@ -61,6 +62,11 @@ class TokenizerConfig:
     spatial_compression: int = 8
     temporal_compression: int = 8  # 1 = image tokenizer
     fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)
+    # Not in Cosmos (off for its weights): a fixed low-pass path around the networks, in the spirit of
+    # DC-AE's residual autoencoding (arXiv 2410.10733). The first `in_channels` code channels get the
+    # causal block mean of the input (s_t x s x s), and the decoder adds that mean, upsampled, to its
+    # output. At initialisation the tokenizer is then a naive codec; training learns the residual.
+    lowpass_shortcut: bool = False
 
     def __post_init__(self) -> None:
         for key in ("in_channels", "out_channels", "latent_channels", "num_res_blocks", "resolution"):
@@ -88,6 +94,12 @@ class TokenizerConfig:
             "decoder_channels",
             self.decoder_channels,
             "must have as many entries as encoder_channels",
+        )
+        cfg.check(
+            not self.lowpass_shortcut or self.code_channels >= self.in_channels,
+            "lowpass_shortcut",
+            self.lowpass_shortcut,
+            f"needs at least in_channels {self.in_channels} code channels",
         )
         cfg.check(
             all(n >= 3 for n in self.fsq_levels) and len(self.fsq_levels) > 0,
@@ -167,6 +179,28 @@ class TokenizerConfig:
         return self.in_channels * self.temporal_compression * self.spatial_compression**2 / per_latent
 
 
+def causal_block_mean(x: torch.Tensor, st: int, s: int, *, first: bool = True) -> torch.Tensor:
+    """``[B, C, T, H, W] -> [B, C, T', H/s, W/s]``: means of ``s_t x s x s`` blocks, where the first
+    frame of a first chunk is a block of its own (the causal grouping of the tokenizer)."""
+    if st > 1 and first:
+        head = F.avg_pool3d(x[:, :, :1], (1, s, s))
+        return torch.cat([head, F.avg_pool3d(x[:, :, 1:], (st, s, s))], dim=2) if x.shape[2] > 1 else head
+    return F.avg_pool3d(x, (st, s, s))
+
+
+def causal_block_upsample(z: torch.Tensor, st: int, s: int, *, first: bool = True) -> torch.Tensor:
+    """Back from `causal_block_mean`'s grid: each latent frame repeated over its frames (the first
+    of a first chunk once), bilinear in space."""
+    B, C, T, h, w = z.shape
+    frames = F.interpolate(
+        z.transpose(1, 2).reshape(B * T, C, h, w), scale_factor=s, mode="bilinear", align_corners=False
+    ).view(B, T, C, h * s, w * s)
+    repeats = torch.full((T,), st, device=z.device)
+    if first and st > 1:
+        repeats[0] = 1
+    return frames.repeat_interleave(repeats, dim=1, output_size=int(repeats.sum())).transpose(1, 2)
+
+
 class Encoder(nn.Module):
     """``[B, 3, T, H, W] -> [B, latent_channels, 1 + (T-1)/s_t, H/s, W/s]``."""
 
@@ -240,6 +274,12 @@ class CausalTokenizer(nn.Module):
         self.quant_conv = CausalConv3d(config.latent_channels, config.code_channels, 1)
         self.post_quant_conv = CausalConv3d(config.code_channels, config.latent_channels, 1)
         self.fsq = FSQ(config.fsq_levels) if config.kind == "discrete" else None
+        if config.lowpass_shortcut:  # start as the block-mean codec: the learned paths add nothing yet
+            with torch.no_grad():
+                self.quant_conv.weight[: config.in_channels].zero_()
+                self.quant_conv.bias[: config.in_channels].zero_()
+                self.decoder.conv_out.conv_t.weight.zero_()
+                self.decoder.conv_out.conv_t.bias.zero_()
         for name, module in self.named_modules():  # each streaming layer's slot in a CausalCache
             if hasattr(module, "cache_key"):
                 module.cache_key = name
@@ -282,8 +322,25 @@ class CausalTokenizer(nn.Module):
 
     # ---- encode / decode ----------------------------------------------------------------
     def _encode(self, x: torch.Tensor, step: CacheStep | None) -> torch.Tensor:
-        self.check_input(x, first_chunk=step is None or step.first)
-        return self.quant_conv(self.encoder(x, step))  # [B, code_channels, T', h, w]
+        first = step is None or step.first
+        self.check_input(x, first_chunk=first)
+        z = self.quant_conv(self.encoder(x, step))  # [B, code_channels, T', h, w]
+        if self.config.lowpass_shortcut:
+            c = self.config
+            mean = causal_block_mean(x, c.temporal_compression, c.spatial_compression, first=first)
+            z = torch.cat([z[:, : c.in_channels] + mean.to(z.dtype), z[:, c.in_channels :]], dim=1)
+        return z
+
+    def _reconstruct(self, codes: torch.Tensor, step: CacheStep | None) -> torch.Tensor:
+        """Codes (latents, or FSQ codes) -> video."""
+        video = self.decoder(self.post_quant_conv(codes), step)
+        if self.config.lowpass_shortcut:
+            c = self.config
+            mean = codes[:, : c.out_channels].to(video.dtype)
+            video = video + causal_block_upsample(
+                mean, c.temporal_compression, c.spatial_compression, first=step is None or step.first
+            )
+        return video
 
     def _bottleneck(self, z: torch.Tensor) -> torch.Tensor:
         """Continuous: the latents. Discrete: FSQ indices."""
@@ -295,7 +352,7 @@ class CausalTokenizer(nn.Module):
         if tokens.ndim != 5 or tokens.shape[1] != self.config.code_channels:
             want = "[B, T', h, w] indices or [B, 6, T', h, w] codes" if self.discrete else "[B, 16, T', h, w]"
             raise TokenizerInputError(f"decode expects {want}, got shape {tuple(tokens.shape)}")
-        return self.decoder(self.post_quant_conv(tokens), step)
+        return self._reconstruct(tokens, step)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Whole clip ``[B, 3, T, H, W]`` -> latents (continuous) or indices (discrete)."""
@@ -310,7 +367,7 @@ class CausalTokenizer(nn.Module):
         z = self._encode(x, None)
         if self.fsq is not None:
             z = self.fsq.quantize(z)
-        return self.decoder(self.post_quant_conv(z), None), z
+        return self._reconstruct(z, None), z
 
     # ---- streaming ----------------------------------------------------------------------
     def encode_chunk(

@@ -90,7 +90,7 @@ def encode_tiled(model: CausalTokenizer, x: torch.Tensor, *, tile: int = 256, ov
     def enc(tile_x):  # pre-quantisation z of one tile, streamed in time
         def step(chunk, cache):
             s_ = cache.step()
-            return model.quant_conv(model.encoder(chunk, s_)), s_.finish()
+            return model._encode(chunk, s_), s_.finish()
 
         return _stream(step, tile_x, sizes, 2)
 
@@ -110,7 +110,7 @@ def decode_tiled(model: CausalTokenizer, tokens: torch.Tensor, *, tile: int = 32
     def dec(tile_z):
         def step(chunk, cache):
             s_ = cache.step()
-            return model.decoder(model.post_quant_conv(chunk), s_), s_.finish()
+            return model._reconstruct(chunk, s_), s_.finish()
 
         return _stream(step, tile_z, sizes, 2)
 
