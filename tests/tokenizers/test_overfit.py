@@ -58,8 +58,8 @@ def test_overfit_one_batch_with_lowpass_shortcut():
 
     torch.manual_seed(0)
     widths = (16, 32, 32, 32)
-    c = replace(get_preset("tiny-cv4x8x8"), encoder_channels=widths, decoder_channels=widths, num_res_blocks=1,
-                lowpass_shortcut=True)  # fmt: skip
+    c = replace(get_preset("tiny-cv4x8x8"), encoder_channels=widths, decoder_channels=widths,
+                num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
     model = CausalTokenizer(c)
     x = F.interpolate(torch.rand(1, 3, 3, 4, 4) * 2 - 1, size=(9, 16, 16), mode="trilinear")
     codec = (causal_block_upsample(causal_block_mean(x, 4, 8), 4, 8) - x).abs().mean().item()
