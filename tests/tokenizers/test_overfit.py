@@ -50,7 +50,6 @@ def test_overfit_one_batch_discrete():
     assert last < 0.25 * first, (first, last)  # FSQ rounding leaves a floor
 
 
-
 def test_overfit_one_batch_with_lowpass_shortcut():
     """With the low-pass shortcut the tokenizer starts as the block-mean codec (its first loss is the
     codec's error, not a random network's) and the learned residual goes well below the codec."""
