@@ -299,6 +299,14 @@ def tokenizer_train_cmd(
     adversarial_start: Annotated[
         int, typer.Option("--adversarial-start", help="Steps of stage 2 before the adversarial loss starts.")
     ] = 0,
+    lowpass_shortcut: Annotated[
+        bool,
+        typer.Option(
+            "--lowpass-shortcut",
+            help="Start as the block-mean codec and learn the residual "
+            "(not in Cosmos; trains faster; new models only, not with --init).",
+        ),
+    ] = False,
     seed: Seed = 0,
 ) -> None:
     """Train a tokenizer on the shared Trainer; writes OUT/tokenizer (config.json + model.safetensors)."""
@@ -307,19 +315,27 @@ def tokenizer_train_cmd(
     from worldsmith.tokenizers.presets import get_preset
     from worldsmith.tokenizers.train import train_tokenizer
 
-    def run(data, preset, steps, size, batch_size, lr, stage, init, adversarial_weight, adversarial_start):
+    def run(data, preset, steps, size, batch_size, lr, stage, init, adversarial_weight, adversarial_start,
+            lowpass_shortcut):  # fmt: skip
+        if lowpass_shortcut and init:
+            raise WorldsmithError(
+                "--lowpass-shortcut builds a new model; drop it or --init (the checkpoint's config "
+                "already says whether it has the shortcut)"
+            )
         st = get_preset(preset).temporal_compression
         clips = ClipDataset.from_files(data, frames=1 + 2 * st if st > 1 else 1, size=size)
         objective = ObjectiveConfig(stage=stage, adversarial_weight=adversarial_weight,
                                     adversarial_start=adversarial_start)  # fmt: skip
         _, result = train_tokenizer(preset, clips, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                                    init=init, objective=objective)  # fmt: skip
+                                    init=init, objective=objective,
+                                    overrides={"lowpass_shortcut": True} if lowpass_shortcut else None,
+                                    )  # fmt: skip
         return {"tokenizer": str(out / "tokenizer"), "windows": len(clips),
                 **{k: v for k, v in result.items() if isinstance(v, (int, float, str))}}  # fmt: skip
 
     _tok_run(out, seed, "train", run, data=data, preset=preset, steps=steps, size=size, batch_size=batch_size,
              lr=lr, stage=stage, init=init, adversarial_weight=adversarial_weight,
-             adversarial_start=adversarial_start)  # fmt: skip
+             adversarial_start=adversarial_start, lowpass_shortcut=lowpass_shortcut)  # fmt: skip
 
 
 @tokenizer_app.command("encode")

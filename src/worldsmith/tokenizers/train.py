@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from worldsmith.errors import WorldsmithError
 from worldsmith.tokenizers.data import ClipDataset, find_videos, load_frames
 from worldsmith.tokenizers.evaluate import evaluate
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -36,6 +37,11 @@ def train_tokenizer(
     `objective` (when given, instead of `stage`) sets the whole loss, e.g. stage 2 with the
     adversarial loss: ``ObjectiveConfig(stage=2, adversarial_weight=0.1, adversarial_start=500)``.
     """
+    if init and overrides:
+        raise WorldsmithError(
+            f"train_tokenizer: `overrides` {sorted(overrides)} would rebuild the model and drop the "
+            f"weights of {init}; continue from the checkpoint as it is, or start a new model without `init`"
+        )
     torch.manual_seed(seed)
     model = CausalTokenizer.from_pretrained(init).train() if init else CausalTokenizer(get_preset(preset))
     if overrides:
