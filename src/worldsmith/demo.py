@@ -67,7 +67,10 @@ class DemoConfig:
     tokenizer_batch: int = 4
     dit_steps: int = 4000
     residual_to_given: bool = True  # the DiT denoises the change from the last given latent frame
-    sampler: str = "heun"
+    # Euler 10 (10 model calls) over Heun 10 (19): on held-out episodes its samples were closer to the
+    # true future (latent MSE 0.075 vs 0.150, PSNR 23.3 vs 20.9 dB, measured), Heun's more exact
+    # integration of a small model's flow sharpening errors the model makes
+    sampler: str = "euler"
     sample_steps: int = 10
     geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
     geometry_upscale: int = 4  # SIFT needs larger frames than `size`: match on bicubic-upscaled frames
