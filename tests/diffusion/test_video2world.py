@@ -156,3 +156,7 @@ def test_residual_to_given_denoises_relative_to_the_last_given_frame():
     zero.forward = lambda x_in, c_noise, **kw: torch.zeros_like(x_in)
     far = video2world_denoise(zero, x, torch.tensor([1e4, 1e4]), cfg=cfg, cond_latents=y, n_cond=2)
     torch.testing.assert_close(far[:, :, 2:], y[:, :, 1:2].expand(-1, -1, 2, -1, -1), atol=1e-3, rtol=0)
+    from worldsmith.diffusion.convert import config_to_diffusers
+
+    with pytest.raises(WorldsmithError, match="no diffusers equivalent"):
+        config_to_diffusers(tiny(residual_to_given=True))

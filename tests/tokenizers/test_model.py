@@ -161,3 +161,8 @@ def test_lowpass_shortcut_is_a_block_mean_codec_plus_residual(name):
             torch.testing.assert_close(model.decode(model.encode(x)), up, atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="lowpass_shortcut"):
         replace(c, kind="continuous", latent_channels=2)
+    if c.kind == "continuous" and c.video:  # diffusers' AutoencoderKLCosmos has no such path
+        from worldsmith.tokenizers.convert import config_to_diffusers
+
+        with pytest.raises(CheckpointError, match="no diffusers layout"):
+            config_to_diffusers(c)

@@ -106,6 +106,11 @@ def config_from_diffusers(cfg: dict[str, Any]) -> DiTConfig:
 
 def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
     """`DiTConfig` -> keyword arguments of ``CosmosTransformer3DModel``."""
+    if cfg.residual_to_given:
+        raise CheckpointError(
+            "a DiT trained with residual_to_given has no diffusers equivalent (diffusers' Video2World "
+            "denoises the latents themselves); keep it in worldsmith's format"
+        )
     return {
         "in_channels": cfg.latent_channels + int(cfg.video2world),
         "out_channels": cfg.latent_channels,

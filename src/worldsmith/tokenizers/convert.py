@@ -64,6 +64,11 @@ def config_to_diffusers(c: TokenizerConfig) -> dict[str, Any]:
     """Our config -> keyword arguments of diffusers' `AutoencoderKLCosmos` (continuous video only)."""
     if c.kind != "continuous" or not c.video:
         raise CheckpointError("only continuous video tokenizers (CV) have a diffusers layout")
+    if c.lowpass_shortcut:
+        raise CheckpointError(
+            "a tokenizer with lowpass_shortcut has no diffusers layout (AutoencoderKLCosmos has no "
+            "such path); keep it in worldsmith's format"
+        )
     return {
         "in_channels": c.in_channels,
         "out_channels": c.out_channels,

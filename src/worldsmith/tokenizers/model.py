@@ -96,10 +96,11 @@ class TokenizerConfig:
             "must have as many entries as encoder_channels",
         )
         cfg.check(
-            not self.lowpass_shortcut or self.code_channels >= self.in_channels,
+            not self.lowpass_shortcut
+            or (self.code_channels >= self.in_channels and self.in_channels == self.out_channels),
             "lowpass_shortcut",
             self.lowpass_shortcut,
-            f"needs at least in_channels {self.in_channels} code channels",
+            f"needs in_channels == out_channels and at least {self.in_channels} code channels",
         )
         cfg.check(
             all(n >= 3 for n in self.fsq_levels) and len(self.fsq_levels) > 0,
