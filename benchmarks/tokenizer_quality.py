@@ -20,6 +20,7 @@ steps, wall and CPU seconds.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def main() -> None:
         help="train the plain Cosmos architecture (default: with the low-pass shortcut)",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, help="train this many steps (default: what fits in --minutes)")
     parser.add_argument("--presets", default="tiny-cv4x8x8,tiny-dv4x8x8")
     parser.add_argument("--out", default="/tmp/worldsmith-tokenizer-quality")
     args = parser.parse_args()
@@ -103,7 +105,7 @@ def main() -> None:
         t1 = time.perf_counter()
         train_tokenizer(preset, data, out / "probe", steps=5, seed=0, overrides=overrides)
         step_s = (time.perf_counter() - t1) / 5  # includes start-up: errs towards fewer steps
-        steps = max(10, int(args.minutes * 60 / step_s))
+        steps = args.steps or max(10, int(args.minutes * 60 / step_s))
         console.print(f"{preset}: {step_s:.2f} s/step -> {steps} steps in {args.minutes:g} min")
         w0, c0 = time.perf_counter(), time.process_time()
         model, _ = train_tokenizer(preset, data, out / "train", steps=steps, seed=0, overrides=overrides)
@@ -112,8 +114,15 @@ def main() -> None:
             if videos:
                 rows.append(
                     {"tokenizer": preset, "shortcut": args.shortcut, "set": name, "steps": steps,
-                     "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1), **evaluate(model, videos)}
+                     "threads": args.threads, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
+                     **evaluate(model, videos)}
                 )  # fmt: skip
+    # a run of some presets keeps the other presets' rows of an earlier run at the same size
+    if RESULTS.exists() and not args.quick:
+        earlier = json.loads(RESULTS.read_text())
+        if earlier.get("size") == args.size and not earlier.get("quick"):
+            done = {r["tokenizer"] for r in rows}
+            rows = [r for r in earlier.get("rows", []) if r["tokenizer"] not in done] + rows
 
     table = Table(title=f"tokenizer quality at {args.size} px vs the naive codec of the same compression")
     for col in ("tokenizer", "set", "steps", "PSNR", "naive PSNR", "gain dB", "SSIM", "naive SSIM"):
