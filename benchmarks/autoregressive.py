@@ -243,7 +243,9 @@ def twin_episodes(root: Path, episodes: int, seed: int) -> list[Path]:
     return sorted(root.rglob("cam0.mp4"))
 
 
-def train_tokenizer_once(preset: str, videos: list[torch.Tensor], out: Path, steps: int) -> Path:
+def train_tokenizer_once(
+    preset: str, videos: list[torch.Tensor], out: Path, steps: int, shortcut: bool = False
+) -> Path:
     """A tiny tokenizer (the demo's widths) trained once into `out`; reused when already there."""
     from worldsmith.tokenizers.data import ClipDataset
     from worldsmith.tokenizers.train import train_tokenizer
@@ -251,13 +253,14 @@ def train_tokenizer_once(preset: str, videos: list[torch.Tensor], out: Path, ste
     if not (out / "tokenizer" / "model.safetensors").is_file():
         st = tokenizer_preset(preset).temporal_compression
         data = ClipDataset(videos, frames=1 + 2 * st, stride=st)
-        small = dict(encoder_channels=(16, 32, 32, 32), decoder_channels=(16, 32, 32, 32), num_res_blocks=1)
+        small = dict(encoder_channels=(16, 32, 32, 32), decoder_channels=(16, 32, 32, 32), num_res_blocks=1,
+                     lowpass_shortcut=shortcut)  # fmt: skip
         train_tokenizer(preset, data, out, steps=steps, batch_size=4, seed=0, overrides=small)
     return out / "tokenizer"
 
 
 def prepare_tokenizers(
-    cache: Path, dv_preset: str, cv_preset: str, tok_steps: int, quick: bool
+    cache: Path, dv_preset: str, cv_preset: str, tok_steps: int, quick: bool, shortcut: bool = False
 ) -> tuple[list[Path], list[Path], Path, Path]:
     """Twin episodes (train: seeds 0.., held out: seeds 1000..) and the DV and CV tokenizers trained on
     the training episodes with the same budget; all cached."""
@@ -266,8 +269,11 @@ def prepare_tokenizers(
     train_files = twin_episodes(cache / "episodes" / "train", 16 if quick else 64, seed=0)
     test_files = twin_episodes(cache / "episodes" / "test", 8 if quick else 16, seed=1000)
     train_videos = [io.read(f).frames for f in train_files]
-    dv_dir = train_tokenizer_once(dv_preset, train_videos, cache / f"{dv_preset}_{tok_steps}", tok_steps)
-    cv_dir = train_tokenizer_once(cv_preset, train_videos, cache / f"{cv_preset}_{tok_steps}", tok_steps)
+    lp = "_lp" if shortcut else ""  # tokenizers with the low-pass shortcut are cached apart
+    dv_dir, cv_dir = (
+        train_tokenizer_once(p, train_videos, cache / f"{p}_{tok_steps}{lp}", tok_steps, shortcut)
+        for p in (dv_preset, cv_preset)
+    )
     return train_files, test_files, dv_dir, cv_dir
 
 
@@ -280,6 +286,7 @@ def decoder_benchmark(
     dec_steps: int,
     quick: bool,
     dec_episodes: int = 64,
+    shortcut: bool = False,
 ) -> dict:
     from worldsmith.autoregressive.diffusion_decoder import (
         decode_video,
@@ -292,11 +299,11 @@ def decoder_benchmark(
 
     t0 = time.perf_counter()
     train_files, test_files, dv_dir, cv_dir = prepare_tokenizers(
-        cache, dv_preset, cv_preset, tok_steps, quick
+        cache, dv_preset, cv_preset, tok_steps, quick, shortcut
     )
     test_videos = [io.read(f).frames for f in test_files]  # uint8 [17, 64, 64, 3]
     data_s = time.perf_counter() - t0
-    out = cache / f"decoder_{dv_preset}_{cv_preset}_{tok_steps}_{dec_steps}"
+    out = cache / f"decoder_{dv_preset}_{cv_preset}_{tok_steps}_{dec_steps}{'_lp' if shortcut else ''}"
     dec_data = cache / "episodes" / "train"
     if dec_episodes != len(train_files):  # the decoder may see more episodes than the tokenizers did
         dec_data = cache / "episodes" / f"train_{dec_episodes}"
@@ -312,6 +319,7 @@ def decoder_benchmark(
     variants = {
         name0: {"samples": 1},
         "diffusion decoder (heun, 20 steps)": {"samples": 1, "steps": 20},
+        "diffusion decoder (euler, 10 steps)": {"samples": 1, "steps": 10, "sampler": "euler"},
         f"diffusion decoder (mean latents of 4 samples, {decoder.cfg.steps} steps)": {"samples": 4},
     }
     rows |= {name: [] for name in variants}
@@ -346,7 +354,7 @@ def decoder_benchmark(
                  "held_out_episodes": len(test_files),
                  "frames": 17, "size": 64, "scenarios": "physics alignment (8)", "held_out_seeds": "1000+"},
         "tokenizers": {"dv": dv_preset, "cv": cv_preset, "steps_each": tok_steps,
-                       "channels": [16, 32, 32, 32], "res_blocks": 1},
+                       "lowpass_shortcut": shortcut, "channels": [16, 32, 32, 32], "res_blocks": 1},
         "decoder": {"params": decoder.num_params(), "train_steps": dec_steps,
                     "latent_grid": metrics["latent_grid"],
                     "train_seconds": metrics["train_seconds"], "loss_last": metrics["loss_last"],
@@ -375,13 +383,15 @@ def main() -> None:
     ap.add_argument("--decoder-episodes", type=int, default=64, help="twin episodes the decoder trains on")
     ap.add_argument("--dv", default="tiny-dv8x16x16", help="DV tokenizer preset of the decoder benchmark")
     ap.add_argument("--cv", default="tiny-cv8x8x8", help="CV tokenizer preset of the decoder benchmark")
+    ap.add_argument("--lowpass-shortcut", action="store_true", help="tokenizers with the low-pass shortcut")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.medusa_steps, args.repeats, args.decoder_steps = 20, 10, 1, 20
         args.tokenizer_steps, args.cache = 20, args.cache / "quick"
     torch.set_num_threads(1)
     if args.part == "tokenizers":
-        prepare_tokenizers(args.cache, args.dv, args.cv, args.tokenizer_steps, quick=args.quick)
+        prepare_tokenizers(args.cache, args.dv, args.cv, args.tokenizer_steps, quick=args.quick,
+                           shortcut=args.lowpass_shortcut)  # fmt: skip
         return
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
     result = {
@@ -403,7 +413,8 @@ def main() -> None:
     if args.part in ("all", "decoder"):
         dec = decoder_benchmark(args.cache, dv_preset=args.dv, cv_preset=args.cv,
                                 tok_steps=args.tokenizer_steps, dec_steps=args.decoder_steps,
-                                quick=args.quick, dec_episodes=args.decoder_episodes)  # fmt: skip
+                                quick=args.quick, dec_episodes=args.decoder_episodes,
+                                shortcut=args.lowpass_shortcut)  # fmt: skip
         table = Table(title="Held-out twin episodes: PSNR of decoding DV tokens")
         table.add_column("decoder")
         table.add_column("PSNR (dB)", justify="right")
