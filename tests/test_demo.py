@@ -68,3 +68,24 @@ def test_rerun_skips_finished_stages(demo_run, capsys):
     assert time.perf_counter() - t0 < 30
     err = capsys.readouterr().err
     assert err.count("done earlier, skipped") == 6
+
+
+def test_stage_fingerprints_cover_every_setting_and_only_what_each_stage_reads():
+    from dataclasses import fields, replace
+
+    from worldsmith.demo import STAGE_SETTINGS, STAGES, DemoConfig, _fingerprint
+
+    names = [name for name, _ in STAGES]
+    assert set(STAGE_SETTINGS) == set(names)
+    listed = {k for keys in STAGE_SETTINGS.values() for k in keys}
+    assert listed == {f.name for f in fields(DemoConfig)}  # a new setting must say which stage reads it
+    base = DemoConfig()
+
+    def changed(**kw) -> list[str]:
+        return [n for n in names if _fingerprint(replace(base, **kw), 0, n) != _fingerprint(base, 0, n)]
+
+    assert changed(sampler="heun") == ["predict", "evaluate"]
+    assert changed(dit_steps=10) == ["world_model", "predict", "evaluate"]
+    assert changed(tokenizer_steps=10) == names[2:]
+    assert changed(size=32) == names
+    assert [n for n in names if _fingerprint(base, 1, n) != _fingerprint(base, 0, n)] == names  # the seed

@@ -461,10 +461,28 @@ STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
 STAGE_FORMAT = 2  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
+# The settings each stage reads itself (a test checks every DemoConfig field is listed). A stage's
+# fingerprint covers its own and every earlier stage's, so changing the sampler redoes predict and
+# evaluate only, and changing the frame size redoes everything.
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "sim": ("scenarios", "extra_train_scenarios", "train_per_scenario", "test_per_scenario", "frames", "trim",
+            "transition_frames", "size", "fps", "geometry_cameras"),
+    "curate": ("detector", "fps", "frames", "trim"),
+    "tokenizer": ("tokenizer_preset", "tokenizer_channels", "tokenizer_res_blocks", "tokenizer_shortcut",
+                  "tokenizer_steps", "tokenizer_batch"),
+    "world_model": ("dit_steps", "residual_to_given", "fps"),
+    "predict": ("cond_frames", "sampler", "sample_steps", "fps"),
+    "evaluate": ("cond_frames", "frames", "geometry_upscale"),
+}  # fmt: skip
+
+
 def _fingerprint(cfg: DemoConfig, seed: int, upto: str) -> str:
     """A stage is reusable only if the settings of every stage up to it are unchanged."""
+    names = [name for name, _ in STAGES]
+    keys = {k for name in names[: names.index(upto) + 1] for k in STAGE_SETTINGS[name]}
+    settings = {k: v for k, v in config_lib.to_dict(cfg).items() if k in keys}
     text = json.dumps(
-        {"cfg": config_lib.to_dict(cfg), "seed": seed, "upto": upto, "format": STAGE_FORMAT}, sort_keys=True
+        {"settings": settings, "seed": seed, "upto": upto, "format": STAGE_FORMAT}, sort_keys=True
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
