@@ -68,6 +68,7 @@ def test_pool_2x2_is_avg_pool3d_on_odd_sizes():
     torch.testing.assert_close(T.pool_2x2(x), torch.nn.functional.avg_pool3d(x, (1, 2, 2)))
 
 
+@pytest.mark.skipif(not T.bf16_supported(), reason="no native bfloat16 convolutions on this CPU")
 def test_bf16_fast_path_rechecks_windows_near_the_threshold(model, bikes):
     """margin 0: pure bfloat16 (close to float32, not equal); a margin every logit falls within:
     every window recomputed, so exactly float32; the default margin: float32's cuts."""
