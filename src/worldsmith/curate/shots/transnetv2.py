@@ -238,7 +238,10 @@ def padded_stream(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
 
 def bf16_supported() -> bool:
     """Whether oneDNN runs bfloat16 convolutions natively here (else they are emulated, slower)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # a private oneDNN query; treat its absence in another torch as "no"
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 @dataclass
