@@ -9,10 +9,14 @@ from skimage import data
 
 from worldsmith.curate.shots.content import (
     ALIGNED_MIN,
+    BLEND_MIN,
+    STEP_MIN,
     ContentDetector,
     aligned_distance,
+    blend_gain,
     block_distance,
     decode_size,
+    local_block_distance,
     merge_through_flat,
     plane_features,
     rgb_planes,
@@ -126,3 +130,36 @@ def test_block_distance_finds_parts_that_moved_apart(pictures):
     assert block_distance(a, moved) < 0.06
     assert block_distance(a, other) > 0.15
     assert block_distance(a, np.full_like(a, 90)) is None
+
+
+def test_local_block_distance_follows_local_motion_but_not_a_new_view(pictures):
+    a, other = pictures
+    big = _luma(data.astronaut(), (160, 90))
+    before = big[9:81, 16:144]
+    # the next frame: the top half moved 4 px left, the bottom 5 px right, brighter (local motion)
+    after = np.concatenate([big[9:45, 20:148], big[45:81, 11:139]]).astype(np.float32) * 0.8 + 40
+    after = after.astype(np.uint8)
+    assert aligned_distance(before, after) > 0.1  # no single shift explains it
+    assert local_block_distance(before, after) < 0.03
+    assert local_block_distance(before, other) > 3 * STEP_MIN
+    assert local_block_distance(before, np.full_like(before, 90)) is None
+    # the search is local: the same picture moved by 40 px is not found
+    far = big[9:81, 0:128]
+    assert local_block_distance(big[9:81, 32:160], far) > local_block_distance(before, after) + 0.05
+
+
+def test_blend_gain_is_one_for_a_dissolve_and_near_zero_for_a_pan(pictures):
+    a, b = pictures
+    alpha = np.linspace(0, 1, 9)[:, None, None]
+    dissolve = ((1 - alpha) * a + alpha * b).round().astype(np.uint8)  # 9 frames, A to B
+    assert blend_gain(dissolve, 0, 8, 4) > 0.999
+    # the exact formula: frame 4 is 0.5 A + 0.5 B, and one end alone leaves the other's variance
+    ends = np.stack([a, b]).astype(np.float64).reshape(2, -1)
+    mid = dissolve[4].astype(np.float64).ravel()
+    fit_a = np.linalg.lstsq(np.stack([ends[0], np.ones_like(mid)], 1), mid, rcond=None)[1][0]
+    assert fit_a > 0  # one end does not explain the middle
+    big = _luma(data.astronaut(), (200, 90))
+    pan = np.stack([big[9:81, 8 * k : 8 * k + 128] for k in range(9)])  # 8 px a frame
+    assert blend_gain(pan, 0, 8, 4) < 0.3 < BLEND_MIN
+    still = np.repeat(a[None], 9, 0)
+    assert blend_gain(still, 0, 8, 4) == 0.0  # nothing to explain: no gain

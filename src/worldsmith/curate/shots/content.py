@@ -21,13 +21,17 @@ their contrast, all in [0, 1]; structure dominates for cuts, colour counts more 
 - Candidates are taken strongest first (hard cuts before gradual ones), keeping `min_shot` frames
   (2h for a gradual one) between boundaries. A candidate about to be taken is checked with motion
   compensation on the small luma frames (`aligned_distance`: phase-correlation shift, then
-  normalised cross-correlation, which ignores brightness and contrast): a cut must leave every
+  normalised cross-correlation, which ignores brightness and contrast). A cut must leave every
   pair across it different (> `ALIGNED_MIN` and > `ALIGNED_RATIO` x the aligned change of
-  neighbouring frames), a gradual span must leave its two ends different under the chained
-  frame-to-frame shift, under a few zooms, and block by block (`block_distance`: each of 3x4
-  blocks found anywhere in the other end, for a camera turning in 3D). Pans, zooms, shake, and
-  flashes hiding a camera jerk line up and are dropped. Near black or white frames nothing can be
-  aligned: no check.
+  neighbouring frames), and its two frames different block by block (`local_block_distance`:
+  each of 3x4 blocks searched within a few pixels of its place, > `STEP_MIN`). A gradual span must
+  leave its two ends different under the chained frame-to-frame shift and under a few zooms, and
+  then show a change of shot in one of three ways: a hard cut inside it (two neighbouring frames
+  differ block by block, > `STEP_CUT`: the boundary moves there), ends whose blocks are found
+  nowhere in each other (`block_distance` > `BLOCK_MIN`), or a middle that is a mix of its ends
+  (`blend_gain` >= `BLEND_MIN`, the dissolve model ``x A + y B + c``). Pans, zooms, shake, a
+  camera turning in 3D, and flashes hiding a camera jerk line up or fail all three, and are
+  dropped. Near black or white frames nothing can be aligned: no check.
 - A fade through black or white is one transition: boundaries within max(scales) frames of a run
   of flat frames merge into one at the middle of the run (`merge_through_flat`).
 
@@ -52,7 +56,11 @@ COLOUR_WEIGHT = 0.25  # hard cuts: structure separates shots better; colour sees
 GRADUAL_COLOUR_WEIGHT = 0.5  # gradual: colour drifts less than structure under camera motion
 ALIGNED_MIN = 0.1  # aligned (1 - NCC) / 2 at or below which two frames show the same view
 ALIGNED_RATIO = 2.0  # ... or below this many times the aligned distance of neighbouring frames
-BLOCK_MIN = 0.12  # median block distance at or below which a span's ends show one scene
+BLOCK_MIN = 0.2  # median block distance above which a span's ends show two scenes
+BLEND_MIN = 0.36  # blend gain at or above which a span's middle is a mix of its ends (a dissolve)
+STEP_MIN = 0.08  # local block distance of the frames across a cut at or below which they show one view
+STEP_CUT = 0.15  # local block distance of two neighbouring frames inside a span that makes it a cut
+LOCAL_RADIUS = 6  # pixels (of the 64-px luma) a block may move between neighbouring frames
 ZOOMS = (1.0, 1.15, 1 / 1.15, 1.35, 1 / 1.35, 1.6, 1 / 1.6)  # tried between a span's ends
 FLAT_LUMA = 1.5  # luma std (levels) below which an overlap has no structure to correlate
 FLAT_CONTRAST = 0.15  # thumbnail contrast of a flat (black, white) frame
@@ -140,7 +148,7 @@ class ContentDetector:
         ratio: float = 3.0,
         margin: float = 0.02,
         min_cut: float = 0.06,
-        gradual_margin: float = 0.12,
+        gradual_margin: float = 0.07,
         scales: tuple[int, ...] = (3, 6, 11),
         flash: int = 4,
         window: int = 12,
@@ -249,15 +257,24 @@ class ContentDetector:
                 continue
             near = max(2 * self.flash + 2, 2 * h)
             fade = flat[max(0, index - near) : index + near + 1].any()  # black or white: nothing to align
-            check = self._cut_survives_alignment if h == 0 else partial(self._span_survives_alignment, h=h)
-            if fade or check(lumas, index):
+            if fade:
                 chosen.append((index, radius))
+                continue
+            check = self._cut_survives_alignment if h == 0 else partial(self._span_survives_alignment, h=h)
+            at = check(lumas, index)
+            if at is not None and all(abs(at - c) >= max(radius, rc) for c, rc in chosen):
+                chosen.append((at, radius))
         return merge_through_flat(sorted(c for c, _ in chosen), flat, max(self.scales))
 
-    def _cut_survives_alignment(self, lumas: np.ndarray, t: int) -> bool:
-        """A hard cut at t: frames across it still differ after the best global shift (every pair
-        up to ``flash + 1`` frames each side), by more than frames beside it do."""
+    def _cut_survives_alignment(self, lumas: np.ndarray, t: int) -> int | None:
+        """A hard cut at t (returned, or None): frames across it still differ after the best global
+        shift (every pair up to ``flash + 1`` frames each side), by more than frames beside it do,
+        and the two frames at it differ block by block under local motion (`local_block_distance`:
+        an object moving on its own or a camera turning in 3D leaves no global shift to find)."""
         n = len(lumas)
+        step = local_block_distance(lumas[t - 1], lumas[t])
+        if step is not None and step <= STEP_MIN:
+            return None
         side = [
             k
             for k in range(max(1, t - self.window), min(n, t + self.window + 1))
@@ -273,28 +290,81 @@ class ContentDetector:
                     continue
                 d = aligned_distance(lumas[lo], lumas[hi])
                 if d is not None and d <= need:
-                    return False
-        return True
+                    return None
+        return t
 
-    def _span_survives_alignment(self, lumas: np.ndarray, t: int, *, h: int) -> bool:
-        """A gradual transition centred at t: its two ends still differ by more than `ALIGNED_MIN`
-        once aligned by the best global shift and zoom; the ends of a pan or a zoom line up."""
+    def _span_survives_alignment(self, lumas: np.ndarray, t: int, *, h: int) -> int | None:
+        """A gradual transition centred at t: its boundary (t, or the frame of a hard cut found
+        inside the span), or None for a camera or object move.
+
+        The span's two ends must differ by more than `ALIGNED_MIN` once aligned by the best global
+        shift and zoom (the ends of a pan or a zoom line up). Then one of three must show a change
+        of shot: two neighbouring frames inside the span differ block by block under local motion
+        (a hard cut that motion hid from the hard-cut score: it is returned), the ends' blocks are
+        found nowhere in each other (`block_distance` > `BLOCK_MIN`: two scenes), or the middle
+        frames are a mix of the ends (`blend_gain` >= `BLEND_MIN`: a dissolve). A camera turning in
+        3D passes the first test but none of the others.
+        """
         lo, hi = max(0, t - h), min(len(lumas) - 1, t + h)
         a, b = lumas[lo], lumas[hi]
         # a fast pan: the shift of the ends is the sum of the frame-to-frame shifts
         steps = [cv2.phaseCorrelate(*lumas[k : k + 2].astype(np.float32))[0] for k in range(lo, hi)]
         chained = aligned_distance(a, b, max_shift=0.6, shift=tuple(np.sum(steps, axis=0))) if steps else None
         if chained is not None and chained <= ALIGNED_MIN:
-            return False
+            return None
         for zoom in ZOOMS:  # b is a zoomed in (zoom > 1) or out of a
             wide, close = (a, b) if zoom > 1 else (b, a)
             d = aligned_distance(zoom_in(wide, max(zoom, 1 / zoom)), close, max_shift=0.4)
             if d is not None and d <= ALIGNED_MIN:
-                return False
-        # a camera turning in 3D (perspective, parallax): no global shift or zoom fits, but each
-        # part of the picture is still found somewhere in the other end
+                return None
+        jumps = [local_block_distance(lumas[k - 1], lumas[k]) or 0.0 for k in range(lo + 1, hi + 1)]
+        if max(jumps) > STEP_CUT:
+            return lo + 1 + int(np.argmax(jumps))
         d = block_distance(a, b)
-        return d is None or d > BLOCK_MIN
+        if d is None or d > BLOCK_MIN or blend_gain(lumas, lo, hi, t) >= BLEND_MIN:
+            return t
+        return None
+
+
+def local_block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
+    """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match within
+    `LOCAL_RADIUS` pixels of its place in `a` (two neighbouring frames: local motion); None when
+    every block is flat."""
+    a = a.astype(np.float32)
+    h, w = b.shape
+    bh, bw = h // grid[0], w // grid[1]
+    r = LOCAL_RADIUS
+    out = []
+    for y in range(0, grid[0] * bh, bh):
+        for x in range(0, grid[1] * bw, bw):
+            block = b[y : y + bh, x : x + bw].astype(np.float32)
+            if block.std() >= FLAT_LUMA:
+                window = a[max(0, y - r) : y + bh + r, max(0, x - r) : x + bw + r]
+                out.append((1.0 - float(cv2.matchTemplate(window, block, cv2.TM_CCOEFF_NORMED).max())) / 2)
+    return float(np.median(out)) if out else None
+
+
+def blend_gain(lumas: np.ndarray, lo: int, hi: int, t: int) -> float:
+    """How much better frames t-1..t+1 are fitted as a mix of the span's ends, ``x A + y B + c``,
+    than by the better end alone, ``x A + c``: ``1 - residual(both) / residual(one)``, the best of
+    the three frames, in [0, 1] (0 where one end leaves under one grey level rms). A dissolve's
+    middle is such a mix (about 1); a camera move's middle is the picture shifted, which no mix of
+    the ends reproduces (about 0)."""
+    ends = lumas[lo].astype(np.float64).ravel(), lumas[hi].astype(np.float64).ravel()
+    one = np.ones_like(ends[0])
+
+    def residual(m: np.ndarray, *columns: np.ndarray) -> float:
+        x = np.stack([*columns, one], 1)
+        coef, *_ = np.linalg.lstsq(x, m, rcond=None)
+        return float(np.square(m - x @ coef).sum())
+
+    best = 0.0
+    for k in range(max(lo + 1, t - 1), min(hi, t + 2)):
+        m = lumas[k].astype(np.float64).ravel()
+        one_end = min(residual(m, ends[0]), residual(m, ends[1]))
+        if one_end > m.size:  # one end explains it to within a grey level: nothing left to gain
+            best = max(best, 1.0 - residual(m, *ends) / one_end)
+    return best
 
 
 def block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
