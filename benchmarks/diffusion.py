@@ -17,6 +17,7 @@ The machine is a shared 2-core CPU: absolute numbers are noisy, ratios from inte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
@@ -52,19 +53,21 @@ def _diffusers_model(model: DiT):
     return ref
 
 
-def bench_speed(quick: bool, compile_: bool = False) -> dict:
+def bench_speed(quick: bool, compile_: bool = False, bf16: bool = False) -> dict:
     """One thread: on a shared 2-core box two threads per process oversubscribe and the timings scatter.
 
-    With `compile_`, a third contestant runs in the same interleaved loop: our DiT under
-    `torch.compile` (inductor, CPU; optional, compile time is excluded as warm-up).
+    With `compile_`, both models also run under `torch.compile` (inductor, CPU; compile time is
+    excluded as warm-up) in the same interleaved loop: ours compiled against diffusers compiled is
+    the like-for-like ratio. With `bf16`, every contestant runs under CPU autocast to bfloat16 (the
+    precision Cosmos trains in; parity is then to bfloat16 rounding).
     """
     from worldsmith.diffusion.recipes import torch_threads
 
     with torch_threads(1):
-        return _bench_speed(quick, compile_)
+        return _bench_speed(quick, compile_, bf16)
 
 
-def _bench_speed(quick: bool, compile_: bool) -> dict:
+def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
     cfg = DiTConfig(latent_channels=16, heads=4, head_dim=32, depth=4, text_dim=128, adaln_lora_dim=32,
                     max_size=(16, 32, 32), video2world=True)  # fmt: skip
     torch.manual_seed(0)
@@ -81,90 +84,82 @@ def _bench_speed(quick: bool, compile_: bool) -> dict:
     pad = torch.zeros(1, 1, H, W)
     tokens = B * T * (H // 2) * (W // 2)
 
-    def run_ours():
-        out = ours(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24)
-        out.square().mean().backward()
-        return out
+    def call_ours(model):
+        return model(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24).float()
 
-    ours_compiled = torch.compile(ours) if compile_ else None
+    def call_ref(model):
+        return model(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
+                     padding_mask=pad, fps=24, return_dict=False)[0].float()  # fmt: skip
 
-    def run_compiled():
-        out = ours_compiled(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24)
-        out.square().mean().backward()
-        return out
-
-    def run_ref():
-        out = ref(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
-                  padding_mask=pad, fps=24, return_dict=False)[0]  # fmt: skip
-        out.square().mean().backward()
-        return out
-
-    with torch.no_grad():
-        diff = (ours(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24) -
-                ref(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
-                    padding_mask=pad, fps=24, return_dict=False)[0]).abs().max().item()  # fmt: skip
-    contestants = [("worldsmith", run_ours, ours), ("diffusers", run_ref, ref)]
+    # name -> (call, module to run, module holding the parameters)
+    models = {"worldsmith": (call_ours, ours, ours), "diffusers": (call_ref, ref, ref)}
     if compile_:
-        with torch.no_grad():
-            out_c = ours_compiled(x, c_noise, text, condition_mask=cond, padding_mask=pad, fps=24)
-            out_r = ref(hidden_states=x, timestep=c_noise, encoder_hidden_states=text, condition_mask=cond,
-                        padding_mask=pad, fps=24, return_dict=False)[0]  # fmt: skip
-        diff_compiled = (out_c - out_r).abs().max().item()
-        contestants.insert(1, ("worldsmith (compiled)", run_compiled, ours))
-    wall: dict[str, list[float]] = {name: [] for name, _, _ in contestants}
-    cpu: dict[str, list[float]] = {name: [] for name, _, _ in contestants}
-    reps = 4 if quick else 12
-    for i in range(reps + 2):
-        for name, fn, m in contestants if i % 2 == 0 else contestants[::-1]:
-            m.zero_grad(set_to_none=True)
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            if i >= 2:  # warm-up
-                wall[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
+        models["worldsmith (compiled)"] = (call_ours, torch.compile(ours), ours)
+        models["diffusers (compiled)"] = (call_ref, torch.compile(ref), ref)
+    names = list(models)
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with precision:
+        with torch.no_grad():  # parity first (this also compiles the forward graphs)
+            expected = call_ref(ref)
+            diffs = {n: (call(m) - expected).abs().max().item() for n, (call, m, _) in models.items()}
+        wall: dict[str, list[float]] = {n: [] for n in names}
+        cpu: dict[str, list[float]] = {n: [] for n in names}
+        reps = 4 if quick else 12
+        for i in range(reps + 2):
+            for name in names if i % 2 == 0 else names[::-1]:
+                call, model, params = models[name]
+                params.zero_grad(set_to_none=True)
+                t0, c0 = time.perf_counter(), time.process_time()
+                call(model).square().mean().backward()
+                if i >= 2:  # warm-up (and compilation of the backward graphs)
+                    wall[name].append(time.perf_counter() - t0)
+                    cpu[name].append(time.process_time() - c0)
     best = {k: min(v) for k, v in wall.items()}
     med = {k: statistics.median(v) for k, v in wall.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+
+    def ratios(ours_name: str, ref_name: str) -> dict[str, float]:
+        return {
+            "best_wall": best[ref_name] / best[ours_name],
+            "median_wall": med[ref_name] / med[ours_name],
+            "median_cpu": cpu_med[ref_name] / cpu_med[ours_name],
+        }
+
+    speedups = {"eager vs eager": ratios("worldsmith", "diffusers")}
+    if compile_:
+        speedups["compiled vs compiled"] = ratios("worldsmith (compiled)", "diffusers (compiled)")
+        speedups["ours compiled vs diffusers eager"] = ratios("worldsmith (compiled)", "diffusers")
     result = {
         "config": {"dim": cfg.dim, "heads": cfg.heads, "depth": cfg.depth, "tokens_per_step": tokens,
                    "latents": [B, 16, T, H, W], "text_tokens": 32, "threads": torch.get_num_threads(),
-                   "repeats": reps},
-        "parity_max_abs_diff": diff,
+                   "repeats": reps, "precision": "bf16 autocast" if bf16 else "fp32"},
+        "parity_max_abs_diff": diffs,
         "tokens_per_s_best": {k: tokens / v for k, v in best.items()},
         "best_step_s": best,
         "median_step_s": med,
         "median_cpu_s": cpu_med,
-        "speedup_best_wall": best["diffusers"] / best["worldsmith"],
-        "speedup_median_wall": med["diffusers"] / med["worldsmith"],
-        "speedup_median_cpu": cpu_med["diffusers"] / cpu_med["worldsmith"],
+        "speedups": speedups,
         "target_speedup": 1.2,
         "order": "interleaved, order reversed every other round; first 2 rounds are warm-up",
     }  # fmt: skip
-    if compile_:
-        c = "worldsmith (compiled)"
-        result.update({
-            "parity_compiled_max_abs_diff": diff_compiled,
-            "compiled_speedup_best_wall": best["diffusers"] / best[c],
-            "compiled_speedup_median_wall": med["diffusers"] / med[c],
-            "compiled_speedup_median_cpu": cpu_med["diffusers"] / cpu_med[c],
-        })  # fmt: skip
-    table = Table(title="DiT forward+backward, fp32 CPU, 1 thread (same config, same weights)")
-    for col in ("model", "best s/step", "median s/step", "median CPU s", "tokens/s (best)"):
+    precision_name = "bf16 autocast" if bf16 else "fp32"
+    table = Table(title=f"DiT forward+backward, {precision_name} CPU, 1 thread (same config, same weights)")
+    for col in ("model", "best s/step", "median s/step", "median CPU s", "tokens/s (best)", "max |diff|"):
         table.add_column(col)
     for k in best:
-        table.add_row(k, f"{best[k]:.3f}", f"{med[k]:.3f}", f"{cpu_med[k]:.3f}", f"{tokens / best[k]:,.0f}")
+        table.add_row(
+            k,
+            f"{best[k]:.3f}",
+            f"{med[k]:.3f}",
+            f"{cpu_med[k]:.3f}",
+            f"{tokens / best[k]:,.0f}",
+            f"{diffs[k]:.1e}",
+        )
     console.print(table)
-    console.print(
-        f"speedup: best wall {result['speedup_best_wall']:.2f}x, "
-        f"median wall {result['speedup_median_wall']:.2f}x, "
-        f"median CPU time {result['speedup_median_cpu']:.2f}x (target >= 1.2x); parity max |diff| {diff:.2e}"
-    )
-    if compile_:
+    for name, r in speedups.items():
         console.print(
-            f"compiled: best wall {result['compiled_speedup_best_wall']:.2f}x, "
-            f"median wall {result['compiled_speedup_median_wall']:.2f}x, "
-            f"median CPU time {result['compiled_speedup_median_cpu']:.2f}x; "
-            f"parity max |diff| {diff_compiled:.2e}"
+            f"{name}: best wall {r['best_wall']:.2f}x, median wall {r['median_wall']:.2f}x, "
+            f"median CPU time {r['median_cpu']:.2f}x (target >= 1.2x)"
         )
     return result
 
@@ -313,17 +308,19 @@ def main() -> None:
     parser.add_argument(
         "--skip-sampling", action="store_true", help="Speed part only (keeps the stored sampling)."
     )
-    parser.add_argument("--compile", action="store_true", help="Also time our DiT under torch.compile.")
+    parser.add_argument("--compile", action="store_true", help="Also time both models under torch.compile.")
+    parser.add_argument("--bf16", action="store_true", help="Time under CPU autocast to bfloat16.")
     args = parser.parse_args()
     result = {
         "versions": versions(),
         "note": "shared 2-core CPU (other agents' jobs running); timings are noisy",
-        "speed": bench_speed(args.quick, args.compile),
+        "speed" if not args.bf16 else "speed_bf16": bench_speed(args.quick, args.compile, args.bf16),
     }
-    if args.skip_sampling and RESULTS.is_file():
+    if RESULTS.is_file():  # keep the parts this run did not measure
         previous = json.loads(RESULTS.read_text())
-        if "sampling" in previous:
-            result["sampling"] = previous["sampling"]
+        for key in ("speed", "speed_bf16", "sampling"):
+            if key in previous and key not in result and (key != "sampling" or args.skip_sampling):
+                result[key] = previous[key]
     if not args.skip_sampling:
         with tempfile.TemporaryDirectory() as tmp:
             result["sampling"] = bench_sampling(args.quick, Path(tmp))

@@ -38,6 +38,26 @@ def test_attention_matches_formula(causal, kv_heads):
     )
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_half_precision_training_attends_in_float32(causal):
+    """Under bfloat16 autocast with gradients, attention runs in float32 (faster backward on CPU):
+    the output is the float32 formula rounded once to bfloat16, gradients flow in bfloat16."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, n, 16, generator=g).bfloat16().requires_grad_() for n in (24, 24, 24))
+    mask = torch.rand(2, 1, 24, 24, generator=g) > 0.3
+    mask[..., 0] = True  # no fully masked row
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attention(q, k, v, causal=causal, attn_mask=None if causal else mask)
+    expected = reference(q.float(), k.float(), v.float(), causal=causal, mask=None if causal else mask)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected.bfloat16().float(), atol=1e-2, rtol=0)
+    assert (out.float() - expected).abs().max() <= (expected.abs().max() * 2**-8).item() + 1e-6
+    out.float().square().sum().backward()
+    assert q.grad.dtype == torch.bfloat16 and q.grad.abs().sum() > 0
+    with torch.no_grad():  # inference keeps the half-precision kernel (its forward is the faster)
+        assert not attn_lib._float32_backward(q, k, v)
+
+
 def test_bad_head_counts():
     with pytest.raises(ValueError, match="multiple"):
         attention(torch.randn(1, 4, 3, 8), torch.randn(1, 3, 3, 8), torch.randn(1, 3, 3, 8))

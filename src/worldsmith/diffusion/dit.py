@@ -117,11 +117,17 @@ class Attention(nn.Module):
             k, v = rearrange(self.kv(context), "b s (n h d) -> n b h s d", n=2, h=self.heads)  # [B, H, S, Dh]
         else:
             q, k, v = rearrange(self.qkv(x), "b l (n h d) -> n b h l d", n=3, h=self.heads)  # [B, H, L, Dh]
-        q, k = self.q_norm(q), self.k_norm(k)
+        q, k = _rms_norm(q, self.q_norm), _rms_norm(k, self.k_norm)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = attention(q, k, v, attn_mask=mask)  # [B, H, L, Dh]
         return self.out(rearrange(out, "b h l d -> b l (h d)"))
+
+
+def _rms_norm(x: torch.Tensor, norm: nn.RMSNorm) -> torch.Tensor:
+    """`norm(x)` with the weight in x's dtype: under bfloat16 autocast the fused RMSNorm kernel
+    needs input and weight of one dtype (else a slower composite runs); a no-op cast in float32."""
+    return F.rms_norm(x, norm.normalized_shape, norm.weight.to(x.dtype), norm.eps)
 
 
 class AdaLNLoRA(nn.Module):
