@@ -12,6 +12,7 @@ from worldsmith.curate.shots.content import (
     BLEND_MIN,
     STEP_MIN,
     ContentDetector,
+    active_area,
     aligned_distance,
     blend_gain,
     block_distance,
@@ -163,3 +164,22 @@ def test_blend_gain_is_one_for_a_dissolve_and_near_zero_for_a_pan(pictures):
     assert blend_gain(pan, 0, 8, 4) < 0.3 < BLEND_MIN
     still = np.repeat(a[None], 9, 0)
     assert blend_gain(still, 0, 8, 4) == 0.0  # nothing to explain: no gain
+
+
+def test_block_measures_look_inside_letterbox_bars(pictures):
+    """Pillarbox bars put the same sharp edge into the border blocks of any two frames; the block
+    measures tile the picture between the bars, so two different shots stay different."""
+    a, b = pictures  # 72 x 128
+
+    def pillarbox(img: np.ndarray) -> np.ndarray:
+        out = np.full((72, 160), 16, np.uint8)  # video black
+        out[:, 16:144] = img
+        return out
+
+    pa, pb = pillarbox(a), pillarbox(b)
+    pa[:, :16] += np.random.default_rng(0).integers(0, 2, (72, 16), dtype=np.uint8)  # codec noise
+    assert active_area(pa, pb) == (slice(0, 72), slice(16, 144))
+    assert active_area(a, b) == (slice(0, 72), slice(0, 128))  # no bars: the whole frame
+    assert local_block_distance(pa, pb) > 3 * STEP_MIN
+    assert abs(local_block_distance(pa, pb) - local_block_distance(a, b)) < 1e-6
+    assert block_distance(pa, pb) == block_distance(a, b)

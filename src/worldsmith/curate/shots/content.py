@@ -60,6 +60,7 @@ BLOCK_MIN = 0.2  # median block distance above which a span's ends show two scen
 BLEND_MIN = 0.36  # blend gain at or above which a span's middle is a mix of its ends (a dissolve)
 STEP_MIN = 0.08  # local block distance of the frames across a cut at or below which they show one view
 STEP_CUT = 0.15  # local block distance of two neighbouring frames inside a span that makes it a cut
+BAR_LUMA = 48.0  # mean luma (levels) below which a flat border row or column is a letterbox bar
 LOCAL_RADIUS = 6  # pixels (of the 64-px luma) a block may move between neighbouring frames
 ZOOMS = (1.0, 1.15, 1 / 1.15, 1.35, 1 / 1.35, 1.6, 1 / 1.6)  # tried between a span's ends
 FLAT_LUMA = 1.5  # luma std (levels) below which an overlap has no structure to correlate
@@ -326,11 +327,31 @@ class ContentDetector:
         return None
 
 
+def active_area(*frames: np.ndarray) -> tuple[slice, slice]:
+    """(rows, columns) of the picture inside the dark flat bars (letterbox, pillarbox) at the borders
+    of every one of `frames`; the whole frame when the bars would leave less than half of it.
+
+    Blocks that straddle a bar's edge show the same sharp edge in any two frames of a video, so the
+    block measures look inside the bars."""
+    stack = np.stack(frames).astype(np.float32)  # [n, H, W]
+
+    def span(axis: int) -> slice:
+        flat = (stack.std(axis=axis) < FLAT_LUMA) & (stack.mean(axis=axis) < BAR_LUMA)  # [n, len]
+        picture = np.flatnonzero(~flat.all(axis=0))
+        size = stack.shape[3 - axis]
+        if len(picture) == 0 or picture[-1] + 1 - picture[0] < size / 2:
+            return slice(0, size)
+        return slice(int(picture[0]), int(picture[-1]) + 1)
+
+    return span(2), span(1)
+
+
 def local_block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
     """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match within
     `LOCAL_RADIUS` pixels of its place in `a` (two neighbouring frames: local motion); None when
-    every block is flat."""
-    a = a.astype(np.float32)
+    every block is flat. Blocks tile the `active_area` of the two frames."""
+    rows, cols = active_area(a, b)
+    a, b = a[rows, cols].astype(np.float32), b[rows, cols]
     h, w = b.shape
     bh, bw = h // grid[0], w // grid[1]
     r = LOCAL_RADIUS
@@ -369,8 +390,9 @@ def blend_gain(lumas: np.ndarray, lo: int, hi: int, t: int) -> float:
 
 def block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
     """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match anywhere
-    in `a` (local motion); None when every block is flat."""
-    a = a.astype(np.float32)
+    in `a` (local motion); None when every block is flat. Blocks tile the `active_area`."""
+    rows, cols = active_area(a, b)
+    a, b = a[rows, cols].astype(np.float32), b[rows, cols]
     h, w = b.shape
     bh, bw = h // grid[0], w // grid[1]
     out = []
