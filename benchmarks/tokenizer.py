@@ -7,12 +7,13 @@ The parent drives the two workers *interleaved* (ours, ref, ours, ref, ...; one 
 both see the same machine load, and reports frames/s from the best and from the median repeat,
 plus peak resident memory; it checks that both outputs agree. Writes benchmarks/results/tokenizer.json.
 
-    python benchmarks/tokenizer.py [--frames 17 --size 256 --reps 5 --threads 2]
+    python benchmarks/tokenizer.py [--frames 17 --size 256 --reps 5 --threads 2] [--bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -52,18 +53,20 @@ def _build(impl: str, weights: str):
     return lambda x: ref.decode(ref.encode(x).latent_dist.mode()).sample
 
 
-def worker(impl: str, frames: int, size: int, out: str, weights: str) -> None:
-    """Build `impl`, then on each stdin line "run" time one encode+decode; on "done" save and report."""
+def worker(impl: str, frames: int, size: int, out: str, weights: str, bf16: bool = False) -> None:
+    """Build `impl`, then on each stdin line "run" time one encode+decode (under bfloat16 autocast
+    with `bf16`); on "done" save and report."""
     run = _build(impl, weights)
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     x = torch.rand(1, 3, frames, size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
     print("ready", flush=True)
     y = None
     for line in sys.stdin:
         if line.strip() != "run":
             break
-        with torch.inference_mode():
+        with torch.inference_mode(), precision:
             t0, c0 = time.perf_counter(), time.process_time()
-            y = run(x)
+            y = run(x).float()
             print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}),
                   flush=True)  # fmt: skip
     torch.save(y, out)
@@ -75,6 +78,8 @@ def worker(impl: str, frames: int, size: int, out: str, weights: str) -> None:
 def _spawn(impl: str, a: argparse.Namespace, out: str, weights: str) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--worker", impl, "--frames", str(a.frames), "--size", str(a.size),
            "--threads", str(a.threads), "--out", out, "--weights", weights]  # fmt: skip
+    if a.bf16:
+        cmd.append("--bf16")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "ready":
         raise RuntimeError(f"{impl} worker failed to start")
@@ -96,10 +101,13 @@ def main() -> None:
     p.add_argument("--worker", choices=["worldsmith", "diffusers"])
     p.add_argument("--out")
     p.add_argument("--weights")
+    p.add_argument(
+        "--bf16", action="store_true", help="under CPU autocast to bfloat16 (writes tokenizer_bf16.json)"
+    )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.worker:
-        return worker(a.worker, a.frames, a.size, a.out, a.weights)
+        return worker(a.worker, a.frames, a.size, a.out, a.weights, a.bf16)
     impls = ("worldsmith", "diffusers")
     times: dict[str, list[float]] = {k: [] for k in impls}
     cpu: dict[str, list[float]] = {k: [] for k in impls}
@@ -143,6 +151,7 @@ def main() -> None:
         "config": "CV8x8x8 (published widths, random weights)",
         "input": f"1x3x{a.frames}x{a.size}x{a.size}",
         "device": "cpu",
+        "precision": "bf16 autocast" if a.bf16 else "fp32",
         "rows": rows,
         "speedup_best": ref["best_seconds"] / ours["best_seconds"],
         "speedup_median": ref["median_seconds"] / ours["median_seconds"],
@@ -156,8 +165,11 @@ def main() -> None:
         "own process. CPU time (process_time) is less sensitive to the load than wall time; with more "
         "than one thread it also counts OpenMP spin-waiting.",
     }
-    fs.write_json(RESULTS, result)
-    table = Table(title=f"CV8x8x8 encode+decode, {result['input']}, CPU, {a.threads} threads")
+    results = RESULTS.with_name("tokenizer_bf16.json") if a.bf16 else RESULTS
+    fs.write_json(results, result)
+    table = Table(
+        title=f"CV8x8x8 encode+decode, {result['input']}, CPU, {a.threads} threads, {result['precision']}"
+    )
     for col in ("impl", "best s", "median s", "frames/s (best)", "frames/s (median)", "peak RSS MiB"):
         table.add_column(col)
     for r in rows:
@@ -169,7 +181,7 @@ def main() -> None:
     console.print(f"speedup best {result['speedup_best']:.2f}x, median {result['speedup_median']:.2f}x "
                   f"(per round {min(per_round):.2f}-{max(per_round):.2f}), "
                   f"median CPU time {result['speedup_median_cpu']:.2f}x, memory ratio "
-                  f"{result['peak_memory_ratio']:.2f}, max |diff| {max_diff:.2e} -> {RESULTS}")  # fmt: skip
+                  f"{result['peak_memory_ratio']:.2f}, max |diff| {max_diff:.2e} -> {results}")  # fmt: skip
 
 
 if __name__ == "__main__":

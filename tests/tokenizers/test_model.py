@@ -166,3 +166,26 @@ def test_lowpass_shortcut_is_a_block_mean_codec_plus_residual(name):
 
         with pytest.raises(CheckpointError, match="no diffusers layout"):
             config_to_diffusers(c)
+
+
+def test_bfloat16_autocast_matches_float32_and_feeds_attention_contiguous():
+    """Under bfloat16 autocast the attention blocks hand `nn.Linear` a contiguous half-precision
+    input (a strided one makes it materialise its weight per position); outputs stay near float32."""
+    from worldsmith.tokenizers import blocks
+
+    h = torch.randn(1, 8, 3, 4, 4).permute(0, 3, 4, 2, 1).reshape(16, 3, 8)  # strided, like the blocks
+    assert blocks._autocast_contiguous(h) is h  # float32: no copy
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for x in (h, h.bfloat16()):
+            assert not x.is_contiguous()
+            y = blocks._autocast_contiguous(x)
+            assert y.is_contiguous() and y.dtype == torch.bfloat16
+            assert torch.equal(y.float(), x.bfloat16().float())
+    torch.manual_seed(0)
+    model = CausalTokenizer(_small("CV4x8x8")).eval()
+    x = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    with torch.no_grad():
+        ref = model.decode(model.encode(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model.decode(model.encode(x))
+    assert (half.float() - ref).abs().mean() < 0.02 * ref.abs().mean() + 1e-3

@@ -59,6 +59,20 @@ class ResBlock(nn.Module):
         return _add(h, residual)
 
 
+def _autocast_contiguous(h: torch.Tensor) -> torch.Tensor:
+    """`h` cast to the autocast dtype into a contiguous copy when autocast is on; else `h` as it is.
+
+    A strided half-precision input makes `nn.Linear` fall back to a bmm over its weight expanded to
+    the batch, which the cast materialises ([HW, C, 3C]: 1.6 GB and 2.4x the whole encode + decode
+    time of CV8x8x8 at 17x256x256 in bfloat16). In float32 the strided input is fine (no copy).
+    """
+    device = h.device.type
+    if torch.is_autocast_enabled(device):
+        # (not `to(memory_format=...)`: it returns `h` itself when the dtype already matches)
+        return h.to(torch.get_autocast_dtype(device)).contiguous()
+    return h
+
+
 class SpatialAttention(nn.Module):
     """Single-head self-attention over the H*W positions of each frame (pre-norm, residual)."""
 
@@ -70,7 +84,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         B, C, T, H, W = x.shape
-        h = rearrange(self.norm(x), "b c t h w -> (b t) (h w) c")  # [BT, HW, C]
+        h = _autocast_contiguous(rearrange(self.norm(x), "b c t h w -> (b t) (h w) c"))  # [BT, HW, C]
         q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BT, 1, HW, C]
         h = self.proj(attention(q, k, v).squeeze(1))  # [BT, HW, C]
         return x + rearrange(h, "(b t) (h w) c -> b c t h w", b=B, h=H)
@@ -92,7 +106,7 @@ class CausalTemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         B, C, T, H, W = x.shape
-        h = rearrange(self.norm(x), "b c t h w -> (b h w) t c")  # [BHW, T, C]
+        h = _autocast_contiguous(rearrange(self.norm(x), "b c t h w -> (b h w) t c"))  # [BHW, T, C]
         q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BHW, 1, T, C]
         past = step.past(self.cache_key) if step is not None else None
         if past is not None:
