@@ -127,7 +127,8 @@ class Attention(nn.Module):
 def _rms_norm(x: torch.Tensor, norm: nn.RMSNorm) -> torch.Tensor:
     """`norm(x)` with the weight in x's dtype: under bfloat16 autocast the fused RMSNorm kernel
     needs input and weight of one dtype (else a slower composite runs); a no-op cast in float32."""
-    return F.rms_norm(x, norm.normalized_shape, norm.weight.to(x.dtype), norm.eps)
+    weight = None if norm.weight is None else norm.weight.to(x.dtype)
+    return F.rms_norm(x, norm.normalized_shape, weight, norm.eps)
 
 
 class AdaLNLoRA(nn.Module):
