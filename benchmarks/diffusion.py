@@ -98,6 +98,7 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
         models["diffusers (compiled)"] = (call_ref, torch.compile(ref), ref)
     names = list(models)
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    precision_name = "bf16 autocast" if bf16 else "fp32"
     with precision:
         with torch.no_grad():  # parity first (this also compiles the forward graphs)
             expected = call_ref(ref)
@@ -132,7 +133,7 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
     result = {
         "config": {"dim": cfg.dim, "heads": cfg.heads, "depth": cfg.depth, "tokens_per_step": tokens,
                    "latents": [B, 16, T, H, W], "text_tokens": 32, "threads": torch.get_num_threads(),
-                   "repeats": reps, "precision": "bf16 autocast" if bf16 else "fp32"},
+                   "repeats": reps, "precision": precision_name},
         "parity_max_abs_diff": diffs,
         "tokens_per_s_best": {k: tokens / v for k, v in best.items()},
         "best_step_s": best,
@@ -142,7 +143,6 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
         "target_speedup": 1.2,
         "order": "interleaved, order reversed every other round; first 2 rounds are warm-up",
     }  # fmt: skip
-    precision_name = "bf16 autocast" if bf16 else "fp32"
     table = Table(title=f"DiT forward+backward, {precision_name} CPU, 1 thread (same config, same weights)")
     for col in ("model", "best s/step", "median s/step", "median CPU s", "tokens/s (best)", "max |diff|"):
         table.add_column(col)

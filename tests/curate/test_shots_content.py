@@ -154,14 +154,19 @@ def test_blend_gain_is_one_for_a_dissolve_and_near_zero_for_a_pan(pictures):
     alpha = np.linspace(0, 1, 9)[:, None, None]
     dissolve = ((1 - alpha) * a + alpha * b).round().astype(np.uint8)  # 9 frames, A to B
     assert blend_gain(dissolve, 0, 8, 4) > 0.999
-    # the exact formula: frame 4 is 0.5 A + 0.5 B, and one end alone leaves the other's variance
-    ends = np.stack([a, b]).astype(np.float64).reshape(2, -1)
-    mid = dissolve[4].astype(np.float64).ravel()
-    fit_a = np.linalg.lstsq(np.stack([ends[0], np.ones_like(mid)], 1), mid, rcond=None)[1][0]
-    assert fit_a > 0  # one end does not explain the middle
     big = _luma(data.astronaut(), (200, 90))
     pan = np.stack([big[9:81, 8 * k : 8 * k + 128] for k in range(9)])  # 8 px a frame
     assert blend_gain(pan, 0, 8, 4) < 0.3 < BLEND_MIN
+
+    # the formula, written out: best over frames 3..5 of 1 - residual(A, B, 1) / min residual(end, 1)
+    def residual(m, *cols):
+        x = np.stack([*cols, np.ones_like(m)], 1)
+        return float(np.square(m - x @ np.linalg.lstsq(x, m, rcond=None)[0]).sum())
+
+    ends = pan[0].astype(np.float64).ravel(), pan[8].astype(np.float64).ravel()
+    frames = [pan[k].astype(np.float64).ravel() for k in (3, 4, 5)]
+    want = max(1 - residual(m, *ends) / min(residual(m, ends[0]), residual(m, ends[1])) for m in frames)
+    assert blend_gain(pan, 0, 8, 4) == pytest.approx(want, abs=1e-9)
     still = np.repeat(a[None], 9, 0)
     assert blend_gain(still, 0, 8, 4) == 0.0  # nothing to explain: no gain
 

@@ -253,8 +253,12 @@ class ContentDetector:
 
         # strongest first: a hard cut is located exactly, so it wins over the gradual view of it
         chosen: list[tuple[int, int]] = []
+
+        def spaced(i: int, radius: int) -> bool:  # min_shot (or 2h) from every chosen boundary
+            return all(abs(i - c) >= max(radius, rc) for c, rc in chosen)
+
         for _, index, radius, h in sorted(candidates, reverse=True):
-            if not (0 < index < n and all(abs(index - c) >= max(radius, rc) for c, rc in chosen)):
+            if not (0 < index < n and spaced(index, radius)):
                 continue
             near = max(2 * self.flash + 2, 2 * h)
             fade = flat[max(0, index - near) : index + near + 1].any()  # black or white: nothing to align
@@ -263,7 +267,7 @@ class ContentDetector:
                 continue
             check = self._cut_survives_alignment if h == 0 else partial(self._span_survives_alignment, h=h)
             at = check(lumas, index)
-            if at is not None and all(abs(at - c) >= max(radius, rc) for c, rc in chosen):
+            if at is not None and spaced(at, radius):
                 chosen.append((at, radius))
         return merge_through_flat(sorted(c for c, _ in chosen), flat, max(self.scales))
 
@@ -347,22 +351,9 @@ def active_area(*frames: np.ndarray) -> tuple[slice, slice]:
 
 
 def local_block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
-    """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match within
-    `LOCAL_RADIUS` pixels of its place in `a` (two neighbouring frames: local motion); None when
-    every block is flat. Blocks tile the `active_area` of the two frames."""
-    rows, cols = active_area(a, b)
-    a, b = a[rows, cols].astype(np.float32), b[rows, cols]
-    h, w = b.shape
-    bh, bw = h // grid[0], w // grid[1]
-    r = LOCAL_RADIUS
-    out = []
-    for y in range(0, grid[0] * bh, bh):
-        for x in range(0, grid[1] * bw, bw):
-            block = b[y : y + bh, x : x + bw].astype(np.float32)
-            if block.std() >= FLAT_LUMA:
-                window = a[max(0, y - r) : y + bh + r, max(0, x - r) : x + bw + r]
-                out.append((1.0 - float(cv2.matchTemplate(window, block, cv2.TM_CCOEFF_NORMED).max())) / 2)
-    return float(np.median(out)) if out else None
+    """`block_distance` with each block searched within `LOCAL_RADIUS` pixels of its place in `a`
+    (two neighbouring frames: local motion)."""
+    return block_distance(a, b, grid, radius=LOCAL_RADIUS)
 
 
 def blend_gain(lumas: np.ndarray, lo: int, hi: int, t: int) -> float:
@@ -388,19 +379,25 @@ def blend_gain(lumas: np.ndarray, lo: int, hi: int, t: int) -> float:
     return best
 
 
-def block_distance(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4)) -> float | None:
-    """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match anywhere
-    in `a` (local motion); None when every block is flat. Blocks tile the `active_area`."""
+def block_distance(
+    a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (3, 4), *, radius: int | None = None
+) -> float | None:
+    """Median over a `grid` of blocks of `b` of ``(1 - NCC) / 2`` at the block's best match in `a`:
+    anywhere (local motion over a span), or within `radius` pixels of its place; None when every
+    block is flat. Blocks tile the `active_area` of the two frames."""
     rows, cols = active_area(a, b)
-    a, b = a[rows, cols].astype(np.float32), b[rows, cols]
+    a, b = a[rows, cols].astype(np.float32), b[rows, cols].astype(np.float32)
     h, w = b.shape
     bh, bw = h // grid[0], w // grid[1]
     out = []
-    for y in range(grid[0]):
-        for x in range(grid[1]):
-            block = b[y * bh : (y + 1) * bh, x * bw : (x + 1) * bw].astype(np.float32)
-            if block.std() >= FLAT_LUMA:
-                out.append((1.0 - float(cv2.matchTemplate(a, block, cv2.TM_CCOEFF_NORMED).max())) / 2)
+    for y in range(0, grid[0] * bh, bh):
+        for x in range(0, grid[1] * bw, bw):
+            block = b[y : y + bh, x : x + bw]
+            if block.std() < FLAT_LUMA:
+                continue
+            r = radius
+            window = a if r is None else a[max(0, y - r) : y + bh + r, max(0, x - r) : x + bw + r]
+            out.append((1.0 - float(cv2.matchTemplate(window, block, cv2.TM_CCOEFF_NORMED).max())) / 2)
     return float(np.median(out)) if out else None
 
 
