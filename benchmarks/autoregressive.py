@@ -244,7 +244,7 @@ def twin_episodes(root: Path, episodes: int, seed: int) -> list[Path]:
 
 
 def train_tokenizer_once(
-    preset: str, videos: list[torch.Tensor], out: Path, steps: int, shortcut: bool = False
+    preset: str, videos: list[torch.Tensor], out: Path, steps: int, shortcut: bool = False, fast: bool = False
 ) -> Path:
     """A tiny tokenizer (the demo's widths) trained once into `out`; reused when already there."""
     from worldsmith.tokenizers.data import ClipDataset
@@ -255,12 +255,28 @@ def train_tokenizer_once(
         data = ClipDataset(videos, frames=1 + 2 * st, stride=st)
         small = dict(encoder_channels=(16, 32, 32, 32), decoder_channels=(16, 32, 32, 32), num_res_blocks=1,
                      lowpass_shortcut=shortcut)  # fmt: skip
-        train_tokenizer(preset, data, out, steps=steps, batch_size=4, seed=0, overrides=small)
+        train_tokenizer(
+            preset,
+            data,
+            out,
+            steps=steps,
+            batch_size=4,
+            seed=0,
+            overrides=small,
+            precision="bf16" if fast else "fp32",
+            compile=fast,
+        )
     return out / "tokenizer"
 
 
 def prepare_tokenizers(
-    cache: Path, dv_preset: str, cv_preset: str, tok_steps: int, quick: bool, shortcut: bool = False
+    cache: Path,
+    dv_preset: str,
+    cv_preset: str,
+    tok_steps: int,
+    quick: bool,
+    shortcut: bool = False,
+    fast: bool = False,
 ) -> tuple[list[Path], list[Path], Path, Path]:
     """Twin episodes (train: seeds 0.., held out: seeds 1000..) and the DV and CV tokenizers trained on
     the training episodes with the same budget; all cached."""
@@ -269,9 +285,9 @@ def prepare_tokenizers(
     train_files = twin_episodes(cache / "episodes" / "train", 16 if quick else 64, seed=0)
     test_files = twin_episodes(cache / "episodes" / "test", 8 if quick else 16, seed=1000)
     train_videos = [io.read(f).frames for f in train_files]
-    lp = "_lp" if shortcut else ""  # tokenizers with the low-pass shortcut are cached apart
+    lp = ("_lp" if shortcut else "") + ("_bf16c" if fast else "")  # other recipes are cached apart
     dv_dir, cv_dir = (
-        train_tokenizer_once(p, train_videos, cache / f"{p}_{tok_steps}{lp}", tok_steps, shortcut)
+        train_tokenizer_once(p, train_videos, cache / f"{p}_{tok_steps}{lp}", tok_steps, shortcut, fast)
         for p in (dv_preset, cv_preset)
     )
     return train_files, test_files, dv_dir, cv_dir
@@ -287,6 +303,7 @@ def decoder_benchmark(
     quick: bool,
     dec_episodes: int = 64,
     shortcut: bool = False,
+    fast: bool = False,
 ) -> dict:
     from worldsmith.autoregressive.diffusion_decoder import (
         decode_video,
@@ -299,19 +316,21 @@ def decoder_benchmark(
 
     t0 = time.perf_counter()
     train_files, test_files, dv_dir, cv_dir = prepare_tokenizers(
-        cache, dv_preset, cv_preset, tok_steps, quick, shortcut
+        cache, dv_preset, cv_preset, tok_steps, quick, shortcut, fast
     )
     test_videos = [io.read(f).frames for f in test_files]  # uint8 [17, 64, 64, 3]
     data_s = time.perf_counter() - t0
-    out = cache / f"decoder_{dv_preset}_{cv_preset}_{tok_steps}_{dec_steps}{'_lp' if shortcut else ''}"
+    tag = ("_lp" if shortcut else "") + ("_bf16c" if fast else "")
+    out = cache / f"decoder_{dv_preset}_{cv_preset}_{tok_steps}_{dec_steps}{tag}"
     dec_data = cache / "episodes" / "train"
     if dec_episodes != len(train_files):  # the decoder may see more episodes than the tokenizers did
         dec_data = cache / "episodes" / f"train_{dec_episodes}"
         twin_episodes(dec_data, dec_episodes, seed=0)
         out = out.with_name(out.name + f"_{dec_episodes}ep")
     if not (out / "model" / "model.safetensors").is_file():
-        train_diffusion_decoder(dv_dir, cv_dir, dec_data, out,
-                                overrides=[f"train.steps={dec_steps}", "train.batch_size=8"])  # fmt: skip
+        recipe = ["train.precision=bf16", "train.parallel.compile=true"] if fast else []
+        overrides = [f"train.steps={dec_steps}", "train.batch_size=8", *recipe]
+        train_diffusion_decoder(dv_dir, cv_dir, dec_data, out, overrides=overrides)
     decoder, cv = load_decoder(out / "model")
     dv = CausalTokenizer.from_pretrained(dv_dir).eval()
     rows: dict[str, list[float]] = {"DV decoder": [], "CV reconstruction (upper bound)": []}
@@ -327,10 +346,19 @@ def decoder_benchmark(
         f"diffusion decoder (mean latents of 4 samples, {decoder.cfg.sampler} {decoder.cfg.steps} steps)": {
             "samples": 4
         },
+        **{
+            f"diffusion decoder (SDEdit from the DV decode, sigma {s:g}, {decoder.cfg.steps} steps)": {
+                "samples": 1,
+                "sigma_start": s,
+            }
+            for s in (0.25, 0.5, 1.0, 2.0)
+        },
     }
     rows |= {name: [] for name in variants}
 
     def diffusion_decode(tokens: torch.Tensor, seed: int, samples: int, **kw) -> torch.Tensor:
+        if "sigma_start" in kw:  # SDEdit: start from the DV decode, CV-encoded, noised to sigma_start
+            kw["init"] = cv.encode(dv.decode(tokens).clamp(-1, 1))
         z = [decoder.sample(tokens, generator=torch.Generator().manual_seed(seed * 100 + j), **kw)
              for j in range(samples)]  # fmt: skip
         return cv.decode(torch.stack(z).mean(0))  # several samples: towards the posterior mean
@@ -390,6 +418,8 @@ def main() -> None:
     ap.add_argument("--dv", default="tiny-dv8x16x16", help="DV tokenizer preset of the decoder benchmark")
     ap.add_argument("--cv", default="tiny-cv8x8x8", help="CV tokenizer preset of the decoder benchmark")
     ap.add_argument("--lowpass-shortcut", action="store_true", help="tokenizers with the low-pass shortcut")
+    ap.add_argument("--fast", action="store_true",
+                    help="train the decoder part's tokenizers and decoder in bf16, compiled")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
         args.steps, args.medusa_steps, args.repeats, args.decoder_steps = 20, 10, 1, 20
@@ -397,7 +427,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.part == "tokenizers":
         prepare_tokenizers(args.cache, args.dv, args.cv, args.tokenizer_steps, quick=args.quick,
-                           shortcut=args.lowpass_shortcut)  # fmt: skip
+                           shortcut=args.lowpass_shortcut, fast=args.fast)  # fmt: skip
         return
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
     result = {
@@ -420,7 +450,7 @@ def main() -> None:
         dec = decoder_benchmark(args.cache, dv_preset=args.dv, cv_preset=args.cv,
                                 tok_steps=args.tokenizer_steps, dec_steps=args.decoder_steps,
                                 quick=args.quick, dec_episodes=args.decoder_episodes,
-                                shortcut=args.lowpass_shortcut)  # fmt: skip
+                                shortcut=args.lowpass_shortcut, fast=args.fast)  # fmt: skip
         table = Table(title="Held-out twin episodes: PSNR of decoding DV tokens")
         table.add_column("decoder")
         table.add_column("PSNR (dB)", justify="right")

@@ -80,7 +80,9 @@ def main() -> None:
         "--no-shortcut", dest="shortcut", action="store_false",
         help="train the plain Cosmos architecture (default: with the low-pass shortcut)",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1: the budget is CPU minutes")
+    parser.add_argument("--precision", default="bf16", help="bf16 autocast (default) or fp32")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="train eagerly")
     parser.add_argument("--steps", type=int, help="train this many steps (default: what fits in --minutes)")
     parser.add_argument("--presets", default="tiny-cv4x8x8,tiny-dv4x8x8")
     parser.add_argument("--out", default="/tmp/worldsmith-tokenizer-quality")
@@ -102,18 +104,23 @@ def main() -> None:
     overrides = {"lowpass_shortcut": args.shortcut}
     for preset in args.presets.split(","):
         out = Path(args.out) / preset
+        run = dict(seed=0, overrides=overrides, precision=args.precision, compile=args.compile)
         t1 = time.perf_counter()
-        train_tokenizer(preset, data, out / "probe", steps=5, seed=0, overrides=overrides)
-        step_s = (time.perf_counter() - t1) / 5  # includes start-up: errs towards fewer steps
-        steps = args.steps or max(10, int(args.minutes * 60 / step_s))
-        console.print(f"{preset}: {step_s:.2f} s/step -> {steps} steps in {args.minutes:g} min")
+        _, probe = train_tokenizer(preset, data, out / "probe", steps=20, **run)
+        step_s = probe["last_step_time_s"]
+        # start-up (compile) as the probe paid it, cold: errs towards fewer steps in the budget
+        startup_s = max(0.0, time.perf_counter() - t1 - 20 * step_s)
+        steps = args.steps or max(10, int((args.minutes * 60 - startup_s) / step_s))
+        console.print(f"{preset}: {step_s:.3f} s/step, {startup_s:.0f} s start-up -> {steps} steps "
+                      f"in {args.minutes:g} min")  # fmt: skip
         w0, c0 = time.perf_counter(), time.process_time()
-        model, _ = train_tokenizer(preset, data, out / "train", steps=steps, seed=0, overrides=overrides)
+        model, _ = train_tokenizer(preset, data, out / "train", steps=steps, **run)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         for name, videos in (("held-out sim", held_sim), ("real clips", held_real)):
             if videos:
                 rows.append(
-                    {"tokenizer": preset, "shortcut": args.shortcut, "set": name, "steps": steps,
+                    {"tokenizer": preset, "shortcut": args.shortcut, "precision": args.precision,
+                     "compile": args.compile, "set": name, "steps": steps,
                      "threads": args.threads, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
                      **evaluate(model, videos)}
                 )  # fmt: skip
@@ -147,6 +154,8 @@ def main() -> None:
             "frames": frames,
             "minutes_per_tokenizer": args.minutes,
             "lowpass_shortcut": args.shortcut,
+            "precision": args.precision,
+            "compile": args.compile,
             "threads": args.threads,
             "train_episodes": len(train),
             "held_out_sim_episodes": len(held_sim),

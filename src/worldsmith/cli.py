@@ -307,6 +307,10 @@ def tokenizer_train_cmd(
             "(not in Cosmos; trains faster; new models only, not with --init).",
         ),
     ] = False,
+    precision: Annotated[
+        str, typer.Option("--precision", help="fp32, or bf16 autocast (float32 weights; fast on AMX CPUs).")
+    ] = "fp32",
+    compile_: Compile = False,
     seed: Seed = 0,
 ) -> None:
     """Train a tokenizer on the shared Trainer; writes OUT/tokenizer (config.json + model.safetensors)."""
@@ -316,7 +320,7 @@ def tokenizer_train_cmd(
     from worldsmith.tokenizers.train import train_tokenizer
 
     def run(data, preset, steps, size, batch_size, lr, stage, init, adversarial_weight, adversarial_start,
-            lowpass_shortcut):  # fmt: skip
+            lowpass_shortcut, precision, compile):  # fmt: skip
         if lowpass_shortcut and init:
             raise WorldsmithError(
                 "--lowpass-shortcut builds a new model; drop it or --init (the checkpoint's config "
@@ -329,13 +333,14 @@ def tokenizer_train_cmd(
         _, result = train_tokenizer(preset, clips, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                                     init=init, objective=objective,
                                     overrides={"lowpass_shortcut": True} if lowpass_shortcut else None,
-                                    )  # fmt: skip
+                                    precision=precision, compile=compile)  # fmt: skip
         return {"tokenizer": str(out / "tokenizer"), "windows": len(clips),
                 **{k: v for k, v in result.items() if isinstance(v, (int, float, str))}}  # fmt: skip
 
     _tok_run(out, seed, "train", run, data=data, preset=preset, steps=steps, size=size, batch_size=batch_size,
              lr=lr, stage=stage, init=init, adversarial_weight=adversarial_weight,
-             adversarial_start=adversarial_start, lowpass_shortcut=lowpass_shortcut)  # fmt: skip
+             adversarial_start=adversarial_start, lowpass_shortcut=lowpass_shortcut, precision=precision,
+             compile=compile_)  # fmt: skip
 
 
 @tokenizer_app.command("encode")

@@ -89,7 +89,7 @@ def test_train_few_steps(tmp_path, bikes):
     tok = CausalTokenizer.from_pretrained(tmp_path / "train" / "tokenizer")
     assert tok.config == get_preset("tiny-cv4x8x8")
     args = ["tokenizer", "train", "--data", str(bikes), "--steps", "1", "--size", "16", "--batch-size", "1"]
-    _run(*args, "--lowpass-shortcut", "--out", str(tmp_path / "lp"))
+    _run(*args, "--lowpass-shortcut", "--precision", "bf16", "--out", str(tmp_path / "lp"))
     assert CausalTokenizer.from_pretrained(tmp_path / "lp" / "tokenizer").config.lowpass_shortcut
 
 

@@ -169,17 +169,36 @@ class DiffusionDecoder(nn.Module):
         steps: int | None = None,
         sampler: str | None = None,
         generator: torch.Generator | None = None,
+        init: torch.Tensor | None = None,
+        sigma_start: float | None = None,
     ) -> torch.Tensor:
         """DV indices ``[B, T', h, w]`` -> raw CV latents ``[B, C, T, H, W]`` (decode them with the
-        CV tokenizer). Steps and sampler default to the config's."""
+        CV tokenizer). Steps and sampler default to the config's.
+
+        With `init` (raw CV latents of a first guess, e.g. the DV decoder's video encoded by the CV
+        tokenizer) sampling starts from `init` noised to `sigma_start` instead of from pure noise at
+        ``sigma_max`` (SDEdit, arXiv 2108.01073): the guess's coarse content is kept, the decoder
+        redraws what the noise hides.
+        """
         sampler, steps = sampler or self.cfg.sampler, steps or self.cfg.steps
         if sampler not in SAMPLERS:
             raise WorldsmithError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
         edm, p = self.cfg.edm, self.dit.patch_embed.weight
         T, H, W = self.cfg.latent_grid(tuple(tokens.shape[1:]))
         shape = (tokens.shape[0], self.cfg.latent_channels, T, H, W)
-        sigmas = karras_sigmas(steps, edm.sigma_min, edm.sigma_max, device=p.device)
+        if (init is None) != (sigma_start is None):
+            raise WorldsmithError("sample: give `init` and `sigma_start` together (SDEdit), or neither")
+        if init is not None and tuple(init.shape) != shape:
+            raise WorldsmithError(f"sample: `init` must be raw CV latents {shape}, got {tuple(init.shape)}")
+        if sigma_start is not None and not edm.sigma_min < sigma_start <= edm.sigma_max:
+            raise WorldsmithError(
+                f"sample: sigma_start {sigma_start} must lie in ({edm.sigma_min}, {edm.sigma_max}]"
+            )
+        top = edm.sigma_max if sigma_start is None else sigma_start
+        sigmas = karras_sigmas(steps, edm.sigma_min, top, device=p.device)
         x = torch.randn(shape, generator=generator).to(p.device) * sigmas[0]
+        if init is not None:
+            x = x + self.normalize(init.to(p.device, torch.float32))
         den = self.denoiser()
         x = SAMPLERS[sampler](lambda x, s: den(x, s, tokens=tokens), x, sigmas, generator=generator)
         return self.denormalize(x)

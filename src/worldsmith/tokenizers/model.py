@@ -196,10 +196,12 @@ def causal_block_upsample(z: torch.Tensor, st: int, s: int, *, first: bool = Tru
     frames = F.interpolate(
         z.transpose(1, 2).reshape(B * T, C, h, w), scale_factor=s, mode="bilinear", align_corners=False
     ).view(B, T, C, h * s, w * s)
-    repeats = torch.full((T,), st, device=z.device)
-    if first and st > 1:
-        repeats[0] = 1
-    return frames.repeat_interleave(repeats, dim=1, output_size=int(repeats.sum())).transpose(1, 2)
+    if st == 1:
+        return frames.transpose(1, 2)
+    if first:  # (fixed repeat counts, no data-dependent size: torch.compile keeps one graph)
+        rest = frames[:, 1:].repeat_interleave(st, dim=1)
+        return torch.cat([frames[:, :1], rest], dim=1).transpose(1, 2)
+    return frames.repeat_interleave(st, dim=1).transpose(1, 2)
 
 
 class Encoder(nn.Module):
@@ -288,6 +290,10 @@ class CausalTokenizer(nn.Module):
     @property
     def discrete(self) -> bool:
         return self.fsq is not None
+
+    def parallel_blocks(self) -> list[nn.Module]:
+        """The units `worldsmith.distributed.parallelize` compiles / checkpoints / shards."""
+        return [self.encoder, self.decoder]
 
     # ---- shapes -------------------------------------------------------------------------
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:

@@ -360,6 +360,7 @@ class Trainer:
             "loss": last.get("loss"),
             "steps_run": self.step - start_step,
             "wall_s": round(time.perf_counter() - t_start, 3),
+            "last_step_time_s": last.get("step_time_s"),
             "checkpoint": str(path),
             **final_eval,
         }
