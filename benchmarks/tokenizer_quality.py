@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="train this many steps (default: what fits in --minutes)")
     parser.add_argument("--presets", default="tiny-cv4x8x8,tiny-dv4x8x8")
     parser.add_argument("--out", default="/tmp/worldsmith-tokenizer-quality")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--no-save", action="store_true", help="print the table, leave results/ alone")
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.train_episodes = 1.0, 18
@@ -104,7 +107,8 @@ def main() -> None:
     overrides = {"lowpass_shortcut": args.shortcut}
     for preset in args.presets.split(","):
         out = Path(args.out) / preset
-        run = dict(seed=0, overrides=overrides, precision=args.precision, compile=args.compile)
+        run = dict(seed=0, overrides=overrides, precision=args.precision, compile=args.compile,
+                   batch_size=args.batch_size, lr=args.lr)  # fmt: skip
         t1 = time.perf_counter()
         _, probe = train_tokenizer(preset, data, out / "probe", steps=20, **run)
         step_s = probe["last_step_time_s"]
@@ -120,12 +124,13 @@ def main() -> None:
             if videos:
                 rows.append(
                     {"tokenizer": preset, "shortcut": args.shortcut, "precision": args.precision,
-                     "compile": args.compile, "set": name, "steps": steps,
+                     "compile": args.compile, "batch_size": args.batch_size, "lr": args.lr,
+                     "set": name, "steps": steps,
                      "threads": args.threads, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1),
                      **evaluate(model, videos)}
                 )  # fmt: skip
     # a run of some presets keeps the other presets' rows of an earlier run at the same size
-    if RESULTS.exists() and not args.quick:
+    if RESULTS.exists() and not args.quick and not args.no_save:
         earlier = json.loads(RESULTS.read_text())
         if earlier.get("size") == args.size and not earlier.get("quick"):
             done = {r["tokenizer"] for r in rows}
@@ -146,6 +151,8 @@ def main() -> None:
         for r in rows
         if r["set"] == "held-out sim"
     }
+    if args.no_save:
+        return
     fs.write_json(
         RESULTS,
         {

@@ -182,3 +182,13 @@ def test_sdedit_starts_from_the_given_latents():
         model.sample(tok, init=init[:, :, :2], sigma_start=1.0)
     with pytest.raises(WorldsmithError, match="sigma_start"):
         model.sample(tok, init=init, sigma_start=500.0)
+
+
+def test_exposes_the_dit_blocks_to_parallelize():
+    """`train.parallel.compile` / `--ac` / FSDP work per block: the decoder hands over its DiT's blocks."""
+    from worldsmith.distributed.parallelize import find_blocks
+
+    model = make()
+    blocks = find_blocks(model)
+    assert len(blocks) == model.dit.cfg.depth
+    assert all(a is b for a, b in zip(blocks, model.dit.blocks, strict=True))

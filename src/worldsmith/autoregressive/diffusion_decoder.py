@@ -116,6 +116,10 @@ class DiffusionDecoder(nn.Module):
         self.register_buffer("latent_mean", mean, persistent=False)
         self.register_buffer("latent_std", std, persistent=False)
 
+    def parallel_blocks(self) -> list[nn.Module]:
+        """The DiT's blocks: what `worldsmith.distributed.parallelize` compiles / checkpoints / shards."""
+        return list(self.dit.blocks)
+
     # --- condition ----------------------------------------------------------------------------
 
     def condition(self, tokens: torch.Tensor) -> torch.Tensor:
