@@ -374,7 +374,8 @@ def decoder_benchmark(
         )
         for name, kw in variants.items():
             if kw == {"samples": 1}:  # the default: what `generate ar-video2world --diffusion-decoder` does
-                video = decode_video(decoder, cv, tokens, generator=torch.Generator().manual_seed(i * 100))
+                g = torch.Generator().manual_seed(i * 100)
+                video = decode_video(decoder, cv, tokens, generator=g, dv=dv)
             else:
                 video = diffusion_decode(tokens, i, **kw)
             rows[name].append(psnr(to_uint8(video[0]), frames).mean().item())

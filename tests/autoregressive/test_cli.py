@@ -140,7 +140,9 @@ def test_train_diffusion_decoder_then_generate_through_it(root, capsys):
     assert code == 0, err
     dec = ["train", "diffusion-decoder", "--dv", root / "tok", "--cv", root / "cv", "--data", root / "data"]
     dec += ["--out", root / "dd", "--frames", 9, "--size", "32x32"]
-    for s in ("model.depth=1", "decoder.steps=2", "train.steps=2", "train.batch_size=2"):
+    sets = ("model.depth=1", "decoder.steps=2", "decoder.init_sigma=0.5", "train.steps=2",
+            "train.batch_size=2")  # fmt: skip
+    for s in sets:
         dec += ["--set", s]
     code, _, err = run_cli(dec, capsys)
     assert code == 0, err
@@ -148,6 +150,22 @@ def test_train_diffusion_decoder_then_generate_through_it(root, capsys):
     assert facts["clips"] == 4 and facts["token_grid"] == [3, 4, 4] and facts["latent_grid"] == [3, 4, 4]
     decoder, cv = load_decoder(root / "dd" / "model")
     assert not cv.discrete and decoder.cfg.steps == 2 and len(decoder.cfg.latent_std) == 16
+    # SDEdit from the DV decode (init_sigma > 0): decode_video needs the DV tokenizer, and then starts
+    # from its decode, CV-encoded, noised to init_sigma (the generate command below passes it)
+    from worldsmith.autoregressive.diffusion_decoder import decode_video
+    from worldsmith.errors import WorldsmithError
+    from worldsmith.tokenizers.model import CausalTokenizer
+
+    dv = CausalTokenizer.from_pretrained(root / "tok").eval()
+    codes = int(torch.tensor(dv.config.fsq_levels).prod())
+    tokens = torch.randint(0, codes, (1, 3, 4, 4), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(WorldsmithError, match="DV tokenizer"):
+        decode_video(decoder, cv, tokens)
+    video = decode_video(decoder, cv, tokens, dv=dv, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        init = cv.encode(dv.decode(tokens).clamp(-1, 1))
+        z = decoder.sample(tokens, init=init, sigma_start=0.5, generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(video, cv.decode(z))
 
     gen = [
         "generate",

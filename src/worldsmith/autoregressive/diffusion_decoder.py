@@ -53,6 +53,9 @@ class DecoderConfig:
     edm: EDMConfig = field(default_factory=EDMConfig)
     sampler: str = "euler"  # held-out PSNR beats heun's at 10 steps (benchmarks/autoregressive.py)
     steps: int = 10
+    # > 0: `decode_video` starts from the DV decoder's video, CV-encoded and noised to this sigma
+    # (SDEdit), instead of from pure noise at sigma_max; needs the DV tokenizer at decode time
+    init_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         check(len(self.fsq_levels) > 0, "fsq_levels", self.fsq_levels, "must not be empty")
@@ -65,6 +68,10 @@ class DecoderConfig:
         check(all(s > 0 for s in self.latent_std), "latent_std", self.latent_std, "must be positive")
         check(self.sampler in SAMPLERS, "sampler", self.sampler, f"must be one of {', '.join(SAMPLERS)}")
         check(self.steps >= 1, "steps", self.steps, "must be >= 1")
+        check(
+            self.init_sigma == 0 or self.edm.sigma_min < self.init_sigma <= self.edm.sigma_max,
+            "init_sigma", self.init_sigma, "must be 0 (start from noise) or in (sigma_min, sigma_max]",
+        )  # fmt: skip
 
     @property
     def cond_channels(self) -> int:
@@ -268,9 +275,25 @@ def decode_video(
     steps: int | None = None,
     sampler: str | None = None,
     generator: torch.Generator | None = None,
+    dv: nn.Module | None = None,
 ) -> torch.Tensor:
-    """DV indices ``[B, T', h, w]`` -> video ``[B, 3, T, H, W]`` in [-1, 1] (unclamped) via CV latents."""
-    latents = decoder.sample(tokens, steps=steps, sampler=sampler, generator=generator)
+    """DV indices ``[B, T', h, w]`` -> video ``[B, 3, T, H, W]`` in [-1, 1] (unclamped) via CV latents.
+
+    A decoder with ``cfg.init_sigma > 0`` starts from the DV tokenizer `dv`'s own decode of the
+    tokens, encoded by the CV `tokenizer` (SDEdit; see `DiffusionDecoder.sample`).
+    """
+    init = sigma = None
+    if decoder.cfg.init_sigma > 0:
+        if dv is None:
+            raise WorldsmithError(
+                f"this diffusion decoder starts from the DV decode (init_sigma {decoder.cfg.init_sigma}); "
+                f"pass the DV tokenizer as `dv`, or set decoder.init_sigma=0 to start from noise"
+            )
+        dtype = next(tokenizer.parameters()).dtype
+        init, sigma = tokenizer.encode(dv.decode(tokens).clamp(-1, 1).to(dtype)), decoder.cfg.init_sigma
+    latents = decoder.sample(
+        tokens, steps=steps, sampler=sampler, generator=generator, init=init, sigma_start=sigma
+    )
     return tokenizer.decode(latents.to(next(tokenizer.parameters()).dtype))
 
 

@@ -88,7 +88,7 @@ def generate_ar(
     if decoder is not None:  # the whole clip at once: the DiT attends over every latent frame
         t1 = time.perf_counter()
         g = torch.Generator().manual_seed(seed)
-        pieces = [decode_video(*decoder, tokens, steps=decoder_steps, generator=g)]
+        pieces = [decode_video(*decoder, tokens, steps=decoder_steps, generator=g, dv=tok)]
         decoder_seconds = round(time.perf_counter() - t1, 3)
     frames = to_uint8(torch.cat(pieces, dim=2)[0])  # [T, H, W, 3]
     new_tokens = n_new * gpt.cfg.tokens_per_frame
