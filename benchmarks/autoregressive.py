@@ -305,7 +305,10 @@ def decoder_benchmark(
     shortcut: bool = False,
     fast: bool = False,
 ) -> dict:
+    from dataclasses import replace
+
     from worldsmith.autoregressive.diffusion_decoder import (
+        DecoderConfig,
         decode_video,
         load_decoder,
         train_diffusion_decoder,
@@ -334,26 +337,33 @@ def decoder_benchmark(
     decoder, cv = load_decoder(out / "model")
     dv = CausalTokenizer.from_pretrained(dv_dir).eval()
     rows: dict[str, list[float]] = {"DV decoder": [], "CV reconstruction (upper bound)": []}
-    name0 = f"diffusion decoder ({decoder.cfg.sampler}, {decoder.cfg.steps} steps)"
+    # a cached decoder keeps the sampling settings it was saved with: decode as a new one does
+    fresh = DecoderConfig()
+    sampling = ("sampler", "steps", "init_sigma", "samples")
+    decoder.cfg = replace(decoder.cfg, **{k: getattr(fresh, k) for k in sampling})
+    c = decoder.cfg
+    name0 = (f"diffusion decoder (default: SDEdit from the DV decode at sigma {c.init_sigma:g}, "
+             f"{c.sampler} {c.steps} steps, mean latents of {c.samples} samples)")  # fmt: skip
     alternatives = {
-        f"diffusion decoder ({s}, {n} step{'s' * (n > 1)})": {"samples": 1, "steps": n, "sampler": s}
+        f"diffusion decoder (from noise, {s}, {n} step{'s' * (n > 1)})": {
+            "samples": 1,
+            "steps": n,
+            "sampler": s,
+        }
         # one Euler step from sigma_max is the denoiser's own estimate of E[latents | tokens]
-        for s, n in (("heun", 10), ("heun", 20), ("euler", 10), ("euler", 1), ("euler", 3))
+        for s, n in (("euler", 10), ("heun", 10), ("heun", 20), ("euler", 1), ("euler", 3))
     }
     variants = {
-        name0: {"samples": 1},
-        **{k: v for k, v in alternatives.items() if k != name0},
-        f"diffusion decoder (mean latents of 4 samples, {decoder.cfg.sampler} {decoder.cfg.steps} steps)": {
-            "samples": 4
-        },
+        name0: {},
+        **alternatives,
+        "diffusion decoder (from noise, mean latents of 4 samples, euler 10 steps)": {"samples": 4,
+                                                                                      "steps": 10},
         **{
-            f"diffusion decoder (SDEdit from the DV decode, sigma {s:g}, {decoder.cfg.steps} steps)": {
-                "samples": 1,
-                "sigma_start": s,
-            }
-            for s in (0.25, 0.5, 1.0, 2.0)
+            f"diffusion decoder (SDEdit from the DV decode, sigma {s:g}, euler {n} steps)": {
+                "samples": 1, "sigma_start": s, "steps": n}
+            for s, n in ((0.25, 10), (0.5, 10), (1.0, 10), (2.0, 10), (0.5, 3))
         },
-    }
+    }  # fmt: skip
     rows |= {name: [] for name in variants}
 
     def diffusion_decode(tokens: torch.Tensor, seed: int, samples: int, **kw) -> torch.Tensor:
@@ -373,7 +383,7 @@ def decoder_benchmark(
             psnr(to_uint8(cv.decode(cv.encode(x))[0]), frames).mean().item()
         )
         for name, kw in variants.items():
-            if kw == {"samples": 1}:  # the default: what `generate ar-video2world --diffusion-decoder` does
+            if not kw:  # the default: what `generate ar-video2world --diffusion-decoder` does
                 g = torch.Generator().manual_seed(i * 100)
                 video = decode_video(decoder, cv, tokens, generator=g, dv=dv)
             else:
@@ -393,7 +403,9 @@ def decoder_benchmark(
         "decoder": {"params": decoder.num_params(), "train_steps": dec_steps,
                     "latent_grid": metrics["latent_grid"],
                     "train_seconds": metrics["train_seconds"], "loss_last": metrics["loss_last"],
-                    "sampler": decoder.cfg.sampler, "sampler_steps": decoder.cfg.steps},
+                    "sampler": decoder.cfg.sampler, "sampler_steps": decoder.cfg.steps,
+                    "init_sigma": decoder.cfg.init_sigma, "samples": decoder.cfg.samples,
+                    "precision": "bf16, compiled" if fast else "fp32"},
         "psnr_db": psnrs,
         "psnr_db_per_episode": rows,
         "gain_db": psnrs[default] - psnrs["DV decoder"],

@@ -140,8 +140,7 @@ def test_train_diffusion_decoder_then_generate_through_it(root, capsys):
     assert code == 0, err
     dec = ["train", "diffusion-decoder", "--dv", root / "tok", "--cv", root / "cv", "--data", root / "data"]
     dec += ["--out", root / "dd", "--frames", 9, "--size", "32x32"]
-    sets = ("model.depth=1", "decoder.steps=2", "decoder.init_sigma=0.5", "train.steps=2",
-            "train.batch_size=2")  # fmt: skip
+    sets = ("model.depth=1", "decoder.steps=2", "decoder.samples=2", "train.steps=2", "train.batch_size=2")
     for s in sets:
         dec += ["--set", s]
     code, _, err = run_cli(dec, capsys)
@@ -150,8 +149,9 @@ def test_train_diffusion_decoder_then_generate_through_it(root, capsys):
     assert facts["clips"] == 4 and facts["token_grid"] == [3, 4, 4] and facts["latent_grid"] == [3, 4, 4]
     decoder, cv = load_decoder(root / "dd" / "model")
     assert not cv.discrete and decoder.cfg.steps == 2 and len(decoder.cfg.latent_std) == 16
-    # SDEdit from the DV decode (init_sigma > 0): decode_video needs the DV tokenizer, and then starts
-    # from its decode, CV-encoded, noised to init_sigma (the generate command below passes it)
+    # SDEdit from the DV decode (init_sigma > 0, the default): decode_video needs the DV tokenizer, then
+    # starts from its decode, CV-encoded, noised to init_sigma (the generate command below passes it),
+    # and averages the latents of `samples` draws
     from worldsmith.autoregressive.diffusion_decoder import decode_video
     from worldsmith.errors import WorldsmithError
     from worldsmith.tokenizers.model import CausalTokenizer
@@ -161,11 +161,14 @@ def test_train_diffusion_decoder_then_generate_through_it(root, capsys):
     tokens = torch.randint(0, codes, (1, 3, 4, 4), generator=torch.Generator().manual_seed(0))
     with pytest.raises(WorldsmithError, match="DV tokenizer"):
         decode_video(decoder, cv, tokens)
+    assert decoder.cfg.init_sigma == 0.5 and decoder.cfg.samples == 2
     video = decode_video(decoder, cv, tokens, dv=dv, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         init = cv.encode(dv.decode(tokens).clamp(-1, 1))
-        z = decoder.sample(tokens, init=init, sigma_start=0.5, generator=torch.Generator().manual_seed(1))
-        torch.testing.assert_close(video, cv.decode(z))
+        g = torch.Generator().manual_seed(1)
+        z = [decoder.sample(tokens, init=init, sigma_start=0.5, generator=g) for _ in range(2)]
+        torch.testing.assert_close(video, cv.decode((z[0] + z[1]) / 2))
+        assert not torch.equal(z[0], z[1])  # two draws of the generator, not one repeated
 
     gen = [
         "generate",
