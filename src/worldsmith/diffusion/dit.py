@@ -279,7 +279,7 @@ class DiT(nn.Module):
         # Noise-level embedding, per sample [B, 1, *] or per latent frame [B, L, *].
         t_feat = sinusoidal_embedding(c_noise.reshape(-1), cfg.dim).to(x.dtype)  # [B or B*T, D]
         shared = self.t_fc2(F.silu(self.t_fc1(t_feat)))  # [N, 3D]
-        emb = self.t_norm(t_feat)  # [N, D]
+        emb = _rms_norm(t_feat, self.t_norm)  # [N, D]
         if c_noise.ndim == 2:
             if pt != 1 or c_noise.shape != (B, T):
                 raise ValueError(f"per-frame c_noise must be [B, T] = {(B, T)} with p_t = 1")
