@@ -5,7 +5,8 @@ the published widths with the same random weights (ours generated from a seed, c
 diffusers layout) and encode + decode one clip (default 17x256x256) under `torch.inference_mode`.
 The parent drives the two workers *interleaved* (ours, ref, ours, ref, ...; one warm-up each), so
 both see the same machine load, and reports frames/s from the best and from the median repeat,
-plus peak resident memory; it checks that both outputs agree. Writes benchmarks/results/tokenizer.json.
+plus peak resident memory; it checks that both outputs agree. Writes benchmarks/results/tokenizer.json
+(`_bf16` and `_1thread` suffixes for those runs).
 
     python benchmarks/tokenizer.py [--frames 17 --size 256 --reps 5 --threads 2] [--bf16]
 """
@@ -102,7 +103,7 @@ def main() -> None:
     p.add_argument("--out")
     p.add_argument("--weights")
     p.add_argument(
-        "--bf16", action="store_true", help="under CPU autocast to bfloat16 (writes tokenizer_bf16.json)"
+        "--bf16", action="store_true", help="under CPU autocast to bfloat16 (writes tokenizer_bf16*.json)"
     )
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -165,7 +166,9 @@ def main() -> None:
         "own process. CPU time (process_time) is less sensitive to the load than wall time; with more "
         "than one thread it also counts OpenMP spin-waiting.",
     }
-    results = RESULTS.with_name("tokenizer_bf16.json") if a.bf16 else RESULTS
+    # tokenizer[_bf16][_1thread].json: the 2-thread float32 run is the headline
+    name = "tokenizer" + ("_bf16" if a.bf16 else "") + (f"_{a.threads}thread" if a.threads != 2 else "")
+    results = RESULTS.with_name(name + ".json")
     fs.write_json(results, result)
     table = Table(
         title=f"CV8x8x8 encode+decode, {result['input']}, CPU, {a.threads} threads, {result['precision']}"

@@ -82,12 +82,18 @@ def causal_pad_time(
     tail = step.past(key) if step is not None else None
     if tail is not None:
         x = torch.cat([tail, x], dim=2)  # [B, C, tail+T, H, W]
-    elif pad > 0:
-        x = torch.cat([x[:, :, :1].expand(-1, -1, pad, -1, -1), x], dim=2)  # [B, C, pad+T, H, W]
+    elif pad > 0:  # (a list of slices, not an expand: `cat` then keeps a channels-last layout)
+        x = torch.cat([x[:, :, :1]] * pad + [x], dim=2)  # [B, C, pad+T, H, W]
     if step is not None:
         n_out = max(0, (x.shape[2] - kernel) // stride + 1)
         step.keep(key, x[:, :, n_out * stride :])
     return x
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """True for a 5D tensor laid out channels-last (``[B, T, H, W, C]`` in memory) and not also
+    plainly contiguous (as when C == 1 or T*H*W == 1, where both layouts coincide)."""
+    return x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
 
 
 class CausalConv3d(nn.Module):
@@ -128,6 +134,8 @@ class CausalConv3d(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         kt, st = self.kernel_size[0], self.stride[0]
+        if is_channels_last(x):
+            return self._forward_channels_last(x, step)
         if (
             step is None
             and kt > 1
@@ -144,6 +152,34 @@ class CausalConv3d(nn.Module):
             return (y + self.bias[:, None]).view(B, -1, T, H, W)
         p = self.padding
         return F.conv3d(x, self.weight, self.bias, stride=self.stride, padding=(0, p, p))
+
+    def _forward_channels_last(self, x: torch.Tensor, step: CacheStep | None) -> torch.Tensor:
+        """The same convolution on a channels-last input, as a 2D convolution over a view.
+
+        A channels-last ``[B, C, T, H, W]`` tensor is, without a copy, both ``[B*T, C, H, W]``
+        and ``[B, C, T, H*W]`` in 2D channels-last: a ``(1, kh, kw)`` kernel runs as a 2D conv over
+        the first, a ``(kt, 1, 1)`` kernel over the second. oneDNN's 2D convolution keeps that
+        layout on its output (its 3D one does not), and runs 1.1-2.5x faster than the 3D one on
+        ``[B, C, T, H, W]`` (temporal kernels 2-2.3x, measured at the widths of CV8x8x8).
+        """
+        kt, kh, kw = self.kernel_size
+        st, sh, sw = self.stride
+        if kt > 1 or st > 1:
+            x = causal_pad_time(x, self.time_pad, step, self.cache_key, stride=st, kernel=kt)
+        B, C, T, H, W = x.shape
+        p = self.padding
+        cl = torch.channels_last  # the weight too: with it, oneDNN always keeps the layout
+        if kt == 1:  # spatial (or pointwise): frames as a batch
+            frames = x.transpose(1, 2).reshape(B * T, C, H, W)
+            w = self.weight[:, :, 0].contiguous(memory_format=cl)
+            y = F.conv2d(frames, w, self.bias, stride=(sh, sw), padding=p)
+            return y.view(B, T, *y.shape[1:]).transpose(1, 2)
+        if (kh, kw) == (1, 1) and (sh, sw) == (1, 1):  # temporal: pixels as the width
+            w = self.weight[..., 0].contiguous(memory_format=cl)
+            y = F.conv2d(x.reshape(B, C, T, H * W), w, self.bias, stride=(st, 1))
+            return y.view(B, -1, y.shape[2], H, W)
+        y = F.conv3d(x, self.weight, self.bias, stride=self.stride, padding=(0, p, p))
+        return y.contiguous(memory_format=torch.channels_last_3d)
 
     def _temporal_matmul(self, x: torch.Tensor) -> torch.Tensor:
         """Whole-clip ``(kt, 1, 1)`` conv as `kt` matrix products over time-shifted views of `x`.

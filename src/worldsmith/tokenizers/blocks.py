@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import nn
 
 from worldsmith.nn.attention import attention
-from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d
+from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d, is_channels_last
 from worldsmith.nn.norm import FrameGroupNorm
 
 
@@ -25,6 +25,45 @@ def _add(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and (out.requires_grad or other.requires_grad):
         return out + other
     return out.add_(other)
+
+
+def _avg_pool(x: torch.Tensor, kernel: tuple[int, int, int]) -> torch.Tensor:
+    """`F.avg_pool3d` with stride = kernel, over `(1, k, k)` or `(k, 1, 1)` windows; a channels-last
+    input is pooled as 2D frames or a 2D ``[B, C, T, H*W]`` view, keeping its layout (the 3D
+    pooling returns a plainly contiguous tensor)."""
+    if not is_channels_last(x):
+        return F.avg_pool3d(x, kernel, kernel)
+    B, C, T, H, W = x.shape
+    if kernel[0] == 1:
+        y = F.avg_pool2d(x.transpose(1, 2).reshape(B * T, C, H, W), kernel[1:])
+        return y.view(B, T, *y.shape[1:]).transpose(1, 2)
+    y = F.avg_pool2d(x.reshape(B, C, T, H * W), (kernel[0], 1))
+    return y.view(B, C, -1, H, W)
+
+
+def _same_layout(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`y` in the memory layout of `x` (a copy only where an op did not keep a channels-last one)."""
+    return y.contiguous(memory_format=torch.channels_last_3d) if is_channels_last(x) else y
+
+
+def _upsample_hw(x: torch.Tensor) -> torch.Tensor:
+    """Nearest 2x upsampling of H and W; a channels-last input as 2D frames, keeping its layout."""
+    if not is_channels_last(x):
+        return F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
+    B, C, T, H, W = x.shape
+    y = F.interpolate(x.transpose(1, 2).reshape(B * T, C, H, W), scale_factor=2, mode="nearest")
+    return _same_layout(y.view(B, T, C, 2 * H, 2 * W).transpose(1, 2), x)
+
+
+def _repeat_time(x: torch.Tensor) -> torch.Tensor:
+    """Every frame twice, ``[B, C, T, H, W] -> [B, C, 2T, H, W]``, in the layout of `x`."""
+    if not is_channels_last(x):
+        return x.repeat_interleave(2, dim=2)
+    B, C, T, H, W = x.shape
+    y = torch.empty((B, C, 2 * T, H, W), dtype=x.dtype, device=x.device, memory_format=torch.channels_last_3d)
+    y[:, :, 0::2] = x
+    y[:, :, 1::2] = x
+    return y
 
 
 class ConvProjection(nn.Module):
@@ -144,14 +183,15 @@ class Downsample(nn.Module):
         if self.conv3 is None:
             return x
         if self.conv1 is not None:
-            x = F.pad(x, (0, 1, 0, 1))  # [B, C, T, H+1, W+1]: right/bottom zeros for the 3x3 stride-2 conv
-            x = _add(self.conv1(x), F.avg_pool3d(x, (1, 2, 2), (1, 2, 2)))  # [B, C, T, H/2, W/2]
+            # [B, C, T, H+1, W+1]: right/bottom zeros for the 3x3 stride-2 conv
+            x = _same_layout(F.pad(x, (0, 1, 0, 1)), x)
+            x = _add(self.conv1(x), _avg_pool(x, (1, 2, 2)))  # [B, C, T, H/2, W/2]
         if self.conv2 is not None:
             if step is None or step.first:
                 x = torch.cat([x[:, :, :1], x], dim=2)  # [B, C, T+1, H, W]
             elif x.shape[2] % 2:
                 raise ValueError(f"a later chunk must hold an even number of frames here, got {x.shape[2]}")
-            x = _add(self.conv2(x, step), F.avg_pool3d(x, (2, 1, 1), (2, 1, 1)))  # [B, C, T/2, H, W]
+            x = _add(self.conv2(x, step), _avg_pool(x, (2, 1, 1)))  # [B, C, T/2, H, W]
         return self.conv3(x)
 
 
@@ -172,12 +212,13 @@ class Upsample(nn.Module):
         if self.conv3 is None:
             return x
         if self.conv1 is not None:
-            x = x.repeat_interleave(2, dim=2)  # [B, C, 2T, H, W]
+            x = _repeat_time(x)  # [B, C, 2T, H, W]
             if step is None or step.first:
                 x = x[:, :, 1:]  # [B, C, 2T-1, H, W]: frame 0 stays single
             x = _add(self.conv1(x, step), x)
         if self.conv2 is not None:
-            x = F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")  # [B, C, T, 2H, 2W], one copy
+            # [B, C, T, 2H, 2W], one copy
+            x = _upsample_hw(x)
             x = _add(self.conv2(x), x)
         return self.conv3(x)
 

@@ -204,6 +204,12 @@ def causal_block_upsample(z: torch.Tensor, st: int, s: int, *, first: bool = Tru
     return frames.repeat_interleave(st, dim=1).transpose(1, 2)
 
 
+# Encoder and decoder run channels-last inside (``[B, T, H, W, C]`` in memory): every convolution is
+# then a 2D oneDNN convolution over a view, 1.1-2.5x faster than a 3D one on [B, C, T, H, W] (see
+# `CausalConv3d._forward_channels_last`); their inputs and outputs stay plainly contiguous.
+_LAYOUT = torch.channels_last_3d
+
+
 class Encoder(nn.Module):
     """``[B, 3, T, H, W] -> [B, latent_channels, 1 + (T-1)/s_t, H/s, W/s]``."""
 
@@ -226,11 +232,11 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         first = step is None or step.first
         x = haar_patch(x, self.patch_size, temporal=self.video, first_chunk=first)  # [B, 3p^3, T', H/p, W/p]
-        x = self.conv_in(x, step)
+        x = self.conv_in(x.contiguous(memory_format=_LAYOUT), step)
         for level in self.down_blocks:
             x = level(x, step)
         x = self.mid_block(x, step)
-        return self.conv_out(self.norm_out(x, silu=True), step)
+        return self.conv_out(self.norm_out(x, silu=True), step).contiguous()
 
 
 class Decoder(nn.Module):
@@ -254,11 +260,11 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         first = step is None or step.first
-        x = self.mid_block(self.conv_in(z, step), step)
+        x = self.mid_block(self.conv_in(z.contiguous(memory_format=_LAYOUT), step), step)
         for level in self.up_blocks:
             x = level(x, step)
         x = self.conv_out(self.norm_out(x, silu=True), step)  # [B, 3p^3, T', H/p, W/p]
-        return haar_unpatch(x, self.patch_size, temporal=self.video, first_chunk=first)
+        return haar_unpatch(x.contiguous(), self.patch_size, temporal=self.video, first_chunk=first)
 
 
 class CausalTokenizer(nn.Module):
