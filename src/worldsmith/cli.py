@@ -416,13 +416,21 @@ def _print_json(result: dict) -> None:
 def eval_geometry(
     target: Annotated[Path, typer.Argument(help="A video file, or a sim episode folder (uses its true K).")],
     gap: Annotated[int, typer.Option(help="Frame distance of the compared pairs.")] = 4,
+    upscale: Annotated[int, typer.Option(help="Match on frames enlarged this much (small videos).")] = 1,
+    contrast_threshold: Annotated[
+        float, typer.Option(help="SIFT contrast threshold; lower finds more keypoints in small frames.")
+    ] = 0.04,
 ) -> None:
     """3D consistency: SIFT + RANSAC fundamental matrix, mean Sampson error, pose success."""
     from worldsmith.eval import files
 
-    _print_json(
-        files.episode_geometry(target, gap=gap) if target.is_dir() else files.geometry(target, gap=gap)
-    )
+    if gap < 1 or upscale < 1 or contrast_threshold <= 0:
+        raise typer.BadParameter(
+            f"need --gap >= 1, --upscale >= 1 and --contrast-threshold > 0, got {gap}, {upscale}, "
+            f"{contrast_threshold}"
+        )
+    opts = {"gap": gap, "upscale": upscale, "contrast_threshold": contrast_threshold}
+    _print_json(files.episode_geometry(target, **opts) if target.is_dir() else files.geometry(target, **opts))
 
 
 @eval_app.command("physics")

@@ -47,6 +47,12 @@ def test_physics_wrong_length_is_one_line_error(episode_dir, tmp_path, capsys):
 def test_geometry_and_multiview_json(episode_dir, capsys):
     code, out, _ = run(["eval", "geometry", str(episode_dir), "--gap", "3"], capsys)
     assert code == 0 and set(json.loads(out)) >= {"sampson_px", "pose_success", "pairs"}
+    args = ["eval", "geometry", str(episode_dir), "--gap", "3", "--upscale", "2"]
+    args += ["--contrast-threshold", "0.01"]
+    code, out2, _ = run(args, capsys)
+    assert code == 0 and json.loads(out2)["mean_inliers"] > json.loads(out)["mean_inliers"]
+    code, _, err = run(["eval", "geometry", str(episode_dir), "--contrast-threshold", "0"], capsys)
+    assert code == 2 and "--contrast-threshold" in err
     code, out, _ = run(["eval", "multiview", str(episode_dir)], capsys)
     assert code == 0 and {"tse_px", "cse_px"} <= set(json.loads(out))
 

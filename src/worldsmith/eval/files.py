@@ -23,21 +23,27 @@ def _episode(folder: str | os.PathLike):
     return load_episode(folder)
 
 
-def geometry(video: str | os.PathLike, *, K: np.ndarray | None = None, gap: int = 4) -> dict[str, Any]:
-    """3D consistency of one video: mean inlier Sampson error (px) and pose-estimation success."""
+def geometry(
+    video: str | os.PathLike, *, K: np.ndarray | None = None, gap: int = 4, **options: Any
+) -> dict[str, Any]:
+    """3D consistency of one video: mean inlier Sampson error (px) and pose-estimation success.
+    `options` go to `video_consistency` (`upscale`, `contrast_threshold`, `max_pairs`)."""
     from worldsmith.eval.geometry import video_consistency
 
     frames = io.read(video).frames.numpy()
-    return {"video": str(video), "frames": len(frames), **video_consistency(frames, K, gap=gap)}
+    return {"video": str(video), "frames": len(frames), **video_consistency(frames, K, gap=gap, **options)}
 
 
-def episode_geometry(folder: str | os.PathLike, *, camera: int = 0, gap: int = 4) -> dict[str, Any]:
+def episode_geometry(
+    folder: str | os.PathLike, *, camera: int = 0, gap: int = 4, **options: Any
+) -> dict[str, Any]:
     """3D consistency of a sim episode's camera, with its true intrinsics."""
     ep = _episode(folder)
     from worldsmith.eval.geometry import video_consistency
 
     K = ep.states["K"][camera, 0]
-    return {"episode": str(folder), "camera": camera, **video_consistency(ep.frames[camera], K, gap=gap)}
+    scores = video_consistency(ep.frames[camera], K, gap=gap, **options)
+    return {"episode": str(folder), "camera": camera, **scores}
 
 
 def physics(

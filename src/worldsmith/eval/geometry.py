@@ -15,9 +15,15 @@ import cv2
 import numpy as np
 
 
-def sift_matches(img1: np.ndarray, img2: np.ndarray, *, ratio: float = 0.75) -> tuple[np.ndarray, np.ndarray]:
-    """SIFT keypoint matches between two uint8 RGB images, Lowe's ratio test -> two [N, 2] arrays."""
-    sift = cv2.SIFT_create()
+def sift_matches(
+    img1: np.ndarray, img2: np.ndarray, *, ratio: float = 0.75, contrast_threshold: float = 0.04
+) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT keypoint matches between two uint8 RGB images, Lowe's ratio test -> two [N, 2] arrays.
+
+    `contrast_threshold` is OpenCV's (default 0.04); lower keeps weaker keypoints, which small,
+    upscaled, low-contrast frames need to be matched at all.
+    """
+    sift = cv2.SIFT_create(contrastThreshold=contrast_threshold)
     g1, g2 = (cv2.cvtColor(np.ascontiguousarray(i), cv2.COLOR_RGB2GRAY) for i in (img1, img2))
     k1, d1 = sift.detectAndCompute(g1, None)
     k2, d2 = sift.detectAndCompute(g2, None)
@@ -62,12 +68,13 @@ def pair_consistency(
     min_inliers: int = 15,
     threshold_px: float = 1.0,
     seed: int = 0,
+    contrast_threshold: float = 0.04,
 ) -> PairResult:
     """Match, fit F with RANSAC, measure Sampson error; with K, recover the relative pose.
 
     Pairs with fewer than `min_inliers` RANSAC inliers get a NaN error and no pose.
     """
-    pts1, pts2 = sift_matches(img1, img2)
+    pts1, pts2 = sift_matches(img1, img2, contrast_threshold=contrast_threshold)
     if len(pts1) < 8:
         return PairResult(len(pts1), 0, float("nan"), False)
     cv2.setRNGSeed(seed)
@@ -95,11 +102,13 @@ def video_consistency(
     gap: int = 4,
     max_pairs: int = 16,
     upscale: int = 1,
+    contrast_threshold: float = 0.04,
 ) -> dict[str, float]:
     """Mean Sampson error and pose-estimation success over frame pairs (t, t + gap) of a video.
 
     SIFT finds few keypoints in frames under ~100 px; `upscale` > 1 enlarges the frames (bicubic)
-    before matching and scales K with them. Errors are reported in pixels of the original frames.
+    before matching and scales K with them, and a lower `contrast_threshold` (SIFT's) keeps the
+    weaker keypoints of such frames. Errors are reported in pixels of the original frames.
     """
     frames = np.asarray(frames)
     if upscale > 1:
@@ -112,7 +121,9 @@ def video_consistency(
     starts = list(range(0, max(0, len(frames) - gap)))
     if len(starts) > max_pairs:
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_pairs).round().astype(int)]
-    results = [pair_consistency(frames[i], frames[i + gap], K) for i in starts]
+    results = [
+        pair_consistency(frames[i], frames[i + gap], K, contrast_threshold=contrast_threshold) for i in starts
+    ]
     errs = [r.sampson / upscale for r in results if np.isfinite(r.sampson)]
     return {
         "pairs": len(results),
