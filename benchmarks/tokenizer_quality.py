@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per tokenizer")
     parser.add_argument("--size", type=int, default=64)
     # 864: with 216 episodes CV4x8x8 overfit (held-out +3.62 dB at 6872 steps, +3.47 at 11425);
-    # with 864, +4.47 at 13074 steps (rendering them takes ~1 min, outside the training budget)
+    # with 864, +4.40 at 11756 steps (rendering them takes ~1 min, outside the training budget)
     parser.add_argument("--train-episodes", type=int, default=864)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 minute, few episodes")
     parser.add_argument(

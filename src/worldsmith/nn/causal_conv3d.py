@@ -96,6 +96,17 @@ def is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
 
 
+def as_frames(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, T, H, W] -> [B*T, C, H, W]``: a view (2D channels-last) of a channels-last `x`."""
+    B, C, T, H, W = x.shape
+    return x.transpose(1, 2).reshape(B * T, C, H, W)
+
+
+def from_frames(y: torch.Tensor, batch: int) -> torch.Tensor:
+    """Inverse of `as_frames`: ``[B*T, C, H, W] -> [B, C, T, H, W]`` (a view)."""
+    return y.view(batch, -1, *y.shape[1:]).transpose(1, 2)
+
+
 class CausalConv3d(nn.Module):
     """Conv3d, causal in time: ``[B, C, T, H, W] -> [B, C', T', H', W']``.
 
@@ -170,10 +181,8 @@ class CausalConv3d(nn.Module):
         p = self.padding
         cl = torch.channels_last  # the weight too: with it, oneDNN always keeps the layout
         if kt == 1:  # spatial (or pointwise): frames as a batch
-            frames = x.transpose(1, 2).reshape(B * T, C, H, W)
             w = self.weight[:, :, 0].contiguous(memory_format=cl)
-            y = F.conv2d(frames, w, self.bias, stride=(sh, sw), padding=p)
-            return y.view(B, T, *y.shape[1:]).transpose(1, 2)
+            return from_frames(F.conv2d(as_frames(x), w, self.bias, stride=(sh, sw), padding=p), B)
         if (kh, kw) == (1, 1) and (sh, sw) == (1, 1):  # temporal: pixels as the width
             w = self.weight[..., 0].contiguous(memory_format=cl)
             y = F.conv2d(x.reshape(B, C, T, H * W), w, self.bias, stride=(st, 1))

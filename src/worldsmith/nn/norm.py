@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worldsmith.nn.causal_conv3d import is_channels_last
+
 
 class FrameGroupNorm(nn.Module):
     """GroupNorm applied to each frame on its own, so it never mixes time (causal).
@@ -28,7 +30,7 @@ class FrameGroupNorm(nn.Module):
         no gradient is recorded, saving one full-size tensor)."""
         B, C, T, H, W = x.shape
         g, S = self.num_groups, H * W
-        if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
+        if is_channels_last(x):
             return self._forward_channels_last(x, silu)
         xs = x.reshape(B, g, C // g, T, S)
         # Two-pass statistics from fast contiguous reductions over H*W (torch.var_mean over the

@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import nn
 
 from worldsmith.nn.attention import attention
-from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d, is_channels_last
+from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d, as_frames, from_frames, is_channels_last
 from worldsmith.nn.norm import FrameGroupNorm
 
 
@@ -35,8 +35,7 @@ def _avg_pool(x: torch.Tensor, kernel: tuple[int, int, int]) -> torch.Tensor:
         return F.avg_pool3d(x, kernel, kernel)
     B, C, T, H, W = x.shape
     if kernel[0] == 1:
-        y = F.avg_pool2d(x.transpose(1, 2).reshape(B * T, C, H, W), kernel[1:])
-        return y.view(B, T, *y.shape[1:]).transpose(1, 2)
+        return from_frames(F.avg_pool2d(as_frames(x), kernel[1:]), B)
     y = F.avg_pool2d(x.reshape(B, C, T, H * W), (kernel[0], 1))
     return y.view(B, C, -1, H, W)
 
@@ -50,9 +49,8 @@ def _upsample_hw(x: torch.Tensor) -> torch.Tensor:
     """Nearest 2x upsampling of H and W; a channels-last input as 2D frames, keeping its layout."""
     if not is_channels_last(x):
         return F.interpolate(x, scale_factor=(1, 2, 2), mode="nearest")
-    B, C, T, H, W = x.shape
-    y = F.interpolate(x.transpose(1, 2).reshape(B * T, C, H, W), scale_factor=2, mode="nearest")
-    return _same_layout(y.view(B, T, C, 2 * H, 2 * W).transpose(1, 2), x)
+    y = F.interpolate(as_frames(x), scale_factor=2, mode="nearest")
+    return _same_layout(from_frames(y, x.shape[0]), x)
 
 
 def _repeat_time(x: torch.Tensor) -> torch.Tensor:
