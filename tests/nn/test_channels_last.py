@@ -12,7 +12,13 @@ import torch
 
 from worldsmith.nn.causal_conv3d import CausalCache, CausalConv3d, is_channels_last
 from worldsmith.nn.norm import FrameGroupNorm
-from worldsmith.tokenizers.blocks import _avg_pool, _repeat_time, _upsample_hw
+from worldsmith.tokenizers.blocks import (
+    CausalTemporalAttention,
+    SpatialAttention,
+    _avg_pool,
+    _repeat_time,
+    _upsample_hw,
+)
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.presets import get_preset
 
@@ -78,8 +84,48 @@ def test_group_norm_channels_last_equals_plain(groups, silu):
         y = norm(_cl(x), silu=silu)
     assert is_channels_last(y)
     torch.testing.assert_close(y, norm(x, silu=silu).detach(), atol=1e-5, rtol=1e-5)
-    x.requires_grad_()
-    norm(_cl(x), silu=silu).sum().backward()  # the autograd branch runs too
+    # the autograd branch: same values and gradients as the plain layout
+    xa, xb = x.clone().requires_grad_(), _cl(x).requires_grad_()
+    ya, yb = norm(xa, silu=silu), norm(xb, silu=silu)
+    torch.testing.assert_close(yb, ya, atol=1e-5, rtol=1e-5)
+    (ya * torch.arange(ya.numel()).view_as(ya).sin()).sum().backward()
+    (yb * torch.arange(yb.numel()).view_as(yb).sin()).sum().backward()
+    torch.testing.assert_close(xb.grad, xa.grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("module", [SpatialAttention, CausalTemporalAttention])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_attention_channels_last_equals_plain(module, batch):
+    """The channels-last path runs the projections as 1x1 convolutions: same values and gradients,
+    layout kept."""
+    torch.manual_seed(0)
+    attn = module(8)
+    x = torch.randn(batch, 8, 5, 3, 4)
+    with torch.no_grad():
+        y = attn(_cl(x))
+    assert is_channels_last(y)
+    torch.testing.assert_close(y, attn(x).detach(), atol=1e-5, rtol=1e-5)
+    xa, xb = x.clone().requires_grad_(), _cl(x).requires_grad_()
+    attn(xa).square().sum().backward()
+    grads = [xa.grad.clone()] + [p.grad.clone() for p in attn.parameters()]
+    attn.zero_grad()
+    attn(xb).square().sum().backward()
+    for got, want in zip([xb.grad] + [p.grad for p in attn.parameters()], grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_temporal_attention_channels_last_streams_exactly():
+    torch.manual_seed(0)
+    attn = CausalTemporalAttention(8)
+    attn.cache_key = "a"
+    x = torch.randn(2, 8, 9, 3, 4)
+    cache, outs = CausalCache(), []
+    with torch.no_grad():
+        for chunk in (x[:, :, :1], x[:, :, 1:5], x[:, :, 5:]):
+            step = cache.step()
+            outs.append(attn(_cl(chunk), step))
+            cache = step.finish()
+        torch.testing.assert_close(torch.cat(outs, 2), attn(x), atol=1e-5, rtol=1e-5)
 
 
 def test_resampling_helpers_keep_layout_and_values():

@@ -96,10 +96,24 @@ def is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
 
 
+def _nhwc_view(x: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    """A channels-last 5D `x` as the 2D channels-last ``[n, C, h, w]`` (a view). Built through the
+    ``[.., C]`` memory order so every stride is the canonical one, size-1 dimensions included:
+    oneDNN keeps the layout only for an input PyTorch recognises as channels-last."""
+    return x.permute(0, 2, 3, 4, 1).reshape(n, h, w, x.shape[1]).permute(0, 3, 1, 2)
+
+
 def as_frames(x: torch.Tensor) -> torch.Tensor:
     """``[B, C, T, H, W] -> [B*T, C, H, W]``: a view (2D channels-last) of a channels-last `x`."""
     B, C, T, H, W = x.shape
-    return x.transpose(1, 2).reshape(B * T, C, H, W)
+    return _nhwc_view(x, B * T, H, W)
+
+
+def as_time_rows(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, T, H, W] -> [B, C, T, H*W]``: a view (2D channels-last) of a channels-last `x`, for
+    kernels and pooling along time only."""
+    B, C, T, H, W = x.shape
+    return _nhwc_view(x, B, T, H * W)
 
 
 def from_frames(y: torch.Tensor, batch: int) -> torch.Tensor:
@@ -179,13 +193,13 @@ class CausalConv3d(nn.Module):
             x = causal_pad_time(x, self.time_pad, step, self.cache_key, stride=st, kernel=kt)
         B, C, T, H, W = x.shape
         p = self.padding
-        cl = torch.channels_last  # the weight too: with it, oneDNN always keeps the layout
+        # The weights go in as views of the parameters: oneDNN reorders them into its own blocked
+        # layout on every call anyway, so a channels-last copy of ours would only add a copy.
         if kt == 1:  # spatial (or pointwise): frames as a batch
-            w = self.weight[:, :, 0].contiguous(memory_format=cl)
-            return from_frames(F.conv2d(as_frames(x), w, self.bias, stride=(sh, sw), padding=p), B)
+            y = F.conv2d(as_frames(x), self.weight[:, :, 0], self.bias, stride=(sh, sw), padding=p)
+            return from_frames(y, B)
         if (kh, kw) == (1, 1) and (sh, sw) == (1, 1):  # temporal: pixels as the width
-            w = self.weight[..., 0].contiguous(memory_format=cl)
-            y = F.conv2d(x.reshape(B, C, T, H * W), w, self.bias, stride=(st, 1))
+            y = F.conv2d(as_time_rows(x), self.weight[..., 0], self.bias, stride=(st, 1))
             return y.view(B, -1, y.shape[2], H, W)
         y = F.conv3d(x, self.weight, self.bias, stride=self.stride, padding=(0, p, p))
         return y.contiguous(memory_format=torch.channels_last_3d)

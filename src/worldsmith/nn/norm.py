@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldsmith.nn.causal_conv3d import is_channels_last
+from worldsmith.nn.causal_conv3d import as_frames, from_frames, is_channels_last
 
 
 class FrameGroupNorm(nn.Module):
@@ -51,27 +51,11 @@ class FrameGroupNorm(nn.Module):
         return (F.silu(y, inplace=True) if silu else y).view(B, C, T, H, W)
 
     def _forward_channels_last(self, x: torch.Tensor, silu: bool) -> torch.Tensor:
-        """The same on a channels-last input (``[B, T, H, W, C]`` in memory): each frame's group
-        statistics are reductions over contiguous memory (two-pass: mean, then the mean square of
-        the centred values, which become the output in place). The output is channels-last too."""
-        B, C, T, H, W = x.shape
-        g = self.num_groups
-        xs = x.permute(0, 2, 3, 4, 1).reshape(B, T, H * W, g, C // g)  # a view
-        if g == 1:
-            mean = xs.reshape(B, T, -1).mean(-1).view(B, T, 1, 1, 1)
-            d = xs - mean  # [B, T, HW, 1, C]
-            flat = d.view(B, T, -1)
-            var = (torch.linalg.vecdot(flat, flat) / flat.shape[-1]).view(B, T, 1, 1, 1)
-        else:
-            mean = xs.mean(dim=(2, 4), keepdim=True)  # [B, T, 1, g, 1]
-            d = xs - mean
-            var = d.square().mean(dim=(2, 4), keepdim=True)
-        a = torch.rsqrt(var + self.eps) * self.weight.view(g, C // g)  # [B, T, 1, g, C/g]
-        b = self.bias.view(g, C // g)
-        if torch.is_grad_enabled() and (d.requires_grad or a.requires_grad):
-            y = torch.addcmul(b, d, a)
-            y = F.silu(y) if silu else y
-        else:
-            y = torch.addcmul(b, d, a, out=d)
-            y = F.silu(y, inplace=True) if silu else y
-        return y.view(B, T, H, W, C).permute(0, 4, 1, 2, 3)
+        """The same on a channels-last input (``[B, T, H, W, C]`` in memory): PyTorch's fused group
+        norm over the frames as a 2D channels-last batch ``[B*T, C, H, W]`` (each frame is one
+        sample, so statistics never mix time; about 2x faster than our two-pass reductions here).
+        The output is channels-last too."""
+        y = F.group_norm(as_frames(x), self.num_groups, self.weight, self.bias, self.eps)
+        if silu:
+            y = F.silu(y) if torch.is_grad_enabled() and y.requires_grad else F.silu(y, inplace=True)
+        return from_frames(y, x.shape[0])

@@ -15,7 +15,14 @@ from einops import rearrange
 from torch import nn
 
 from worldsmith.nn.attention import attention
-from worldsmith.nn.causal_conv3d import CacheStep, CausalConv3d, as_frames, from_frames, is_channels_last
+from worldsmith.nn.causal_conv3d import (
+    CacheStep,
+    CausalConv3d,
+    as_frames,
+    as_time_rows,
+    from_frames,
+    is_channels_last,
+)
 from worldsmith.nn.norm import FrameGroupNorm
 
 
@@ -36,7 +43,7 @@ def _avg_pool(x: torch.Tensor, kernel: tuple[int, int, int]) -> torch.Tensor:
     B, C, T, H, W = x.shape
     if kernel[0] == 1:
         return from_frames(F.avg_pool2d(as_frames(x), kernel[1:]), B)
-    y = F.avg_pool2d(x.reshape(B, C, T, H * W), (kernel[0], 1))
+    y = F.avg_pool2d(as_time_rows(x), (kernel[0], 1))
     return y.view(B, C, -1, H, W)
 
 
@@ -96,6 +103,13 @@ class ResBlock(nn.Module):
         return _add(h, residual)
 
 
+def _pointwise(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """`linear` over the channels of a 2D channels-last ``[N, C, H, W]``, as a 1x1 convolution:
+    oneDNN runs it 2.2x faster than `nn.Linear`'s GEMM on the same data (measured on CPU at C=512,
+    3072 positions) and keeps the layout."""
+    return F.conv2d(x, linear.weight[:, :, None, None], linear.bias)
+
+
 def _autocast_contiguous(h: torch.Tensor) -> torch.Tensor:
     """`h` cast to the autocast dtype into a contiguous copy when autocast is on; else `h` as it is.
 
@@ -121,6 +135,11 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         B, C, T, H, W = x.shape
+        if is_channels_last(x):  # the projections as 1x1 convolutions over the frames
+            qkv = _pointwise(as_frames(self.norm(x)), self.qkv)  # [BT, 3C, H, W], channels-last
+            q, k, v = qkv.permute(0, 2, 3, 1).reshape(B * T, 1, H * W, 3 * C).chunk(3, dim=-1)
+            out = attention(q, k, v).reshape(B * T, H, W, C).permute(0, 3, 1, 2)  # [BT, C, H, W]
+            return _add(from_frames(_pointwise(out, self.proj), B), x)
         h = _autocast_contiguous(rearrange(self.norm(x), "b c t h w -> (b t) (h w) c"))  # [BT, HW, C]
         q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BT, 1, HW, C]
         h = self.proj(attention(q, k, v).squeeze(1))  # [BT, HW, C]
@@ -143,8 +162,14 @@ class CausalTemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, step: CacheStep | None = None) -> torch.Tensor:
         B, C, T, H, W = x.shape
-        h = _autocast_contiguous(rearrange(self.norm(x), "b c t h w -> (b h w) t c"))  # [BHW, T, C]
-        q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BHW, 1, T, C]
+        channels_last = is_channels_last(x)
+        if channels_last:  # the projections as 1x1 convolutions over the frames
+            qkv = _pointwise(as_frames(self.norm(x)), self.qkv)  # [BT, 3C, H, W] = [B, T, HW, 3C] in memory
+            qkv = qkv.permute(0, 2, 3, 1).reshape(B, T, H * W, 3 * C).transpose(1, 2)  # [B, HW, T, 3C]
+            q, k, v = qkv.reshape(B * H * W, 1, T, 3 * C).chunk(3, dim=-1)  # 3 x [BHW, 1, T, C]
+        else:
+            h = _autocast_contiguous(rearrange(self.norm(x), "b c t h w -> (b h w) t c"))  # [BHW, T, C]
+            q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=-1)  # 3 x [BHW, 1, T, C]
         past = step.past(self.cache_key) if step is not None else None
         if past is not None:
             k = torch.cat([past[0], k], dim=2)  # [BHW, 1, P+T, C]
@@ -160,6 +185,9 @@ class CausalTemporalAttention(nn.Module):
                 <= (P + torch.arange(T, device=x.device))[:, None]
             )
             out = attention(q, k, v, attn_mask=mask)
+        if channels_last:  # [BHW, 1, T, C] as a channels-last [B, C, HW, T] for the 1x1 conv
+            h = _pointwise(out.reshape(B, H * W, T, C).permute(0, 3, 1, 2), self.proj)
+            return _same_layout(x + rearrange(h, "b c (h w) t -> b c t h w", h=H), x)
         h = self.proj(out.squeeze(1))  # [BHW, T, C]
         return x + rearrange(h, "(b h w) t c -> b c t h w", b=B, h=H)
 
