@@ -29,6 +29,7 @@ def test_run_json(demo_run):
         "curate",
         "tokenizer",
         "world_model",
+        "refiner",
         "predict",
         "evaluate",
     }
@@ -46,6 +47,7 @@ def test_evaluation_numbers_are_sane(demo_run):
     ev = json.loads((demo_run / "evaluate" / "done.json").read_text())["result"]["methods"]
     assert set(ev) == {
         "world model",
+        "world model without refiner",
         "copy last frame",
         "linear extrapolation",
         "copy last latent (decoded)",
@@ -67,7 +69,7 @@ def test_rerun_skips_finished_stages(demo_run, capsys):
     assert exc.value.code == 0
     assert time.perf_counter() - t0 < 30
     err = capsys.readouterr().err
-    assert err.count("done earlier, skipped") == 6
+    assert err.count("done earlier, skipped") == 7
 
 
 def test_stage_fingerprints_cover_every_setting_and_only_what_each_stage_reads():
@@ -84,8 +86,9 @@ def test_stage_fingerprints_cover_every_setting_and_only_what_each_stage_reads()
     def changed(**kw) -> list[str]:
         return [n for n in names if _fingerprint(replace(base, **kw), 0, n) != _fingerprint(base, 0, n)]
 
-    assert changed(sampler="heun") == ["predict", "evaluate"]
-    assert changed(dit_steps=10) == ["world_model", "predict", "evaluate"]
+    assert changed(sampler="heun") == ["refiner", "predict", "evaluate"]
+    assert changed(dit_steps=10) == ["world_model", "refiner", "predict", "evaluate"]
+    assert changed(refiner_steps=10) == ["refiner", "predict", "evaluate"]
     assert changed(tokenizer_steps=10) == names[2:]
     assert changed(size=32) == names
     assert [n for n in names if _fingerprint(base, 1, n) != _fingerprint(base, 0, n)] == names  # the seed

@@ -185,9 +185,15 @@ def generate_video2world(
     sampler: Sampler = "euler",
     guidance: Guidance = 1.0,
     guard: Guard = "default",
+    refiner: Annotated[
+        Path | None,
+        typer.Option("--refiner", help="Context refiner dir (the demo writes OUT/refiner/model)."),
+    ] = None,
 ) -> None:
     """Continue a video: its first --cond-frames frames are kept, the rest is generated."""
     kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    if refiner is not None:
+        kw["refiner"] = refiner
     _generate(out, seed, "generate video2world", video=video, cond_frames=cond_frames, **kw)
 
 

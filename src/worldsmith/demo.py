@@ -50,6 +50,9 @@ class DemoConfig:
     extra_train_scenarios: tuple[str, ...] = ("push",)  # trained on only
     train_per_scenario: int = 30  # 3x the clips of 10: +1.2 dB held-out tokenizer PSNR at equal steps
     test_per_scenario: int = 2
+    # episodes per physics scenario (seeds apart from the test's; half static camera, half moving)
+    # on which the context refiner learns to finish the world model's decoded predictions
+    refine_per_scenario: int = 8
     frames: int = 17  # per clip: 1 + 4k, the causal tokenizer's grouping
     trim: int = 2  # frames the clip rules cut from each end of a detected shot
     transition_frames: int = 4  # length of dissolves and fades in the raw footage
@@ -75,6 +78,7 @@ class DemoConfig:
     # ones (measured on one trained demo; the moving-camera set chose, the static set agreed)
     sampler: str = "euler"
     sample_steps: int = 3
+    refiner_steps: int = 600  # 0: no refiner (the world model's row is the decoded prediction)
     geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
     geometry_upscale: int = 4  # SIFT needs larger frames than `size`: match on bicubic-upscaled frames
     # and weaker keypoints than OpenCV's default (contrast 0.04) keeps, on closer frame pairs: with
@@ -90,6 +94,8 @@ class DemoConfig:
         check(self.size % 8 == 0, "size", self.size, "must be a multiple of 8")
         check(self.train_per_scenario >= 1, "train_per_scenario", self.train_per_scenario, "must be >= 1")
         check(self.test_per_scenario >= 1, "test_per_scenario", self.test_per_scenario, "must be >= 1")
+        check(self.refine_per_scenario >= 1, "refine_per_scenario", self.refine_per_scenario, "must be >= 1")
+        check(self.refiner_steps >= 0, "refiner_steps", self.refiner_steps, "must be >= 0")
         check(self.geometry_upscale >= 1, "geometry_upscale", self.geometry_upscale, "must be >= 1")
         check(self.geometry_gap >= 1, "geometry_gap", self.geometry_gap, "must be >= 1")
         check(self.geometry_contrast > 0, "geometry_contrast", self.geometry_contrast, "must be > 0")
@@ -104,6 +110,8 @@ def quick_config() -> DemoConfig:
         tokenizer_steps=40,
         dit_steps=80,
         sample_steps=4,
+        refine_per_scenario=1,
+        refiner_steps=20,
     )
 
 
@@ -146,24 +154,32 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     io.write(folder / "footage.mp4", footage.frames, fps=cfg.fps, crf=12)
     fs.write_json(folder / "footage.json", footage.truth())
 
-    jobs = [(s, "static") for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
-    jobs += [(s, mode) for mode in cfg.geometry_cameras for s in cfg.scenarios]
+    jobs = [("test", s, "static") for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
+    jobs += [("geometry", s, mode) for mode in cfg.geometry_cameras for s in cfg.scenarios]
+    # the refiner's set: half static (as the physics test), half the moving cameras (as the geometry
+    # test), so that it learns from the given frames whether the camera moves
+    moves = ("static",) * max(1, len(cfg.geometry_cameras)) + tuple(cfg.geometry_cameras)
+    for s in cfg.scenarios:
+        jobs += [("refine", s, moves[k % len(moves)]) for k in range(cfg.refine_per_scenario)]
     split: dict[str, tuple[dict[str, list[np.ndarray]], list[dict[str, Any]]]] = {
         "test": ({"frames": [], "masks": []}, []),  # static camera: physics alignment
         "geometry": ({"frames": [], "K": []}, []),  # moving camera: 3D consistency
+        "refine": ({"frames": []}, []),  # the context refiner's training set
     }
     with progress() as bar:
         task = bar.add_task("held-out episodes", total=len(jobs))
-        for i, (scenario, mode) in enumerate(jobs):
-            seed = 2**31 + ctx.seed * 1000 + i  # make_footage draws seeds below 2**31
+        for i, (name, scenario, mode) in enumerate(jobs):
+            # make_footage draws seeds below 2**31; the refiner's set is apart from the test's
+            seed = 2**31 + ctx.seed * 1000 + i + (500 if name == "refine" else 0)
             ep = make_episode(
-                scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False, camera_mode=mode
-            )
-            arrays, meta = split["test" if mode == "static" else "geometry"]
+                scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False, camera_mode=mode,
+                masks=name == "test",
+            )  # fmt: skip
+            arrays, meta = split[name]
             arrays["frames"].append(ep.frames[0])
-            if mode == "static":
+            if name == "test":
                 arrays["masks"].append(ep.masks[0])
-            else:
+            elif name == "geometry":
                 arrays["K"].append(ep.states["K"][0, 0])  # fixed intrinsics of camera 0
             meta.append({"scenario": scenario, "seed": seed, "caption": ep.caption, "camera": mode})
             bar.advance(task)
@@ -179,6 +195,7 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
         },
         "test_episodes": len(split["test"][1]),
         "geometry_episodes": len(split["geometry"][1]),
+        "refine_episodes": len(split["refine"][1]),
         "size": cfg.size,
     }
 
@@ -316,8 +333,51 @@ def stage_world_model(ctx: Context, folder: Path) -> dict[str, Any]:
     return {**metrics, "latent_shape": list(latents.shape[1:])}
 
 
+def _refiner(ctx: Context):
+    from worldsmith.diffusion.refine import ContextRefiner
+
+    return ContextRefiner.from_pretrained(ctx.out / "refiner" / "model") if ctx.cfg.refiner_steps else None
+
+
+def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
+    """The world model predicts the refiner's episodes (never trained on) from their given frames;
+    the context refiner learns to finish those decoded predictions (`diffusion/refine.py`)."""
+    from worldsmith.diffusion.recipes import demo_predict
+    from worldsmith.diffusion.refine import train_refiner
+    from worldsmith.diffusion.world import WorldModel
+    from worldsmith.video.transforms import to_model
+
+    cfg = ctx.cfg
+    if not cfg.refiner_steps:
+        return {"trained": False}
+    tok = _tokenizer(ctx)
+    world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
+    arrays, meta = _load_split(ctx, "refine")
+    x = torch.stack([to_model(torch.from_numpy(f)) for f in arrays["frames"]])  # [N, 3, T, H, W]
+    decoded = []
+    with progress() as bar:
+        task = bar.add_task("world model predictions to refine", total=len(x))
+        for i in range(0, len(x), 8):
+            cond = _encode(tok, x[i : i + 8, :, : cfg.cond_frames])
+            prompts = [m["caption"] for m in meta[i : i + 8]]
+            lat = demo_predict(
+                world, cond, steps=cfg.sample_steps, sampler=cfg.sampler, prompts=prompts, seed=ctx.seed
+            )
+            with torch.no_grad():
+                decoded.append(torch.cat([tok.decode(lat[j : j + 4]) for j in range(0, len(lat), 4)]))
+            bar.advance(task, len(cond))
+        decoded_videos = torch.cat(decoded).clamp(-1, 1)  # [N, 3, T, H, W]
+        model, metrics = train_refiner(
+            x.transpose(1, 2), decoded_videos.transpose(1, 2), cfg.cond_frames, steps=cfg.refiner_steps,
+            seed=ctx.seed, progress=bar,
+        )  # fmt: skip
+    model.save(folder / "model")
+    return {"trained": True, "episodes": len(x), **metrics}
+
+
 def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.diffusion.recipes import demo_predict
+    from worldsmith.diffusion.refine import refine_video
     from worldsmith.diffusion.world import WorldModel
     from worldsmith.guardrails import default_pipeline
     from worldsmith.video import io
@@ -326,22 +386,31 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     cfg = ctx.cfg
     tok = _tokenizer(ctx)
     world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
+    refiner = _refiner(ctx)
     guard = default_pipeline()
 
     def predict(frames: np.ndarray, m: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, ...]:
-        """(guard decision, predicted future, tokenizer reconstruction of the true future, the last
-        given latent repeated and decoded: copy-last-frame inside the latent space)."""
+        """(guard decision, predicted future, the same before the context refiner, tokenizer
+        reconstruction of the true future, the last given latent repeated and decoded:
+        copy-last-frame inside the latent space)."""
         x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
         blank = np.zeros_like(frames[cfg.cond_frames :])
         verdict = guard.check_prompt(m["caption"])
         decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
         if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
-            return decision, blank, blank, blank
+            return decision, blank, blank, blank, blank
         cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
         lat = demo_predict(
             world, cond, steps=cfg.sample_steps, sampler=cfg.sampler, prompts=[m["caption"]], seed=ctx.seed
         )
-        video = to_uint8(tok.decode(lat)[0].clamp(-1, 1)).numpy()  # [T, H, W, 3]
+        with torch.no_grad():
+            decoded = tok.decode(lat)[0].clamp(-1, 1)  # [3, T, H, W]
+        raw = to_uint8(decoded).numpy()[cfg.cond_frames :]  # [T - n, H, W, 3]
+        if refiner is not None:  # the future frames, finished from the given ones
+            given = x[0, :, : cfg.cond_frames].transpose(0, 1)  # [n, 3, H, W]
+            future = refine_video(refiner, given, decoded.transpose(0, 1), cfg.cond_frames)
+            decoded = torch.cat([decoded[:, : cfg.cond_frames], future.transpose(0, 1)], 1)
+        video = to_uint8(decoded).numpy()  # [T, H, W, 3]
         verdict, safe = guard.check_video(video)
         decision.update(video=verdict.ok, video_why=verdict.reason)
         if safe is not None:  # only a video that passed the post-guard is written
@@ -351,12 +420,12 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         held = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, lat.shape[2] - cond.shape[2], -1, -1)], 2)
         latent_copy = to_uint8(tok.decode(held)[0].clamp(-1, 1)).numpy()[cfg.cond_frames :]
         pred = safe.numpy()[cfg.cond_frames :] if safe is not None else blank
-        return decision, pred, recon, latent_copy
+        return decision, pred, raw if safe is not None else blank, recon, latent_copy
 
     decisions = []
     for split in ("test", "geometry"):
         arrays, meta = _load_split(ctx, split)
-        outputs: dict[str, list[np.ndarray]] = {"preds": [], "recons": [], "latent_copy": []}
+        outputs: dict[str, list[np.ndarray]] = {"preds": [], "preds_raw": [], "recons": [], "latent_copy": []}
         with progress() as bar:
             task = bar.add_task(f"predict held-out episodes ({split})", total=len(meta))
             for frames, m in zip(arrays.get("frames", []), meta, strict=True):
@@ -376,6 +445,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         "videos_blocked": sum(not d.get("video", True) for d in decisions),
         "unsafe_prompt_example_blocked": not blocked_demo.ok,
         "unsafe_prompt_example_reason": blocked_demo.reason,
+        "refiner": refiner is not None,
     }
 
 
@@ -386,9 +456,11 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
     arrays, meta = _load_split(ctx, "test")
     with np.load(ctx.out / "predict" / "predictions.npz") as data:
         preds, recons, latent_copy = data["preds"], data["recons"], data["latent_copy"]
+        preds_raw = data["preds_raw"]
     n_future = cfg.frames - cfg.cond_frames
     methods: dict[str, Callable[[int], np.ndarray]] = {
         "world model": lambda i: preds[i],
+        **({"world model without refiner": lambda i: preds_raw[i]} if cfg.refiner_steps else {}),
         "copy last frame": lambda i: physics.copy_last_frame(
             arrays["frames"][i][: cfg.cond_frames], n_future
         ),
@@ -466,12 +538,13 @@ STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
     ("curate", stage_curate),
     ("tokenizer", stage_tokenizer),
     ("world_model", stage_world_model),
+    ("refiner", stage_refiner),
     ("predict", stage_predict),
     ("evaluate", stage_evaluate),
 ]
 
 
-STAGE_FORMAT = 2  # bump when a stage's outputs change shape, so older runs are recomputed
+STAGE_FORMAT = 3  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
 # The settings each stage reads itself (a test checks every DemoConfig field is listed). A stage's
@@ -479,11 +552,12 @@ STAGE_FORMAT = 2  # bump when a stage's outputs change shape, so older runs are 
 # evaluate only, and changing the frame size redoes everything.
 STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "sim": ("scenarios", "extra_train_scenarios", "train_per_scenario", "test_per_scenario", "frames", "trim",
-            "transition_frames", "size", "fps", "geometry_cameras"),
+            "transition_frames", "size", "fps", "geometry_cameras", "refine_per_scenario"),
     "curate": ("detector", "fps", "frames", "trim"),
     "tokenizer": ("tokenizer_preset", "tokenizer_channels", "tokenizer_res_blocks", "tokenizer_shortcut",
                   "tokenizer_steps", "tokenizer_batch"),
     "world_model": ("dit_steps", "residual_to_given", "fps"),
+    "refiner": ("refiner_steps", "cond_frames", "sampler", "sample_steps"),
     "predict": ("cond_frames", "sampler", "sample_steps", "fps"),
     "evaluate": ("cond_frames", "frames", "geometry_upscale", "geometry_contrast", "geometry_gap"),
 }  # fmt: skip

@@ -153,7 +153,14 @@ def write_report(ctx: Context) -> Path:
         f"{ev['future_frames']}. Object IoU segments each prediction by the object's known colour; the "
         "tokenizer row is the best a model in this latent space can do; 'copy last latent' repeats the "
         "last given latent frame and decodes it, the copy-last baseline inside the same latent space, "
-        "so the gap between it and the world model is what the model learned about dynamics.",
+        "so the gap between it and the world model is what the model learned about dynamics."
+        + (
+            " The world model row is the DiT's prediction, decoded, then finished in pixel space by the "
+            "context refiner from the given frames (trained on the world model's predictions of other "
+            "episodes); 'world model without refiner' is the decoded prediction alone."
+            if "world model without refiner" in ev["methods"]
+            else ""
+        ),
     )
     sec.table(
         [{"method": k, **v} for k, v in ev["methods"].items()],
@@ -167,6 +174,7 @@ def write_report(ctx: Context) -> Path:
     sec.table(list(by_scn.values()), caption="future-frame PSNR (dB) per scenario")
     with np.load(out / "predict" / "predictions.npz") as data:
         preds = data["preds"]
+        raw = data["preds_raw"] if "world model without refiner" in ev["methods"] else None
     shown = set()
     for i, m in enumerate(meta):
         if m["scenario"] in shown:
@@ -176,9 +184,13 @@ def write_report(ctx: Context) -> Path:
         given = _label(truth[: cfg.cond_frames], colour=(40, 200, 40))
         pred_full = np.concatenate([given, _label(preds[i], colour=(220, 60, 60))])
         copy = np.concatenate([given, physics.copy_last_frame(truth[: cfg.cond_frames], len(preds[i]))])
-        legend = "truth | world model | copy last frame (green bar: given; red: predicted)"
+        panels, legend = [truth, pred_full], "truth | world model"
+        if raw is not None:
+            panels.append(np.concatenate([given, _label(raw[i], colour=(220, 60, 60))]))
+            legend += " | without refiner"
+        legend += " | copy last frame (green bar: given; red: predicted)"
         sec.video(
-            side_by_side(truth, pred_full, copy),
+            side_by_side(*panels, copy),
             cfg.fps,
             caption=f"{m['scenario']}: {legend}",
         )
@@ -186,7 +198,8 @@ def write_report(ctx: Context) -> Path:
     sec = rep.section(
         "3D consistency",
         "Held-out episodes filmed by a moving camera (orbit, dolly): from the last given frame on, SIFT "
-        "matches between frames t and t+4, a RANSAC fundamental matrix, and the mean Sampson error of its "
+        f"matches between frames t and t+{cfg.geometry_gap} (contrast threshold {cfg.geometry_contrast:g}), "
+        "a RANSAC fundamental matrix, and the mean Sampson error of its "
         f"inliers in pixels of the {cfg.size} px frames (matched on {cfg.geometry_upscale}x bicubic "
         "upscales; a pair with < 15 inliers is not scored). A world model that keeps the scene rigid "
         "scores close to the true videos.",

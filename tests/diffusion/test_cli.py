@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from worldsmith.cli import main
+from worldsmith.diffusion.refine import ContextRefiner, RefinerConfig
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.video import io
+from worldsmith.video.transforms import resize_center_crop
 
 
 def run_cli(args, capsys):
@@ -74,6 +76,22 @@ def test_train_then_generate_text2world_and_video2world(trained, capsys):
 
     code, _, err = run_cli([*v2w[:-2], "--cond-frames", 4, "--out", root / "bad"], capsys)
     assert code == 2 and "1 + k*4" in err
+
+    # --refiner: one that copies the last given frame (mask logit +30, no correction) freezes the future
+    copier = ContextRefiner(RefinerConfig(width=8))
+    with torch.no_grad():
+        copier.head.weight.zero_()
+        copier.head.bias.copy_(torch.tensor([30.0, 0.0, 0.0, 0.0]))
+    copier.save(root / "copier")
+    code, _, err = run_cli([*v2w, "--refiner", root / "copier", "--out", root / "v2w_ref"], capsys)
+    assert code == 0, err
+    assert json.loads((root / "v2w_ref" / "run.json").read_text())["results"]["refined"] is True
+    frames = io.read(root / "v2w_ref" / "video.mp4").frames.numpy().astype(np.float32)  # [9, H, W, 3]
+    given = resize_center_crop(io.read(root / "data" / "clip1.mp4").frames[:5], (32, 32))[4].numpy()
+    err = np.abs(frames[5:] - given.astype(np.float32)).mean()
+    assert err < 3  # every predicted frame is the last given one (up to mp4 coding)
+    plain = io.read(root / "v2w" / "video.mp4").frames.numpy().astype(np.float32)
+    assert np.abs(plain[5:] - given.astype(np.float32)).mean() > 3 * err
 
 
 def test_guard_blocks_a_prompt_before_any_work(trained, capsys, tmp_path):

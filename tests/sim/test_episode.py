@@ -47,6 +47,20 @@ def test_every_scenario_renders_with_ground_truth(scenario):
         assert ep.meta["cameras"] == ["front", "back"] and ep.states["ego_pos"].shape == (T, 3)
 
 
+def test_caption_says_how_the_camera_moves():
+    """Captions end with the camera's motion (as video captioners describe it), so a world model
+    trained on mixed footage can tell from the prompt whether the camera moves."""
+    from worldsmith.sim.camera import CAMERA_PHRASES
+
+    scene = build_scene("ramp", 3).caption
+    for mode in ("static", "orbit", "pan", "dolly"):
+        ep = make_episode("ramp", 3, frames=2, size=16, camera_mode=mode, masks=False, depth=False)
+        assert ep.caption == f"{scene} {CAMERA_PHRASES[mode]}"
+    assert len(set(CAMERA_PHRASES.values())) == 4
+    rig = make_episode("drive", 3, frames=1, size=16, masks=False, depth=False)  # fixed rig: no phrase
+    assert rig.caption == build_scene("drive", 3).caption
+
+
 def test_inverse_kinematics_round_trips():
     rng = np.random.default_rng(0)
     for xy in rng.uniform([-0.4, -0.25], [0.4, 0.3], size=(20, 2)):

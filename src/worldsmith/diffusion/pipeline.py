@@ -58,9 +58,16 @@ def generate_world(
     guidance: float = 1.0,
     seed: int = 0,
     guard=None,
+    refiner=None,
 ) -> Generation:
     """Text2World (``video=None``) or Video2World (the first `cond_frames` frames of uint8 `video`
-    ``[T, H, W, 3]`` given). `guard` is a `GuardPipeline` (its pre-guard runs here first)."""
+    ``[T, H, W, 3]`` given). `guard` is a `GuardPipeline` (its pre-guard runs here first).
+    `refiner`: a `refine.ContextRefiner` that finishes the decoded future from the given frames
+    (Video2World only)."""
+    if refiner is not None and video is None:
+        raise WorldsmithError(
+            "a refiner finishes Video2World predictions from the given frames: pass --video too"
+        )
     if guard is not None:
         guard.require_prompt(prompt)
     tok = _tokenizer(world)
@@ -91,13 +98,22 @@ def generate_world(
     latents = world.denormalize(x)
     if cond is not None:
         latents[:, :, :n] = cond
-    frames = to_uint8(tok.decode(latents)[0])  # [T, H, W, 3]
+    with torch.no_grad():
+        decoded = tok.decode(latents)[0].clamp(-1, 1)  # [3, T, H, W]
+    if refiner is not None:
+        from worldsmith.diffusion.refine import refine_video
+
+        given = to_model(frames).transpose(0, 1)  # [cond_frames, 3, H, W]
+        future = refine_video(refiner, given, decoded.transpose(0, 1), cond_frames)
+        decoded = torch.cat([decoded[:, :cond_frames], future.transpose(0, 1)], 1)
+    frames = to_uint8(decoded)  # [T, H, W, 3]
     info = {
         "latent_frames": T,
         "given_latent_frames": n,
         "frames": len(frames),
         "steps": steps,
         "sampler": sampler,
+        "refined": refiner is not None,
     }
     return Generation(frames=frames, latents=latents, fps=world.spec.fps, info=info)
 
@@ -155,6 +171,7 @@ def run_generate(
     seed: int = 0,
     guard: str = "default",
     tokenizer: str | Path | None = None,
+    refiner: str | Path | None = None,
 ) -> dict[str, Any]:
     """What `worldsmith generate text2world|video2world` does; returns the facts for run.json."""
     guard_pipe = build_guard(guard)
@@ -165,6 +182,11 @@ def run_generate(
         from worldsmith.tokenizers.model import CausalTokenizer
 
         world.tokenizer = CausalTokenizer.from_pretrained(tokenizer).eval()
+    refine = None
+    if refiner is not None:
+        from worldsmith.diffusion.refine import ContextRefiner
+
+        refine = ContextRefiner.from_pretrained(refiner)
     frames = None
     if video is not None:
         from worldsmith.video import io
@@ -172,7 +194,7 @@ def run_generate(
         frames = io.read(video).frames
     gen = generate_world(
         world, prompt, video=frames, cond_frames=cond_frames, steps=steps, sampler=sampler, guidance=guidance,
-        seed=seed, guard=None,
+        seed=seed, guard=None, refiner=refine,
     )  # fmt: skip
     paths = write_generation(gen, out, guard=guard_pipe)
     return {**gen.info, "guard": guard, **{k: str(v) for k, v in paths.items()}}

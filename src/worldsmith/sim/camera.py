@@ -24,6 +24,14 @@ import numpy as np
 from worldsmith.sim.errors import SimError
 
 CAMERA_MODES = ("static", "orbit", "pan", "dolly")
+# How a caption says it (episode captions end with it, as video captioners describe camera motion;
+# a world model trained on mixed footage then knows from the prompt whether the camera moves)
+CAMERA_PHRASES = {
+    "static": "The camera is still.",
+    "orbit": "The camera orbits the scene.",
+    "pan": "The camera pans.",
+    "dolly": "The camera moves in towards the scene.",
+}
 
 
 def intrinsics(gl_camera, height: int, width: int) -> np.ndarray:

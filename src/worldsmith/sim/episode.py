@@ -130,7 +130,7 @@ def make_episode(
         "width": width,
         "cameras": list(names),
         "camera_mode": "rig" if use_rig else camera_mode,
-        "caption": scene.caption,
+        "caption": scene.caption if use_rig else f"{scene.caption} {cam.CAMERA_PHRASES[camera_mode]}",
         "instruction": scene.instruction,
         "params": scene.params,
         "objects": list(scene.objects),
