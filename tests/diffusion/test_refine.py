@@ -63,6 +63,8 @@ def test_bad_input_is_named():
         train_refiner(torch.zeros(1, 4, 3, 8, 8), torch.zeros(1, 4, 3, 8, 8), 4, steps=1)
     with pytest.raises(WorldsmithError, match="one shape"):
         train_refiner(torch.zeros(1, 4, 3, 8, 8), torch.zeros(1, 5, 3, 8, 8), 2, steps=1)
+    with pytest.raises(WorldsmithError, match="n_given"):
+        refine_video(ContextRefiner(RefinerConfig(width=8)), *(torch.zeros(n, 3, 8, 8) for n in (2, 6)), 5)
     with pytest.raises(WorldsmithError, match="multiples of 4"):
         ContextRefiner(RefinerConfig(width=8))(*(torch.zeros(1, 3, 6, 6) for _ in range(4)), torch.ones(1))
 

@@ -3,18 +3,21 @@
 Not in Cosmos. A latent world model predicts the future through the tokenizer, so even a perfect
 latent prediction comes back with the tokenizer's reconstruction error everywhere, on the static
 background as much as on what moves. Video2World is given real frames, though. The refiner is a
-small 2D U-Net applied to each predicted frame on its own; it sees the last given frame ``L``, the
-decoded prediction ``P_t``, the decoded version of the last given frame ``D`` (so ``P_t - D`` is
-the change the world model predicts, free of the tokenizer's own error) and the time since the last
-given frame, and composites (after the compositing masks of Finn et al., "Unsupervised Learning
-for Physical Interaction through Video Prediction", NeurIPS 2016)::
+small 2D U-Net applied to each predicted frame on its own; it sees the first and the last given
+frames ``G`` and ``L`` (what moved while given), the decoded prediction ``P_t``, the decoded
+version of the last given frame ``D`` (so ``P_t - D`` is the change the world model predicts, free
+of the tokenizer's own error) and the time since the last given frame, and composites (after the
+compositing masks of Finn et al., "Unsupervised Learning for Physical Interaction through Video
+Prediction", NeurIPS 2016)::
 
     out_t = m_t * L + (1 - m_t) * (P_t + r_t)        m_t = sigmoid(mask logit), r_t a correction
 
 so pixels the world model leaves alone can be copied exactly from the given frame and the moving
 ones come from the prediction. It is trained on the world model's own predictions for episodes
 neither model trained on (otherwise it would learn to trust predictions of memorised clips), with a
-mean squared error against the true future.
+mean squared error against the true future. Under that loss, where the decoded prediction is too
+blurry to say where an object went, the refiner fades it where it was rather than moving it (the
+MSE-optimal hedge); `docs/architecture.md` has what it did in the demo.
 
 Frames are ``[N, 3, H, W]`` in [-1, 1]; H and W must be multiples of 4.
 """
@@ -127,13 +130,18 @@ def refine_video(
     """Refine the future frames of one decoded prediction.
 
     Args:
-        given: the given frames ``[n_given, 3, H, W]`` in [-1, 1] (only the last is used).
+        given: the given frames ``[n_given, 3, H, W]`` in [-1, 1] (the first and last are used).
         decoded: the decoded prediction ``[T, 3, H, W]`` in [-1, 1], its first `n_given` frames the
             decoded given ones.
     Returns the refined future ``[T - n_given, 3, H, W]``.
     """
     T = decoded.shape[0]
     n_future = T - n_given
+    if not 0 < n_given <= len(given) or n_future < 1 or given.shape[1:] != decoded.shape[1:]:
+        raise WorldsmithError(
+            f"refine_video needs n_given (got {n_given}) given frames {tuple(given.shape)} of the "
+            f"decoded video's frame shape and fewer than its {T} frames ({tuple(decoded.shape)})"
+        )
     first, last = given[:1], given[n_given - 1 : n_given]
     dlast = decoded[n_given - 1 : n_given]
     outs = []
