@@ -377,7 +377,7 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
 
 def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.diffusion.recipes import demo_predict
-    from worldsmith.diffusion.refine import refine_video
+    from worldsmith.diffusion.refine import refine_clip
     from worldsmith.diffusion.world import WorldModel
     from worldsmith.guardrails import default_pipeline
     from worldsmith.video import io
@@ -407,9 +407,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
             decoded = tok.decode(lat)[0].clamp(-1, 1)  # [3, T, H, W]
         raw = to_uint8(decoded).numpy()[cfg.cond_frames :]  # [T - n, H, W, 3]
         if refiner is not None:  # the future frames, finished from the given ones
-            given = x[0, :, : cfg.cond_frames].transpose(0, 1)  # [n, 3, H, W]
-            future = refine_video(refiner, given, decoded.transpose(0, 1), cfg.cond_frames)
-            decoded = torch.cat([decoded[:, : cfg.cond_frames], future.transpose(0, 1)], 1)
+            decoded = refine_clip(refiner, x[0, :, : cfg.cond_frames], decoded)
         video = to_uint8(decoded).numpy()  # [T, H, W, 3]
         verdict, safe = guard.check_video(video)
         decision.update(video=verdict.ok, video_why=verdict.reason)

@@ -101,11 +101,9 @@ def generate_world(
     with torch.no_grad():
         decoded = tok.decode(latents)[0].clamp(-1, 1)  # [3, T, H, W]
     if refiner is not None:
-        from worldsmith.diffusion.refine import refine_video
+        from worldsmith.diffusion.refine import refine_clip
 
-        given = to_model(frames).transpose(0, 1)  # [cond_frames, 3, H, W]
-        future = refine_video(refiner, given, decoded.transpose(0, 1), cond_frames)
-        decoded = torch.cat([decoded[:, :cond_frames], future.transpose(0, 1)], 1)
+        decoded = refine_clip(refiner, to_model(frames), decoded)  # frames: the given ones, resized
     frames = to_uint8(decoded)  # [T, H, W, 3]
     info = {
         "latent_frames": T,

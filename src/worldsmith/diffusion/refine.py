@@ -142,17 +142,18 @@ def refine_video(
             f"refine_video needs n_given (got {n_given}) given frames {tuple(given.shape)} of the "
             f"decoded video's frame shape and fewer than its {T} frames ({tuple(decoded.shape)})"
         )
-    first, last = given[:1], given[n_given - 1 : n_given]
-    dlast = decoded[n_given - 1 : n_given]
-    outs = []
+    inputs = refiner_inputs(given[None], decoded[None], n_given)  # the training's inputs, tau included
     with torch.no_grad():
-        for i in range(0, n_future, batch):
-            p = decoded[n_given + i : n_given + min(i + batch, n_future)]
-            k = len(p)
-            tau = (torch.arange(i, i + k, dtype=p.dtype) + 1) / n_future
-            one = (first.expand(k, -1, -1, -1), last.expand(k, -1, -1, -1))
-            outs.append(refiner(*one, p, dlast.expand(k, -1, -1, -1), tau))
+        outs = [refiner(*(x[i : i + batch] for x in inputs)) for i in range(0, n_future, batch)]
     return torch.cat(outs).clamp(-1, 1)
+
+
+def refine_clip(refiner: ContextRefiner, given: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+    """`refine_video` on the tokenizer's layout: given ``[3, n, H, W]`` and decoded ``[3, T, H, W]``
+    -> ``[3, T, H, W]``, the decoded given frames followed by the refined future."""
+    n = given.shape[1]
+    future = refine_video(refiner, given.transpose(0, 1), decoded.transpose(0, 1), n)
+    return torch.cat([decoded[:, :n], future.transpose(0, 1)], 1)
 
 
 def refiner_inputs(
