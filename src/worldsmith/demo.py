@@ -333,6 +333,21 @@ def stage_world_model(ctx: Context, folder: Path) -> dict[str, Any]:
     return {**metrics, "latent_shape": list(latents.shape[1:])}
 
 
+def _predict_latents(
+    ctx: Context, tok, world, x: torch.Tensor, prompts: list[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(given latents ``[B, 16, n, h, w]``, the world model's Video2World latents ``[B, 16, T', h, w]``)
+    for videos ``x [B, 3, T, H, W]`` from their first `cond_frames` frames: one definition for the
+    refiner's training set and the held-out predictions, so the refiner learns on predictions made
+    the way they are used."""
+    from worldsmith.diffusion.recipes import demo_predict
+
+    cfg = ctx.cfg
+    cond = _encode(tok, x[:, :, : cfg.cond_frames])
+    steps, sampler = cfg.sample_steps, cfg.sampler
+    return cond, demo_predict(world, cond, steps=steps, sampler=sampler, prompts=prompts, seed=ctx.seed)
+
+
 def _refiner(ctx: Context):
     from worldsmith.diffusion.refine import ContextRefiner
 
@@ -342,7 +357,6 @@ def _refiner(ctx: Context):
 def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
     """The world model predicts the refiner's episodes (never trained on) from their given frames;
     the context refiner learns to finish those decoded predictions (`diffusion/refine.py`)."""
-    from worldsmith.diffusion.recipes import demo_predict
     from worldsmith.diffusion.refine import train_refiner
     from worldsmith.diffusion.world import WorldModel
     from worldsmith.video.transforms import to_model
@@ -358,14 +372,10 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
     with progress() as bar:
         task = bar.add_task("world model predictions to refine", total=len(x))
         for i in range(0, len(x), 8):
-            cond = _encode(tok, x[i : i + 8, :, : cfg.cond_frames])
-            prompts = [m["caption"] for m in meta[i : i + 8]]
-            lat = demo_predict(
-                world, cond, steps=cfg.sample_steps, sampler=cfg.sampler, prompts=prompts, seed=ctx.seed
-            )
+            _, lat = _predict_latents(ctx, tok, world, x[i : i + 8], [m["caption"] for m in meta[i : i + 8]])
             with torch.no_grad():
                 decoded.append(torch.cat([tok.decode(lat[j : j + 4]) for j in range(0, len(lat), 4)]))
-            bar.advance(task, len(cond))
+            bar.advance(task, len(lat))
         decoded_videos = torch.cat(decoded).clamp(-1, 1)  # [N, 3, T, H, W]
         model, metrics = train_refiner(
             x.transpose(1, 2), decoded_videos.transpose(1, 2), cfg.cond_frames, steps=cfg.refiner_steps,
@@ -376,7 +386,6 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
 
 
 def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
-    from worldsmith.diffusion.recipes import demo_predict
     from worldsmith.diffusion.refine import refine_clip
     from worldsmith.diffusion.world import WorldModel
     from worldsmith.guardrails import default_pipeline
@@ -399,10 +408,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
         if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
             return decision, blank, blank, blank, blank
-        cond = _encode(tok, x[:, :, : cfg.cond_frames])  # [1, 16, n, h, w]
-        lat = demo_predict(
-            world, cond, steps=cfg.sample_steps, sampler=cfg.sampler, prompts=[m["caption"]], seed=ctx.seed
-        )
+        cond, lat = _predict_latents(ctx, tok, world, x, [m["caption"]])  # [1, 16, n | T', h, w]
         with torch.no_grad():
             decoded = tok.decode(lat)[0].clamp(-1, 1)  # [3, T, H, W]
         raw = to_uint8(decoded).numpy()[cfg.cond_frames :]  # [T - n, H, W, 3]
