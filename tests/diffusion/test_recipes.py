@@ -24,6 +24,16 @@ def test_latent_stats_and_normalisation_round_trip():
     assert std == pytest.approx(per_channel.std(1).tolist(), rel=1e-5)
 
 
+def test_demo_train_patch_size_reaches_the_saved_model(tmp_path):
+    """A (1, 4, 4) patch (the demo's knob for 4x spatially compressed latents): a 16x16 latent frame
+    is 16 tokens, and the saved world model keeps the patch."""
+    latents = torch.randn(2, 16, 2, 16, 16)
+    world, _ = demo_train(latents, tmp_path / "run", steps=2, seed=0, patch_size=(1, 4, 4))
+    loaded = WorldModel.from_pretrained(tmp_path / "run" / "model")
+    assert tuple(loaded.dit.cfg.patch_size) == (1, 4, 4)
+    assert demo_predict(loaded, latents[:1, :, :1], total_frames=2, steps=1).shape == (1, 16, 2, 16, 16)
+
+
 def test_demo_train_then_predict(tmp_path):
     torch.manual_seed(0)
     latents = torch.randn(4, 16, 3, 4, 4) * 2 + 1

@@ -141,6 +141,7 @@ def demo_train(
     fps: float = 24.0,
     tokenizer: torch.nn.Module | None = None,
     residual_to_given: bool = False,
+    patch_size: tuple[int, int, int] = (1, 2, 2),
 ) -> tuple[WorldModel, dict[str, Any]]:
     """Train a tiny Video2World DiT (~1M parameters) on raw tokenizer latents ``[N, 16, T, H, W]``.
     `residual_to_given`: denoise the future relative to the last given latent frame (`DiTConfig`).
@@ -155,8 +156,8 @@ def demo_train(
     T, H, W = latents.shape[2:]
     size = (max(T, 8), max(H, 8), max(W, 8))
     cfg = PRESETS["tiny"](
-        latent_channels=latents.shape[1], video2world=True, max_size=_round_up(size),
-        residual_to_given=residual_to_given,
+        latent_channels=latents.shape[1], video2world=True, max_size=_round_up(size, patch_size),
+        residual_to_given=residual_to_given, patch_size=tuple(patch_size),
     )  # fmt: skip
     return train_world_model(
         latents, out, dit_cfg=cfg, train={"steps": steps, "seed": seed}, prompts=prompts, fps=fps,

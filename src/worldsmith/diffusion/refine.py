@@ -14,10 +14,21 @@ Prediction", NeurIPS 2016)::
 
 so pixels the world model leaves alone can be copied exactly from the given frame and the moving
 ones come from the prediction. It is trained on the world model's own predictions for episodes
-neither model trained on (otherwise it would learn to trust predictions of memorised clips), with a
-mean squared error against the true future. Under that loss, where the decoded prediction is too
-blurry to say where an object went, the refiner fades it where it was rather than moving it (the
-MSE-optimal hedge); `docs/architecture.md` has what it did in the demo.
+neither model trained on (otherwise it would learn to trust predictions of memorised clips).
+
+Two choices make the exact copy reachable, and both were measured in the demo
+(`docs/architecture.md`):
+
+* the loss is the per-frame log mean squared error, ``mean_f log(MSE_f + eps)``: the mean per-frame
+  PSNR, the evaluation's metric, up to sign and scale, capped at 60 dB by ``eps``. Plain MSE hardly
+  rewards a 40 dB frame becoming exact, which the per-frame PSNR counts in full;
+* the mask is a hard sigmoid, ``m = clamp(logit / 6 + 1/2, 0, 1)``, with a straight-through
+  gradient within a margin. It reaches ``m = 1`` (a sigmoid never does), and the gradient still
+  flows just past the clamp, so a pixel copied where copying is wrong gets pulled back. With a
+  sigmoid mask and the log loss, the mask saturated and training stopped moving.
+
+Where the decoded prediction is too blurry to say where an object went, the refiner still fades it
+where it was rather than moving it: the hedge that any mean-error loss rewards.
 
 Frames are ``[N, 3, H, W]`` in [-1, 1]; H and W must be multiples of 4.
 """
@@ -37,13 +48,22 @@ from worldsmith import fs
 from worldsmith.errors import WorldsmithError
 
 CONFIG_FILE = "refiner.json"
+MASKS = ("hard", "sigmoid")
+LOSSES = ("log_mse", "mse")
+LOG_EPS = 4e-6  # per-frame MSE floor of the log loss: 60 dB on frames in [-1, 1]
+STRAIGHT_THROUGH_MARGIN = 0.5
 WEIGHTS_FILE = "refiner.safetensors"
 
 
 @dataclass(frozen=True)
 class RefinerConfig:
     width: int = 24  # channels at full resolution; x2 at 1/2, x2.67 at 1/4
-    mask_bias: float = 2.0  # initial mask logit: start near copy-the-given-frame (sigmoid(2) = 0.88)
+    mask_bias: float = 2.0  # initial mask logit: start near copy-the-given-frame (m = 0.83 or 0.88)
+    mask: str = "hard"  # "hard": clamp(logit / 6 + 1/2, 0, 1), straight-through; "sigmoid"
+
+    def __post_init__(self) -> None:
+        if self.mask not in MASKS:
+            raise WorldsmithError(f"refiner mask must be one of {MASKS}, got {self.mask!r}")
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -53,6 +73,17 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
         nn.Conv2d(cout, cout, 3, padding=1),
         nn.SiLU(),
     )
+
+
+def _mask(logit: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "sigmoid":
+        return torch.sigmoid(logit)
+    # the hard sigmoid's slope; clamped to [0, 1] forwards, the identity backwards within a margin
+    # of 1/2 and zero beyond it. With the identity everywhere, a pixel best copied but not exactly
+    # (the prediction worse still) pushes its logit up for ever, the forward unchanged: the weights
+    # drifted until the outputs overflowed (a 1200-step demo refiner, measured)
+    z = (logit / 6 + 0.5).clamp(-STRAIGHT_THROUGH_MARGIN, 1 + STRAIGHT_THROUGH_MARGIN)
+    return z + (z.clamp(0, 1) - z).detach()
 
 
 class ContextRefiner(nn.Module):
@@ -94,7 +125,7 @@ class ContextRefiner(nn.Module):
         d2 = self.dec2(self.up2(F.interpolate(h3, scale_factor=2.0, mode="nearest")) + h2)
         d1 = self.dec1(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest")) + h1)
         out = self.head(d1)
-        m = torch.sigmoid(out[:, :1])
+        m = _mask(out[:, :1], self.config.mask)
         return m * last + (1 - m) * (pred + out[:, 1:])
 
     def save(self, folder: str | Path) -> None:
@@ -116,7 +147,8 @@ class ContextRefiner(nn.Module):
                 f"{folder} is not a refiner folder: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
                 "(written by ContextRefiner.save)"
             )
-        model = cls(RefinerConfig(**json.loads((folder / CONFIG_FILE).read_text())))
+        # refiners saved before the mask was configurable used a sigmoid
+        model = cls(RefinerConfig(**{"mask": "sigmoid", **json.loads((folder / CONFIG_FILE).read_text())}))
         try:
             model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
         except RuntimeError as err:
@@ -173,6 +205,11 @@ def refiner_inputs(
     return rep(given[:, 0]), rep(given[:, n_given - 1]), pred, rep(decoded[:, n_given - 1]), tau
 
 
+def _loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    mse = (out - target).square().flatten(1).mean(1)  # per frame
+    return (mse + LOG_EPS).log().mean() if kind == "log_mse" else mse.mean()
+
+
 def train_refiner(
     true: torch.Tensor,
     decoded: torch.Tensor,
@@ -183,6 +220,7 @@ def train_refiner(
     lr: float = 2e-3,
     seed: int = 0,
     config: RefinerConfig | None = None,
+    loss: str = "log_mse",
     progress=None,
 ) -> tuple[ContextRefiner, dict[str, float]]:
     """Fit a `ContextRefiner` to the world model's decoded predictions of videos it never trained on.
@@ -190,15 +228,18 @@ def train_refiner(
     Args:
         true: the true videos ``[N, T, 3, H, W]`` in [-1, 1] (given frames and the future to match).
         decoded: the world model's decoded predictions of them from their first `n_given` frames.
+        loss: "log_mse" (per-frame log MSE, the module docstring says why) or "mse".
         progress: a rich `Progress` to show the steps on (optional).
-    Mean squared error of the composited frame against the true one; AdamW, warm-up then cosine.
-    Returns the model (eval mode) and metrics (loss first/last, the copy-last-frame loss).
+    AdamW, warm-up then cosine. Returns the model (eval mode) and metrics (loss first/last and the
+    same loss for copying the last given frame).
     """
     if true.shape != decoded.shape or true.ndim != 5 or not 0 < n_given < true.shape[1]:
         raise WorldsmithError(
             f"refiner training needs true and decoded videos of one shape [N, T, 3, H, W] with "
             f"0 < n_given < T; got {tuple(true.shape)}, {tuple(decoded.shape)}, n_given={n_given}"
         )
+    if loss not in LOSSES:
+        raise WorldsmithError(f"refiner loss must be one of {LOSSES}, got {loss!r}")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = ContextRefiner(config)
@@ -213,17 +254,19 @@ def train_refiner(
     losses = []
     for _ in range(steps):
         idx = torch.randint(0, len(target), (batch,), generator=gen)
-        out = model(*(x[idx] for x in inputs))
-        loss = (out - target[idx]).square().mean()
+        value = _loss(model(*(x[idx] for x in inputs)), target[idx], loss)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
+        # the log loss weighs a frame by 1 / (its MSE + eps): a frame copied exactly and then missed
+        # by a hair gives a large gradient (unclipped, a 1200-step run diverged to inf)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(loss.item())
+        losses.append(value.item())
         if task is not None:
-            progress.update(task, advance=1, description=f"train refiner  loss {loss.item():.4f}")
+            progress.update(task, advance=1, description=f"train refiner  loss {value.item():.4f}")
     k = max(1, steps // 10)
-    copy_loss = (inputs[1] - target).square().mean().item()  # the given last frame, copied
+    copy_loss = _loss(inputs[1], target, loss).item()  # the given last frame, copied
     metrics = {
         "loss_first": sum(losses[:k]) / k,
         "loss_last": sum(losses[-k:]) / k,
