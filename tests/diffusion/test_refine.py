@@ -146,7 +146,8 @@ def test_overfits_one_batch_beyond_copying_the_last_frame_and_the_decoded_predic
 def test_log_loss_and_hard_mask_copy_still_videos_exactly():
     """Videos where nothing moves mixed with moving ones: per-frame log MSE with the hard mask learns
     to copy the still ones (near) exactly, which the per-frame PSNR rewards; MSE with the sigmoid
-    mask stays a blend of the given frame and the noisy prediction there."""
+    mask stays a blend of the given frame and the noisy prediction there. On the moving ones it is
+    the other way round."""
     moving, moving_dec = _moving_square_videos(4, 6, seed=1)
     still = moving[:, :1].expand_as(moving).clone()  # the first frame, held
     g = torch.Generator().manual_seed(2)
@@ -154,13 +155,23 @@ def test_log_loss_and_hard_mask_copy_still_videos_exactly():
     still_dec = still_dec + 0.05 * torch.randn(still.shape, generator=g)
     true, decoded = torch.cat([moving, still]), torch.cat([moving_dec, still_dec])
     n = 2
-    psnr = {}
+    psnr, moved_mse = {}, {}
     for loss, mask in (("log_mse", "hard"), ("mse", "sigmoid")):
         model, _ = train_refiner(
             true, decoded, n, steps=300, batch=16, config=RefinerConfig(width=8, mask=mask), loss=loss
         )
-        out = torch.stack([refine_video(model, true[i, :n], decoded[i], n) for i in range(4, 8)])
-        mse = (out - still[:, n:]).square().flatten(2).mean(2)  # per frame
+        out = torch.stack([refine_video(model, true[i, :n], decoded[i], n) for i in range(8)])
+        mse = (out[4:] - still[:, n:]).square().flatten(2).mean(2)  # per frame
         psnr[loss] = (10 * torch.log10(4 / mse.clamp_min(1e-12))).mean().item()
+        # the moving videos
+        moved = (out[:4] - moving[:, n:]).square().mean()
+        moved_mse[loss] = moved.item()
     assert psnr["log_mse"] > 70, psnr  # 87.6 dB measured; the MSE/sigmoid refiner 55.6
+    # The price, measured here and documented: beside still videos the log loss copies the moving
+    # ones too (MSE 0.067 = copy-last, decoded 0.039), where MSE learns them (0.006). It never does
+    # worse than copying the last frame.
+    copy = (moving[:, n - 1 : n] - moving[:, n:]).square().mean().item()
+    decoded_mse = (moving_dec[:, n:] - moving[:, n:]).square().mean().item()
+    assert moved_mse["mse"] < 0.3 * decoded_mse, moved_mse
+    assert moved_mse["log_mse"] <= 1.01 * copy, moved_mse
     assert psnr["log_mse"] > psnr["mse"] + 10, psnr

@@ -80,8 +80,8 @@ def _mask(logit: torch.Tensor, kind: str) -> torch.Tensor:
         return torch.sigmoid(logit)
     # the hard sigmoid's slope; clamped to [0, 1] forwards, the identity backwards within a margin
     # of 1/2 and zero beyond it. With the identity everywhere, a pixel best copied but not exactly
-    # (the prediction worse still) pushes its logit up for ever, the forward unchanged: the weights
-    # drifted until the outputs overflowed (a 1200-step demo refiner, measured)
+    # (the prediction worse still) pushes its logit up for ever, the forward unchanged; a 1200-step
+    # demo refiner trained that way overflowed to inf, and with the margin it is stable (measured)
     z = (logit / 6 + 0.5).clamp(-STRAIGHT_THROUGH_MARGIN, 1 + STRAIGHT_THROUGH_MARGIN)
     return z + (z.clamp(0, 1) - z).detach()
 
@@ -257,8 +257,8 @@ def train_refiner(
         value = _loss(model(*(x[idx] for x in inputs)), target[idx], loss)
         opt.zero_grad(set_to_none=True)
         value.backward()
-        # the log loss weighs a frame by 1 / (its MSE + eps): a frame copied exactly and then missed
-        # by a hair gives a large gradient (unclipped, a 1200-step run diverged to inf)
+        # a guard: the log loss weighs a frame by 1 / (its MSE + eps), so a frame copied exactly and
+        # then missed by a hair gives a large gradient
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
