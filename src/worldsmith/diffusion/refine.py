@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worldsmith import fs
+from worldsmith.config import check
 from worldsmith.errors import WorldsmithError
 
 CONFIG_FILE = "refiner.json"
@@ -62,8 +63,7 @@ class RefinerConfig:
     mask: str = "hard"  # "hard": clamp(logit / 6 + 1/2, 0, 1), straight-through; "sigmoid"
 
     def __post_init__(self) -> None:
-        if self.mask not in MASKS:
-            raise WorldsmithError(f"refiner mask must be one of {MASKS}, got {self.mask!r}")
+        check(self.mask in MASKS, "mask", self.mask, f"must be one of {MASKS}")
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
