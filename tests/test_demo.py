@@ -48,6 +48,7 @@ def test_evaluation_numbers_are_sane(demo_run):
     assert set(ev) == {
         "world model",
         "world model without refiner",
+        "refiner on copied last latent (no DiT)",
         "copy last frame",
         "linear extrapolation",
         "copy last latent (decoded)",

@@ -52,7 +52,7 @@ class DemoConfig:
     test_per_scenario: int = 2
     # episodes per physics scenario (seeds apart from the test's; half static camera, half moving)
     # on which the context refiner learns to finish the world model's decoded predictions
-    refine_per_scenario: int = 8
+    refine_per_scenario: int = 32
     frames: int = 17  # per clip: 1 + 4k, the causal tokenizer's grouping
     trim: int = 2  # frames the clip rules cut from each end of a detected shot
     transition_frames: int = 4  # length of dissolves and fades in the raw footage
@@ -83,7 +83,12 @@ class DemoConfig:
     # ones (measured on one trained demo; the moving-camera set chose, the static set agreed)
     sampler: str = "euler"
     sample_steps: int = 3
-    refiner_steps: int = 600  # 0: no refiner (the world model's row is the decoded prediction)
+    refiner_steps: int = 2000  # 0: no refiner (the world model's row is the decoded prediction)
+    # the refiner carries the last given frame's pixels forward along a flow it predicts, learnt from
+    # the simulator's instance masks (diffusion/refine.py), and sees this many given frames
+    refiner_motion: bool = True
+    refiner_given_frames: int = 5
+    refiner_width: int = 16  # 0.22 s a step on 2 threads (24: 0.41 s)
     geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
     geometry_upscale: int = 4  # SIFT needs larger frames than `size`: match on bicubic-upscaled frames
     # and weaker keypoints than OpenCV's default (contrast 0.04) keeps, on closer frame pairs: with
@@ -101,6 +106,13 @@ class DemoConfig:
         check(self.test_per_scenario >= 1, "test_per_scenario", self.test_per_scenario, "must be >= 1")
         check(self.refine_per_scenario >= 1, "refine_per_scenario", self.refine_per_scenario, "must be >= 1")
         check(self.refiner_steps >= 0, "refiner_steps", self.refiner_steps, "must be >= 0")
+        given = self.refiner_given_frames
+        check(
+            2 <= given <= self.cond_frames,
+            "refiner_given_frames",
+            given,
+            f"must be in [2, {self.cond_frames}]",
+        )
         check(self.geometry_upscale >= 1, "geometry_upscale", self.geometry_upscale, "must be >= 1")
         check(self.geometry_gap >= 1, "geometry_gap", self.geometry_gap, "must be >= 1")
         check(self.geometry_contrast > 0, "geometry_contrast", self.geometry_contrast, "must be > 0")
@@ -169,7 +181,7 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     split: dict[str, tuple[dict[str, list[np.ndarray]], list[dict[str, Any]]]] = {
         "test": ({"frames": [], "masks": []}, []),  # static camera: physics alignment
         "geometry": ({"frames": [], "K": []}, []),  # moving camera: 3D consistency
-        "refine": ({"frames": []}, []),  # the context refiner's training set
+        "refine": ({"frames": [], "masks": []}, []),  # the context refiner's training set
     }
     with progress() as bar:
         task = bar.add_task("held-out episodes", total=len(jobs))
@@ -178,11 +190,11 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
             seed = 2**31 + ctx.seed * 1000 + i + (500 if name == "refine" else 0)
             ep = make_episode(
                 scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False, camera_mode=mode,
-                masks=name == "test",
+                masks=name in ("test", "refine"),
             )  # fmt: skip
             arrays, meta = split[name]
             arrays["frames"].append(ep.frames[0])
-            if name == "test":
+            if name in ("test", "refine"):  # the refiner's flow learns from the masks
                 arrays["masks"].append(ep.masks[0])
             elif name == "geometry":
                 arrays["K"].append(ep.states["K"][0, 0])  # fixed intrinsics of camera 0
@@ -364,7 +376,7 @@ def _refiner(ctx: Context):
 def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
     """The world model predicts the refiner's episodes (never trained on) from their given frames;
     the context refiner learns to finish those decoded predictions (`diffusion/refine.py`)."""
-    from worldsmith.diffusion.refine import train_refiner
+    from worldsmith.diffusion.refine import RefinerConfig, train_refiner
     from worldsmith.diffusion.world import WorldModel
     from worldsmith.video.transforms import to_model
 
@@ -387,6 +399,11 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
         model, metrics = train_refiner(
             x.transpose(1, 2), decoded_videos.transpose(1, 2), cfg.cond_frames, steps=cfg.refiner_steps,
             seed=ctx.seed, progress=bar,
+            config=RefinerConfig(
+                width=cfg.refiner_width, motion=cfg.refiner_motion, given_frames=cfg.refiner_given_frames
+            ),
+            masks=torch.from_numpy(arrays["masks"]),
+            static=torch.tensor([m["camera"] == "static" for m in meta]),
         )  # fmt: skip
     model.save(folder / "model")
     return {"trained": True, "episodes": len(x), **metrics}
@@ -408,13 +425,13 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     def predict(frames: np.ndarray, m: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, ...]:
         """(guard decision, predicted future, the same before the context refiner, tokenizer
         reconstruction of the true future, the last given latent repeated and decoded:
-        copy-last-frame inside the latent space)."""
+        copy-last-frame inside the latent space, and that copy finished by the refiner)."""
         x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
         blank = np.zeros_like(frames[cfg.cond_frames :])
         verdict = guard.check_prompt(m["caption"])
         decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
         if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
-            return decision, blank, blank, blank, blank
+            return decision, blank, blank, blank, blank, blank
         cond, lat = _predict_latents(ctx, tok, world, x, [m["caption"]])  # [1, 16, n | T', h, w]
         with torch.no_grad():
             decoded = tok.decode(lat)[0].clamp(-1, 1)  # [3, T, H, W]
@@ -429,14 +446,22 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
             io.write(folder / "videos" / name, safe.numpy(), fps=cfg.fps)
         recon = to_uint8(tok.decode(_encode(tok, x))[0].clamp(-1, 1)).numpy()[cfg.cond_frames :]
         held = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, lat.shape[2] - cond.shape[2], -1, -1)], 2)
-        latent_copy = to_uint8(tok.decode(held)[0].clamp(-1, 1)).numpy()[cfg.cond_frames :]
+        held_decoded = tok.decode(held)[0].clamp(-1, 1)
+        latent_copy = to_uint8(held_decoded).numpy()[cfg.cond_frames :]
+        # the ablation: the refiner finishing the copied last latent instead of the DiT's prediction
+        copy_refined = blank
+        if refiner is not None:
+            copy_refined = to_uint8(refine_clip(refiner, x[0, :, : cfg.cond_frames], held_decoded)).numpy()
+            copy_refined = copy_refined[cfg.cond_frames :]
         pred = safe.numpy()[cfg.cond_frames :] if safe is not None else blank
-        return decision, pred, raw if safe is not None else blank, recon, latent_copy
+        return decision, pred, raw if safe is not None else blank, recon, latent_copy, copy_refined
 
     decisions = []
     for split in ("test", "geometry"):
         arrays, meta = _load_split(ctx, split)
-        outputs: dict[str, list[np.ndarray]] = {"preds": [], "preds_raw": [], "recons": [], "latent_copy": []}
+        outputs: dict[str, list[np.ndarray]] = {
+            "preds": [], "preds_raw": [], "recons": [], "latent_copy": [], "latent_copy_refined": []
+        }  # fmt: skip
         with progress() as bar:
             task = bar.add_task(f"predict held-out episodes ({split})", total=len(meta))
             for frames, m in zip(arrays.get("frames", []), meta, strict=True):
@@ -467,11 +492,16 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
     arrays, meta = _load_split(ctx, "test")
     with np.load(ctx.out / "predict" / "predictions.npz") as data:
         preds, recons, latent_copy = data["preds"], data["recons"], data["latent_copy"]
-        preds_raw = data["preds_raw"]
+        preds_raw, copy_refined = data["preds_raw"], data["latent_copy_refined"]
     n_future = cfg.frames - cfg.cond_frames
+    refined = {
+        "world model without refiner": lambda i: preds_raw[i],
+        # the DiT's share: the same refiner, given the decoded copy of the last latent instead
+        "refiner on copied last latent (no DiT)": lambda i: copy_refined[i],
+    }
     methods: dict[str, Callable[[int], np.ndarray]] = {
         "world model": lambda i: preds[i],
-        **({"world model without refiner": lambda i: preds_raw[i]} if cfg.refiner_steps else {}),
+        **(refined if cfg.refiner_steps else {}),
         "copy last frame": lambda i: physics.copy_last_frame(
             arrays["frames"][i][: cfg.cond_frames], n_future
         ),
@@ -555,7 +585,7 @@ STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
 ]
 
 
-STAGE_FORMAT = 3  # bump when a stage's outputs change shape, so older runs are recomputed
+STAGE_FORMAT = 4  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
 # The settings each stage reads itself (a test checks every DemoConfig field is listed). A stage's
@@ -568,7 +598,8 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "tokenizer": ("tokenizer_preset", "tokenizer_channels", "tokenizer_res_blocks", "tokenizer_shortcut",
                   "tokenizer_spatial", "tokenizer_steps", "tokenizer_batch"),
     "world_model": ("dit_steps", "dit_patch", "residual_to_given", "fps"),
-    "refiner": ("refiner_steps", "cond_frames", "sampler", "sample_steps"),
+    "refiner": ("refiner_steps", "refiner_motion", "refiner_given_frames", "refiner_width", "cond_frames",
+                "sampler", "sample_steps"),
     "predict": ("cond_frames", "sampler", "sample_steps", "fps"),
     "evaluate": ("cond_frames", "frames", "geometry_upscale", "geometry_contrast", "geometry_gap"),
 }  # fmt: skip

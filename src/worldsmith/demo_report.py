@@ -157,7 +157,10 @@ def write_report(ctx: Context) -> Path:
         + (
             " The world model row is the DiT's prediction, decoded, then finished in pixel space by the "
             "context refiner from the given frames (trained on the world model's predictions of other "
-            "episodes); 'world model without refiner' is the decoded prediction alone."
+            "episodes; with motion on, it carries the last given frame's pixels forward along a flow it "
+            "predicts); 'world model without refiner' is the decoded prediction alone, and 'refiner on "
+            "copied last latent (no DiT)' is the same refiner finishing the copy-last-latent row instead "
+            "of the DiT's prediction: the gap between it and the world model is what the DiT adds."
             if "world model without refiner" in ev["methods"]
             else ""
         ),

@@ -3,8 +3,9 @@
 Not in Cosmos. A latent world model predicts the future through the tokenizer, so even a perfect
 latent prediction comes back with the tokenizer's reconstruction error everywhere, on the static
 background as much as on what moves. Video2World is given real frames, though. The refiner is a
-small 2D U-Net applied to each predicted frame on its own; it sees the first and the last given
-frames ``G`` and ``L`` (what moved while given), the decoded prediction ``P_t``, the decoded
+small 2D U-Net applied to each predicted frame on its own; it sees `given_frames` given frames,
+evenly spaced from the first ``G`` to the last ``L`` (what moved while given), the decoded
+prediction ``P_t``, the decoded
 version of the last given frame ``D`` (so ``P_t - D`` is the change the world model predicts, free
 of the tokenizer's own error) and the time since the last given frame, and composites (after the
 compositing masks of Finn et al., "Unsupervised Learning for Physical Interaction through Video
@@ -27,8 +28,22 @@ Two choices make the exact copy reachable, and both were measured in the demo
   flows just past the clamp, so a pixel copied where copying is wrong gets pulled back. With a
   sigmoid mask and the log loss, the mask saturated and training stopped moving.
 
-Where the decoded prediction is too blurry to say where an object went, the refiner still fades it
+Where the decoded prediction is too blurry to say where an object went, this refiner still fades it
 where it was rather than moving it: the hedge that any mean-error loss rewards.
+
+**Motion** (``RefinerConfig(motion=True)``, after the transformed-pixel predictions of the same
+paper): the head also predicts a forward flow ``f_t`` and an importance ``z_t``, and the copied
+frame is the last given one carried forward, by softmax splatting (Niklaus and Liu, CVPR 2020)::
+
+    S_t, c_t = splat(L, f_t, z_t + 2 |f_t|)        source_t = S_t + (1 - c_t) (P_t + r_t - S_t)
+    out_t = m_t * source_t + (1 - m_t) * (P_t + r_t)
+
+so an object moves *sharp*, texture and all, instead of being painted anew; where it left
+(coverage ``c_t < 1``) the prediction fills in, and moving pixels land in front of still ones
+(``2 |f_t|``). The flow is a forward one because that is a local question (how will the object
+*here* move?), which a small CNN learns; a backward flow asks where, far away, something will
+come from, and it did not learn that in the demo's budget (measured). On simulated episodes the
+flow also learns from the instance masks (`flow_targets`: each object moves with its centroid).
 
 Frames are ``[N, 3, H, W]`` in [-1, 1]; H and W must be multiples of 4.
 """
@@ -54,6 +69,7 @@ LOSSES = ("log_mse", "mse")
 LOG_EPS = 4e-6  # per-frame MSE floor of the log loss: 60 dB on frames in [-1, 1]
 STRAIGHT_THROUGH_MARGIN = 0.5
 WEIGHTS_FILE = "refiner.safetensors"
+LEGACY = {"mask": "sigmoid", "given_frames": 2, "motion": False}  # keys older refiner.json files lack
 
 
 @dataclass(frozen=True)
@@ -61,9 +77,14 @@ class RefinerConfig:
     width: int = 24  # channels at full resolution; x2 at 1/2, x2.67 at 1/4
     mask_bias: float = 2.0  # initial mask logit: start near copy-the-given-frame (m = 0.83 or 0.88)
     mask: str = "hard"  # "hard": clamp(logit / 6 + 1/2, 0, 1), straight-through; "sigmoid"
+    given_frames: int = 2  # given frames it sees, evenly spaced from the first to the last
+    motion: bool = False  # warp the last given frame by a predicted flow before compositing
 
     def __post_init__(self) -> None:
         check(self.mask in MASKS, "mask", self.mask, f"must be one of {MASKS}")
+        check(
+            self.given_frames >= 2, "given_frames", self.given_frames, "must be >= 2 (the first and the last)"
+        )
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -86,22 +107,66 @@ def _mask(logit: torch.Tensor, kind: str) -> torch.Tensor:
     return z + (z.clamp(0, 1) - z).detach()
 
 
+FLOW_SCALE = 8.0  # the head's flow channels are in units of 8 pixels
+
+
+def splat(
+    image: torch.Tensor, flow: torch.Tensor, importance: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward warp (softmax splatting, Niklaus and Liu, CVPR 2020): every pixel ``p`` of ``image [N, C,
+    H, W]`` moves to ``p + flow(p)`` (``flow [N, 2, H, W]`` in pixels, x then y) and is shared
+    bilinearly among the four pixels around it, weighted by ``exp(importance [N, 1, H, W])``, so
+    where several land on one pixel the more important wins. Returns (the normalised image, the
+    coverage ``[N, 1, H, W]``: the bilinear weight that landed, 0 in holes). Zero flow returns the
+    image with coverage 1."""
+    N, C, H, W = image.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(H, dtype=flow.dtype, device=flow.device),
+        torch.arange(W, dtype=flow.dtype, device=flow.device),
+        indexing="ij",
+    )
+    x, y = xs + flow[:, 0], ys + flow[:, 1]  # [N, H, W]
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    z = (importance - importance.amax(dim=(1, 2, 3), keepdim=True)).exp()[:, 0]  # [N, H, W], <= 1
+    values = torch.cat([image * z[:, None], z[:, None]], 1).flatten(2)  # [N, C + 1, H * W]
+    acc = image.new_zeros(N, C + 1, H * W)
+    cover = image.new_zeros(N, 1, H * W)
+    for dx, dy, w in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (1, 0, fx * (1 - fy)),
+        (0, 1, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        xi, yi = x0 + dx, y0 + dy
+        w = w * ((xi >= 0) & (xi < W) & (yi >= 0) & (yi < H))
+        index = (yi.clamp(0, H - 1) * W + xi.clamp(0, W - 1)).long().flatten(1)[:, None]  # [N, 1, H * W]
+        w = w.flatten(1)[:, None]
+        acc = acc.scatter_add(2, index.expand(-1, C + 1, -1), values * w)
+        cover = cover.scatter_add(2, index, w)
+    acc = acc.view(N, C + 1, H, W)
+    out = acc[:, :C] / acc[:, C:].clamp_min(1e-12)
+    return out, cover.view(N, 1, H, W)
+
+
 class ContextRefiner(nn.Module):
-    """``(last given L, prediction P, decoded given D, time tau) -> refined frame``, all ``[N, 3, H, W]``."""
+    """``(given frames G, prediction P, decoded last given D, time tau) -> refined frame``; ``G [N, K, 3,
+    H, W]`` (K = `given_frames`, the last one ``L``), the others ``[N, 3, H, W]``."""
 
     def __init__(self, config: RefinerConfig | None = None):
         super().__init__()
         self.config = config or RefinerConfig()
         w = self.config.width
         w2, w4 = 2 * w, (8 * w) // 3
-        self.enc1 = _block(13, w)
+        self.enc1 = _block(3 * self.config.given_frames + 7, w)
         self.enc2 = _block(w, w2, stride=2)
         self.enc3 = _block(w2, w4, stride=2)
         self.up2 = nn.Conv2d(w4, w2, 3, padding=1)
         self.dec2 = _block(w2, w2)
         self.up1 = nn.Conv2d(w2, w, 3, padding=1)
         self.dec1 = _block(w, w)
-        self.head = nn.Conv2d(w, 4, 3, padding=1)  # mask logit, correction (3)
+        # mask logit, correction (3); with motion also the flow (2) and the splatting importance
+        self.head = nn.Conv2d(w, 7 if self.config.motion else 4, 3, padding=1)
         with torch.no_grad():
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
@@ -109,24 +174,40 @@ class ContextRefiner(nn.Module):
 
     def forward(
         self,
-        first: torch.Tensor,
-        last: torch.Tensor,
+        given: torch.Tensor,
         pred: torch.Tensor,
         decoded_last: torch.Tensor,
         tau: torch.Tensor,
-    ) -> torch.Tensor:
+        *,
+        return_flow: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         N, _, H, W = pred.shape
         if H % 4 or W % 4:
             raise WorldsmithError(f"refiner frames must have H and W multiples of 4, got {H}x{W}")
+        K = self.config.given_frames
+        if given.ndim != 5 or given.shape[1] != K:
+            raise WorldsmithError(
+                f"this refiner sees {K} given frames [N, {K}, 3, H, W]; got {tuple(given.shape)}"
+            )
+        last = given[:, -1]
         t = tau.to(pred.dtype).view(N, 1, 1, 1).expand(N, 1, H, W)
-        h1 = self.enc1(torch.cat([first, last, pred, decoded_last, t], 1))
+        h1 = self.enc1(torch.cat([given.flatten(1, 2), pred, decoded_last, t], 1))
         h2 = self.enc2(h1)
         h3 = self.enc3(h2)
         d2 = self.dec2(self.up2(F.interpolate(h3, scale_factor=2.0, mode="nearest")) + h2)
         d1 = self.dec1(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest")) + h1)
         out = self.head(d1)
         m = _mask(out[:, :1], self.config.mask)
-        return m * last + (1 - m) * (pred + out[:, 1:])
+        flow = None
+        fill = pred + out[:, 1:4]
+        source = last
+        if self.config.motion:
+            # the last given frame's pixels carried forward; holes (where an object left) filled
+            flow = FLOW_SCALE * out[:, 4:6]
+            moved, cover = splat(last, flow, out[:, 6:7] + 2 * flow.norm(dim=1, keepdim=True))
+            source = moved + (1 - cover.clamp(max=1)) * (fill - moved)
+        frame = m * source + (1 - m) * fill
+        return (frame, flow) if return_flow else frame
 
     def save(self, folder: str | Path) -> None:
         from safetensors.torch import save_file
@@ -147,8 +228,8 @@ class ContextRefiner(nn.Module):
                 f"{folder} is not a refiner folder: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
                 "(written by ContextRefiner.save)"
             )
-        # refiners saved before the mask was configurable used a sigmoid
-        model = cls(RefinerConfig(**{"mask": "sigmoid", **json.loads((folder / CONFIG_FILE).read_text())}))
+        # refiners saved before these keys existed: a sigmoid mask, the first and last given frames
+        model = cls(RefinerConfig(**{**LEGACY, **json.loads((folder / CONFIG_FILE).read_text())}))
         try:
             model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
         except RuntimeError as err:
@@ -162,7 +243,7 @@ def refine_video(
     """Refine the future frames of one decoded prediction.
 
     Args:
-        given: the given frames ``[n_given, 3, H, W]`` in [-1, 1] (the first and last are used).
+        given: the given frames ``[n_given, 3, H, W]`` in [-1, 1].
         decoded: the decoded prediction ``[T, 3, H, W]`` in [-1, 1], its first `n_given` frames the
             decoded given ones.
     Returns the refined future ``[T - n_given, 3, H, W]``.
@@ -174,7 +255,7 @@ def refine_video(
             f"refine_video needs n_given (got {n_given}) given frames {tuple(given.shape)} of the "
             f"decoded video's frame shape and fewer than its {T} frames ({tuple(decoded.shape)})"
         )
-    inputs = refiner_inputs(given[None], decoded[None], n_given)  # the training's inputs, tau included
+    inputs = refiner_inputs(given[None], decoded[None], n_given, refiner.config.given_frames)
     with torch.no_grad():
         outs = [refiner(*(x[i : i + batch] for x in inputs)) for i in range(0, n_future, batch)]
     return torch.cat(outs).clamp(-1, 1)
@@ -188,21 +269,68 @@ def refine_clip(refiner: ContextRefiner, given: torch.Tensor, decoded: torch.Ten
     return torch.cat([decoded[:, :n], future.transpose(0, 1)], 1)
 
 
+def given_indices(n_given: int, k: int) -> list[int]:
+    """The `k` given frames a refiner sees: evenly spaced from the first to the last of `n_given`."""
+    if not 2 <= k <= n_given:
+        raise WorldsmithError(f"a refiner that sees {k} given frames needs at least {k}; {n_given} are given")
+    return [round(i * (n_given - 1) / (k - 1)) for i in range(k)]
+
+
 def refiner_inputs(
-    given: torch.Tensor, decoded: torch.Tensor, n_given: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    given: torch.Tensor, decoded: torch.Tensor, n_given: int, k: int = 2, frames: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-future-frame inputs of videos ``given/decoded [N, T, 3, H, W]`` (given: the true frames,
-    of which only the first `n_given` are read): (first, last, prediction, decoded last, tau), each
-    flattened to ``[N * (T - n_given), ...]``."""
+    of which only the first `n_given` are read): (the `k` given frames ``[M, k, 3, H, W]``,
+    prediction, decoded last given, tau) for the future frames numbered `frames` (``N * (T -
+    n_given)`` of them, video-major), all of them by default."""
     N, T = decoded.shape[:2]
     n_future = T - n_given
+    if frames is None:
+        frames = torch.arange(N * n_future)
+    video, step = frames // n_future, frames % n_future
+    picked = given[:, given_indices(n_given, k)]  # [N, k, 3, H, W]
+    tau = (step + 1).to(decoded.dtype) / n_future
+    return picked[video], decoded[video, n_given + step], decoded[video, n_given - 1], tau
 
-    def rep(frames: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] -> [N * n_future, 3, H, W]
-        return frames[:, None].expand(-1, n_future, -1, -1, -1).flatten(0, 1)
 
-    tau = ((torch.arange(n_future, dtype=decoded.dtype) + 1) / n_future).repeat(N)
-    pred = decoded[:, n_given:].flatten(0, 1)
-    return rep(given[:, 0]), rep(given[:, n_given - 1]), pred, rep(decoded[:, n_given - 1]), tau
+def flow_targets(
+    masks: torch.Tensor, n_given: int, static: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Motion targets from instance masks ``[N, T, H, W]`` (0: background): for every future frame,
+    the forward flow (px, x then y) of the last given frame's pixels, each object's pixels moving
+    with its centroid (rotation is not modelled). It is known on the objects seen in both frames,
+    and on the background where the camera is `static` ``[N]`` (zero flow there).
+    Returns ``(flow [N, T - n_given, 2, H, W], on_objects, on_background)``, the last two boolean
+    ``[N, T - n_given, H, W]``: where the flow is known."""
+    N, T, H, W = masks.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij"
+    )
+    flow = torch.zeros(N, T - n_given, 2, H, W)
+    objects = torch.zeros(N, T - n_given, H, W, dtype=torch.bool)
+    background = torch.zeros(N, T - n_given, H, W, dtype=torch.bool)
+    for i in range(N):
+        last = masks[i, n_given - 1]
+        background[i] = bool(static[i]) & (last == 0)
+        for j in range(T - n_given):
+            now = masks[i, n_given + j]
+            for inst in last.unique().tolist():
+                was, is_ = last == inst, now == inst
+                if inst == 0 or not is_.any():
+                    continue  # the background, or an object gone from view
+                flow[i, j, 0][was] = xs[is_].mean() - xs[was].mean()
+                flow[i, j, 1][was] = ys[is_].mean() - ys[was].mean()
+                objects[i, j][was] = True
+    return flow, objects, background
+
+
+def _flow_loss(flow: torch.Tensor, target: torch.Tensor, objects: torch.Tensor, background: torch.Tensor):
+    """Squared error in units of `FLOW_SCALE` pixels, the mean on the objects plus the mean on the
+    background: the objects are a few percent of the pixels, and with all pixels weighted alike the
+    flow stayed near zero (measured). Squared, not absolute: with L1 the toy's flow stayed at zero
+    for longer (the median of a pixel that may or may not be reached is no motion)."""
+    err = ((flow - target) / FLOW_SCALE).square().sum(1)
+    return sum((err * w).sum() / w.sum().clamp_min(1) for w in (objects.float(), background.float()))
 
 
 def _loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -221,6 +349,9 @@ def train_refiner(
     seed: int = 0,
     config: RefinerConfig | None = None,
     loss: str = "log_mse",
+    masks: torch.Tensor | None = None,
+    static: torch.Tensor | None = None,
+    flow_weight: float = 1.0,
     progress=None,
 ) -> tuple[ContextRefiner, dict[str, float]]:
     """Fit a `ContextRefiner` to the world model's decoded predictions of videos it never trained on.
@@ -229,6 +360,9 @@ def train_refiner(
         true: the true videos ``[N, T, 3, H, W]`` in [-1, 1] (given frames and the future to match).
         decoded: the world model's decoded predictions of them from their first `n_given` frames.
         loss: "log_mse" (per-frame log MSE, the module docstring says why) or "mse".
+        masks, static: instance masks ``[N, T, H, W]`` and which videos have a still camera ``[N]``
+            (simulator ground truth): with a motion refiner, its flow also learns `flow_targets`, an
+            L1 loss in units of `FLOW_SCALE` pixels weighted by `flow_weight`.
         progress: a rich `Progress` to show the steps on (optional).
     AdamW, warm-up then cosine. Returns the model (eval mode) and metrics (loss first/last and the
     same loss for copying the last given frame).
@@ -243,7 +377,16 @@ def train_refiner(
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = ContextRefiner(config)
-    inputs = refiner_inputs(true, decoded, n_given)
+    k = model.config.given_frames
+    given_indices(n_given, k)  # names a refiner that needs more given frames than there are
+    supervised = masks is not None and model.config.motion
+    if supervised:
+        if masks.shape != true.shape[:2] + true.shape[3:]:
+            raise WorldsmithError(
+                f"masks {tuple(masks.shape)} must be [N, T, H, W] of the videos {tuple(true.shape)}"
+            )
+        still = torch.ones(len(true), dtype=torch.bool) if static is None else static.bool()
+        flow_t, on_obj, on_bg = (x.flatten(0, 1) for x in flow_targets(masks, n_given, still))
     target = true[:, n_given:].flatten(0, 1)
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0)
     warmup = max(1, steps // 20)  # linear warm-up, then cosine decay to 0
@@ -251,10 +394,15 @@ def train_refiner(
         opt, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     )
     task = progress.add_task("train refiner", total=steps) if progress is not None else None
-    losses = []
+    losses, flow_losses = [], []
     for _ in range(steps):
         idx = torch.randint(0, len(target), (batch,), generator=gen)
-        value = _loss(model(*(x[idx] for x in inputs)), target[idx], loss)
+        out, flow = model(*refiner_inputs(true, decoded, n_given, k, idx), return_flow=True)
+        value = _loss(out, target[idx], loss)
+        if supervised:
+            flow_loss = _flow_loss(flow, flow_t[idx], on_obj[idx], on_bg[idx])
+            value = value + flow_weight * flow_loss
+            flow_losses.append(flow_loss.item())
         opt.zero_grad(set_to_none=True)
         value.backward()
         # a guard: the log loss weighs a frame by 1 / (its MSE + eps), so a frame copied exactly and
@@ -265,12 +413,15 @@ def train_refiner(
         losses.append(value.item())
         if task is not None:
             progress.update(task, advance=1, description=f"train refiner  loss {value.item():.4f}")
-    k = max(1, steps // 10)
-    copy_loss = _loss(inputs[1], target, loss).item()  # the given last frame, copied
+    q = max(1, steps // 10)
+    last = true[:, n_given - 1 : n_given].expand_as(true[:, n_given:]).flatten(0, 1)
     metrics = {
-        "loss_first": sum(losses[:k]) / k,
-        "loss_last": sum(losses[-k:]) / k,
-        "copy_last_frame_loss": copy_loss,
+        "loss_first": sum(losses[:q]) / q,
+        "loss_last": sum(losses[-q:]) / q,
+        "copy_last_frame_loss": _loss(last, target, loss).item(),  # the given last frame, copied
         "params": sum(p.numel() for p in model.parameters()),
     }
+    if flow_losses:  # the flow's share of the loss
+        metrics["flow_loss_first"] = sum(flow_losses[:q]) / q
+        metrics["flow_loss_last"] = sum(flow_losses[-q:]) / q
     return model.eval(), metrics
