@@ -112,6 +112,7 @@ def test_inputs_pair_each_future_frame_with_its_video():
     given, pred, _, tau = refiner_inputs(true, decoded, 4, k=3, frames=torch.tensor([1, 0]))
     assert given[:, :, 0, 0, 0].tolist() == [[5, 7, 8], [0, 2, 3]] and pred[:, 0, 0, 0].tolist() == [109, 104]
     assert given_indices(5, 5) == [0, 1, 2, 3, 4] and given_indices(5, 3) == [0, 2, 4]
+    assert given_indices(1, 2) == [0, 0]  # one given frame: it is the first and the last
 
 
 def test_bad_input_is_named():
@@ -254,6 +255,12 @@ def test_splat_matches_the_formula_pixel_by_pixel():
     step[:, 0, 0, 0] = 1.0  # pixel 0 moves onto pixel 1
     out, cover = splat(two, step, torch.tensor([[[[8.0, 0.0, 0.0]]]]))
     assert out[0, 0, 0, 1] > 0.99 and cover[0, 0, 0].tolist() == [0, 2, 1]
+    # a far more important pixel elsewhere does not blank the others (no weight underflows)
+    flat = _frames(1, size=8)
+    importance = torch.zeros(1, 1, 8, 8)
+    importance[..., 0, 0] = 500.0
+    out, _ = splat(flat, torch.zeros(1, 2, 8, 8), importance)
+    torch.testing.assert_close(out, flat, atol=1e-6, rtol=0)
 
 
 def test_flow_targets_move_each_object_with_its_centroid():

@@ -108,6 +108,8 @@ def _mask(logit: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 FLOW_SCALE = 8.0  # the head's flow channels are in units of 8 pixels
+IMPORTANCE_SPREAD = 30.0  # splatting weights span at most exp(30): none underflows in float32
+MOTION_IMPORTANCE = 2.0  # splatting importance per pixel of motion: moving pixels land in front
 
 
 def splat(
@@ -128,7 +130,10 @@ def splat(
     x, y = xs + flow[:, 0], ys + flow[:, 1]  # [N, H, W]
     x0, y0 = x.floor(), y.floor()
     fx, fy = x - x0, y - y0
-    z = (importance - importance.amax(dim=(1, 2, 3), keepdim=True)).exp()[:, 0]  # [N, H, W], <= 1
+    # exp(importance), scaled by the image's largest; the spread is bounded so that no weight
+    # underflows (a pixel 100 less important than the image's most important one would weigh 0 in
+    # float32 and leave a black hole where it alone lands)
+    z = (importance - importance.amax(dim=(1, 2, 3), keepdim=True)).clamp(min=-IMPORTANCE_SPREAD).exp()[:, 0]
     values = torch.cat([image * z[:, None], z[:, None]], 1).flatten(2)  # [N, C + 1, H * W]
     acc = image.new_zeros(N, C + 1, H * W)
     cover = image.new_zeros(N, 1, H * W)
@@ -145,7 +150,8 @@ def splat(
         acc = acc.scatter_add(2, index.expand(-1, C + 1, -1), values * w)
         cover = cover.scatter_add(2, index, w)
     acc = acc.view(N, C + 1, H, W)
-    out = acc[:, :C] / acc[:, C:].clamp_min(1e-12)
+    weight = acc[:, C:]
+    out = acc[:, :C] / torch.where(weight > 0, weight, torch.ones_like(weight))
     return out, cover.view(N, 1, H, W)
 
 
@@ -204,7 +210,8 @@ class ContextRefiner(nn.Module):
         if self.config.motion:
             # the last given frame's pixels carried forward; holes (where an object left) filled
             flow = FLOW_SCALE * out[:, 4:6]
-            moved, cover = splat(last, flow, out[:, 6:7] + 2 * flow.norm(dim=1, keepdim=True))
+            importance = out[:, 6:7] + MOTION_IMPORTANCE * flow.norm(dim=1, keepdim=True)
+            moved, cover = splat(last, flow, importance)
             source = moved + (1 - cover.clamp(max=1)) * (fill - moved)
         frame = m * source + (1 - m) * fill
         return (frame, flow) if return_flow else frame
@@ -270,8 +277,9 @@ def refine_clip(refiner: ContextRefiner, given: torch.Tensor, decoded: torch.Ten
 
 
 def given_indices(n_given: int, k: int) -> list[int]:
-    """The `k` given frames a refiner sees: evenly spaced from the first to the last of `n_given`."""
-    if not 2 <= k <= n_given:
+    """The `k` given frames a refiner sees: evenly spaced from the first to the last of `n_given`
+    (with one given frame, the first and the last are the same)."""
+    if not (2 <= k <= n_given or k == 2 == n_given + 1):
         raise WorldsmithError(f"a refiner that sees {k} given frames needs at least {k}; {n_given} are given")
     return [round(i * (n_given - 1) / (k - 1)) for i in range(k)]
 
