@@ -83,7 +83,7 @@ class DemoConfig:
     # ones (measured on one trained demo; the moving-camera set chose, the static set agreed)
     sampler: str = "euler"
     sample_steps: int = 3
-    refiner_steps: int = 2000  # 0: no refiner (the world model's row is the decoded prediction)
+    refiner_steps: int = 1500  # 0: no refiner (the world model's row is the decoded prediction)
     # the refiner carries the last given frame's pixels forward along a flow it predicts, learnt from
     # the simulator's instance masks (diffusion/refine.py), and sees this many given frames
     refiner_motion: bool = True
