@@ -84,6 +84,7 @@ class DemoConfig:
     sampler: str = "euler"
     sample_steps: int = 3
     refiner_steps: int = 1500  # 0: no refiner (the world model's row is the decoded prediction)
+    # (2000 steps: 28.20 dB / IoU 0.130 instead of 28.39 / 0.133, and the demo took 20.6 min; measured)
     # the refiner carries the last given frame's pixels forward along a flow it predicts, learnt from
     # the simulator's instance masks (diffusion/refine.py), and sees this many given frames
     refiner_motion: bool = True
