@@ -5,9 +5,9 @@ latent prediction comes back with the tokenizer's reconstruction error everywher
 background as much as on what moves. Video2World is given real frames, though. The refiner is a
 small 2D U-Net applied to each predicted frame on its own; it sees `given_frames` given frames,
 evenly spaced from the first ``G`` to the last ``L`` (what moved while given), the decoded
-prediction ``P_t``, the decoded
-version of the last given frame ``D`` (so ``P_t - D`` is the change the world model predicts, free
-of the tokenizer's own error) and the time since the last given frame, and composites (after the
+prediction ``P_t``, the decoded version of the last given frame ``D`` (so ``P_t - D`` is the change
+the world model predicts, free of the tokenizer's own error) and the time since the last given
+frame, and composites (after the
 compositing masks of Finn et al., "Unsupervised Learning for Physical Interaction through Video
 Prediction", NeurIPS 2016)::
 
@@ -112,6 +112,13 @@ IMPORTANCE_SPREAD = 30.0  # splatting weights span at most exp(30): none underfl
 MOTION_IMPORTANCE = 2.0  # splatting importance per pixel of motion: moving pixels land in front
 
 
+def _pixel_grid(H: int, W: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) coordinates ``[H, W]`` of every pixel, in the dtype and device of `like`."""
+    rows = torch.arange(H, dtype=like.dtype, device=like.device)
+    cols = torch.arange(W, dtype=like.dtype, device=like.device)
+    return torch.meshgrid(rows, cols, indexing="ij")
+
+
 def splat(
     image: torch.Tensor, flow: torch.Tensor, importance: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,11 +129,7 @@ def splat(
     coverage ``[N, 1, H, W]``: the bilinear weight that landed, 0 in holes). Zero flow returns the
     image with coverage 1."""
     N, C, H, W = image.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(H, dtype=flow.dtype, device=flow.device),
-        torch.arange(W, dtype=flow.dtype, device=flow.device),
-        indexing="ij",
-    )
+    ys, xs = _pixel_grid(H, W, flow)
     x, y = xs + flow[:, 0], ys + flow[:, 1]  # [N, H, W]
     x0, y0 = x.floor(), y.floor()
     fx, fy = x - x0, y - y0
@@ -311,23 +314,24 @@ def flow_targets(
     Returns ``(flow [N, T - n_given, 2, H, W], on_objects, on_background)``, the last two boolean
     ``[N, T - n_given, H, W]``: where the flow is known."""
     N, T, H, W = masks.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij"
-    )
     flow = torch.zeros(N, T - n_given, 2, H, W)
+    ys, xs = _pixel_grid(H, W, flow)
     objects = torch.zeros(N, T - n_given, H, W, dtype=torch.bool)
     background = torch.zeros(N, T - n_given, H, W, dtype=torch.bool)
     for i in range(N):
         last = masks[i, n_given - 1]
         background[i] = bool(static[i]) & (last == 0)
+        # each object of the last given frame: its pixels there and its centroid
+        seen = [(inst, last == inst) for inst in last.unique().tolist() if inst != 0]
+        seen = [(inst, was, xs[was].mean(), ys[was].mean()) for inst, was in seen]
         for j in range(T - n_given):
             now = masks[i, n_given + j]
-            for inst in last.unique().tolist():
-                was, is_ = last == inst, now == inst
-                if inst == 0 or not is_.any():
-                    continue  # the background, or an object gone from view
-                flow[i, j, 0][was] = xs[is_].mean() - xs[was].mean()
-                flow[i, j, 1][was] = ys[is_].mean() - ys[was].mean()
+            for inst, was, x0, y0 in seen:
+                is_ = now == inst
+                if not is_.any():
+                    continue  # gone from view
+                flow[i, j, 0][was] = xs[is_].mean() - x0
+                flow[i, j, 1][was] = ys[is_].mean() - y0
                 objects[i, j][was] = True
     return flow, objects, background
 
