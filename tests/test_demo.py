@@ -51,6 +51,7 @@ def test_evaluation_numbers_are_sane(demo_run):
         "refiner on copied last latent (no DiT)",
         "copy last frame",
         "linear extrapolation",
+        "kinematic extrapolation of the true objects (oracle)",
         "copy last latent (decoded)",
         "tokenizer reconstruction (upper bound)",
     }

@@ -13,7 +13,8 @@ on a CPU and writes ``report.html``:
 5. **predict**: for every held-out episode, its caption passes the prompt pre-guard, the model
    predicts the future from the first frames, and the video passes the post-guard before it is written.
 6. **evaluate**: physics alignment (PSNR, SSIM, object IoU, centroid error) against simulator ground
-   truth, next to copy-last-frame, linear extrapolation and the tokenizer's reconstruction of the
+   truth, next to copy-last-frame, linear extrapolation, a kinematic oracle (the true objects of the
+   given frames moved along their extrapolated tracks) and the tokenizer's reconstruction of the
    true future (the upper bound of a latent model).
 7. **report**: ``report.html`` with videos, tables and curves; a summary table in the terminal.
 
@@ -90,6 +91,7 @@ class DemoConfig:
     refiner_motion: bool = True
     refiner_given_frames: int = 5
     refiner_width: int = 16  # 0.22 s a step on 2 threads (24: 0.41 s)
+    refiner_flow_deadzone: float = 1.0  # px: shorter flows are zero, so still pixels are carried exactly
     geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
     geometry_upscale: int = 4  # SIFT needs larger frames than `size`: match on bicubic-upscaled frames
     # and weaker keypoints than OpenCV's default (contrast 0.04) keeps, on closer frame pairs: with
@@ -401,7 +403,8 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
             x.transpose(1, 2), decoded_videos.transpose(1, 2), cfg.cond_frames, steps=cfg.refiner_steps,
             seed=ctx.seed, progress=bar,
             config=RefinerConfig(
-                width=cfg.refiner_width, motion=cfg.refiner_motion, given_frames=cfg.refiner_given_frames
+                width=cfg.refiner_width, motion=cfg.refiner_motion, given_frames=cfg.refiner_given_frames,
+                flow_deadzone=cfg.refiner_flow_deadzone,
             ),
             masks=torch.from_numpy(arrays["masks"]),
             static=torch.tensor([m["camera"] == "static" for m in meta]),
@@ -486,6 +489,9 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     }
 
 
+KINEMATIC_ORACLE = "kinematic extrapolation of the true objects (oracle)"
+
+
 def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.eval import physics
 
@@ -508,6 +514,10 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
         ),
         "linear extrapolation": lambda i: physics.linear_extrapolation(
             arrays["frames"][i][: cfg.cond_frames], n_future
+        ),
+        # how far kinematics alone gets, with perfect segmentation of the given frames (no model has it)
+        KINEMATIC_ORACLE: lambda i: physics.kinematic_extrapolation(
+            arrays["frames"][i][: cfg.cond_frames], arrays["masks"][i][: cfg.cond_frames], n_future
         ),
         "copy last latent (decoded)": lambda i: latent_copy[i],
         "tokenizer reconstruction (upper bound)": lambda i: recons[i],
@@ -599,8 +609,8 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "tokenizer": ("tokenizer_preset", "tokenizer_channels", "tokenizer_res_blocks", "tokenizer_shortcut",
                   "tokenizer_spatial", "tokenizer_steps", "tokenizer_batch"),
     "world_model": ("dit_steps", "dit_patch", "residual_to_given", "fps"),
-    "refiner": ("refiner_steps", "refiner_motion", "refiner_given_frames", "refiner_width", "cond_frames",
-                "sampler", "sample_steps"),
+    "refiner": ("refiner_steps", "refiner_motion", "refiner_given_frames", "refiner_width",
+                "refiner_flow_deadzone", "cond_frames", "sampler", "sample_steps"),
     "predict": ("cond_frames", "sampler", "sample_steps", "fps"),
     "evaluate": ("cond_frames", "frames", "geometry_upscale", "geometry_contrast", "geometry_gap"),
 }  # fmt: skip

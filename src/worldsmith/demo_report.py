@@ -153,7 +153,11 @@ def write_report(ctx: Context) -> Path:
         f"{ev['future_frames']}. Object IoU segments each prediction by the object's known colour; the "
         "tokenizer row is the best a model in this latent space can do; 'copy last latent' repeats the "
         "last given latent frame and decodes it, the copy-last baseline inside the same latent space, "
-        "so the gap between it and the world model is what the model learned about dynamics."
+        "so the gap between it and the world model is what the model learned about dynamics. The "
+        "kinematic oracle is given the true masks of the given frames (no model is): each object moves "
+        "rigidly along its centroid track, extrapolated with constant acceleration; where it falls "
+        "behind copying the last frame, the future is decided by contacts (landing, bouncing, friction "
+        "bringing a box to rest), which kinematics cannot know."
         + (
             " The world model row is the DiT's prediction, decoded, then finished in pixel space by the "
             "context refiner from the given frames (trained on the world model's predictions of other "

@@ -27,6 +27,38 @@ def test_baselines_formulas():
     assert physics.linear_extrapolation(high, 2).max() == 255  # clipped, not wrapped
 
 
+def _accelerating_squares(t=6, h=12, w=48):
+    """A textured 3x3 square at x = 2 + n + n^2 (constant acceleration) and a green one at rest, over a
+    random floor; masks 1 and 2."""
+    rng = np.random.default_rng(1)
+    floor = rng.integers(60, 140, (h, w, 3)).astype(np.uint8)
+    texture = rng.integers(150, 255, (3, 3, 3)).astype(np.uint8)
+    frames, masks = np.repeat(floor[None], t, axis=0), np.zeros((t, h, w), np.uint8)
+    for n in range(t):
+        x0 = 2 + n + n * n
+        if x0 + 3 <= w:
+            frames[n, 2:5, x0 : x0 + 3], masks[n, 2:5, x0 : x0 + 3] = texture, 1
+        frames[n, 8:11, 20:23], masks[n, 8:11, 20:23] = (30, 200, 30), 2
+    return frames, masks
+
+
+def test_kinematic_extrapolation_moves_true_objects_along_their_fitted_track():
+    """Order 2 fits x = 2 + n + n^2 to the 4 given frames and predicts the future exactly, the floor
+    where the square left restored from the frames that saw it; order 1 carries the last velocity
+    (6 px/frame: x = 20 and 26 where the truth is 22 and 32); the still square stays put."""
+    frames, masks = _accelerating_squares()
+    exact = physics.kinematic_extrapolation(frames[:4], masks[:4], 2, order=2)
+    np.testing.assert_array_equal(exact, frames[4:])
+    steady = physics.kinematic_extrapolation(frames[:4], masks[:4], 2, order=1)
+    for n, x0 in enumerate((20, 26)):
+        np.testing.assert_array_equal(steady[n, 2:5, x0 : x0 + 3], frames[0, 2:5, 2:5])  # the texture
+    np.testing.assert_array_equal(steady[:, 8:11, 20:23], frames[4:, 8:11, 20:23])
+    with pytest.raises(ValueError, match="order"):
+        physics.kinematic_extrapolation(frames[:4], masks[:4], 2, order=3)
+    with pytest.raises(ValueError, match="do not match"):
+        physics.kinematic_extrapolation(frames[:4], masks[:3], 2)
+
+
 def test_true_future_scores_perfect_and_copy_last_scores_lower():
     frames, masks = moving_square_episode()
     perfect = physics.physics_alignment(frames[4:], frames, masks, cond=4)

@@ -35,6 +35,54 @@ def linear_extrapolation(cond: np.ndarray, n_future: int) -> np.ndarray:
     return np.clip(last + k * (last - prev), 0, 255).round().astype(np.uint8)
 
 
+def kinematic_extrapolation(
+    cond: np.ndarray, cond_masks: np.ndarray, n_future: int, *, order: int = 2, static_camera: bool = True
+) -> np.ndarray:
+    """Oracle baseline, given the true instance masks of the conditioning frames (a model is not):
+    every object of the last frame, cut out with its mask, moves rigidly along its centroid track
+    extrapolated by a polynomial of `order` in time (1: constant velocity from the last two frames;
+    2: constant acceleration, a parabola least-squares fitted to every frame it is seen in), rounded
+    to whole pixels and pasted over the background. Where an object left, the background seen in
+    the conditioning frames fills in (`background_plate`, still camera only; else the last frame).
+    Objects are pasted in instance order and may leave the frame. It answers how much of the future
+    follows from kinematics alone, with perfect segmentation and tracking: contacts (landing,
+    bouncing, friction bringing a box to rest, toppling) are what it cannot know.
+    ``cond [T_c, H, W, 3]`` uint8 and ``cond_masks [T_c, H, W]`` -> ``[n_future, H, W, 3]``."""
+    if order not in (1, 2):
+        raise ValueError(f"kinematic_extrapolation: order must be 1 or 2, got {order}")
+    if cond.shape[:3] != cond_masks.shape:
+        raise ValueError(f"masks {cond_masks.shape} do not match the frames {cond.shape}")
+    last, last_mask = cond[-1], cond_masks[-1]
+    H, W = last_mask.shape
+    base = last.copy()
+    if static_camera:
+        plate, known = background_plate(cond, cond_masks)
+        hole = (last_mask > 0) & known
+        base[hole] = plate[hole].round().astype(cond.dtype)
+    tracks = []  # (pixels of the object in the last frame, polynomial coefficients of x and y in t)
+    for inst in np.unique(last_mask):
+        if inst == 0:
+            continue
+        seen = [(t, *_centroid(m == inst)) for t, m in enumerate(cond_masks) if (m == inst).any()]
+        t, c = np.array([s[0] for s in seen], float), np.array([s[1:] for s in seen])  # [n], [n, 2]
+        if len(t) == 1:
+            coef = c[None]  # still
+        elif order == 1 or len(t) == 2:
+            velocity = (c[-1] - c[-2]) / (t[-1] - t[-2])
+            coef = np.stack([velocity, c[-1] - velocity * t[-1]])
+        else:
+            coef = np.polyfit(t, c, 2)  # [3, 2], highest power first
+        tracks.append((np.nonzero(last_mask == inst), coef, np.polyval(coef, t[-1])))
+    out = np.repeat(base[None], n_future, axis=0)
+    for k in range(n_future):
+        for (ys, xs), coef, now in tracks:
+            dx, dy = np.polyval(coef, len(cond) - 1 + k + 1) - now
+            ny, nx = np.round(ys + dy).astype(int), np.round(xs + dx).astype(int)
+            inside = (ny >= 0) & (ny < H) & (nx >= 0) & (nx < W)
+            out[k, ny[inside], nx[inside]] = last[ys[inside], xs[inside]]
+    return out
+
+
 @dataclass(frozen=True)
 class Appearance:
     """Colour model of one object: mean RGB and the distance that covers most of its pixels."""
