@@ -5,7 +5,7 @@ import json
 import pytest
 
 from worldsmith import fs
-from worldsmith.runs import RunDir, seed_everything
+from worldsmith.runs import RunDir, seed_everything, seeded_init
 
 
 def test_atomic_path_keeps_old_file_on_error(tmp_path):
@@ -47,6 +47,20 @@ def test_seed_everything_reproducible():
     g2 = seed_everything(7)
     b = torch.rand(3), torch.rand(3, generator=g2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_seeded_init_draws_from_the_seed_and_leaves_the_global_rng_alone():
+    import torch
+
+    draws = []
+    for before in (1, 2):
+        torch.manual_seed(before)
+        with seeded_init(5):
+            draws.append(torch.nn.Linear(4, 4).weight.detach().clone())
+        after = torch.rand(1)
+        torch.manual_seed(before)
+        assert torch.equal(after, torch.rand(1))  # as if nothing had been drawn
+    assert torch.equal(draws[0], draws[1])
 
 
 def test_atomic_writes_get_normal_permissions(tmp_path):

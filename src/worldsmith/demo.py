@@ -40,7 +40,7 @@ from worldsmith import config as config_lib
 from worldsmith import fs
 from worldsmith.config import check
 from worldsmith.console import console, progress
-from worldsmith.runs import RunDir, seed_everything
+from worldsmith.runs import RunDir, seed_everything, seeded_init
 
 PHYSICS_SCENARIOS = ("free_fall", "projectile", "collision", "ramp", "dominoes", "tower", "slide", "pendulum")
 
@@ -91,7 +91,6 @@ class DemoConfig:
     refiner_motion: bool = True
     refiner_given_frames: int = 5
     refiner_width: int = 16  # 0.22 s a step on 2 threads (24: 0.41 s)
-    refiner_flow_deadzone: float = 1.0  # px: shorter flows are zero, so still pixels are carried exactly
     geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
     geometry_upscale: int = 4  # SIFT needs larger frames than `size`: match on bicubic-upscaled frames
     # and weaker keypoints than OpenCV's default (contrast 0.04) keeps, on closer frame pairs: with
@@ -301,7 +300,8 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
     )
     if cfg.tokenizer_spatial is not None:
         tok_cfg = replace(tok_cfg, spatial_compression=cfg.tokenizer_spatial)
-    tok = CausalTokenizer(tok_cfg)
+    with seeded_init(ctx.seed):
+        tok = CausalTokenizer(tok_cfg)
     tcfg = TrainConfig(
         steps=cfg.tokenizer_steps, batch_size=min(cfg.tokenizer_batch, len(train)), lr=1e-3,
         betas=(0.5, 0.999), warmup_steps=min(20, cfg.tokenizer_steps // 5), log_every=10,
@@ -403,8 +403,7 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
             x.transpose(1, 2), decoded_videos.transpose(1, 2), cfg.cond_frames, steps=cfg.refiner_steps,
             seed=ctx.seed, progress=bar,
             config=RefinerConfig(
-                width=cfg.refiner_width, motion=cfg.refiner_motion, given_frames=cfg.refiner_given_frames,
-                flow_deadzone=cfg.refiner_flow_deadzone,
+                width=cfg.refiner_width, motion=cfg.refiner_motion, given_frames=cfg.refiner_given_frames
             ),
             masks=torch.from_numpy(arrays["masks"]),
             static=torch.tensor([m["camera"] == "static" for m in meta]),
@@ -596,7 +595,7 @@ STAGES: list[tuple[str, Callable[[Context, Path], dict[str, Any]]]] = [
 ]
 
 
-STAGE_FORMAT = 4  # bump when a stage's outputs change shape, so older runs are recomputed
+STAGE_FORMAT = 5  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
 # The settings each stage reads itself (a test checks every DemoConfig field is listed). A stage's
@@ -609,8 +608,8 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "tokenizer": ("tokenizer_preset", "tokenizer_channels", "tokenizer_res_blocks", "tokenizer_shortcut",
                   "tokenizer_spatial", "tokenizer_steps", "tokenizer_batch"),
     "world_model": ("dit_steps", "dit_patch", "residual_to_given", "fps"),
-    "refiner": ("refiner_steps", "refiner_motion", "refiner_given_frames", "refiner_width",
-                "refiner_flow_deadzone", "cond_frames", "sampler", "sample_steps"),
+    "refiner": ("refiner_steps", "refiner_motion", "refiner_given_frames", "refiner_width", "cond_frames",
+                "sampler", "sample_steps"),
     "predict": ("cond_frames", "sampler", "sample_steps", "fps"),
     "evaluate": ("cond_frames", "frames", "geometry_upscale", "geometry_contrast", "geometry_gap"),
 }  # fmt: skip

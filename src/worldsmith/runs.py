@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 import sys
@@ -43,6 +44,17 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int):
+    """Draw a model's initial weights from `seed`, whatever ran before in the process: a `Trainer`
+    seeds itself, but only after the model it is given was built. The global torch RNG comes back as
+    it was. Without this the demo's DiT started from weights that depended on what the process had
+    drawn before (a resumed run and a one-shot run differed; so did two runs of one process)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 class RunDir:

@@ -34,6 +34,25 @@ def test_demo_train_patch_size_reaches_the_saved_model(tmp_path):
     assert demo_predict(loaded, latents[:1, :, :1], total_frames=2, steps=1).shape == (1, 16, 2, 16, 16)
 
 
+def test_demo_train_is_reproducible_whatever_the_process_drew_before(tmp_path):
+    """One seed, one model: the DiT's initial weights come from the seed, not from the global RNG
+    state left by whatever ran before (the demo's DiT differed between runs before this)."""
+    latents = torch.randn(2, 16, 2, 4, 4, generator=torch.Generator().manual_seed(1))
+    weights, metrics = [], []
+    for i, before in enumerate((3, 4)):
+        torch.manual_seed(before)
+        world, m = demo_train(latents, tmp_path / f"run{i}", steps=2, seed=0)
+        weights.append(world.dit.state_dict())
+        metrics.append(m["loss_first"])
+    assert metrics[0] == metrics[1]
+    for k in weights[0]:
+        assert torch.equal(weights[0][k], weights[1][k]), k
+    torch.manual_seed(3)
+    different, _ = demo_train(latents, tmp_path / "run_seed1", steps=2, seed=1)
+    other = different.dit.state_dict()
+    assert any(not torch.equal(other[k], weights[0][k]) for k in other)  # the seed does matter
+
+
 def test_demo_train_then_predict(tmp_path):
     torch.manual_seed(0)
     latents = torch.randn(4, 16, 3, 4, 4) * 2 + 1

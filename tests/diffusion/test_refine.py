@@ -8,12 +8,10 @@ import torch
 from worldsmith.diffusion.refine import (
     ContextRefiner,
     RefinerConfig,
-    expand_flow,
     flow_targets,
     given_indices,
     refine_video,
     refiner_inputs,
-    shrink_flow,
     splat,
     train_refiner,
 )
@@ -75,8 +73,6 @@ def test_bad_config_and_loss_are_named():
         RefinerConfig(mask="softmax")
     with pytest.raises(WorldsmithError, match="given_frames"):
         RefinerConfig(given_frames=1)
-    with pytest.raises(WorldsmithError, match="flow_deadzone"):
-        RefinerConfig(flow_deadzone=-0.5)
     with pytest.raises(WorldsmithError, match="loss"):
         train_refiner(torch.zeros(1, 4, 3, 8, 8), torch.zeros(1, 4, 3, 8, 8), 2, steps=1, loss="l2")
 
@@ -95,7 +91,7 @@ def test_save_load_round_trip_and_bad_checkpoints(tmp_path):
     ContextRefiner(RefinerConfig(width=8, mask="sigmoid")).save(tmp_path / "old")
     (tmp_path / "old" / "refiner.json").write_text('{"width": 8, "mask_bias": 2.0}')
     old = ContextRefiner.from_pretrained(tmp_path / "old").config
-    assert (old.mask, old.given_frames, old.motion, old.flow_deadzone) == ("sigmoid", 2, False, 0.0)
+    assert (old.mask, old.given_frames, old.motion) == ("sigmoid", 2, False)
     (tmp_path / "ref" / "refiner.json").write_text('{"width": 12, "mask_bias": 2.0}')
     with pytest.raises(WorldsmithError, match="does not match refiner.json"):
         ContextRefiner.from_pretrained(tmp_path / "ref")
@@ -284,8 +280,7 @@ def test_flow_targets_move_each_object_with_its_centroid():
 def test_motion_refiner_composites_the_last_frame_carried_forward():
     """With a constant head: S, c = splat(L, flow, importance); source = S + (1 - c) (P + r - S) (holes
     filled by the prediction); out = m * source + (1 - m) * (P + r)."""
-    config = RefinerConfig(width=8, motion=True, given_frames=3, flow_deadzone=0.0)
-    model = ContextRefiner(config)
+    model = ContextRefiner(RefinerConfig(width=8, motion=True, given_frames=3))
     given = torch.stack([_frames(1, seed=s) for s in range(3)], 1)
     pred, dlast = _frames(1, seed=5), _frames(1, seed=6)
     r = torch.tensor([0.1, -0.2, 0.3])
@@ -300,38 +295,6 @@ def test_motion_refiner_composites_the_last_frame_carried_forward():
     source = moved + (1 - cover) * (fill - moved)
     torch.testing.assert_close(out, 0.5 * source + 0.5 * fill)
     assert torch.equal(source[..., :3], fill[..., :3])  # the columns nothing moved to: holes
-
-
-def test_shrink_flow_formula_and_its_inverse():
-    """shrink(f) = f * relu(|f| - d) / |f|: (3, 4) px with d = 1 -> (2.4, 3.2), length 4; anything
-    shorter than d -> exactly 0, zero included (no NaN, value or gradient); expand inverts it."""
-    raw = torch.tensor([[3.0, 4.0], [0.6, -0.7], [0.0, 0.0], [-2.0, 0.0]]).T.reshape(1, 2, 2, 2)
-    raw.requires_grad_(True)
-    out = shrink_flow(raw, 1.0)
-    expected = torch.tensor([[2.4, 3.2], [0.0, 0.0], [0.0, 0.0], [-1.0, 0.0]]).T.reshape(1, 2, 2, 2)
-    torch.testing.assert_close(out, expected)
-    out.sum().backward()
-    assert torch.isfinite(raw.grad).all() and raw.grad[0, :, 0, 1].abs().sum() == 0  # dead inside
-    flow = torch.randn(2, 2, 5, 5) * 3
-    flow[0, :, 0, 0] = 0
-    torch.testing.assert_close(shrink_flow(expand_flow(flow, 1.0), 1.0), flow)
-    assert torch.equal(shrink_flow(flow, 0.0), flow)
-
-
-def test_motion_refiner_carries_still_pixels_exactly_within_the_deadzone():
-    """A raw flow shorter than the dead zone moves nothing: with the mask at 1, the output is the last
-    given frame bit for bit (without the dead zone the same 0.3 px flow blurs it)."""
-    given = torch.stack([_frames(1, seed=s) for s in range(2)], 1)
-    pred, dlast = _frames(1, seed=5), _frames(1, seed=6)
-    out = {}
-    for deadzone in (1.0, 0.0):
-        model = ContextRefiner(RefinerConfig(width=8, motion=True, flow_deadzone=deadzone))
-        with torch.no_grad():
-            model.head.weight.zero_()
-            model.head.bias.copy_(torch.tensor([6.0, 0.2, 0.2, 0.2, 0.3 / 8, 0.0, 0.0]))  # m = 1
-            out[deadzone] = model(given, pred, dlast, torch.tensor([0.5]))
-    assert torch.equal(out[1.0], given[:, -1])
-    assert (out[0.0] - given[:, -1]).abs().max() > 0.05
 
 
 def test_motion_refiner_learns_to_carry_the_object_forward():

@@ -40,6 +40,7 @@ from worldsmith.diffusion.dit import DiT, DiTConfig, load_strict
 from worldsmith.diffusion.edm import EDMConfig, EDMDenoiser, denoising_loss
 from worldsmith.diffusion.samplers import SAMPLERS, karras_sigmas
 from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.runs import seeded_init
 from worldsmith.tokenizers.fsq import FSQ
 
 
@@ -406,9 +407,9 @@ def train_diffusion_decoder(
         raise WorldsmithError(f"DV tokens {tuple(tokens.shape[1:])} map to {grid}, CV latents are "
                               f"{tuple(latents.shape[2:])}: the tokenizers do not fit together")  # fmt: skip
     dit_base = dit_config(dcfg, replace(PRESETS[preset](), patch_size=(1, 1, 1)), grid)
-    model = DiffusionDecoder(dcfg, load(DiTConfig, overrides=groups["model"], base=dit_base))
-    torch.manual_seed(seed)
     train_cfg = _train_config(groups, len(tokens), seed, steps=1000, lr=1e-3, warmup_steps=50)
+    with seeded_init(train_cfg.seed):
+        model = DiffusionDecoder(dcfg, load(DiTConfig, overrides=groups["model"], base=dit_base))
     trainer = Trainer(train_cfg, model, DecoderObjective(), PairDataset(tokens, latents), out=out / "train")
     metrics = _fit(trainer, out / "train", n_threads)
     model.eval().save_pretrained(out / "model", tokenizer=cv)

@@ -22,6 +22,7 @@ from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, MedusaMo
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
 from worldsmith.config import load
 from worldsmith.errors import ConfigError, WorldsmithError
+from worldsmith.runs import seeded_init
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.train import TrainConfig, Trainer
 
@@ -112,8 +113,9 @@ def train_ar(
     if cfg.latent_shape != shape:
         raise ConfigError(f"model.latent_shape must be the token grid {shape} of the clips")
     objective = load(ARObjective, overrides=groups["objective"], base=ARObjective())
-    model = GPT(cfg)
     train_cfg = _train_config(groups, len(tokens), seed)
+    with seeded_init(train_cfg.seed):
+        model = GPT(cfg)
     trainer = Trainer(train_cfg, model, objective, TokenDataset(tokens, text, mask), out=out / "train",
                       model_config=cfg)  # fmt: skip
     metrics = _fit(trainer, out / "train", n_threads)
@@ -161,9 +163,11 @@ def train_medusa(
         MedusaConfig, overrides=groups["model"], base=MedusaConfig(dim=world.gpt.cfg.dim, heads=heads)
     )
     objective = load(MedusaObjective, overrides=groups["objective"], base=MedusaObjective())
-    medusa = MedusaModel(world.gpt, MedusaHeads(mcfg), freeze_base=not joint)
-    trainer = Trainer(_train_config(groups, len(tokens), seed), medusa, objective,
-                      TokenDataset(tokens, text, mask), out=out / "train")  # fmt: skip
+    train_cfg = _train_config(groups, len(tokens), seed)
+    with seeded_init(train_cfg.seed):
+        heads = MedusaHeads(mcfg)
+    medusa = MedusaModel(world.gpt, heads, freeze_base=not joint)
+    trainer = Trainer(train_cfg, medusa, objective, TokenDataset(tokens, text, mask), out=out / "train")
     metrics = _fit(trainer, out / "train", n_threads)
     medusa.heads.eval().save_pretrained(out / "medusa")
     if joint:

@@ -30,6 +30,7 @@ from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
 from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
+from worldsmith.runs import seeded_init
 
 
 class LatentDataset(PromptedDataset):
@@ -91,12 +92,13 @@ def train_world_model(
     spec = WorldSpec(latent_mean=mean, latent_std=std, latent_size=tuple(latents.shape[2:]), fps=fps)
     text, mask, enc_name = _encode_prompts(prompts, latents.shape[0], text_encoder)
     spec = replace(spec, text_encoder=enc_name)
-    dit = DiT(dit_cfg)
-    world = WorldModel(dit, spec, tokenizer)
-    data = LatentDataset(world.normalize(latents.float()), text, mask)
-    base = dict(steps=500, batch_size=min(8, len(data)), lr=2e-3, warmup_steps=20, ema_decay=0.995)
+    base = dict(steps=500, batch_size=min(8, latents.shape[0]), lr=2e-3, warmup_steps=20, ema_decay=0.995)
     base |= dict(log_every=25, tensorboard=False, betas=(0.9, 0.99))
     cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
+    with seeded_init(cfg.seed):
+        dit = DiT(dit_cfg)
+    world = WorldModel(dit, spec, tokenizer)
+    data = LatentDataset(world.normalize(latents.float()), text, mask)
     obj = DiffusionObjective(
         objective or ObjectiveConfig(max_cond_frames=max(1, min(2, latents.shape[2] - 1)))
     )

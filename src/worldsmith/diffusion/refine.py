@@ -44,8 +44,6 @@ so an object moves *sharp*, texture and all, instead of being painted anew; wher
 *here* move?), which a small CNN learns; a backward flow asks where, far away, something will
 come from, and it did not learn that in the demo's budget (measured). On simulated episodes the
 flow also learns from the instance masks (`flow_targets`: each object moves with its centroid).
-Flows shorter than ``flow_deadzone`` (1 px) are exactly zero (`shrink_flow`), so still pixels are
-carried bit for bit.
 
 Frames are ``[N, 3, H, W]`` in [-1, 1]; H and W must be multiples of 4.
 """
@@ -71,8 +69,7 @@ LOSSES = ("log_mse", "mse")
 LOG_EPS = 4e-6  # per-frame MSE floor of the log loss: 60 dB on frames in [-1, 1]
 STRAIGHT_THROUGH_MARGIN = 0.5
 WEIGHTS_FILE = "refiner.safetensors"
-# keys older refiner.json files lack, with the values those refiners were trained with
-LEGACY = {"mask": "sigmoid", "given_frames": 2, "motion": False, "flow_deadzone": 0.0}
+LEGACY = {"mask": "sigmoid", "given_frames": 2, "motion": False}  # keys older refiner.json files lack
 
 
 @dataclass(frozen=True)
@@ -82,14 +79,12 @@ class RefinerConfig:
     mask: str = "hard"  # "hard": clamp(logit / 6 + 1/2, 0, 1), straight-through; "sigmoid"
     given_frames: int = 2  # given frames it sees, evenly spaced from the first to the last
     motion: bool = False  # warp the last given frame by a predicted flow before compositing
-    flow_deadzone: float = 1.0  # px: shorter predicted flows are exactly zero (`shrink_flow`)
 
     def __post_init__(self) -> None:
         check(self.mask in MASKS, "mask", self.mask, f"must be one of {MASKS}")
         check(
             self.given_frames >= 2, "given_frames", self.given_frames, "must be >= 2 (the first and the last)"
         )
-        check(self.flow_deadzone >= 0, "flow_deadzone", self.flow_deadzone, "must be >= 0 (pixels)")
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -115,25 +110,6 @@ def _mask(logit: torch.Tensor, kind: str) -> torch.Tensor:
 FLOW_SCALE = 8.0  # the head's flow channels are in units of 8 pixels
 IMPORTANCE_SPREAD = 30.0  # splatting weights span at most exp(30): none underflows in float32
 MOTION_IMPORTANCE = 2.0  # splatting importance per pixel of motion: moving pixels land in front
-
-
-def shrink_flow(raw: torch.Tensor, deadzone: float) -> torch.Tensor:
-    """The flow a refiner applies: its raw flow ``[N, 2, H, W]`` (px) shortened by `deadzone`, zero
-    where it is shorter, ``raw * relu(|raw| - d) / |raw|``. A still pixel is then carried exactly,
-    not smeared by the small flow a regression always leaves (0.05 px on average and 0.5 px at the
-    99th percentile on a demo episode's background). On the 16 held-out demo episodes it raised the
-    share of still background pixels within 2 levels of the truth from 83% to 89%; PSNR and IoU
-    moved within the noise between trainings (measured, `docs/architecture.md`)."""
-    if deadzone == 0:
-        return raw
-    length = raw.norm(dim=1, keepdim=True)
-    return raw * (length - deadzone).clamp(min=0) / length.clamp(min=deadzone)
-
-
-def expand_flow(flow: torch.Tensor, deadzone: float) -> torch.Tensor:
-    """The inverse of `shrink_flow` (a zero flow stays zero): the raw flow that applies `flow`."""
-    length = flow.norm(dim=1, keepdim=True)
-    return flow * (1 + deadzone / length.clamp(min=1e-12)) * (length > 0)
 
 
 def _pixel_grid(H: int, W: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,15 +190,6 @@ class ContextRefiner(nn.Module):
         *,
         return_flow: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The refined frame ``[N, 3, H, W]``; with `return_flow` also the flow applied (None
-        without motion)."""
-        frame, flow, _ = self.predict(given, pred, decoded_last, tau)
-        return (frame, flow) if return_flow else frame
-
-    def predict(
-        self, given: torch.Tensor, pred: torch.Tensor, decoded_last: torch.Tensor, tau: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """(refined frame, flow applied, raw flow before `shrink_flow`); the flows None without motion."""
         N, _, H, W = pred.shape
         if H % 4 or W % 4:
             raise WorldsmithError(f"refiner frames must have H and W multiples of 4, got {H}x{W}")
@@ -240,17 +207,17 @@ class ContextRefiner(nn.Module):
         d1 = self.dec1(self.up1(F.interpolate(d2, scale_factor=2.0, mode="nearest")) + h1)
         out = self.head(d1)
         m = _mask(out[:, :1], self.config.mask)
-        flow = raw = None
+        flow = None
         fill = pred + out[:, 1:4]
         source = last
         if self.config.motion:
             # the last given frame's pixels carried forward; holes (where an object left) filled
-            raw = FLOW_SCALE * out[:, 4:6]
-            flow = shrink_flow(raw, self.config.flow_deadzone)
+            flow = FLOW_SCALE * out[:, 4:6]
             importance = out[:, 6:7] + MOTION_IMPORTANCE * flow.norm(dim=1, keepdim=True)
             moved, cover = splat(last, flow, importance)
             source = moved + (1 - cover.clamp(max=1)) * (fill - moved)
-        return m * source + (1 - m) * fill, flow, raw
+        frame = m * source + (1 - m) * fill
+        return (frame, flow) if return_flow else frame
 
     def save(self, folder: str | Path) -> None:
         from safetensors.torch import save_file
@@ -434,9 +401,6 @@ def train_refiner(
             )
         still = torch.ones(len(true), dtype=torch.bool) if static is None else static.bool()
         flow_t, on_obj, on_bg = (x.flatten(0, 1) for x in flow_targets(masks, n_given, still))
-        # fitted before the dead zone: the raw flow of a still pixel goes to zero, well inside it, not
-        # to its edge, where a little noise would move the pixel
-        raw_t = expand_flow(flow_t, model.config.flow_deadzone)
     target = true[:, n_given:].flatten(0, 1)
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0)
     warmup = max(1, steps // 20)  # linear warm-up, then cosine decay to 0
@@ -447,10 +411,10 @@ def train_refiner(
     losses, flow_losses = [], []
     for _ in range(steps):
         idx = torch.randint(0, len(target), (batch,), generator=gen)
-        out, _, raw = model.predict(*refiner_inputs(true, decoded, n_given, k, idx))
+        out, flow = model(*refiner_inputs(true, decoded, n_given, k, idx), return_flow=True)
         value = _loss(out, target[idx], loss)
         if supervised:
-            flow_loss = _flow_loss(raw, raw_t[idx], on_obj[idx], on_bg[idx])
+            flow_loss = _flow_loss(flow, flow_t[idx], on_obj[idx], on_bg[idx])
             value = value + flow_weight * flow_loss
             flow_losses.append(flow_loss.item())
         opt.zero_grad(set_to_none=True)
