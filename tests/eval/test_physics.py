@@ -53,6 +53,11 @@ def test_kinematic_extrapolation_moves_true_objects_along_their_fitted_track():
     for n, x0 in enumerate((20, 26)):
         np.testing.assert_array_equal(steady[n, 2:5, x0 : x0 + 3], frames[0, 2:5, 2:5])  # the texture
     np.testing.assert_array_equal(steady[:, 8:11, 20:23], frames[4:, 8:11, 20:23])
+    # an object seen only in the last given frame stays where it is
+    frames[3, 8:10, 40:42], masks[3, 8:10, 40:42] = (250, 250, 20), 3
+    for order in (1, 2):
+        new = physics.kinematic_extrapolation(frames[:4], masks[:4], 2, order=order)
+        assert (new[:, 8:10, 40:42] == np.array([250, 250, 20], np.uint8)).all()
     with pytest.raises(ValueError, match="order"):
         physics.kinematic_extrapolation(frames[:4], masks[:4], 2, order=3)
     with pytest.raises(ValueError, match="do not match"):

@@ -66,7 +66,7 @@ def kinematic_extrapolation(
         seen = [(t, *_centroid(m == inst)) for t, m in enumerate(cond_masks) if (m == inst).any()]
         t, c = np.array([s[0] for s in seen], float), np.array([s[1:] for s in seen])  # [n], [n, 2]
         if len(t) == 1:
-            coef = c[None]  # still
+            coef = c  # seen once: a constant, it stays where it is
         elif order == 1 or len(t) == 2:
             velocity = (c[-1] - c[-2]) / (t[-1] - t[-2])
             coef = np.stack([velocity, c[-1] - velocity * t[-1]])
