@@ -170,7 +170,9 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
             transition_seconds=cfg.transition_frames / cfg.fps,
             scenarios=list(cfg.scenarios + cfg.extra_train_scenarios),
         )
-    io.write(folder / "footage.mp4", footage.frames, fps=cfg.fps, crf=12)
+    # lossless (crf 0): x264 is not reproducible after MuJoCo has rendered in this process (its bytes
+    # differ run to run), so only a lossless stream decodes to the same training clips every time
+    io.write(folder / "footage.mp4", footage.frames, fps=cfg.fps, crf=0)
     fs.write_json(folder / "footage.json", footage.truth())
 
     jobs = [("test", s, "static") for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
