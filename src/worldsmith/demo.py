@@ -192,13 +192,15 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
         for i, (name, scenario, mode) in enumerate(jobs):
             # make_footage draws seeds below 2**31; the refiner's set is apart from the test's
             seed = 2**31 + ctx.seed * 1000 + i + (500 if name == "refine" else 0)
+            arrays, meta = split[name]
+            # the test scores objects by their masks, and the refiner's flow learns from them
+            with_masks = "masks" in arrays
             ep = make_episode(
                 scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False, camera_mode=mode,
-                masks=name in ("test", "refine"),
+                masks=with_masks,
             )  # fmt: skip
-            arrays, meta = split[name]
             arrays["frames"].append(ep.frames[0])
-            if name in ("test", "refine"):  # the refiner's flow learns from the masks
+            if with_masks:
                 arrays["masks"].append(ep.masks[0])
             elif name == "geometry":
                 arrays["K"].append(ep.states["K"][0, 0])  # fixed intrinsics of camera 0
@@ -490,9 +492,6 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     }
 
 
-KINEMATIC_ORACLE = "kinematic extrapolation of the true objects (oracle)"
-
-
 def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
     from worldsmith.eval import physics
 
@@ -517,7 +516,7 @@ def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
             arrays["frames"][i][: cfg.cond_frames], n_future
         ),
         # how far kinematics alone gets, with perfect segmentation of the given frames (no model has it)
-        KINEMATIC_ORACLE: lambda i: physics.kinematic_extrapolation(
+        "kinematic extrapolation of the true objects (oracle)": lambda i: physics.kinematic_extrapolation(
             arrays["frames"][i][: cfg.cond_frames], arrays["masks"][i][: cfg.cond_frames], n_future
         ),
         "copy last latent (decoded)": lambda i: latent_copy[i],
