@@ -58,3 +58,31 @@ def test_debug_shows_traceback(tmp_path):
 def test_unknown_command_fails(capsys):
     code, _, _ = run_cli(["frobnicate"], capsys)
     assert code == 2
+
+
+def test_debug_after_subcommand_shows_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "worldsmith.cli", "probe", str(tmp_path / "missing.mp4"), "--debug"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_every_writing_command_takes_seed():
+    """Each command with --out also takes --seed (the README promises it)."""
+    import typer.main
+
+    from worldsmith.cli import app
+
+    group = typer.main.get_command(app)
+
+    def walk(cmd, path):
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield " ".join(path), {o for p in cmd.params for o in getattr(p, "opts", [])}
+
+    missing = [name for name, opts in walk(group, []) if "--out" in opts and "--seed" not in opts]
+    assert not missing, missing

@@ -193,7 +193,7 @@ def summary_table(summary: dict[str, Any]):
 
 
 def run_cli(input, out, *, runner="sequential", config=None, overrides=(), ray_address=None, workers=2,
-            strict=False) -> int:  # fmt: skip
+            strict=False, seed=None) -> int:  # fmt: skip
     """`worldsmith curate`: load the config, run with a progress bar, print the summary; the exit code."""
     from worldsmith import config as cfg
     from worldsmith.console import console, progress
@@ -207,7 +207,7 @@ def run_cli(input, out, *, runner="sequential", config=None, overrides=(), ray_a
     chosen = SequentialRunner() if runner == "sequential" else RayRunner(address=ray_address, workers=workers)
     args = {"input": str(input), "runner": runner, "config": cfg.to_dict(conf), "strict": strict}
     total = len(find_videos(input, conf.ingest.extensions))
-    with RunDir(out, command="curate", args=args) as run, progress() as bar:
+    with RunDir(out, command="curate", args=args, seed=seed) as run, progress() as bar:
         tasks = {name: bar.add_task(f"{name:>9}", total=total) for name in conf.stages}
         done = sum(
             1

@@ -1,0 +1,104 @@
+"""`worldsmith generate`: text2world, video2world (diffusion) and ar-video2world (autoregressive)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worldsmith.autoregressive.pipeline import run_ar_generate
+from worldsmith.cli.common import CondFrames, Guard, Out, Seed, run_command
+from worldsmith.console import console
+from worldsmith.diffusion.pipeline import run_generate
+
+app = typer.Typer(help="Generate video with a world model.", no_args_is_help=True)
+
+Ckpt = Annotated[Path, typer.Option("--ckpt", help="World-model dir (train diffusion writes OUT/model).")]
+Prompt = Annotated[str, typer.Option("--prompt", help="What the video should show.")]
+Steps = Annotated[int, typer.Option("--steps", help="Sampler steps.")]
+Sampler = Annotated[str, typer.Option("--sampler", help="euler | heun | dpmpp_2m.")]
+Guidance = Annotated[float, typer.Option("--guidance", help="CFG scale (1 = off; Cosmos' w=7 is 8).")]
+
+
+def _generate(out: Path, seed: int, command: str, **kw) -> None:
+    ckpt = kw.pop("ckpt")
+    run_command(out, command, {"ckpt": ckpt, **kw}, seed, lambda: run_generate(ckpt, out, seed=seed, **kw))
+    console.print(f"wrote {out / 'video.mp4'}")
+
+
+@app.command("text2world")
+def text2world(
+    prompt: Prompt,
+    ckpt: Ckpt,
+    out: Out,
+    seed: Seed = 0,
+    steps: Steps = 35,
+    sampler: Sampler = "euler",
+    guidance: Guidance = 1.0,
+    guard: Guard = "default",
+) -> None:
+    """Generate a video from a text prompt."""
+    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    _generate(out, seed, "generate text2world", **kw)
+
+
+@app.command("video2world")
+def video2world(
+    video: Annotated[Path, typer.Option("--video", help="Video whose first frames are given.")],
+    prompt: Prompt,
+    ckpt: Ckpt,
+    out: Out,
+    cond_frames: CondFrames = 1,
+    seed: Seed = 0,
+    steps: Steps = 35,
+    sampler: Sampler = "euler",
+    guidance: Guidance = 1.0,
+    guard: Guard = "default",
+    refiner: Annotated[
+        Path | None,
+        typer.Option("--refiner", help="Context refiner dir (the demo writes OUT/refiner/model)."),
+    ] = None,
+) -> None:
+    """Continue a video: its first --cond-frames frames are kept, the rest is generated."""
+    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    if refiner is not None:
+        kw["refiner"] = refiner
+    _generate(out, seed, "generate video2world", video=video, cond_frames=cond_frames, **kw)
+
+
+@app.command("ar-video2world")
+def ar_video2world(
+    video: Annotated[Path, typer.Option("--video", help="Video whose first frames are given.")],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="AR world model dir (OUT/model of train ar).")],
+    out: Out,
+    prompt: Annotated[str, typer.Option("--prompt", help="What the video should show.")] = "",
+    cond_frames: CondFrames = 1,
+    latent_frames: Annotated[
+        int | None, typer.Option("--latent-frames", help="Latent frames to generate (default: fill).")
+    ] = None,
+    medusa: Annotated[Path | None, typer.Option("--medusa", help="Medusa heads dir (train medusa).")] = None,
+    diffusion_decoder: Annotated[
+        Path | None,
+        typer.Option(
+            "--diffusion-decoder",
+            help="Decode tokens by a diffusion decoder (OUT/model of "
+            "train diffusion-decoder) instead of the DV decoder.",
+        ),
+    ] = None,
+    decoder_steps: Annotated[
+        int | None, typer.Option("--decoder-steps", help="Diffusion decoder sampler steps.")
+    ] = None,
+    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 1.0,
+    top_k: Annotated[int, typer.Option("--top-k", help="0 = off.")] = 0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus mass (Cosmos: 0.8; 1 = off).")] = 0.8,
+    seed: Seed = 0,
+    guard: Guard = "default",
+) -> None:
+    """Continue a video token by token with an AR world model (KV cache; Medusa with --medusa)."""
+    kw = dict(video=video, prompt=prompt, cond_frames=cond_frames, latent_frames=latent_frames, medusa=medusa,
+              diffusion_decoder=diffusion_decoder, decoder_steps=decoder_steps,
+              temperature=temperature, top_k=top_k, top_p=top_p, guard=guard)  # fmt: skip
+    run_command(out, "generate ar-video2world", {"ckpt": ckpt, **kw}, seed,
+                lambda: run_ar_generate(ckpt, out, seed=seed, **kw))  # fmt: skip
+    console.print(f"wrote {out / 'video.mp4'}")
