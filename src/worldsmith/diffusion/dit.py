@@ -242,6 +242,7 @@ class DiT(nn.Module):
         condition_mask: torch.Tensor | None = None,
         padding_mask: torch.Tensor | None = None,
         fps: float | None = None,
+        extra_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Args:
         x: ``[B, C, T, H, W]`` preconditioned latents (``c_in * x``).
@@ -250,6 +251,9 @@ class DiT(nn.Module):
         condition_mask: ``[B, 1, T, H, W]`` 1 on given (Video2World) frames; zeros when omitted.
         padding_mask: ``[B|1, 1, H', W']`` 1 on padded pixels, resized to ``H, W``; zeros when omitted.
         fps: frame rate of the clip, for the temporal RoPE clock.
+        extra_emb: post-training conditions (`worldsmith.posttrain`): ``(e [B, 1|T', D], s [B, 1|T', 3D])``
+            added per sample or per latent frame (``T'`` = T / p_t) to the noise-level embedding
+            before its RMSNorm and to the shared AdaLN-LoRA term (Cosmos action conditioning).
         """
         cfg = self.cfg
         B, C, T, H, W = x.shape
@@ -277,17 +281,18 @@ class DiT(nn.Module):
         pos = self.pos_embed(grid).to(x.dtype) if self.pos_embed is not None else None
 
         # Noise-level embedding, per sample [B, 1, *] or per latent frame [B, L, *].
+        if c_noise.ndim == 2 and (pt != 1 or c_noise.shape != (B, T)):
+            raise ValueError(f"per-frame c_noise must be [B, T] = {(B, T)} with p_t = 1")
         t_feat = sinusoidal_embedding(c_noise.reshape(-1), cfg.dim).to(x.dtype)  # [B or B*T, D]
-        shared = self.t_fc2(F.silu(self.t_fc1(t_feat)))  # [N, 3D]
-        emb = _rms_norm(t_feat, self.t_norm)  # [N, D]
-        if c_noise.ndim == 2:
-            if pt != 1 or c_noise.shape != (B, T):
-                raise ValueError(f"per-frame c_noise must be [B, T] = {(B, T)} with p_t = 1")
+        t_feat = t_feat.view(B, -1, cfg.dim)  # [B, 1|T, D]
+        shared = self.t_fc2(F.silu(self.t_fc1(t_feat)))  # [B, 1|T, 3D]
+        if extra_emb is not None:
+            t_feat, shared = t_feat + extra_emb[0].to(x.dtype), shared + extra_emb[1].to(x.dtype)
+        emb = _rms_norm(t_feat, self.t_norm)  # [B, 1|T, D]
+        if emb.shape[1] > 1:  # per latent frame: each frame's embedding repeated over its tokens
             per = grid[1] * grid[2]
-            shared = shared.view(B, T, 1, -1).expand(B, T, per, -1).reshape(B, T * per, -1)  # [B, L, 3D]
-            emb = emb.view(B, T, 1, -1).expand(B, T, per, -1).reshape(B, T * per, -1)  # [B, L, D]
-        else:
-            shared, emb = shared[:, None], emb[:, None]  # [B, 1, 3D], [B, 1, D]
+            shared = shared[:, :, None].expand(-1, -1, per, -1).flatten(1, 2)  # [B, L, 3D]
+            emb = emb[:, :, None].expand(-1, -1, per, -1).flatten(1, 2)  # [B, L, D]
 
         mask = None if text_mask is None else text_mask[:, None, None, :].bool()  # [B, 1, 1, S]
         for block in self.blocks:

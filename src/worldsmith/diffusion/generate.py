@@ -37,6 +37,8 @@ def sample_latents(
     fps: float | None = None,
     generator: torch.Generator | None = None,
     callback=None,
+    cond_kwargs: dict | None = None,
+    uncond_kwargs: dict | None = None,
 ) -> torch.Tensor:
     """Latents ``[B, C, T, H, W]`` (in the model's normalised latent space).
 
@@ -49,6 +51,8 @@ def sample_latents(
         guidance: classifier-free guidance scale (1 = none; the uncond model sees the null text).
         noise: the starting standard-normal noise (drawn from `generator` when omitted).
         fps: passed to the DiT's temporal RoPE clock (`WorldSpec.model_fps`).
+        cond_kwargs, uncond_kwargs: extra network inputs of the conditional and the unconditional
+            model (post-training conditions such as actions, `worldsmith.posttrain`).
     """
     if sampler not in SAMPLERS:
         raise WorldsmithError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
@@ -69,12 +73,13 @@ def sample_latents(
     common["augment_sigma"], common["generator"] = augment_sigma, generator
     if fps is not None:
         common["fps"] = fps
+    c_kw, u_kw = cond_kwargs or {}, uncond_kwargs or {}
 
     def cond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return video2world_denoise(model, x, sigma, text=text, text_mask=text_mask, **common)
+        return video2world_denoise(model, x, sigma, text=text, text_mask=text_mask, **common, **c_kw)
 
     def uncond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return video2world_denoise(model, x, sigma, text=u_text, text_mask=u_mask, **common)
+        return video2world_denoise(model, x, sigma, text=u_text, text_mask=u_mask, **common, **u_kw)
 
     sigmas = karras_sigmas(steps, edm.sigma_min, edm.sigma_max, rho, device=dev)
     if noise is None:

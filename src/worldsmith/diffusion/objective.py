@@ -88,12 +88,18 @@ class DiffusionObjective:
 
         s = sigma.view(B, 1, 1, 1, 1)
         x = y + s * torch.randn(y.shape, generator=g).to(dev)
+        extra = self.condition(batch if isinstance(batch, dict) else {}, B, dev)
         D_x = video2world_denoise(
             model, x, sigma, cfg=cfg.edm, cond_latents=y, n_cond=n_cond, augment_sigma=aug, generator=g,
-            text=text, text_mask=text_mask,
+            text=text, text_mask=text_mask, **extra,
         )  # fmt: skip
         given = frame_indicator(n_cond, B, T, dev)
         weight = (1 - given).expand_as(y)  # loss on the frames the model generates
         err = loss_weight(s, cfg.edm.sigma_data) * (D_x - y) ** 2
         loss = (err * weight).sum() / weight.sum().clamp_min(1.0)
         return loss, {"n_cond_mean": n_cond.float().mean().item(), "sigma_median": sigma.median().item()}
+
+    def condition(self, batch: dict[str, Any], B: int, device) -> dict[str, Any]:
+        """Extra network inputs read from the batch: none here. Post-training objectives
+        (`worldsmith.posttrain`) return theirs (actions, cameras, ...), dropped for guidance."""
+        return {}

@@ -1,0 +1,131 @@
+"""Where post-training starts (`load_base`, ``--init``) and what it writes (a conditioned world model).
+
+A post-trained world-model directory is a base world-model directory plus the new parts::
+
+    model/
+      world.json  tokenizer/  dit/   the base world model (`WorldModel`): under LoRA ``dit/`` holds the
+                                     unchanged base weights; after full fine-tuning or a merge, the new ones
+      action/                        ``config.json`` (`ActionConfig`) + ``model.safetensors`` (the embedder)
+      adapter/                       LoRA adapters, saved apart (`lora.save_adapter`); absent when merged
+      posttrain.json                 {"condition": "action", "adapter": true|false}
+
+`merge_export` folds the adapters into ``dit/`` for export: the result loads and samples without LoRA
+layers, with the same outputs up to float rounding.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from worldsmith import fs
+from worldsmith.config import from_dict, read_file, to_dict
+from worldsmith.diffusion.dit import DiT, load_strict
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.errors import CheckpointError
+from worldsmith.posttrain.action import ActionConfig, ActionDiT
+from worldsmith.posttrain.lora import LoRAConfig, load_adapter, lora_layers, merge_lora, save_adapter
+
+
+def _family(path: Path) -> str | None:
+    """What kind of checkpoint `path` holds, from its config files (None: unknown)."""
+    for name in ("config.json", "adapter_config.json"):
+        f = path / name
+        if f.is_file():
+            data = json.loads(f.read_text())
+            return str(data.get("model") or data.get("_class_name") or data.get("adapter") or name)
+    return None
+
+
+def load_base(path: str | Path, *, tokenizer: str | Path | None = None) -> WorldModel:
+    """The pretrained world model post-training starts from (``--init``): a diffusion world-model
+    directory of ours, or a converted Cosmos-1.0 one (`worldsmith convert diffusers`).
+    `tokenizer` replaces (or supplies) the one that encodes the training videos."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"--init '{path}' does not exist; give a world-model directory (DIR/model)")
+    if not (path / "world.json").is_file():
+        family = _family(path)
+        if (path / "transformer").is_dir():
+            hint = "a diffusers pipeline: convert it first with `worldsmith convert diffusers SRC --out DIR`"
+        elif family == "CosmosTransformer3DModel":
+            hint = (
+                "a diffusers CosmosTransformer3DModel folder: convert its pipeline (the folder above) first"
+            )
+        else:
+            hint = f"a '{family}' checkpoint, not a diffusion world model" if family else "not a checkpoint"
+        raise CheckpointError(
+            f"--init '{path}' is {hint}; give a diffusion world-model directory (with world.json), e.g. "
+            "the model/ folder of `worldsmith train diffusion` or of `worldsmith convert diffusers`"
+        )
+    world = WorldModel.from_pretrained(path)
+    if (path / "posttrain.json").is_file():
+        raise CheckpointError(
+            f"--init '{path}' is already post-trained; start from its base model, or merge it first "
+            "(`worldsmith posttrain merge`) and post-train the merged one"
+        )
+    if tokenizer is not None:
+        from worldsmith.tokenizers.model import CausalTokenizer
+
+        world.tokenizer = CausalTokenizer.from_pretrained(tokenizer).eval()
+    return world
+
+
+def _plain_base(net: ActionDiT) -> DiT:
+    """The base DiT's own weights (adapter tensors left out), as a DiT of the base's config."""
+    sd = {k: v for k, v in net.base.state_dict().items() if k.rsplit(".", 1)[-1] not in ("lora_A", "lora_B")}
+    with torch.device("meta"):
+        dit = DiT(net.base.cfg)
+    dit.load_state_dict(sd, assign=True)
+    return dit
+
+
+def save_action_world(
+    world: WorldModel, net: ActionDiT, path: str | Path, *, lora: LoRAConfig | None
+) -> Path:
+    """Write a post-trained action world model (layout in the module docstring), atomically."""
+    from safetensors.torch import save_file
+
+    if lora is not None and not lora_layers(net.base):
+        lora = None  # already merged
+    with fs.atomic_dir(path) as tmp:
+        WorldModel(_plain_base(net), world.spec, world.tokenizer).save_pretrained(tmp)
+        (tmp / "action").mkdir()
+        fs.write_json(tmp / "action" / "config.json", {"model": "action", **to_dict(net.action_cfg)})
+        sd = {k: v.detach().contiguous().cpu() for k, v in net.action.state_dict().items()}
+        save_file(sd, tmp / "action" / "model.safetensors")
+        if lora is not None:
+            save_adapter(net.base, lora, tmp / "adapter")
+        fs.write_json(tmp / "posttrain.json", {"condition": "action", "adapter": lora is not None})
+    return Path(path)
+
+
+def load_action_world(path: str | Path, *, map_location: str = "cpu") -> tuple[WorldModel, ActionDiT]:
+    """A post-trained action world model: its `WorldModel` (whose ``dit`` is the adapted base) and
+    the `ActionDiT` to sample with."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    info = path / "posttrain.json"
+    if not info.is_file() or json.loads(info.read_text()).get("condition") != "action":
+        raise CheckpointError(
+            f"'{path}' is not an action-conditioned world model (no posttrain.json with condition "
+            "'action'); make one with `worldsmith posttrain action --out DIR` (it writes DIR/model)"
+        )
+    world = WorldModel.from_pretrained(path, map_location=map_location)
+    data = read_file(path / "action" / "config.json")
+    data.pop("model", None)
+    net = ActionDiT(world.dit, from_dict(ActionConfig, data))
+    load_strict(net.action, load_file(path / "action" / "model.safetensors"), str(path / "action"))
+    if (path / "adapter").is_dir():
+        load_adapter(net.base, path / "adapter")
+    return world, net.eval()
+
+
+def merge_export(src: str | Path, out: str | Path) -> Path:
+    """Fold the LoRA adapters of the post-trained model at `src` into its DiT and write it to `out`."""
+    world, net = load_action_world(src)
+    merge_lora(net.base)
+    return save_action_world(world, net, out, lora=None)
