@@ -6,6 +6,7 @@ post-guard (and face blur) runs before anything is written (`worldsmith.guardrai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,12 @@ def generate_world(
     seed: int = 0,
     guard=None,
     refiner=None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Generation:
     """Text2World (``video=None``) or Video2World (the first `cond_frames` frames of uint8 `video`
     ``[T, H, W, 3]`` given). `guard` is a `GuardPipeline` (its pre-guard runs here first).
     `refiner`: a `refine.ContextRefiner` that finishes the decoded future from the given frames
-    (Video2World only)."""
+    (Video2World only). `on_step(done, steps)` is called after each sampler step (progress)."""
     if refiner is not None and video is None:
         raise WorldsmithError(
             "a refiner finishes Video2World predictions from the given frames: pass --video too"
@@ -94,6 +96,7 @@ def generate_world(
         world.dit, (1, world.dit.cfg.latent_channels, T, h, w), text=text, text_mask=mask,
         cond_latents=None if cond is None else world.normalize(cond), n_cond=n, steps=steps, sampler=sampler,
         guidance=guidance, edm=world.spec.edm, fps=world.spec.model_fps, generator=g,
+        callback=None if on_step is None else lambda i, x, d: on_step(i + 1, steps),
     )  # fmt: skip
     latents = world.denormalize(x)
     if cond is not None:
@@ -170,8 +173,10 @@ def run_generate(
     guard: str = "default",
     tokenizer: str | Path | None = None,
     refiner: str | Path | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """What `worldsmith generate text2world|video2world` does; returns the facts for run.json."""
+    """What `worldsmith generate text2world|video2world` does; returns the facts for run.json.
+    `on_step(done, steps)` reports sampling progress (the Studio's progress bar)."""
     guard_pipe = build_guard(guard)
     if guard_pipe is not None:
         guard_pipe.require_prompt(prompt)  # before loading anything
@@ -192,7 +197,7 @@ def run_generate(
         frames = io.read(video).frames
     gen = generate_world(
         world, prompt, video=frames, cond_frames=cond_frames, steps=steps, sampler=sampler, guidance=guidance,
-        seed=seed, guard=None, refiner=refine,
+        seed=seed, guard=None, refiner=refine, on_step=on_step,
     )  # fmt: skip
     paths = write_generation(gen, out, guard=guard_pipe)
     return {**gen.info, "guard": guard, **{k: str(v) for k, v in paths.items()}}

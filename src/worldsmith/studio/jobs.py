@@ -1,0 +1,170 @@
+"""Generations started from the Studio: checked, guarded, run one at a time, landing in runs/ like a CLI run.
+
+A request is checked before anything is created: the checkpoint and the clip must be inside the
+runs root, the settings in range, and the prompt must pass the pre-guard (a blocked prompt is a
+400 with the guard's reason, and no run folder). The job then runs `RunDir` +
+`worldsmith.diffusion.pipeline.run_generate`, the same entry point as ``worldsmith generate``, in a
+fresh folder ``<runs>/generate-<time>``: the clip is copied in as ``input.mp4`` and the result is
+``video.mp4``, written through the post-guard. The guard set is the server's (``--guard``): a
+request cannot choose it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from worldsmith.config import check
+from worldsmith.errors import WorldsmithError
+from worldsmith.studio.paths import StudioPathError, relative, resolve_inside
+from worldsmith.studio.runs import walk
+
+STUDIO_GUARDS = ("default", "blocklist")  # `--guard none` exists on the CLI only, never in the Studio
+SAMPLER_NAMES = ("euler", "heun", "dpmpp_2m")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateRequest:
+    ckpt: str  # world-model folder under the runs root
+    prompt: str = ""
+    video: str = ""  # clip under the runs root ("" = Text2World)
+    cond_frames: int = 1
+    steps: int = 35
+    sampler: str = "euler"
+    guidance: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(len(self.prompt) <= 2000, "prompt", self.prompt[:40] + "...", "must be <= 2000 characters")
+        check(1 <= self.steps <= 200, "steps", self.steps, "must be in 1..200")
+        check(self.sampler in SAMPLER_NAMES, "sampler", self.sampler, f"must be one of {SAMPLER_NAMES}")
+        check(0.0 <= self.guidance <= 30.0, "guidance", self.guidance, "must be in 0..30")
+        check(0 <= self.seed < 2**63, "seed", self.seed, "must be in 0..2^63-1")
+        check(self.cond_frames >= 1, "cond_frames", self.cond_frames, "must be >= 1")
+
+
+@dataclass
+class Job:
+    id: str
+    run: str  # the run folder, relative to the runs root
+    command: str
+    status: str = "queued"  # queued | running | ok | failed
+    phase: str = "queued"
+    step: int = 0
+    steps: int = 0
+    error: str = ""
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_checkpoints(root: Path, *, max_depth: int = 5) -> list[dict[str, Any]]:
+    """World-model folders (``world.json`` + ``dit/``) under the runs root, with what they take."""
+    import json
+
+    out = []
+    for folder, _, files in walk(root, max_depth):
+        if "world.json" not in files or not (folder / "dit").is_dir():
+            continue
+        try:
+            spec = json.loads((folder / "world.json").read_text())
+            dit = json.loads((folder / "dit" / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        dit = dit if isinstance(dit, dict) else {}
+        out.append({
+            "path": relative(root, folder),
+            "latent_size": spec.get("latent_size"),
+            "fps": spec.get("fps"),
+            "text_encoder": spec.get("text_encoder"),
+            "video2world": bool(dit.get("video2world")),
+            "tokenizer": (folder / "tokenizer").is_dir(),
+        })  # fmt: skip
+    return out
+
+
+class Jobs:
+    """Generation jobs of one server: one runs at a time, the others wait in order."""
+
+    def __init__(self, root: Path, *, guard: str = "default"):
+        if guard not in STUDIO_GUARDS:
+            raise WorldsmithError(f"studio --guard must be one of {', '.join(STUDIO_GUARDS)}, got '{guard}'")
+        self.root, self.guard_name = root.resolve(), guard
+        self.jobs: dict[str, Job] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-generate")
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._guard = None
+
+    def _pre_guard(self, prompt: str) -> None:
+        from worldsmith.diffusion.pipeline import build_guard
+
+        with self._lock:  # the guard models load once per server
+            if self._guard is None:
+                self._guard = build_guard(self.guard_name)
+        self._guard.require_prompt(prompt)  # GuardBlocked (a WorldsmithError): the request fails
+
+    def _new_run(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for k in itertools.count():
+            folder = self.root / (f"generate-{stamp}" + (f"-{k}" if k else ""))
+            try:
+                folder.mkdir(parents=True)
+                return folder
+            except FileExistsError:
+                continue
+        raise AssertionError("unreachable")
+
+    def submit(self, req: GenerateRequest) -> Job:
+        ckpt = resolve_inside(self.root, req.ckpt, kind="dir")
+        if not (ckpt / "world.json").is_file():
+            raise StudioPathError(f"'{req.ckpt}' is not a world-model folder (no world.json)")
+        video = resolve_inside(self.root, req.video, kind="file") if req.video else None
+        self._pre_guard(req.prompt)
+        out = self._new_run()
+        command = "generate video2world" if video is not None else "generate text2world"
+        job = Job(id=str(next(self._ids)), run=relative(self.root, out), command=command, steps=req.steps)
+        self.jobs[job.id] = job
+        self._pool.submit(self._run, job, req, ckpt, video, out)
+        return job
+
+    def _run(self, job: Job, req: GenerateRequest, ckpt: Path, video: Path | None, out: Path) -> None:
+        from worldsmith.diffusion.pipeline import run_generate
+        from worldsmith.runs import RunDir
+
+        job.status, job.phase = "running", "loading the checkpoint"
+
+        def on_step(done: int, steps: int) -> None:
+            job.step, job.phase = done, "sampling" if done < steps else "decoding + post-guard"
+
+        kw: dict[str, Any] = dict(prompt=req.prompt, steps=req.steps, sampler=req.sampler)
+        kw |= dict(guidance=req.guidance, guard=self.guard_name)
+        args = {"ckpt": relative(self.root, ckpt), **kw, "via": "studio"}
+        if video is not None:
+            args |= {"video": relative(self.root, video), "cond_frames": req.cond_frames}
+        try:
+            with RunDir(out, command=job.command, args=args, seed=req.seed) as run:
+                if video is not None:
+                    shutil.copyfile(video, out / f"input{video.suffix}")
+                    kw |= dict(video=out / f"input{video.suffix}", cond_frames=req.cond_frames)
+                run.record(**run_generate(ckpt, out, seed=req.seed, on_step=on_step, **kw))
+            job.status, job.phase = "ok", "done"
+        except WorldsmithError as err:
+            job.status, job.phase, job.error = "failed", "failed", str(err)
+        except Exception as err:  # noqa: BLE001 - a bug: the job says so, the server keeps serving
+            job.status, job.phase = "failed", "failed"
+            job.error = f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+        job.finished = time.time()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
