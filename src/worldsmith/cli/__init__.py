@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from worldsmith.cli import convert, core, curate, eval, generate, guard, sim, tokenizer, train
+from worldsmith.cli import convert, core, curate, eval, generate, guard, sim, studio, tokenizer, train
 from worldsmith.console import console
 from worldsmith.errors import WorldsmithError
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # The one table: top-level commands, then sub-apps (name -> typer app), in --help order.
-COMMANDS = {**core.COMMANDS, **curate.COMMANDS}
+COMMANDS = {**core.COMMANDS, **curate.COMMANDS, **studio.COMMANDS}
 SUBAPPS = {
     "sim": sim.app,
     "tokenizer": tokenizer.app,
