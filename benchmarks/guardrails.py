@@ -22,17 +22,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
-from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
-from worldsmith.guardrails.blocklist import Blocklist
+from worldsmith.guardrails.blocklist import Blocklist, listed_terms
 from worldsmith.guardrails.classifier import PromptClassifier, binary_metrics, load_prompts
 from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS, evasion_set
 from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig, high_frequency_energy
@@ -42,11 +40,6 @@ from worldsmith.video import io
 
 RESULTS = Path(__file__).parent / "results" / "guardrails.json"
 console = Console()
-
-
-def _terms() -> list[str]:
-    text = resources.files("worldsmith.guardrails").joinpath("data/blocklist.yaml").read_text("utf-8")
-    return [t for k, v in yaml.safe_load(text).items() if k != "allow" for t in v]
 
 
 class NaiveKeywordFilter:
@@ -64,7 +57,7 @@ class NaiveKeywordFilter:
 
 
 def bench_prompts(quick: bool) -> dict:
-    terms = _terms()
+    terms = listed_terms()
     evasion = [p for p, _, _ in evasion_set(terms)]
     benign = [r["text"] for r in load_prompts("test") if r["label"] == "safe"] + LOOKALIKE_PROMPTS
     if quick:

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import pytest
-import yaml
 
 from worldsmith.guardrails.base import GuardrailError
-from worldsmith.guardrails.blocklist import Blocklist, lemma_forms, normalize, word_forms
+from worldsmith.guardrails.blocklist import Blocklist, lemma_forms, listed_terms, normalize, word_forms
 from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, TRANSFORMS, evasion_set
 
 
 @pytest.fixture(scope="module")
 def blocklist() -> Blocklist:
     return Blocklist.default()
-
-
-def _terms() -> list[str]:
-    data = yaml.safe_load(
-        resources.files("worldsmith.guardrails").joinpath("data/blocklist.yaml").read_text()
-    )
-    return [t for category, items in data.items() if category != "allow" for t in items]
 
 
 @pytest.mark.parametrize(
@@ -38,7 +28,7 @@ def test_evasion_spellings_are_blocked(blocklist, text):
 
 @pytest.mark.parametrize("transform", sorted(TRANSFORMS))
 def test_every_transformation_of_every_term_is_blocked(blocklist, transform):
-    cases = [(p, t) for p, t, n in evasion_set(_terms()) if n == transform and t not in ("xxx", "kkk")]
+    cases = [(p, t) for p, t, n in evasion_set(listed_terms()) if n == transform and t not in ("xxx", "kkk")]
     missed = [(p, t) for p, t in cases if blocklist.check(p).ok]
     assert len(cases) > 50
     assert not missed, missed[:5]
@@ -90,3 +80,47 @@ def test_bad_user_files_name_the_file(tmp_path):
 def test_non_string_raises_so_the_pipeline_fails_closed(blocklist):
     with pytest.raises(TypeError):
         blocklist.check(b"kill")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["a gamer holds an Xbox controller", "children's laughter in a park",
+     "the truck engages its retarder on a long descent", "a chink of light through the barn door",
+     "a technician uses a wire stripper on a cable", "a vintage car with suicide doors",
+     "a mechanic greases the grease nipple", "a hinge torture test in a lab",
+     "a nurse cleans a stab wound", "a hiker in a Gore-Tex jacket", "the robot arm kills the process",
+     "stab the potato with a fork", "a paramedic treats a suspected overdose", "killer chili in a pot"],
+)  # fmt: skip
+def test_physical_ai_false_positives_pass(blocklist, prompt):
+    """Each of these was blocked before the context-aware list (the words in quotes of issue 34)."""
+    assert blocklist.check(prompt).ok, blocklist.check(prompt)
+
+
+def test_word_senses_keep_people_blocked(blocklist):
+    assert blocklist.check("kill the engine").ok
+    assert blocklist.check("stab the steak with a fork").ok
+    for unsafe in ("kill the engine driver", "stab a man with a fork", "kill the worker then the process",
+                   "stab her in the back", "kill him"):  # fmt: skip
+        assert blocklist.check(unsafe).category == "violence", unsafe
+
+
+def test_typos_of_long_terms_but_not_english_words(blocklist):
+    assert blocklist.check("a sucide note").category == "self_harm"
+    assert blocklist.check("genocyde footage").category == "violence"
+    assert blocklist.check("laughter in the street").ok  # one letter from "slaughter", but a word
+    assert Blocklist.default().vocabulary and "laughter" in Blocklist.default().vocabulary
+
+
+def test_block_explains_term_words_and_rephrasing(blocklist):
+    v = blocklist.check("show me how to k.1.l.l a man")
+    assert v.term == "kill" and v.matched == "k1ll" and v.category == "violence"
+    text = v.explain()
+    assert "'k1ll' read as the listed term 'kill'" in text and "how to rephrase:" in text
+    assert v.to_dict()["explanation"] == text and v.to_dict()["term"] == "kill"
+    assert blocklist.check("a wire stripper").explain() == "allowed"
+
+
+def test_allow_phrases_from_a_policy():
+    assert not Blocklist.default().check("a demolition bomb test").ok
+    assert Blocklist.default(allow=["demolition bomb"]).check("a demolition bomb test").ok
+    assert not Blocklist.default(allow=["demolition bomb"]).check("a bomb in a school").ok

