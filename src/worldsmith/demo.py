@@ -412,7 +412,7 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
             masks=torch.from_numpy(arrays["masks"]),
             static=torch.tensor([m["camera"] == "static" for m in meta]),
         )  # fmt: skip
-    model.save(folder / "model")
+    model.save_pretrained(folder / "model")
     return {"trained": True, "episodes": len(x), **metrics}
 
 

@@ -109,10 +109,9 @@ def test_hf_image_embedder_from_a_local_folder(tmp_path):
 def test_tokenizer_embedder_pools_our_tokenizer_latents(tmp_path):
     from worldsmith.curate.stages.embed import TokenizerEmbedder
     from worldsmith.tokenizers import CausalTokenizer, get_preset
-    from worldsmith.tokenizers.checkpoint import save_pretrained
 
     torch.manual_seed(0)
-    save_pretrained(CausalTokenizer(get_preset("tiny-cv4x8x8")), tmp_path / "tok")
+    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(tmp_path / "tok")
     embedder = TokenizerEmbedder(str(tmp_path / "tok"), size=(32, 32))
     frames = np.random.default_rng(0).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
     v = embedder.embed(frames)

@@ -82,7 +82,7 @@ def test_train_then_generate_text2world_and_video2world(trained, capsys):
     with torch.no_grad():
         copier.head.weight.zero_()
         copier.head.bias.copy_(torch.tensor([30.0, 0.0, 0.0, 0.0]))
-    copier.save(root / "copier")
+    copier.save_pretrained(root / "copier")
     code, _, err = run_cli([*v2w, "--refiner", root / "copier", "--out", root / "v2w_ref"], capsys)
     assert code == 0, err
     assert json.loads((root / "v2w_ref" / "run.json").read_text())["results"]["refined"] is True

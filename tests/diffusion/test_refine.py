@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from worldsmith.diffusion.refine import (
     ContextRefiner,
@@ -79,22 +82,32 @@ def test_bad_config_and_loss_are_named():
 
 def test_save_load_round_trip_and_bad_checkpoints(tmp_path):
     model = ContextRefiner(RefinerConfig(width=8)).eval()
-    model.save(tmp_path / "ref")
+    model.save_pretrained(tmp_path / "ref")
     back = ContextRefiner.from_pretrained(tmp_path / "ref")
     args = (torch.stack([_frames(1), _frames(1, seed=1)], 1), _frames(1, seed=2), _frames(1, seed=3))
     torch.testing.assert_close(
         back(*args, torch.tensor([0.5])), model(*args, torch.tensor([0.5])), rtol=0, atol=0
     )
-    with pytest.raises(WorldsmithError, match="not a refiner folder"):
+    with pytest.raises(WorldsmithError, match="no config.json"):
         ContextRefiner.from_pretrained(tmp_path / "missing")
-    # a refiner saved before the mask was configurable loads with the sigmoid it was trained with
-    ContextRefiner(RefinerConfig(width=8, mask="sigmoid")).save(tmp_path / "old")
-    (tmp_path / "old" / "refiner.json").write_text('{"width": 8, "mask_bias": 2.0}')
-    old = ContextRefiner.from_pretrained(tmp_path / "old").config
-    assert (old.mask, old.given_frames, old.motion) == ("sigmoid", 2, False)
-    (tmp_path / "ref" / "refiner.json").write_text('{"width": 12, "mask_bias": 2.0}')
-    with pytest.raises(WorldsmithError, match="does not match refiner.json"):
+    meta = json.loads((tmp_path / "ref" / "config.json").read_text())
+    (tmp_path / "ref" / "config.json").write_text(
+        json.dumps({**meta, "config": {**meta["config"], "width": 12}})
+    )
+    with pytest.raises(WorldsmithError, match=r"ref.*enc1.0.weight.*is \(8, "):
         ContextRefiner.from_pretrained(tmp_path / "ref")
+
+
+def test_refiner_of_the_old_format_loads(tmp_path):
+    """refiner.json + refiner.safetensors (before format 1), saved before the mask was configurable:
+    loads with the sigmoid mask and the two given frames it was trained with."""
+    model = ContextRefiner(RefinerConfig(width=8, mask="sigmoid")).eval()
+    (tmp_path / "old").mkdir()
+    save_file(model.state_dict(), str(tmp_path / "old" / "refiner.safetensors"))
+    (tmp_path / "old" / "refiner.json").write_text('{"width": 8, "mask_bias": 2.0}')
+    old = ContextRefiner.from_pretrained(tmp_path / "old")
+    assert (old.config.mask, old.config.given_frames, old.config.motion) == ("sigmoid", 2, False)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in old.state_dict().items())
 
 
 def test_inputs_pair_each_future_frame_with_its_video():

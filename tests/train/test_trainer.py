@@ -204,10 +204,16 @@ def test_full_state_dict_gives_ema_or_trained_weights(tmp_path):
 
 
 def test_tied_weights_export(tmp_path):
-    model = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5, bias=False))
-    model[1].weight = model[0].weight
+    def tied():
+        model = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.Linear(4, 5, bias=False))
+        model[1].weight = model[0].weight
+        return model
+
+    model = tied()
     export_model(tmp_path / "tied", model)
-    load_weights(model, tmp_path / "tied")
+    back = load_weights(tied(), tmp_path / "tied")
+    assert torch.equal(back[0].weight, model[0].weight) and torch.equal(back[1].weight, model[1].weight)
+    assert back[1].weight is back[0].weight  # still one parameter after the reload
 
 
 def test_data_stream_shards_global_batches_and_resumes():

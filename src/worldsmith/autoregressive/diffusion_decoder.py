@@ -35,8 +35,9 @@ import torch
 from torch import nn
 
 from worldsmith import fs
-from worldsmith.config import check, from_dict, read_file, to_dict
-from worldsmith.diffusion.dit import DiT, DiTConfig, load_strict
+from worldsmith.checkpoint import Pretrained
+from worldsmith.config import check, from_dict, to_dict
+from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.diffusion.edm import EDMConfig, EDMDenoiser, denoising_loss
 from worldsmith.diffusion.samplers import SAMPLERS, karras_sigmas
 from worldsmith.errors import CheckpointError, WorldsmithError
@@ -105,11 +106,14 @@ def dit_config(cfg: DecoderConfig, base: DiTConfig, grid: tuple[int, int, int]) 
     )  # fmt: skip
 
 
-class DiffusionDecoder(nn.Module):
+class DiffusionDecoder(nn.Module, Pretrained):
     """The raw EDM network ``F(x_in [B, C, T, H, W], c_noise [B], tokens=[B, T', h, w])``.
 
     ``denoiser()`` wraps it in EDM preconditioning; ``sample(tokens)`` returns raw CV latents.
     """
+
+    model_type = "ar-diffusion-decoder"
+    config_attr = "cfg"
 
     def __init__(self, cfg: DecoderConfig, dit: DiTConfig):
         super().__init__()
@@ -229,37 +233,24 @@ class DiffusionDecoder(nn.Module):
 
     # --- checkpoints --------------------------------------------------------------------------
 
-    def save_pretrained(self, path: str | Path, *, tokenizer: nn.Module | None = None) -> Path:
-        """``config.json`` + ``model.safetensors`` (+ the CV `tokenizer` in ``tokenizer/``), atomically."""
-        from safetensors.torch import save_file
-
-        with fs.atomic_dir(path) as tmp:
-            fs.write_json(
-                tmp / "config.json",
-                {"model": "ar-diffusion-decoder", "decoder": to_dict(self.cfg), "dit": to_dict(self.dit.cfg)},
-            )
-            save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                      str(tmp / "model.safetensors"))  # fmt: skip
-            if tokenizer is not None:
-                tokenizer.save_pretrained(tmp / "tokenizer")
-        return Path(path)
+    def checkpoint_sections(self) -> dict:
+        return {"config": to_dict(self.cfg), "dit": to_dict(self.dit.cfg)}
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> DiffusionDecoder:
-        from safetensors.torch import load_file
+    def from_sections(cls, meta: dict) -> DiffusionDecoder:
+        return cls(from_dict(DecoderConfig, meta["config"]), from_dict(DiTConfig, meta["dit"]))
 
-        path = Path(path)
-        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-            raise CheckpointError(
-                f"'{path}' is not a diffusion decoder (needs config.json and model.safetensors); pass "
-                f"the OUT/model folder written by `worldsmith train diffusion-decoder`"
-            )
-        data = read_file(path / "config.json")
-        if data.get("model") != "ar-diffusion-decoder":
+    @classmethod
+    def upgrade_meta(cls, meta: dict, path: Path) -> dict:
+        """Before format 1: ``{"model", "decoder": {...}, "dit": {...}}``."""
+        if "decoder" not in meta or "dit" not in meta:
             raise CheckpointError(f"'{path}/config.json' does not describe a diffusion decoder")
-        model = cls(from_dict(DecoderConfig, data["decoder"]), from_dict(DiTConfig, data["dit"]))
-        load_strict(model, load_file(str(path / "model.safetensors"), device=map_location), str(path))
-        return model.to(map_location).eval()
+        return {
+            "model": meta.get("model"),
+            "format_version": 1,
+            "config": meta["decoder"],
+            "dit": meta["dit"],
+        }
 
 
 def load_decoder(path: str | Path, *, map_location: str = "cpu") -> tuple[DiffusionDecoder, nn.Module]:
@@ -412,7 +403,7 @@ def train_diffusion_decoder(
         model = DiffusionDecoder(dcfg, load(DiTConfig, overrides=groups["model"], base=dit_base))
     trainer = Trainer(train_cfg, model, DecoderObjective(), PairDataset(tokens, latents), out=out / "train")
     metrics = _fit(trainer, out / "train", n_threads)
-    model.eval().save_pretrained(out / "model", tokenizer=cv)
+    model.eval().save_pretrained(out / "model", children={"tokenizer": cv})
     metrics |= {"params": model.num_params(), "clips": len(tokens), "token_grid": list(tokens.shape[1:]),
                 "latent_grid": list(grid), "model_dir": str(out / "model")}  # fmt: skip
     fs.write_json(out / "decoder_metrics.json", metrics)

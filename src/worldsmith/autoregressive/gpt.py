@@ -25,16 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from einops import rearrange
 from torch import nn
 
-from worldsmith import fs
 from worldsmith.autoregressive.cache import KVCache
-from worldsmith.config import check, from_dict, read_file, to_dict
-from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.checkpoint import Pretrained
+from worldsmith.config import check
+from worldsmith.errors import WorldsmithError
 from worldsmith.nn.attention import attention
 from worldsmith.nn.mlp import SwiGLU
 from worldsmith.nn.rope import apply_rope, rope_3d
@@ -205,8 +204,12 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
-class GPT(nn.Module):
+class GPT(nn.Module, Pretrained):
     """Token indices ``[B, n]`` -> next-token logits ``[B, n, V]`` (see the module docstring)."""
+
+    model_type = "ar-gpt"
+    config_class = GPTConfig
+    config_attr = "cfg"
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -346,42 +349,6 @@ class GPT(nn.Module):
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    # --- checkpoints ---------------------------------------------------------------------------
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` atomically into directory `path`."""
-        from safetensors.torch import save_file
-
-        with fs.atomic_dir(path) as tmp:
-            fs.write_json(tmp / "config.json", {"model": "ar-gpt", **to_dict(self.cfg)})
-            save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                      str(tmp / "model.safetensors"))  # fmt: skip
-        return Path(path)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> GPT:
-        """Load a directory written by `save_pretrained` (or a Trainer export of a GPT)."""
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-            raise CheckpointError(
-                f"'{path}' is not an AR checkpoint (needs config.json and model.safetensors)"
-            )
-        data = read_file(path / "config.json")
-        kind = data.pop("model", "ar-gpt")
-        if kind != "ar-gpt":
-            raise CheckpointError(f"'{path}/config.json' describes a '{kind}', not an AR GPT")
-        model = cls(from_dict(GPTConfig, data))
-        weights = load_file(str(path / "model.safetensors"), device=map_location)
-        result = model.load_state_dict(weights, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise CheckpointError(
-                f"'{path}' does not match its config.json: missing {result.missing_keys[:3]}, "
-                f"unexpected {result.unexpected_keys[:3]}"
-            )
-        return model.to(map_location)
 
 
 # --- presets: plain functions in one visible dict ---------------------------------------------

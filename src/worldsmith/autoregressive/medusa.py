@@ -23,17 +23,16 @@ heads; Medusa-2 trains both, with the base's loss added.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldsmith import fs
 from worldsmith.autoregressive.generate import FrameCallback, FrameStream
 from worldsmith.autoregressive.gpt import GPT, ARInputError
 from worldsmith.autoregressive.sampling import SamplingConfig, filtered_probs, sample
-from worldsmith.config import check, from_dict, read_file, to_dict
+from worldsmith.checkpoint import Pretrained
+from worldsmith.config import check
 from worldsmith.errors import CheckpointError
 
 
@@ -63,8 +62,12 @@ class ResBlock(nn.Module):
         return x + F.silu(self.linear(x))
 
 
-class MedusaHeads(nn.Module):
+class MedusaHeads(nn.Module, Pretrained):
     """K heads: hidden ``[B, n, D]`` -> logits ``[K, B, n, V]`` through the base's `lm_head`."""
+
+    model_type = "ar-medusa"
+    config_class = MedusaConfig
+    config_attr = "cfg"
 
     def __init__(self, cfg: MedusaConfig):
         super().__init__()
@@ -80,35 +83,6 @@ class MedusaHeads(nn.Module):
     def forward(self, hidden: torch.Tensor, lm_head: nn.Module) -> torch.Tensor:
         # One matmul for all heads: the V x D output matrix is read once, not K times.
         return lm_head(self.features(hidden))  # [K, B, n, V]
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """``config.json`` + ``model.safetensors`` of the heads only (the base lives elsewhere)."""
-        from safetensors.torch import save_file
-
-        with fs.atomic_dir(path) as tmp:
-            fs.write_json(tmp / "config.json", {"model": "ar-medusa", **to_dict(self.cfg)})
-            save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                      str(tmp / "model.safetensors"))  # fmt: skip
-        return Path(path)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> MedusaHeads:
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-            raise CheckpointError(
-                f"'{path}' is not a Medusa checkpoint (needs config.json, model.safetensors)"
-            )
-        data = read_file(path / "config.json")
-        if data.pop("model", None) != "ar-medusa":
-            raise CheckpointError(f"'{path}/config.json' does not describe Medusa heads")
-        heads = cls(from_dict(MedusaConfig, data))
-        try:
-            heads.load_state_dict(load_file(str(path / "model.safetensors"), device=map_location))
-        except RuntimeError as err:
-            raise CheckpointError(f"'{path}' does not match its config.json: {err}") from None
-        return heads.to(map_location)
 
     def check_base(self, base: GPT) -> None:
         if base.cfg.dim != self.cfg.dim:

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from worldsmith import fs
-from worldsmith.diffusion.dit import DiT, DiTConfig, load_strict
+from worldsmith.checkpoint import load_strict
+from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.errors import CheckpointError
 
 # Ordered (ours, diffusers) name fragments; applied left to right on dotted keys.

@@ -23,16 +23,14 @@ holds one fused ``qkv`` projection (and cross-attention a fused ``kv``) that con
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from worldsmith import fs
-from worldsmith.config import check, from_dict, read_file, to_dict
-from worldsmith.errors import CheckpointError
+from worldsmith.checkpoint import Pretrained
+from worldsmith.config import check
 from worldsmith.nn.attention import attention
 from worldsmith.nn.embed import sinusoidal_embedding
 from worldsmith.nn.mlp import MLP
@@ -202,8 +200,12 @@ class LearnablePosEmbed(nn.Module):
         return (emb / (self.eps + rms)).to(emb.dtype)
 
 
-class DiT(nn.Module):
+class DiT(nn.Module, Pretrained):
     """Cosmos DiT: ``F(x_in [B, C, T, H, W], c_noise [B] | [B, T], text [B, S, Dt]) -> [B, C, T, H, W]``."""
+
+    model_type = "dit"
+    config_class = DiTConfig
+    config_attr = "cfg"
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -305,55 +307,6 @@ class DiT(nn.Module):
         return rearrange(
             x, "b (t h w) (ph pw pt c) -> b c (t pt) (h ph) (w pw)", t=t, h=h, w=w, ph=ph, pw=pw, pt=pt
         )
-
-    # --- checkpoints -------------------------------------------------------------------------------
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` atomically into directory `path`."""
-        from safetensors.torch import save_file
-
-        with fs.atomic_dir(path) as tmp:
-            fs.write_json(tmp / "config.json", {"model": "dit", **to_dict(self.cfg)})
-            save_file(
-                {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                tmp / "model.safetensors",
-            )
-        return Path(path)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, *, map_location: str = "cpu") -> DiT:
-        """Load a directory written by `save_pretrained`."""
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():
-            raise CheckpointError(
-                f"'{path}' is not a DiT checkpoint (needs config.json and model.safetensors)"
-            )
-        data = read_file(path / "config.json")
-        if data.pop("model", "dit") != "dit":
-            raise CheckpointError(f"'{path}/config.json' describes a '{data.get('model')}', not a DiT")
-        model = cls(from_dict(DiTConfig, data))
-        load_strict(model, load_file(path / "model.safetensors", device=map_location), str(path))
-        return model
-
-
-def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], where: str) -> None:
-    """Load `sd` into `model`, or raise `CheckpointError` naming missing/unexpected/mis-shaped keys."""
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"checkpoint '{where}' does not match the model config: "
-            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    bad = [k for k in own if own[k].shape != sd[k].shape]
-    if bad:
-        raise CheckpointError(
-            f"checkpoint '{where}': shape of '{bad[0]}' is {tuple(sd[bad[0]].shape)}, "
-            f"the config gives {tuple(own[bad[0]].shape)}"
-        )
-    model.load_state_dict(sd)
 
 
 # --- presets: plain functions in one visible dict -------------------------------------------------

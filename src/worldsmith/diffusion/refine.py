@@ -50,25 +50,23 @@ Frames are ``[N, 3, H, W]`` in [-1, 1]; H and W must be multiples of 4.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldsmith import fs
+from worldsmith.checkpoint import Pretrained, load_weights_file, read_json
 from worldsmith.config import check
 from worldsmith.errors import WorldsmithError
 
-CONFIG_FILE = "refiner.json"
 MASKS = ("hard", "sigmoid")
 LOSSES = ("log_mse", "mse")
 LOG_EPS = 4e-6  # per-frame MSE floor of the log loss: 60 dB on frames in [-1, 1]
 STRAIGHT_THROUGH_MARGIN = 0.5
-WEIGHTS_FILE = "refiner.safetensors"
+LEGACY_CONFIG, LEGACY_WEIGHTS = "refiner.json", "refiner.safetensors"  # the files before format 1
 LEGACY = {"mask": "sigmoid", "given_frames": 2, "motion": False}  # keys older refiner.json files lack
 
 
@@ -158,9 +156,12 @@ def splat(
     return out, cover.view(N, 1, H, W)
 
 
-class ContextRefiner(nn.Module):
+class ContextRefiner(nn.Module, Pretrained):
     """``(given frames G, prediction P, decoded last given D, time tau) -> refined frame``; ``G [N, K, 3,
     H, W]`` (K = `given_frames`, the last one ``L``), the others ``[N, 3, H, W]``."""
+
+    model_type = "refiner"
+    config_class = RefinerConfig
 
     def __init__(self, config: RefinerConfig | None = None):
         super().__init__()
@@ -219,32 +220,15 @@ class ContextRefiner(nn.Module):
         frame = m * source + (1 - m) * fill
         return (frame, flow) if return_flow else frame
 
-    def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        with fs.atomic_path(folder / WEIGHTS_FILE) as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        fs.write_json(folder / CONFIG_FILE, asdict(self.config))
-
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> ContextRefiner:
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        if not (folder / CONFIG_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
-            raise WorldsmithError(
-                f"{folder} is not a refiner folder: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
-                "(written by ContextRefiner.save)"
-            )
-        # refiners saved before these keys existed: a sigmoid mask, the first and last given frames
-        model = cls(RefinerConfig(**{**LEGACY, **json.loads((folder / CONFIG_FILE).read_text())}))
-        try:
-            model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-        except RuntimeError as err:
-            raise WorldsmithError(f"{folder / WEIGHTS_FILE} does not match {CONFIG_FILE}: {err}") from err
-        return model.eval()
+    def read_checkpoint(cls, path: Path, *, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+        """Before format 1 a refiner was ``refiner.json`` + ``refiner.safetensors``; refiners saved
+        before the `LEGACY` keys existed have a sigmoid mask and see the first and last given frames."""
+        if (path / LEGACY_CONFIG).is_file():
+            config = {**LEGACY, **read_json(path / LEGACY_CONFIG)}
+            meta = {"model": cls.model_type, "format_version": 1, "config": config}
+            return meta, load_weights_file(path / LEGACY_WEIGHTS, map_location=map_location)
+        return super().read_checkpoint(path, map_location=map_location)
 
 
 def refine_video(

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from worldsmith import fs
+from worldsmith.checkpoint import load_strict
 from worldsmith.errors import CheckpointError
-from worldsmith.tokenizers.checkpoint import read_checkpoint, save_pretrained
 from worldsmith.tokenizers.evaluate import evaluate, reconstruct, trim_for
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.video import io
@@ -84,8 +84,8 @@ def eval_dir(ckpt: Path, data: Path, *, size: int | None, max_frames: int | None
 
 def convert_dir(src: Path, out: Path) -> dict[str, Any]:
     """A diffusers `AutoencoderKLCosmos` folder (or ours) -> our ``config.json + model.safetensors``."""
-    config, state, extras = read_checkpoint(src)
-    model = CausalTokenizer(config)
-    model.load_state_dict(state)
-    save_pretrained(model, out, extras=extras)
+    meta, state = CausalTokenizer.read_checkpoint(Path(src))
+    model = load_strict(CausalTokenizer.from_sections(meta), state, src)
+    extras = {k: v for k, v in meta.items() if k not in ("model", "format_version", "config")}
+    model.save_pretrained(out, extras=extras)
     return {"params": sum(p.numel() for p in model.parameters()), "extras": sorted(extras)}

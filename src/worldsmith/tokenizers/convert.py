@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from worldsmith.errors import CheckpointError
-from worldsmith.tokenizers.model import TokenizerConfig
+from worldsmith.tokenizers.config import TokenizerConfig
 
 DIFFUSERS_CLASS = "AutoencoderKLCosmos"
 _NORM = re.compile(r"\.(norm|norm1|norm2|norm_out)\.norm\.")

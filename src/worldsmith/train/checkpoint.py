@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worldsmith import __version__, config, fs
+from worldsmith.checkpoint import Pretrained, unshare
 from worldsmith.distributed import checkpoint as dcp_io
 from worldsmith.errors import CheckpointError
 
@@ -169,7 +170,9 @@ def load_training(path: str | os.PathLike, state: dict[str, Any], *, rank: int =
 def export_model(path: str | os.PathLike, model: nn.Module, model_config: Any = None) -> Path:
     """Write `model`'s weights and config as ``config.json`` + ``model.safetensors``, atomically.
 
-    `model_config` is a config dataclass or a plain dict. FSDP2-sharded models are gathered first
+    A worldsmith model (`Pretrained`) given no `model_config` is written in the one checkpoint format
+    (`Model.from_pretrained(path)` reads it back). Otherwise `model_config` is a config dataclass or a
+    plain dict written as config.json. FSDP2-sharded models are gathered first
     (every rank must call this; rank 0 writes).
     """
     from torch.distributed.tensor import DTensor
@@ -185,10 +188,15 @@ def export_model(path: str | os.PathLike, model: nn.Module, model_config: Any = 
             return path
     else:
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if isinstance(model, Pretrained) and model_config is None:  # one of ours: the one checkpoint format
+        model.save_pretrained(path, state=weights)
+        if sharded:
+            torch.distributed.barrier()
+        return path
     cfg = config.to_dict(model_config) if _is_dataclass(model_config) else dict(model_config or {})
     with fs.atomic_dir(path) as tmp:
         fs.write_json(tmp / "config.json", cfg)
-        save_file(_unshare(weights), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_file(unshare(weights), str(tmp / "model.safetensors"), metadata={"format": "pt"})
     if sharded:
         torch.distributed.barrier()
     return path
@@ -198,18 +206,6 @@ def _is_dataclass(obj: Any) -> bool:
     import dataclasses
 
     return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-
-
-def _unshare(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """safetensors refuses tensors sharing memory (tied weights): give each its own contiguous copy."""
-    seen: set[int] = set()
-    out = {}
-    for k, v in weights.items():
-        v = v.contiguous()
-        ptr = v.untyped_storage().data_ptr()
-        out[k] = v.clone() if ptr in seen else v
-        seen.add(ptr)
-    return out
 
 
 def read_export(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -111,10 +111,10 @@ class TokenizerEmbedder:
         import torch
 
         from worldsmith.errors import WorldsmithError
-        from worldsmith.tokenizers.checkpoint import load_pretrained
+        from worldsmith.tokenizers.model import CausalTokenizer
 
         self.torch, self.size = torch, size
-        self.model = load_pretrained(checkpoint)
+        self.model = CausalTokenizer.from_pretrained(checkpoint)
         if self.model.discrete:
             raise WorldsmithError(
                 f"embed.model '{checkpoint}' is a discrete tokenizer; use a continuous (CV/CI) one"
