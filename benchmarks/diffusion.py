@@ -243,7 +243,7 @@ def bench_sampling(quick: bool, workdir: Path) -> dict:
     def run(sampler: str, steps: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(7)
         x = sample_latents(world.dit, shape, cond_latents=given, n_cond=n_cond, steps=steps, sampler=sampler,
-                           edm=world.spec.edm, noise=noise, generator=g)  # fmt: skip
+                           noise_cfg=world.spec.noise, noise=noise, generator=g)  # fmt: skip
         return world.denormalize(x)
 
     with torch_threads(1), torch.no_grad():

@@ -12,6 +12,10 @@ Deviation from diffusers' Cosmos Video2World pipeline: there, once the sampler's
 and the given frames drift by ~1e-3. Here given frames stay given at every sigma, so they come out
 bit-exact.
 
+Rectified flow (Cosmos Predict 2.5, `flow.FlowConfig`): the given frames enter clean, shown to the
+network at their own small time ``cond_t`` (a per-frame noise level, needs ``p_t = 1``) instead of
+noise-augmented; everything else is shared through the family's ``scalings``.
+
 Option (not in Cosmos; `DiTConfig.residual_to_given`): the generated frames are denoised relative
 to the last given latent frame ``a``: ``D(x) = a + D'(x - a)`` with ``D'`` the EDM denoiser above.
 A still scene is then the zero residual: at high noise the prediction falls back to "nothing
@@ -24,7 +28,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worldsmith.diffusion.edm import EDMConfig, _as_tensor, c_in, c_noise, c_out, c_skip
+from worldsmith.diffusion.edm import EDMConfig, _as_tensor
+from worldsmith.diffusion.flow import FlowConfig
 
 
 def frame_indicator(n_cond: torch.Tensor | int, B: int, T: int, device=None) -> torch.Tensor:
@@ -38,14 +43,15 @@ def video2world_denoise(
     x: torch.Tensor,
     sigma: torch.Tensor | float,
     *,
-    cfg: EDMConfig,
+    cfg: EDMConfig | FlowConfig,
     cond_latents: torch.Tensor | None = None,
     n_cond: torch.Tensor | int = 0,
     augment_sigma: torch.Tensor | float = 0.001,
     generator: torch.Generator | None = None,
     **net_kwargs,
 ) -> torch.Tensor:
-    """EDM denoiser ``D(x; sigma)`` with the first `n_cond` latent frames given (Cosmos Video2World).
+    """Denoiser ``D(x; sigma)`` with the first `n_cond` latent frames given (Cosmos Video2World);
+    `cfg` is the noise family (`EDMConfig` or `FlowConfig`).
 
     Args:
         net: the raw network ``F(x_in, c_noise, **net_kwargs)`` (a `DiT`); if its config has
@@ -57,27 +63,34 @@ def video2world_denoise(
         augment_sigma: noise level of the augmentation of the given frames, scalar or ``[B]``.
     """
     B, C, T, H, W = x.shape
-    sd = cfg.sigma_data
     sigma = _as_tensor(sigma, x).to(x.device)
     sigma = sigma.expand(B) if sigma.ndim == 0 else sigma
-    s = sigma.view(B, 1, 1, 1, 1)
+    c_skip, c_out, c_in, _ = cfg.scalings(sigma.view(B, 1, 1, 1, 1))  # [B, 1, 1, 1, 1]
+    c_noise = cfg.scalings(sigma)[3]  # [B]
+    net_cfg = getattr(net, "cfg", None)
     ind = frame_indicator(n_cond, B, T, x.device) if cond_latents is not None else x.new_zeros(B, 1, T, 1, 1)
     anchor = x.new_zeros(())
-    if cond_latents is not None and getattr(getattr(net, "cfg", None), "residual_to_given", False):
+    if cond_latents is not None and getattr(net_cfg, "residual_to_given", False):
         anchor = last_given(_fit_frames(cond_latents, T).to(x.dtype), n_cond)  # [B, C, 1, H, W]
         x = x - anchor
-    x_in = c_in(s, sd) * x
+    x_in = c_in * x
     if cond_latents is not None:
-        aug = _as_tensor(augment_sigma, x).to(x.device)
-        aug = (aug.expand(B) if aug.ndim == 0 else aug).view(B, 1, 1, 1, 1)
         y = _fit_frames(cond_latents, T).to(x.dtype)
-        noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-        y_in = c_in(aug, sd) * (y + aug * noise)
+        if cfg.name == "flow":  # clean given frames at their own time cond_t (Cosmos Predict 2.5)
+            y_in = y
+            if getattr(net_cfg, "patch_size", (1,))[0] == 1:
+                ind_t = ind.view(B, T)
+                c_noise = ind_t * cfg.cond_t + (1 - ind_t) * c_noise[:, None]  # [B, T]
+        else:  # noise-augmented given frames at their own input scale (Cosmos 1.0)
+            aug = _as_tensor(augment_sigma, x).to(x.device)
+            aug = (aug.expand(B) if aug.ndim == 0 else aug).view(B, 1, 1, 1, 1)
+            noise = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+            y_in = cfg.scalings(aug)[2] * (y + aug * noise)
         x_in = ind * y_in + (1 - ind) * x_in
-    if getattr(getattr(net, "cfg", None), "video2world", False):
+    if getattr(net_cfg, "video2world", False):
         net_kwargs["condition_mask"] = ind.expand(B, 1, T, H, W)
-    F_x = net(x_in.to(x.dtype), c_noise(sigma), **net_kwargs)
-    D_x = anchor + c_skip(s, sd) * x + c_out(s, sd) * F_x.float()
+    F_x = net(x_in.to(x.dtype), c_noise, **net_kwargs)
+    D_x = anchor + c_skip * x + c_out * F_x.float()
     if cond_latents is not None:
         D_x = ind * y + (1 - ind) * D_x
     return D_x

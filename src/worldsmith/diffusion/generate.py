@@ -2,8 +2,9 @@
 
 `sample_latents` binds the conditioning into a denoiser ``D(x; sigma)`` (`conditioning.py`), wraps
 it in classifier-free guidance against the null text, and runs a sampler from `samplers.py` on a
-Karras schedule, starting from ``sigma_max`` noise (EDM Algorithm 1/2). Cosmos-1.0 samples with
-35 Euler steps and guidance w = 7 in its convention (scale 8 here, see `samplers.guided`).
+Karras schedule, starting from noise at ``sigma_max`` (EDM Algorithm 1/2). Cosmos-1.0 samples with
+35 Euler steps and guidance w = 7 in its convention (scale 8 here, see `samplers.guided`); Cosmos
+Predict 2.5 (a rectified-flow model, `noise=FlowConfig()`) with UniPC on sigmas 200 -> 0.01.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 
 from worldsmith.diffusion.conditioning import video2world_denoise
 from worldsmith.diffusion.edm import EDMConfig
+from worldsmith.diffusion.flow import FlowConfig
 from worldsmith.diffusion.objective import null_text
 from worldsmith.diffusion.samplers import SAMPLERS, guided, karras_sigmas
 from worldsmith.errors import WorldsmithError
@@ -30,7 +32,7 @@ def sample_latents(
     steps: int = 35,
     sampler: str = "euler",
     guidance: float = 1.0,
-    edm: EDMConfig | None = None,
+    noise_cfg: EDMConfig | FlowConfig | None = None,
     rho: float = 7.0,
     augment_sigma: float = 0.001,
     noise: torch.Tensor | None = None,
@@ -49,6 +51,7 @@ def sample_latents(
         cond_latents: ``[B, C, >= n_cond, H, W]`` given latents for Video2World.
         n_cond: how many leading latent frames are given (0 = Text2World).
         guidance: classifier-free guidance scale (1 = none; the uncond model sees the null text).
+        noise_cfg: the model's noise family (`WorldSpec.noise`); EDM defaults when omitted.
         noise: the starting standard-normal noise (drawn from `generator` when omitted).
         fps: passed to the DiT's temporal RoPE clock (`WorldSpec.model_fps`).
         cond_kwargs, uncond_kwargs: extra network inputs of the conditional and the unconditional
@@ -58,7 +61,7 @@ def sample_latents(
         raise WorldsmithError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
     if steps < 1:
         raise WorldsmithError(f"--steps must be >= 1, got {steps}")
-    edm = edm or EDMConfig()
+    family = noise_cfg or EDMConfig()
     B, C, T, H, W = shape
     if n_cond and (cond_latents is None or cond_latents.shape[2] < n_cond):
         raise WorldsmithError(f"Video2World needs {n_cond} given latent frames, got {_frames(cond_latents)}")
@@ -69,7 +72,7 @@ def sample_latents(
     if text is None:
         text, text_mask = null_text(B, text_dim, dev)
     u_text, u_mask = null_text(B, text_dim, dev)
-    common = dict(cfg=edm, cond_latents=cond_latents if n_cond else None, n_cond=n_cond)
+    common = dict(cfg=family, cond_latents=cond_latents if n_cond else None, n_cond=n_cond)
     common["augment_sigma"], common["generator"] = augment_sigma, generator
     if fps is not None:
         common["fps"] = fps
@@ -81,10 +84,10 @@ def sample_latents(
     def uncond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return video2world_denoise(model, x, sigma, text=u_text, text_mask=u_mask, **common, **u_kw)
 
-    sigmas = karras_sigmas(steps, edm.sigma_min, edm.sigma_max, rho, device=dev)
+    sigmas = karras_sigmas(steps, family.sigma_min, family.sigma_max, rho, device=dev)
     if noise is None:
         noise = torch.randn(shape, generator=generator).to(dev)
-    x = noise * sigmas[0]
+    x = noise * family.prior_scale(sigmas[0])
     return SAMPLERS[sampler](
         guided(cond, uncond, guidance), x, sigmas, generator=generator, callback=callback
     )

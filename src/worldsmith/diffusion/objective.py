@@ -4,27 +4,32 @@ One model learns Text2World and Video2World together (Cosmos, arXiv 2501.03575, 
 sample gets 0 given frames with probability `p_text2world`, else 1..`max_cond_frames` given latent
 frames (augmented with noise ``sigma_aug ~ LogNormal(augment_P_mean, augment_P_std)``). Text
 embeddings are dropped (replaced by the null text, zeros) with probability `text_dropout` so that
-classifier-free guidance has an unconditional model to contrast with. The loss is EDM's weighted
-denoising loss (Karras et al. 2022, Eq. 2 + Table 1) over the frames the model must generate.
+classifier-free guidance has an unconditional model to contrast with. The loss is the noise
+family's weighted denoising loss over the frames the model must generate: EDM's (Karras et al.
+2022, Eq. 2 + Table 1; `family="edm"`, Cosmos 1.0) or rectified flow's velocity MSE
+(`family="flow"`, Cosmos Predict 2 / 2.5; see `flow.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from worldsmith.config import check
 from worldsmith.diffusion.conditioning import frame_indicator, video2world_denoise
-from worldsmith.diffusion.edm import EDMConfig, loss_weight, sample_training_sigma
+from worldsmith.diffusion.edm import EDMConfig
+from worldsmith.diffusion.flow import FlowConfig
 from worldsmith.errors import WorldsmithError
 
 
 @dataclass(frozen=True, kw_only=True)
 class ObjectiveConfig:
+    family: Literal["edm", "flow"] = "edm"  # which noise family trains (and then samples) the model
     edm: EDMConfig = field(default_factory=EDMConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
     max_cond_frames: int = 2  # Video2World samples get 1..max_cond_frames given latent frames
     p_text2world: float = 0.25  # fraction of samples with no given frame
     text_dropout: float = 0.1  # fraction of samples trained with the null text (for guidance)
@@ -35,6 +40,11 @@ class ObjectiveConfig:
         check(self.max_cond_frames >= 0, "max_cond_frames", self.max_cond_frames, "must be >= 0")
         check(0 <= self.p_text2world <= 1, "p_text2world", self.p_text2world, "must be in [0, 1]")
         check(0 <= self.text_dropout <= 1, "text_dropout", self.text_dropout, "must be in [0, 1]")
+
+    @property
+    def noise(self) -> EDMConfig | FlowConfig:
+        """The config of the chosen noise family."""
+        return self.flow if self.family == "flow" else self.edm
 
 
 def null_text(B: int, dim: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,18 +94,18 @@ class DiffusionObjective:
             n_cond = torch.where(v2w, torch.randint(1, k + 1, (B,), generator=g), n_cond)
         n_cond = n_cond.to(dev)
         aug = (cfg.augment_P_mean + cfg.augment_P_std * torch.randn(B, generator=g)).exp().to(dev)
-        sigma = sample_training_sigma(B, cfg.edm, generator=g).to(dev)
+        sigma = cfg.noise.sample_sigma(B, generator=g).to(dev)
 
         s = sigma.view(B, 1, 1, 1, 1)
         x = y + s * torch.randn(y.shape, generator=g).to(dev)
         extra = self.condition(batch if isinstance(batch, dict) else {}, B, dev)
         D_x = video2world_denoise(
-            model, x, sigma, cfg=cfg.edm, cond_latents=y, n_cond=n_cond, augment_sigma=aug, generator=g,
+            model, x, sigma, cfg=cfg.noise, cond_latents=y, n_cond=n_cond, augment_sigma=aug, generator=g,
             text=text, text_mask=text_mask, **extra,
         )  # fmt: skip
         given = frame_indicator(n_cond, B, T, dev)
         weight = (1 - given).expand_as(y)  # loss on the frames the model generates
-        err = loss_weight(s, cfg.edm.sigma_data) * (D_x - y) ** 2
+        err = cfg.noise.loss_weight(s) * (D_x - y) ** 2
         loss = (err * weight).sum() / weight.sum().clamp_min(1.0)
         return loss, {"n_cond_mean": n_cond.float().mean().item(), "sigma_median": sigma.median().item()}
 

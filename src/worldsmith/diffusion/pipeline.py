@@ -95,7 +95,7 @@ def generate_world(
     x = sample_latents(
         world.dit, (1, world.dit.cfg.latent_channels, T, h, w), text=text, text_mask=mask,
         cond_latents=None if cond is None else world.normalize(cond), n_cond=n, steps=steps, sampler=sampler,
-        guidance=guidance, edm=world.spec.edm, fps=world.spec.model_fps, generator=g,
+        guidance=guidance, noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=g,
         callback=None if on_step is None else lambda i, x, d: on_step(i + 1, steps),
     )  # fmt: skip
     latents = world.denormalize(x)

@@ -89,9 +89,12 @@ def train_world_model(
         )
     out = Path(out)
     mean, std = latent_stats(latents)
-    spec = WorldSpec(latent_mean=mean, latent_std=std, latent_size=tuple(latents.shape[2:]), fps=fps)
+    objective = objective or ObjectiveConfig(max_cond_frames=max(1, min(2, latents.shape[2] - 1)))
     text, mask, enc_name = _encode_prompts(prompts, latents.shape[0], text_encoder)
-    spec = replace(spec, text_encoder=enc_name)
+    spec = WorldSpec(
+        latent_mean=mean, latent_std=std, latent_size=tuple(latents.shape[2:]), fps=fps,
+        text_encoder=enc_name, family=objective.family, edm=objective.edm, flow=objective.flow,
+    )  # fmt: skip
     base = dict(steps=500, batch_size=min(8, latents.shape[0]), lr=2e-3, warmup_steps=20, ema_decay=0.995)
     base |= dict(log_every=25, tensorboard=False, betas=(0.9, 0.99))
     cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
@@ -99,9 +102,7 @@ def train_world_model(
         dit = DiT(dit_cfg)
     world = WorldModel(dit, spec, tokenizer)
     data = LatentDataset(world.normalize(latents.float()), text, mask)
-    obj = DiffusionObjective(
-        objective or ObjectiveConfig(max_cond_frames=max(1, min(2, latents.shape[2] - 1)))
-    )
+    obj = DiffusionObjective(objective)
     trainer = Trainer(cfg, dit, obj, data, out=out / "train", model_config=dit_cfg)
     t0 = time.perf_counter()
     with torch_threads(threads):
@@ -195,7 +196,7 @@ def demo_predict(
     given = world.normalize(cond_latents.float())
     x = sample_latents(
         world.dit, (B, C, T, H, W), text=text, text_mask=mask, cond_latents=given, n_cond=n, steps=steps,
-        sampler=sampler, guidance=guidance, edm=world.spec.edm, fps=world.spec.model_fps,
+        sampler=sampler, guidance=guidance, noise_cfg=world.spec.noise, fps=world.spec.model_fps,
         generator=torch.Generator().manual_seed(seed),
     )  # fmt: skip
     out = world.denormalize(x)

@@ -2,18 +2,21 @@
 
 Layout of a world-model directory (written atomically)::
 
-    world.json        WorldSpec: latent mean/std per channel, trained latent size, fps, text encoder, EDM
+    world.json        WorldSpec: latent mean/std per channel, trained latent size, fps, text encoder,
+                      noise family (EDM or rectified flow) and its constants
     dit/              DiT checkpoint (config.json + model.safetensors)
     tokenizer/        the continuous tokenizer that made the latents (optional; needed to decode video)
 
 Latents are normalised as Cosmos does before diffusion: ``(z - mean) / std * sigma_data`` per
-channel, so the data the EDM sees has standard deviation sigma_data (Karras et al. 2022, Sec. 5).
+channel, so the data the EDM sees has standard deviation sigma_data (Karras et al. 2022, Sec. 5);
+a rectified-flow model (Cosmos 2.x) uses sigma_data = 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -21,6 +24,7 @@ from worldsmith import fs
 from worldsmith.config import check, from_dict, read_file, to_dict
 from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.edm import EDMConfig
+from worldsmith.diffusion.flow import FlowConfig
 from worldsmith.errors import CheckpointError, WorldsmithError
 
 
@@ -32,7 +36,14 @@ class WorldSpec:
     fps: float = 24.0  # frame rate of the training video (for writing generated clips)
     model_fps: float | None = None  # fps given to the DiT's temporal RoPE clock (Cosmos-1.0: the video fps)
     text_encoder: str = "minilm"  # `worldsmith.text.encoders.load_text_encoder` spec, or "none"
+    family: Literal["edm", "flow"] = "edm"  # the noise family the DiT was trained in
     edm: EDMConfig = field(default_factory=EDMConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+
+    @property
+    def noise(self) -> EDMConfig | FlowConfig:
+        """The config of the model's noise family (what every sampler and loss is given)."""
+        return self.flow if self.family == "flow" else self.edm
 
     def __post_init__(self) -> None:
         check(
@@ -73,13 +84,13 @@ class WorldModel:
         return out[0], out[1]
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        """Raw latents ``[B, C, T, H, W]`` -> EDM space (std ~ sigma_data)."""
+        """Raw latents ``[B, C, T, H, W]`` -> diffusion space (std ~ sigma_data)."""
         mean, std = self._stats(z)
-        return (z - mean) / std * self.spec.edm.sigma_data
+        return (z - mean) / std * self.spec.noise.sigma_data
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(x)
-        return x / self.spec.edm.sigma_data * std + mean
+        return x / self.spec.noise.sigma_data * std + mean
 
     def save_pretrained(self, path: str | Path) -> Path:
         with fs.atomic_dir(path) as tmp:
