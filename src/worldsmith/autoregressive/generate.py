@@ -10,33 +10,12 @@ receives each latent frame ``[B, H, W]`` as soon as its last token exists (strea
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import torch
 
 from worldsmith.autoregressive.gpt import GPT, ARInputError
+from worldsmith.autoregressive.medusa import MedusaHeads, medusa_generate
 from worldsmith.autoregressive.sampling import SamplingConfig, sample
-
-if TYPE_CHECKING:
-    from worldsmith.autoregressive.medusa import MedusaHeads
-
-FrameCallback = Callable[[int, torch.Tensor], None]  # (latent frame index, tokens [B, H, W])
-
-
-class FrameStream:
-    """Calls `on_frame(t, tokens [B, H, W])` once per latent frame completed by new tokens."""
-
-    def __init__(self, model: GPT, on_frame: FrameCallback | None, done: int):
-        _, self.H, self.W = model.cfg.latent_shape
-        self.on_frame, self.next_frame = on_frame, done // (self.H * self.W)
-
-    def update(self, seq: torch.Tensor) -> None:
-        hw = self.H * self.W
-        while self.on_frame is not None and seq.shape[1] >= (self.next_frame + 1) * hw:
-            t = self.next_frame
-            self.on_frame(t, seq[:, t * hw : (t + 1) * hw].reshape(-1, self.H, self.W))  # [B, H, W]
-            self.next_frame += 1
+from worldsmith.autoregressive.stream import FrameCallback, FrameStream
 
 
 @torch.no_grad()
@@ -118,8 +97,6 @@ def video2world(
         text=text, text_mask=text_mask, sampling=sampling, generator=generator, on_frame=on_frame, stats=stats
     )
     if medusa is not None:
-        from worldsmith.autoregressive.medusa import medusa_generate
-
         seq = medusa_generate(model, medusa, prefix, n, **kw)
     else:
         seq = generate(model, prefix, n, use_cache=use_cache, **kw)

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldsmith.autoregressive.generate import FrameCallback, FrameStream
 from worldsmith.autoregressive.gpt import GPT, ARInputError
 from worldsmith.autoregressive.sampling import SamplingConfig, filtered_probs, sample
+from worldsmith.autoregressive.stream import FrameCallback, FrameStream
 from worldsmith.checkpoint import Pretrained
 from worldsmith.config import check
 from worldsmith.errors import CheckpointError

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from worldsmith.curate.shots.base import DETECTORS, ShotDetector, ShotError, cuts_to_shots, get_detector
+from worldsmith.curate.shots.base import ShotDetector, ShotError, cuts_to_shots
+from worldsmith.curate.shots.registry import DETECTORS, get_detector
 from worldsmith.curate.shots.rules import ClipRules, apply_clip_rules
 
 __all__ = [

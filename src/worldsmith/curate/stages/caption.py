@@ -17,14 +17,8 @@ from typing import Protocol, runtime_checkable
 
 from worldsmith.config import check
 from worldsmith.curate.stage import ClipStage, Resources
+from worldsmith.curate.stages.vlm import CAPTION_PROMPT, VLMCaptioner
 from worldsmith.curate.tasks import ClipTask
-
-# Cosmos' captioner prompt asks for detail on visual and narrative elements; ours names the
-# physical facts a world model needs.
-CAPTION_PROMPT = (
-    "Describe this video in detail: the objects and their appearance, how they move and interact, "
-    "the camera's motion, and the physics of the scene."
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,8 +98,6 @@ class CaptionStage(ClipStage):
             return
         self.backends = [SidecarCaptioner()]
         if self.config.backend == "vlm":
-            from worldsmith.curate.stages.vlm import VLMCaptioner
-
             c = self.config
             self.backends.append(
                 VLMCaptioner(c.model, frames=c.frames, prompt=c.prompt, max_new_tokens=c.max_new_tokens)

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 from worldsmith.config import check
 from worldsmith.curate import frames as shared
-from worldsmith.curate.shots import DETECTORS, ClipRules, apply_clip_rules, cuts_to_shots, split_video
+from worldsmith.curate.shots import (
+    DETECTORS,
+    ClipRules,
+    apply_clip_rules,
+    cuts_to_shots,
+    get_detector,
+    split_video,
+)
 from worldsmith.curate.stage import Resources, guard_video
 from worldsmith.curate.tasks import ClipTask, VideoTask
 
@@ -47,8 +54,6 @@ class SplitStage:
 
     def setup(self) -> None:
         if self.detector is None:
-            from worldsmith.curate.shots import get_detector
-
             self.detector = get_detector(self.config.detector)
             shared.CACHE.max_bytes = self.config.share_mb << 20
 

@@ -15,13 +15,18 @@ from worldsmith.curate.stages.embed import even_frames
 from worldsmith.curate.tasks import ClipTask
 from worldsmith.errors import WorldsmithError
 
+# Cosmos' captioner prompt asks for detail on visual and narrative elements; ours names the
+# physical facts a world model needs.
+CAPTION_PROMPT = (
+    "Describe this video in detail: the objects and their appearance, how they move and interact, "
+    "the camera's motion, and the physics of the scene."
+)
+
 
 class VLMCaptioner:
     def __init__(self, model: str, *, frames: int = 4, prompt: str = "", max_new_tokens: int = 128):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        from worldsmith.curate.stages.caption import CAPTION_PROMPT
 
         try:
             self.processor = AutoProcessor.from_pretrained(model, local_files_only=True)
