@@ -44,7 +44,6 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
-from worldsmith.autoregressive.data import TokenDataset
 from worldsmith.autoregressive.generate import generate
 from worldsmith.autoregressive.gpt import GPT, get_preset
 from worldsmith.autoregressive.medusa import (
@@ -55,6 +54,7 @@ from worldsmith.autoregressive.medusa import (
     medusa_generate,
 )
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
+from worldsmith.autoregressive.recipes import TokenDataset
 from worldsmith.autoregressive.sampling import GREEDY
 from worldsmith.runs import versions
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -250,7 +250,7 @@ def train_tokenizer_once(
     preset: str, videos: list[torch.Tensor], out: Path, steps: int, shortcut: bool = False, fast: bool = False
 ) -> Path:
     """A tiny tokenizer (the demo's widths) trained once into `out`; reused when already there."""
-    from worldsmith.tokenizers.data import ClipDataset
+    from worldsmith.data import ClipDataset
     from worldsmith.tokenizers.train import train_tokenizer
 
     if not (out / "tokenizer" / "model.safetensors").is_file():

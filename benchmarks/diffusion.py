@@ -61,7 +61,7 @@ def bench_speed(quick: bool, compile_: bool = False, bf16: bool = False) -> dict
     the like-for-like ratio. With `bf16`, every contestant runs under CPU autocast to bfloat16 (the
     precision Cosmos trains in; parity is then to bfloat16 rounding).
     """
-    from worldsmith.diffusion.recipes import torch_threads
+    from worldsmith.runs import torch_threads
 
     with torch_threads(1):
         return _bench_speed(quick, compile_, bf16)
@@ -220,8 +220,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def bench_sampling(quick: bool, workdir: Path) -> dict:
     from worldsmith.diffusion.generate import sample_latents
-    from worldsmith.diffusion.recipes import demo_train, torch_threads
+    from worldsmith.diffusion.recipes import demo_train
     from worldsmith.diffusion.samplers import SAMPLERS, model_evals
+    from worldsmith.runs import torch_threads
 
     n_clips, frames, size = (8, 17, 64) if quick else (16, 17, 64)
     t0 = time.perf_counter()

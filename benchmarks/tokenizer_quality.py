@@ -68,7 +68,7 @@ def real_clips(size: int, frames: int) -> list[torch.Tensor]:
 
 
 def main() -> None:
-    from worldsmith.tokenizers.data import ClipDataset
+    from worldsmith.data import ClipDataset
     from worldsmith.tokenizers.evaluate import evaluate
     from worldsmith.tokenizers.train import train_tokenizer
 

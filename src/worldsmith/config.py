@@ -200,6 +200,18 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], cls: type
     return out
 
 
+def split_overrides(overrides: Sequence[str], heads: Sequence[str]) -> dict[str, list[str]]:
+    """Dotted overrides by their first part: ``["train.steps=9", "model.depth=2"]`` with heads
+    ``("train", "model")`` -> ``{"train": ["steps=9"], "model": ["depth=2"]}`` (one config each)."""
+    groups: dict[str, list[str]] = {h: [] for h in heads}
+    for o in overrides:
+        head, _, rest = o.partition(".")
+        if head not in groups or not rest:
+            raise ConfigError(f"override '{o}' must start with {', '.join(h + '.' for h in heads)}")
+        groups[head].append(rest)
+    return groups
+
+
 def read_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (.yaml/.yml) or JSON (.json) file into a dict."""
     path = Path(path)

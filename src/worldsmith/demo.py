@@ -283,8 +283,8 @@ def _l1_objective(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
 
 
 def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
-    from worldsmith.diffusion.recipes import torch_threads
     from worldsmith.eval.metrics import psnr
+    from worldsmith.runs import torch_threads
     from worldsmith.tokenizers.evaluate import naive_codec
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.tokenizers.presets import get_preset

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from ar_tiny import tiny_config
 
-from worldsmith.autoregressive.data import TokenDataset
 from worldsmith.autoregressive.generate import generate
 from worldsmith.autoregressive.gpt import GPT
 from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, MedusaModel, medusa_generate
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
+from worldsmith.autoregressive.recipes import TokenDataset
 from worldsmith.autoregressive.sampling import GREEDY
 from worldsmith.train import TrainConfig, Trainer
 

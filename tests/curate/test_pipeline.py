@@ -96,14 +96,13 @@ def test_shards_read_by_webdataset_and_our_reader(curated):
     meta = json.loads(samples[0]["json"])
     assert meta["bucket"] in samples[0]["__url__"] and meta["t1"] > meta["t0"]
 
-    from worldsmith.data import ClipDataset, bucketed_batches
+    from worldsmith.data import ClipDataset
 
-    batches = list(bucketed_batches(ClipDataset(out / "shards", frames=9, size=(32, 48)), batch_size=2))
-    assert sum(len(b["caption"]) for b in batches) == len(kept)
-    for batch in batches:
-        assert batch["video"].shape[1:] == (3, 9, 32, 48)  # [B, C, T, H, W]
-        assert batch["video"].min() >= -1 and batch["video"].max() <= 1
-        assert len({m["bucket"] for m in batch["meta"]}) == 1
+    clips = ClipDataset(out / "shards", frames=9, size=(32, 48))  # the shards/ folder finds its manifest
+    assert set(clips.keys) == kept
+    rows = _manifest(out)
+    assert clips.captions == [rows[k]["caption"] for k in clips.keys]
+    assert clips[0].shape == (3, 9, 32, 48) and clips[0].min() >= -1 and clips[0].max() <= 1
 
 
 def test_rerun_resumes_and_strict_fails(curated):

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from worldsmith.data import ClipDataset
 from worldsmith.errors import ConfigError
-from worldsmith.tokenizers.data import ClipDataset
 from worldsmith.tokenizers.model import CausalTokenizer, causal_block_mean, causal_block_upsample
 from worldsmith.tokenizers.train import train_tokenizer
 from worldsmith.video.transforms import to_uint8

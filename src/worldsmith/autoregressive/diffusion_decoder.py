@@ -36,7 +36,8 @@ from torch import nn
 
 from worldsmith import fs
 from worldsmith.checkpoint import Pretrained
-from worldsmith.config import check, from_dict, to_dict
+from worldsmith.config import check, from_dict, split_overrides, to_dict
+from worldsmith.data import Selection, encode_clips
 from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.diffusion.edm import EDMConfig, EDMDenoiser, denoising_loss
 from worldsmith.diffusion.samplers import SAMPLERS, karras_sigmas
@@ -356,19 +357,19 @@ def train_diffusion_decoder(
     overrides: list[str] | tuple[str, ...] = (),
     seed: int = 0,
     n_threads: int | None = 1,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
-    """``worldsmith train diffusion-decoder``: clips under `data` -> (DV tokens, CV latents) caches ->
-    DiT on the shared Trainer; the decoder (+ the CV tokenizer) goes to ``out/model``.
+    """``worldsmith train diffusion-decoder``: clips of `data` (`worldsmith.data.open_data`: curated
+    shards picked by `selection`, or videos) -> (DV tokens, CV latents) caches -> DiT on the shared
+    Trainer; the decoder (+ the CV tokenizer) goes to ``out/model``.
 
     `overrides` are dotted ``train.*`` (TrainConfig), ``model.*`` (DiTConfig) or ``decoder.*``.
     """
     from dataclasses import replace
 
-    from worldsmith.autoregressive.data import build_token_cache
-    from worldsmith.autoregressive.recipes import _fit, _train_config
+    from worldsmith.autoregressive.recipes import _discrete, _fit, _train_config
     from worldsmith.config import load
     from worldsmith.diffusion.dit import PRESETS
-    from worldsmith.diffusion.recipes import build_latent_cache
     from worldsmith.diffusion.world import latent_stats
     from worldsmith.errors import ConfigError
     from worldsmith.tokenizers.model import CausalTokenizer
@@ -376,17 +377,15 @@ def train_diffusion_decoder(
 
     out = Path(out)
     cache = Path(cache) if cache is not None else out / "cache"
-    groups: dict[str, list[str]] = {"train": [], "model": [], "decoder": []}
-    for o in overrides:
-        head, _, rest = o.partition(".")
-        if head not in groups or not rest:
-            raise ConfigError(f"override '{o}' must start with train., model. or decoder.")
-        groups[head].append(rest)
+    groups = split_overrides(overrides, ("train", "model", "decoder"))
     if preset not in PRESETS:
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
-    dv = CausalTokenizer.from_pretrained(dv_dir).eval()
-    tokens, _, _ = build_token_cache(dv, dv_dir, data, cache / "tokens", frames=frames, size=size)
-    latents, _, _, cv = build_latent_cache(cv_dir, data, cache / "latents", frames=frames, size=size)
+    dv, cv = _discrete(dv_dir), CausalTokenizer.from_pretrained(cv_dir).eval()
+    if cv.discrete:
+        raise WorldsmithError(f"--cv '{cv_dir}' is discrete; the decoder needs a continuous (CV) tokenizer")
+    geometry = dict(frames=frames, size=size, selection=selection)
+    tokens = encode_clips(dv, dv_dir, data, cache / "tokens", name="tokens", **geometry).values
+    latents = encode_clips(cv, cv_dir, data, cache / "latents", name="latents", **geometry).values
     mean, std = latent_stats(latents)
     base = DecoderConfig(
         fsq_levels=tuple(dv.config.fsq_levels), latent_channels=latents.shape[1],

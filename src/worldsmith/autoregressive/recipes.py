@@ -1,4 +1,5 @@
-"""`worldsmith train ar` and `worldsmith train medusa`: videos -> token cache -> GPT (-> Medusa heads).
+"""`worldsmith train ar` and `worldsmith train medusa`: curated shards or videos -> token cache
+(`worldsmith.data.encode_clips`) -> GPT (-> Medusa heads), conditioned on the clips' captions.
 
 Both run the shared `Trainer`; overrides are dotted ``train.*`` (`TrainConfig`), ``model.*``
 (`GPTConfig` / `MedusaConfig`) or ``objective.*``.
@@ -6,65 +7,47 @@ Both run the shared `Trainer`; overrides are dotted ``train.*`` (`TrainConfig`),
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from worldsmith import fs
 from worldsmith.autoregressive.bundle import ARSpec, ARWorld
-from worldsmith.autoregressive.data import TokenDataset, build_token_cache
 from worldsmith.autoregressive.gpt import GPT, GPTConfig, get_preset
 from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, MedusaModel
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
-from worldsmith.config import load
+from worldsmith.config import load, split_overrides
+from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips
 from worldsmith.errors import ConfigError, WorldsmithError
-from worldsmith.runs import seeded_init
+from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.train import TrainConfig, Trainer
 
 
-@contextlib.contextmanager
-def threads(n: int | None):
-    """Temporarily use `n` torch threads (tiny models are overhead-bound; one thread per process
-    avoids oversubscribing a shared CPU)."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+class TokenDataset(PromptedDataset):
+    """DV indices ``[T, h, w]`` (+ text embeddings ``[S, D]`` and mask ``[S]``) per item."""
+
+    key = "tokens"
 
 
-def split_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = {"train": [], "model": [], "objective": []}
-    for o in overrides:
-        head, _, rest = o.partition(".")
-        if head not in groups or not rest:
-            raise ConfigError(f"override '{o}' must start with train., model. or objective.")
-        groups[head].append(rest)
-    return groups
+HEADS = ("train", "model", "objective")  # the configs that dotted overrides address
 
 
-def encode_captions(captions: list[str], encoder: str) -> tuple[Any, Any, str]:
-    """Text embeddings of the clips' captions, or (None, None, "none") without captions."""
-    if encoder == "none" or not any(captions):
-        return None, None, "none"
-    from worldsmith.text.encoders import load_text_encoder
-
-    text, mask = load_text_encoder(encoder).encode(list(captions))
-    return text, mask, encoder
+def _discrete(tokenizer_dir: str | Path) -> CausalTokenizer:
+    tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
+    if not tokenizer.discrete:
+        raise WorldsmithError(
+            f"--tokenizer '{tokenizer_dir}' is continuous; the AR model needs a discrete (DV) one"
+        )
+    return tokenizer
 
 
 def _fit(trainer: Trainer, out: Path, n_threads: int | None) -> dict[str, Any]:
     from worldsmith.train.metrics import read_metrics
 
     t0 = time.perf_counter()
-    with threads(n_threads):
+    with torch_threads(n_threads):
         trainer.fit()
     losses = [r["loss"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
     return {
@@ -95,15 +78,17 @@ def train_ar(
     overrides: list[str] | tuple[str, ...] = (),
     seed: int = 0,
     n_threads: int | None = 1,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
-    """Train a GPT on the DV tokens of every clip under `data`; the world model goes to ``out/model``."""
+    """Train a GPT on the DV tokens of every clip of `data` (`worldsmith.data.open_data`: a curate
+    output folder, whose clips `selection` picks, or videos); the world model goes to ``out/model``."""
     out = Path(out)
-    groups = split_overrides(overrides)
-    tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
-    tokens, captions, fps = build_token_cache(
-        tokenizer, tokenizer_dir, data, cache or out / "token_cache", frames=frames, size=size
-    )
-    text, mask, enc = encode_captions(captions, text_encoder)
+    groups = split_overrides(overrides, HEADS)
+    tokenizer = _discrete(tokenizer_dir)
+    enc = encode_clips(tokenizer, tokenizer_dir, data, cache or out / "token_cache", frames=frames,
+                       size=size, name="tokens", selection=selection)  # fmt: skip
+    tokens, fps = enc.values, enc.fps
+    text, mask, enc_name = encode_captions(enc.captions, text_encoder, empty_is_null=False)
     shape = tuple(tokens.shape[1:])
     base = replace(
         get_preset(preset), latent_shape=shape, codebook_size=tokenizer.fsq.codebook_size,
@@ -119,7 +104,7 @@ def train_ar(
     trainer = Trainer(train_cfg, model, objective, TokenDataset(tokens, text, mask), out=out / "train",
                       model_config=cfg)  # fmt: skip
     metrics = _fit(trainer, out / "train", n_threads)
-    spec = ARSpec(frames=frames, size=size, fps=fps, text_encoder=enc)
+    spec = ARSpec(frames=frames, size=size, fps=fps, text_encoder=enc_name)
     ARWorld(model.eval(), tokenizer, spec).save_pretrained(out / "model")
     metrics |= {"params": model.num_params(), "clips": len(tokens), "token_grid": list(shape),
                 "model_dir": str(out / "model")}  # fmt: skip
@@ -138,23 +123,25 @@ def train_medusa(
     overrides: list[str] | tuple[str, ...] = (),
     seed: int = 0,
     n_threads: int | None = 1,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
     """Train Medusa heads for the AR world model at `base_dir` (frozen, or jointly with `joint`);
     the heads go to ``out/medusa`` (and, with `joint`, the tuned base to ``out/model``)."""
     out = Path(out)
-    groups = split_overrides(overrides)
+    groups = split_overrides(overrides, HEADS)
     world = ARWorld.from_pretrained(base_dir)
     spec = world.spec
-    tokens, captions, _ = build_token_cache(
+    enc = encode_clips(
         world.tokenizer, Path(base_dir) / "tokenizer", data, cache or out / "token_cache",
-        frames=spec.frames, size=spec.size,
+        frames=spec.frames, size=spec.size, name="tokens", selection=selection,
     )  # fmt: skip
+    tokens = enc.values
     if tuple(tokens.shape[1:]) != world.gpt.cfg.latent_shape:
         raise WorldsmithError(
             f"the clips give tokens {tuple(tokens.shape[1:])}, the base model wants "
             f"{world.gpt.cfg.latent_shape}: use the videos (frames, size) the base was trained on"
         )
-    text, mask, _ = encode_captions(captions, spec.text_encoder)
+    text, mask, _ = encode_captions(enc.captions, spec.text_encoder, empty_is_null=False)
     if (text is None) != (world.gpt.cfg.text_dim is None):
         raise WorldsmithError(
             "the base model was trained with captions and these clips have none (or reverse)"

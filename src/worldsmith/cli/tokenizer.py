@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from worldsmith.cli.common import Compile, Out, Seed, print_result, run_command
+from worldsmith.data import ClipDataset
 from worldsmith.errors import WorldsmithError
 from worldsmith.tokenizers.commands import convert_dir, decode_file, encode_file, eval_dir, reconstruct_file
-from worldsmith.tokenizers.data import ClipDataset
 from worldsmith.tokenizers.objective import ObjectiveConfig
 from worldsmith.tokenizers.presets import PRESETS, get_preset
 from worldsmith.tokenizers.train import train_tokenizer
@@ -44,7 +44,8 @@ def _train(out, seed, data, preset, steps, size, batch_size, lr, stage, init, ad
             "already says whether it has the shortcut)"
         )
     st = get_preset(preset).temporal_compression
-    clips = ClipDataset.from_files(data, frames=1 + 2 * st if st > 1 else 1, size=size)
+    frames = 1 + 2 * st if st > 1 else 1
+    clips = ClipDataset(data, frames=frames, size=(size, size), stride=max(1, frames // 2), max_frames=400)
     objective = ObjectiveConfig(stage=stage, adversarial_weight=adversarial_weight,
                                 adversarial_start=adversarial_start)  # fmt: skip
     _, result = train_tokenizer(preset, clips, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,

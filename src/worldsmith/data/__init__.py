@@ -1,12 +1,26 @@
-"""Readers of curated data: webdataset shards from `worldsmith curate` into training batches.
+"""Training data: one way in for every training command.
 
-from worldsmith.data import ClipDataset, bucketed_batches
-ds = ClipDataset("runs/curated/shards", frames=17, size=(64, 96))
-for batch in bucketed_batches(ds, batch_size=4):
-    batch["video"]    # float [B, C, T, H, W] in [-1, 1]
-    batch["caption"]  # list of B strings
+    from worldsmith.data import ClipDataset, Selection, encode_clips
+    pick = Selection.parse(buckets=["72x128_ar1.78_8-16s"], min_scores=["motion=0.02"])
+    clips = ClipDataset("runs/curated", frames=17, size=(64, 64), selection=pick)
+    clips[0]           # float [3, 17, 64, 64] in [-1, 1]
+    clips.captions[0]  # its caption (curated shards, sidecar .txt/.json, sim meta.json)
+
+`--data` is the output folder of `worldsmith curate` (webdataset shards + Parquet manifest, clips
+selectable by bucket and score), a folder of videos, or video files (`open_data`). `encode_clips`
+caches tokenizer latents / tokens keyed by the tokenizer's and the data's fingerprints;
+`encode_captions` turns captions into text embeddings once.
 """
 
-from worldsmith.data.shards import ClipDataset, DataError, bucketed_batches, find_shards, iter_samples
+from worldsmith.data.cache import Encoded, encode_clips, fingerprint_dir
+from worldsmith.data.captions import encode_captions, sidecar_caption
+from worldsmith.data.clips import ClipDataset, InMemory, open_data
+from worldsmith.data.curated import CuratedClips, Selection
+from worldsmith.data.prompted import PromptedDataset
+from worldsmith.data.videos import VIDEO_SUFFIXES, Clip, DataError, VideoFiles, find_videos
 
-__all__ = ["ClipDataset", "DataError", "bucketed_batches", "find_shards", "iter_samples"]
+__all__ = [
+    "VIDEO_SUFFIXES", "Clip", "ClipDataset", "CuratedClips", "DataError", "Encoded", "InMemory",
+    "PromptedDataset", "Selection", "VideoFiles", "encode_captions", "encode_clips", "find_videos",
+    "fingerprint_dir", "open_data", "sidecar_caption",
+]  # fmt: skip

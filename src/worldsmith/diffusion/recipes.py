@@ -2,17 +2,12 @@
 
 * `demo_train(latents, out)` / `demo_predict(world, cond)`: a tiny Video2World DiT trained on
   tokenizer latents in a couple of CPU minutes, and future-latent prediction with it (the main demo).
-* `train_diffusion(...)`: ``worldsmith train diffusion``: videos -> (cached) tokenizer latents -> DiT.
-
-The latent cache encodes every clip once (``latents.safetensors`` + ``index.json`` keyed by the
-tokenizer, the files and the clip settings), so later runs and epochs never touch the tokenizer.
+* `train_diffusion(...)`: ``worldsmith train diffusion``: curated shards or videos -> (cached)
+  tokenizer latents (`worldsmith.data.encode_clips`) -> DiT, conditioned on the clips' captions.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,48 +16,21 @@ from typing import Any
 import torch
 
 from worldsmith import fs
-from worldsmith.config import load
-from worldsmith.console import console, progress
-from worldsmith.data.files import caption, video_files
-from worldsmith.data.prompted import PromptedDataset
+from worldsmith.config import load, split_overrides
+from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
 from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
-from worldsmith.runs import seeded_init
+from worldsmith.runs import seeded_init, torch_threads
+from worldsmith.tokenizers.model import CausalTokenizer
 
 
 class LatentDataset(PromptedDataset):
     """Normalised latents ``[C, T, H, W]`` (+ text embeddings ``[S, D]`` and mask) per item."""
 
     key = "latents"
-
-
-def _encode_prompts(prompts: list[str] | None, n: int, encoder: str) -> tuple[Any, Any, str]:
-    if not prompts or encoder == "none":
-        return None, None, "none"
-    if len(prompts) != n:
-        raise WorldsmithError(f"got {len(prompts)} prompts for {n} latent clips; give one prompt per clip")
-    from worldsmith.text.encoders import load_text_encoder
-
-    text, mask = load_text_encoder(encoder).encode(list(prompts))
-    empty = torch.tensor([not p.strip() for p in prompts])
-    text[empty] = 0.0  # an empty caption is the null text (zeros), as at generation time
-    return text, mask, encoder
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Temporarily use `n` torch threads: tiny models are overhead-bound, and on a shared CPU one
-    thread per process avoids oversubscription (measured 5x faster per step on a loaded 2-core box)."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def train_world_model(
@@ -90,7 +58,11 @@ def train_world_model(
     out = Path(out)
     mean, std = latent_stats(latents)
     objective = objective or ObjectiveConfig(max_cond_frames=max(1, min(2, latents.shape[2] - 1)))
-    text, mask, enc_name = _encode_prompts(prompts, latents.shape[0], text_encoder)
+    if prompts and len(prompts) != latents.shape[0]:
+        raise WorldsmithError(
+            f"got {len(prompts)} prompts for {latents.shape[0]} latent clips; give one prompt per clip"
+        )
+    text, mask, enc_name = encode_captions(list(prompts or []), text_encoder)
     spec = WorldSpec(
         latent_mean=mean, latent_std=std, latent_size=tuple(latents.shape[2:]), fps=fps,
         text_encoder=enc_name, family=objective.family, edm=objective.edm, flow=objective.flow,
@@ -204,73 +176,7 @@ def demo_predict(
     return out
 
 
-# --- `worldsmith train diffusion`: videos -> latent cache -> DiT ------------------------------------
-
-
-def build_latent_cache(
-    tokenizer_dir: str | Path, data: str | Path, cache: str | Path, *, frames: int, size: tuple[int, int]
-) -> tuple[torch.Tensor, list[str], float, Any]:
-    """Encode every ``frames``-frame clip of every video under `data` once; reuse the cache after.
-
-    Returns (latents ``[N, 16, T', h, w]``, captions, fps, tokenizer).
-    """
-    from safetensors.torch import load_file, save_file
-
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.video import io
-    from worldsmith.video.transforms import resize_center_crop, to_model
-
-    tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
-    if tokenizer.discrete:
-        raise WorldsmithError(
-            f"--tokenizer '{tokenizer_dir}' is discrete; the diffusion model needs a continuous one"
-        )
-    files = video_files(Path(data))
-    key_src = {
-        "tokenizer": str(Path(tokenizer_dir).resolve()),
-        "tokenizer_mtime": (Path(tokenizer_dir) / "model.safetensors").stat().st_mtime
-        if (Path(tokenizer_dir) / "model.safetensors").exists()
-        else 0,
-        "files": [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime] for f in files],
-        "frames": frames,
-        "size": list(size),
-    }
-    key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
-    cache = Path(cache)
-    index_path = cache / "index.json"
-    if index_path.is_file() and (cache / "latents.safetensors").is_file():
-        index = json.loads(index_path.read_text())
-        if index.get("key") == key:
-            console.print(f"latent cache hit: {cache} ({index['clips']} clips)")
-            return (
-                load_file(cache / "latents.safetensors")["latents"],
-                index["captions"],
-                index["fps"],
-                tokenizer,
-            )
-    tokenizer.check_input(torch.zeros(1, 3, frames, *size))  # clear error for a bad --frames/--size
-    latents, captions, fps = [], [], None
-    with progress() as bar, torch.no_grad():
-        task = bar.add_task("encode clips", total=len(files))
-        for f in files:
-            video = io.read(f)
-            fps = fps or video.fps
-            frames_u8 = resize_center_crop(video.frames, size)
-            cap = caption(f)
-            for start in range(0, len(frames_u8) - frames + 1, frames):
-                x = to_model(frames_u8[start : start + frames])[None]  # [1, 3, T, H, W]
-                latents.append(tokenizer.encode(x)[0])
-                captions.append(cap)
-            bar.advance(task)
-    if not latents:
-        raise WorldsmithError(f"no video under '{data}' has {frames} frames; lower --frames")
-    stacked = torch.stack(latents)  # [N, C, T', h, w]
-    with fs.atomic_dir(cache) as tmp:
-        save_file({"latents": stacked.contiguous()}, tmp / "latents.safetensors")
-        fs.write_json(
-            tmp / "index.json", {"key": key, "clips": len(latents), "captions": captions, "fps": fps}
-        )
-    return stacked, captions, float(fps or 24.0), tokenizer
+# --- `worldsmith train diffusion`: data -> latent cache -> DiT ---------------------------------------
 
 
 def train_diffusion(
@@ -285,23 +191,26 @@ def train_diffusion(
     text_encoder: str = "minilm",
     overrides: list[str] = (),
     seed: int = 0,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
     """``worldsmith train diffusion``: returns the metrics (the world model is in ``out/model``).
 
-    `overrides` are dotted ``train.*`` (TrainConfig), ``model.*`` (DiTConfig) or ``objective.*``.
+    `data`: a `worldsmith curate` output folder (clips picked by `selection`), a folder of videos or
+    video files (`worldsmith.data.open_data`). `overrides` are dotted ``train.*`` (TrainConfig),
+    ``model.*`` (DiTConfig) or ``objective.*``.
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
     out = Path(out)
-    latents, captions, fps, tokenizer = build_latent_cache(
-        tokenizer_dir, data, cache or out / "latent_cache", frames=frames, size=size
-    )
-    groups: dict[str, list[str]] = {"train": [], "model": [], "objective": []}
-    for o in overrides:
-        head, _, rest = o.partition(".")
-        if head not in groups or not rest:
-            raise ConfigError(f"override '{o}' must start with train., model. or objective.")
-        groups[head].append(rest)
+    groups = split_overrides(overrides, ("train", "model", "objective"))
+    tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
+    if tokenizer.discrete:
+        raise WorldsmithError(
+            f"--tokenizer '{tokenizer_dir}' is discrete; the diffusion model needs a continuous one"
+        )
+    enc = encode_clips(tokenizer, tokenizer_dir, data, cache or out / "latent_cache", frames=frames,
+                       size=size, selection=selection)  # fmt: skip
+    latents, captions = enc.values, enc.captions
     T, H, W = latents.shape[2:]
     base = PRESETS[preset](latent_channels=latents.shape[1], video2world=True)
     fit = tuple(max(m, s) for m, s in zip(base.max_size, _round_up((T, H, W)), strict=True))
@@ -311,6 +220,6 @@ def train_diffusion(
     prompts = captions if any(captions) else None
     _, metrics = train_world_model(
         latents, out, dit_cfg=dit_cfg, train={"seed": seed}, overrides=groups["train"], prompts=prompts,
-        text_encoder=text_encoder, objective=obj_cfg, fps=fps, tokenizer=tokenizer,
+        text_encoder=text_encoder, objective=obj_cfg, fps=enc.fps, tokenizer=tokenizer,
     )  # fmt: skip
     return metrics

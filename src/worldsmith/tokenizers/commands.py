@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from worldsmith import fs
 from worldsmith.checkpoint import load_strict
+from worldsmith.data import find_videos
 from worldsmith.errors import CheckpointError
 from worldsmith.tokenizers.evaluate import evaluate, reconstruct, trim_for
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -75,8 +76,6 @@ def reconstruct_file(ckpt: Path, video: Path, out: Path, *, size: int | None, ma
 
 def eval_dir(ckpt: Path, data: Path, *, size: int | None, max_frames: int | None) -> dict[str, Any]:
     """Metrics over every video under `data` (see `evaluate`)."""
-    from worldsmith.tokenizers.data import find_videos
-
     model = CausalTokenizer.from_pretrained(ckpt)
     videos = [_load_video(model, p, size, max_frames).frames for p in find_videos(data)]
     return {"videos": len(videos), **evaluate(model, videos)}

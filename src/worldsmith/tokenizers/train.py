@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
+from worldsmith.data import ClipDataset, InMemory, open_data
 from worldsmith.distributed.parallel_dims import ParallelConfig
 from worldsmith.errors import WorldsmithError
-from worldsmith.tokenizers.data import ClipDataset, find_videos, load_frames
 from worldsmith.tokenizers.evaluate import evaluate
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.objective import ObjectiveConfig, TokenizerObjective
@@ -77,19 +77,17 @@ def demo_train(
 ) -> tuple[CausalTokenizer, dict[str, Any]]:
     """Demo step: train a tiny CV tokenizer for `steps` on CPU, report PSNR vs the naive codec.
 
-    `frames_or_dir`: uint8 ``[T, H, W, 3]`` videos, or a folder of videos (e.g. sim episodes).
-    The last video is held out for evaluation when there are several.
+    `frames_or_dir`: uint8 ``[T, H, W, 3]`` videos, or anything `worldsmith.data.open_data` reads (a
+    folder of videos such as sim episodes, a curate output folder). The last video is held out for
+    evaluation when there are several.
     """
-    if isinstance(frames_or_dir, (str, Path)):
-        videos = [load_frames(p, size=size, max_frames=200) for p in find_videos(frames_or_dir)]
-    else:
-        from worldsmith.video.transforms import resize_center_crop
+    from worldsmith.video.transforms import resize_center_crop
 
-        vs = [frames_or_dir] if isinstance(frames_or_dir, torch.Tensor) else list(frames_or_dir)
-        videos = [resize_center_crop(v, (size, size)) for v in vs]
+    clips = open_data(frames_or_dir).clips(max_frames=200)
+    videos = [resize_center_crop(c.frames, (size, size)) for c in clips]
     train_videos, held_out = (videos[:-1], videos[-1:]) if len(videos) > 1 else (videos, videos)
     st = get_preset(preset).temporal_compression
-    data = ClipDataset(train_videos, frames=1 + 2 * st, stride=st)
+    data = ClipDataset(InMemory(train_videos), frames=1 + 2 * st, stride=st)
     model, result = train_tokenizer(preset, data, out, steps=steps, seed=seed, batch_size=4)
     metrics = evaluate(model, held_out)
     metrics.update(

@@ -10,15 +10,14 @@ Backends:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from worldsmith.config import check
 from worldsmith.curate.stage import ClipStage, Resources
 from worldsmith.curate.stages.vlm import CAPTION_PROMPT, VLMCaptioner
 from worldsmith.curate.tasks import ClipTask
+from worldsmith.data import sidecar_caption
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,35 +51,10 @@ class Captioner(Protocol):
 
 
 class SidecarCaptioner:
+    """The caption that came with the clip's video (`worldsmith.data.sidecar_caption`)."""
+
     def caption(self, clip: ClipTask) -> tuple[str, str] | None:
-        video = Path(clip.source)
-        txt = video.with_suffix(".txt")
-        if txt.is_file() and txt.read_text().strip():
-            return txt.read_text().strip(), f"sidecar:{txt.name}"
-        truth = video.with_suffix(".json")
-        if truth.is_file():
-            shots = _read_json(truth).get("shots") or []
-            best, overlap = None, 0
-            for shot in shots:
-                o = min(clip.end, shot.get("end", 0)) - max(clip.start, shot.get("start", 0))
-                if o > overlap and shot.get("caption"):
-                    best, overlap = shot["caption"], o
-            if best:
-                return best, f"sidecar:{truth.name}#shots"
-        meta = video.parent / "meta.json"
-        if meta.is_file():
-            caption = _read_json(meta).get("caption")
-            if isinstance(caption, str) and caption.strip():
-                return caption.strip(), "sidecar:meta.json"
-        return None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return sidecar_caption(clip.source, clip.start, clip.end)
 
 
 class CaptionStage(ClipStage):

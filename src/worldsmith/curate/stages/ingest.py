@@ -9,14 +9,13 @@ from pathlib import Path
 from worldsmith.config import check
 from worldsmith.curate.stage import Resources, guard_video
 from worldsmith.curate.tasks import VideoTask, video_id
-from worldsmith.errors import WorldsmithError
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts")
+from worldsmith.data import VIDEO_SUFFIXES
+from worldsmith.data import find_videos as find_video_files
 
 
 @dataclass(frozen=True, kw_only=True)
 class IngestConfig:
-    extensions: tuple[str, ...] = VIDEO_EXTENSIONS
+    extensions: tuple[str, ...] = VIDEO_SUFFIXES
     max_pixels: int = 3840 * 2160  # larger frames are refused (decoding them would blow memory)
     min_seconds: float = 0.0  # shorter videos are refused before any decoding
 
@@ -24,19 +23,13 @@ class IngestConfig:
         check(self.max_pixels > 0, "ingest.max_pixels", self.max_pixels, "must be positive")
 
 
-def find_videos(root: str | os.PathLike, extensions=VIDEO_EXTENSIONS) -> list[VideoTask]:
+def find_videos(root: str | os.PathLike, extensions=VIDEO_SUFFIXES) -> list[VideoTask]:
     """Every file under `root` (recursively; or `root` itself) whose suffix is a video extension,
     sorted by path so that every run sees the same order."""
     root = Path(root)
-    if not root.exists():
-        raise WorldsmithError(
-            f"curate input '{root}' does not exist; pass a video file or a folder of videos"
-        )
-    if root.is_file():
-        return [VideoTask(path=str(root), video_id=video_id(root, root.parent))]
-    exts = {e.lower() for e in extensions}
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-    return [VideoTask(path=str(p), video_id=video_id(p, root)) for p in paths]
+    paths = find_video_files(root, extensions=extensions, what="curate input", required=False)
+    base = root.parent if root.is_file() else root
+    return [VideoTask(path=str(p), video_id=video_id(p, base)) for p in paths]
 
 
 class IngestStage:

@@ -1,0 +1,94 @@
+"""The latent / token cache: every clip window of the training data encoded once by a tokenizer.
+
+The tokenizer is the most expensive part of a world-model training step on small models and its
+output never changes, so `encode_clips` encodes the windows once into ``<cache>/<name>.safetensors``
+(``[N, ...]``: CV latents ``[N, C, T', h, w]`` or DV indices ``[N, T', h, w]``) with an
+``index.json`` holding the captions, the fps and the key: a hash of the tokenizer's fingerprint (its
+files' bytes), the data's fingerprint (`ClipSource.fingerprint`) and the window geometry. A changed
+tokenizer, video, caption, manifest or filter rebuilds the cache; an unchanged one is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldsmith import fs
+from worldsmith.data.clips import ClipDataset, open_data
+from worldsmith.data.curated import Selection
+from worldsmith.data.videos import fingerprint
+
+
+def fingerprint_dir(folder: str | os.PathLike) -> str:
+    """A hash of the bytes of the files directly in `folder` (config + weights), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        h.update(path.name.encode() + b"\0")
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Encoded:
+    """A cache's content: one encoded window per row, with its caption; the clips' fps."""
+
+    values: torch.Tensor  # [N, ...]
+    captions: list[str]
+    fps: float
+
+
+def encode_clips(
+    tokenizer: Any,
+    tokenizer_dir: str | os.PathLike,
+    data: Any,
+    cache: str | os.PathLike,
+    *,
+    frames: int,
+    size: tuple[int, int],
+    name: str = "latents",
+    selection: Selection | None = None,
+    batch: int = 8,
+) -> Encoded:
+    """Encode every `frames`-frame window (no overlap) of `data` (see `open_data`) resized to `size`
+    with `tokenizer` (loaded from `tokenizer_dir`, whose files key the cache) once; later calls with
+    the same tokenizer, data and geometry read ``cache`` instead."""
+    from safetensors.torch import load_file, save_file
+
+    from worldsmith.console import console, progress
+
+    source = open_data(data, selection)
+    geometry = {"frames": frames, "size": list(size), "stride": frames}
+    key = fingerprint({"tokenizer": fingerprint_dir(tokenizer_dir), "data": source.fingerprint, **geometry})
+    cache = Path(cache)
+    index_path, values_path = cache / "index.json", cache / f"{name}.safetensors"
+    if index_path.is_file() and values_path.is_file():
+        index = json.loads(index_path.read_text())
+        if index.get("key") == key:
+            console.print(f"{name.removesuffix('s')} cache hit: {cache} ({index['clips']} clips)")
+            return Encoded(load_file(str(values_path))[name], index["captions"], float(index["fps"]))
+    tokenizer.check_input(torch.zeros(1, 3, frames, *size))  # a clear error for a bad --frames/--size
+    clips = ClipDataset(source, frames=frames, size=size, stride=frames)
+    parts = []
+    with progress() as bar, torch.no_grad():
+        task = bar.add_task(f"encode {len(clips)} clips", total=len(clips))
+        for start in range(0, len(clips), batch):
+            rows = range(start, min(start + batch, len(clips)))
+            x = torch.stack([clips[i] for i in rows])  # [b, 3, T, H, W]
+            parts.append(tokenizer.encode(x))
+            bar.advance(task, len(x))
+    values = torch.cat(parts)  # [N, ...]
+    if not values.is_floating_point():
+        values = values.long()
+    with fs.atomic_dir(cache) as tmp:
+        save_file({name: values.contiguous()}, str(tmp / f"{name}.safetensors"))
+        fs.write_json(tmp / "index.json", {"key": key, "clips": len(values), "captions": clips.captions,
+                                           "fps": clips.fps, "data": source.name, **geometry})  # fmt: skip
+    return Encoded(values, clips.captions, clips.fps)
