@@ -67,7 +67,7 @@ def test_cache_of_curated_clips_follows_the_selection(curated, tok_dir, tmp_path
     tok = PoolTokenizer(discrete=True)
     enc = encode_clips(tok, tok_dir, root, tmp_path / "c", frames=16, size=(16, 16), name="tokens")
     assert enc.values.dtype == torch.int64 and len(enc.values) == 3
-    pick = Selection.parse(min_scores=["motion=0.4"])
+    pick = Selection.parse(["motion=0.4:"])
     enc = encode_clips(
         tok, tok_dir, root, tmp_path / "c", frames=16, size=(16, 16), name="tokens", selection=pick
     )

@@ -72,34 +72,32 @@ def test_curated_reads_the_kept_clips_through_the_manifest(curated):
 
 
 @pytest.mark.parametrize(
-    ("pick", "keys"),
+    ("terms", "keys"),
     [
-        (Selection.parse(buckets=["32x48_ar1.50_0-4s"]), ["a", "b"]),
-        (Selection.parse(min_scores=["motion=0.4"]), ["b", "c"]),
-        (Selection.parse(min_scores=["score_motion=0.4"], max_scores=["motion=0.6"]), ["b"]),
-        (
-            Selection.parse(buckets=["24x48_ar2.00_0-4s", "32x48_ar1.50_0-4s"], max_scores=["motion=0.2"]),
-            ["a"],
-        ),
+        (["bucket=32x48_ar1.50_0-4s"], ["a", "b"]),
+        (["motion=0.4:"], ["b", "c"]),
+        (["score_motion=0.4:0.6"], ["b"]),
+        (["bucket=24x48_ar2.00_0-4s", "bucket=32x48_ar1.50_0-4s", "motion=:0.2"], ["a"]),
     ],
 )
-def test_selection_by_bucket_and_score(curated, pick, keys):
-    source = open_data(curated[0], pick)
+def test_selection_by_bucket_and_score(curated, terms, keys):
+    source = open_data(curated[0], Selection.parse(terms))
     assert sorted(c.key for c in source.clips()) == keys and len(source) == len(keys)
 
 
 def test_fingerprint_follows_manifest_and_selection(curated):
     root, _ = curated
-    a, b = open_data(root), open_data(root, Selection.parse(min_scores=["motion=0.4"]))
+    a, b = open_data(root), open_data(root, Selection.parse(["motion=0.4:"]))
     assert a.fingerprint == open_data(root).fingerprint != b.fingerprint
 
 
 def test_bad_curated_input_names_the_input_and_the_fix(curated, tmp_path):
     root, _ = curated
     with pytest.raises(DataError, match=r"selects none of its 3 kept clips; its buckets are 24x48.*, 32x48"):
-        open_data(root, Selection.parse(min_scores=["motion=0.95"]))
-    with pytest.raises(DataError, match="--min-score 'motion' must be NAME=NUMBER"):
-        Selection.parse(min_scores=["motion"])
+        open_data(root, Selection.parse(["motion=0.95:"]))
+    for bad in ("motion", "motion=0.1", "motion=x:", "motion=:", "=0.1:"):
+        with pytest.raises(DataError, match=f"--select '{bad}' must be bucket=B .* or NAME=LO:HI"):
+            Selection.parse([bad])
     lone = tmp_path / "lone"
     shutil.copytree(root / "shards", lone / "shards")
     with pytest.raises(DataError, match=r"holds webdataset shards but no manifest.parquet; pass the folder"):
@@ -111,8 +109,9 @@ def test_bad_curated_input_names_the_input_and_the_fix(curated, tmp_path):
         DataError, match=r"names 1 shard\(s\) that are missing, e.g. .*24x48.*rerun `worldsmith curate`"
     ):
         open_data(root)
-    open_data(root, Selection.parse(buckets=["32x48_ar1.50_0-4s"]))  # the shards it picks are there
+    open_data(root, Selection.parse(["bucket=32x48_ar1.50_0-4s"]))  # the shards it picks are there
     with pytest.raises(DataError, match="is not the output folder of `worldsmith curate`"):
         open_data(
-            tmp_path / "lone" / "shards" / "32x48_ar1.50_0-4s" / "shard-00000.tar", Selection.parse(["x"])
+            tmp_path / "lone" / "shards" / "32x48_ar1.50_0-4s" / "shard-00000.tar",
+            Selection.parse(["bucket=x"]),
         )

@@ -37,7 +37,7 @@ from torch import nn
 from worldsmith import fs
 from worldsmith.checkpoint import Pretrained
 from worldsmith.config import check, from_dict, split_overrides, to_dict
-from worldsmith.data import Selection, encode_clips
+from worldsmith.data import Selection, encode_clips, open_data
 from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.diffusion.edm import EDMConfig, EDMDenoiser, denoising_loss
 from worldsmith.diffusion.samplers import SAMPLERS, karras_sigmas
@@ -375,7 +375,7 @@ def train_diffusion_decoder(
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.train import Trainer
 
-    out = Path(out)
+    out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     cache = Path(cache) if cache is not None else out / "cache"
     groups = split_overrides(overrides, ("train", "model", "decoder"))
     if preset not in PRESETS:
@@ -383,7 +383,7 @@ def train_diffusion_decoder(
     dv, cv = _discrete(dv_dir), CausalTokenizer.from_pretrained(cv_dir).eval()
     if cv.discrete:
         raise WorldsmithError(f"--cv '{cv_dir}' is discrete; the decoder needs a continuous (CV) tokenizer")
-    geometry = dict(frames=frames, size=size, selection=selection)
+    geometry = dict(frames=frames, size=size)
     tokens = encode_clips(dv, dv_dir, data, cache / "tokens", name="tokens", **geometry).values
     latents = encode_clips(cv, cv_dir, data, cache / "latents", name="latents", **geometry).values
     mean, std = latent_stats(latents)

@@ -18,7 +18,7 @@ from worldsmith.autoregressive.gpt import GPT, GPTConfig, get_preset
 from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, MedusaModel
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
 from worldsmith.config import load, split_overrides
-from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips
+from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips, open_data
 from worldsmith.errors import ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -82,11 +82,11 @@ def train_ar(
 ) -> dict[str, Any]:
     """Train a GPT on the DV tokens of every clip of `data` (`worldsmith.data.open_data`: a curate
     output folder, whose clips `selection` picks, or videos); the world model goes to ``out/model``."""
-    out = Path(out)
+    out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, HEADS)
     tokenizer = _discrete(tokenizer_dir)
     enc = encode_clips(tokenizer, tokenizer_dir, data, cache or out / "token_cache", frames=frames,
-                       size=size, name="tokens", selection=selection)  # fmt: skip
+                       size=size, name="tokens")  # fmt: skip
     tokens, fps = enc.values, enc.fps
     text, mask, enc_name = encode_captions(enc.captions, text_encoder, empty_is_null=False)
     shape = tuple(tokens.shape[1:])
@@ -127,13 +127,13 @@ def train_medusa(
 ) -> dict[str, Any]:
     """Train Medusa heads for the AR world model at `base_dir` (frozen, or jointly with `joint`);
     the heads go to ``out/medusa`` (and, with `joint`, the tuned base to ``out/model``)."""
-    out = Path(out)
+    out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, HEADS)
     world = ARWorld.from_pretrained(base_dir)
     spec = world.spec
     enc = encode_clips(
         world.tokenizer, Path(base_dir) / "tokenizer", data, cache or out / "token_cache",
-        frames=spec.frames, size=spec.size, name="tokens", selection=selection,
+        frames=spec.frames, size=spec.size, name="tokens",
     )  # fmt: skip
     tokens = enc.values
     if tuple(tokens.shape[1:]) != world.gpt.cfg.latent_shape:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from worldsmith.console import console
+from worldsmith.data.curated import SELECT_HELP, Selection
 from worldsmith.errors import ConfigError
 from worldsmith.runs import RunDir, seed_everything
 
@@ -24,7 +25,14 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 # Options shared by the training commands.
 TrainData = Annotated[
-    Path, typer.Option("--data", help="Folder of videos (+ <stem>.txt captions), or curated output.")
+    Path,
+    typer.Option(
+        "--data", help="`worldsmith curate` output (shards + manifest), a folder of videos, or a video."
+    ),
+]
+Select = Annotated[
+    list[str] | None,
+    typer.Option("--select", help=f"Curated --data: keep clips by the manifest: {SELECT_HELP}. Repeatable."),
 ]
 ClipFrames = Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")]
 ClipSize = Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")]
@@ -69,6 +77,11 @@ def parse_size(size: str) -> tuple[int, int]:
     if not (h.isdigit() and w.isdigit()):
         raise ConfigError(f"--size '{size}' must look like 64x64")
     return int(h), int(w)
+
+
+def selection(select: list[str] | None) -> Selection:
+    """`--select` terms -> the `Selection` of curated clips (empty: all kept clips)."""
+    return Selection.parse(select or [])
 
 
 def parallel(nproc: int, fsdp: bool, cp: int, ac: bool, compile_: bool, prefix: str = "") -> list[str]:

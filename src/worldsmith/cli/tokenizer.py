@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from worldsmith.cli.common import Compile, Out, Seed, print_result, run_command
+from worldsmith.cli.common import Compile, Out, Seed, Select, TrainData, print_result, run_command, selection
 from worldsmith.data import ClipDataset
 from worldsmith.errors import WorldsmithError
 from worldsmith.tokenizers.commands import convert_dir, decode_file, encode_file, eval_dir, reconstruct_file
@@ -36,7 +36,7 @@ def presets() -> None:
                    f"widths {c.encoder_channels}  ratio {c.compression_ratio:g}")  # fmt: skip
 
 
-def _train(out, seed, data, preset, steps, size, batch_size, lr, stage, init, adversarial_weight,
+def _train(out, seed, data, select, preset, steps, size, batch_size, lr, stage, init, adversarial_weight,
            adversarial_start, lowpass_shortcut, precision, compile) -> dict:  # fmt: skip
     if lowpass_shortcut and init:
         raise WorldsmithError(
@@ -45,7 +45,8 @@ def _train(out, seed, data, preset, steps, size, batch_size, lr, stage, init, ad
         )
     st = get_preset(preset).temporal_compression
     frames = 1 + 2 * st if st > 1 else 1
-    clips = ClipDataset(data, frames=frames, size=(size, size), stride=max(1, frames // 2), max_frames=400)
+    clips = ClipDataset(data, frames=frames, size=(size, size), stride=max(1, frames // 2), max_frames=400,
+                        selection=selection(select))  # fmt: skip
     objective = ObjectiveConfig(stage=stage, adversarial_weight=adversarial_weight,
                                 adversarial_start=adversarial_start)  # fmt: skip
     _, result = train_tokenizer(preset, clips, out, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
@@ -58,8 +59,9 @@ def _train(out, seed, data, preset, steps, size, batch_size, lr, stage, init, ad
 
 @app.command("train")
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Folder of videos (sim episodes, curated clips).")],
+    data: TrainData,
     out: Out,
+    select: Select = None,
     preset: Annotated[str, typer.Option("--preset", help="See `tokenizer presets`.")] = "tiny-cv4x8x8",
     steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 200,
     size: Annotated[int, typer.Option("--size", help="Train crops of size x size.")] = 32,
@@ -89,8 +91,8 @@ def train(
     seed: Seed = 0,
 ) -> None:
     """Train a tokenizer on the shared Trainer; writes OUT/tokenizer (config.json + model.safetensors)."""
-    _run(out, seed, "train", lambda **kw: _train(out, seed, **kw), data=data, preset=preset, steps=steps,
-         size=size, batch_size=batch_size, lr=lr, stage=stage, init=init,
+    _run(out, seed, "train", lambda **kw: _train(out, seed, **kw), data=data, select=select or [],
+         preset=preset, steps=steps, size=size, batch_size=batch_size, lr=lr, stage=stage, init=init,
          adversarial_weight=adversarial_weight, adversarial_start=adversarial_start,
          lowpass_shortcut=lowpass_shortcut, precision=precision, compile=compile_)  # fmt: skip
 

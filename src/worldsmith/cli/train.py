@@ -19,12 +19,14 @@ from worldsmith.cli.common import (
     NProc,
     Out,
     Seed,
+    Select,
     Sets,
     TextEncoderOpt,
     TrainData,
     parallel,
     parse_size,
     run_command,
+    selection,
 )
 from worldsmith.console import console
 from worldsmith.diffusion.recipes import train_diffusion
@@ -40,6 +42,7 @@ def diffusion(
     tokenizer: Annotated[Path, typer.Option("--tokenizer", help="Continuous tokenizer checkpoint dir.")],
     data: TrainData,
     out: Out,
+    select: Select = None,
     preset: Annotated[str, typer.Option("--preset", help="DiT size: tiny | small | 7b | 14b.")] = "tiny",
     frames: ClipFrames = 17,
     size: ClipSize = "64x64",
@@ -56,10 +59,12 @@ def diffusion(
     """Train a Text2World + Video2World DiT on tokenizer latents (encoded once into a cache)."""
     hw = parse_size(size)
     sets = [*parallel(nproc, fsdp, cp, ac, compile_, prefix="train."), *(override or [])]
-    args = dict(tokenizer=tokenizer, data=data, preset=preset, frames=frames, size=size, set=sets)
+    args = dict(
+        tokenizer=tokenizer, data=data, select=select or [], preset=preset, frames=frames, size=size, set=sets
+    )
     run_command(out, "train diffusion", args, seed, lambda: train_diffusion(
         tokenizer, data, out, preset=preset, frames=frames, size=hw, cache=cache,
-        text_encoder=text_encoder, overrides=sets, seed=seed,
+        text_encoder=text_encoder, overrides=sets, seed=seed, selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'model'}")
 
@@ -69,6 +74,7 @@ def ar(
     tokenizer: Annotated[Path, typer.Option("--tokenizer", help="Discrete (DV) tokenizer checkpoint dir.")],
     data: TrainData,
     out: Out,
+    select: Select = None,
     preset: Annotated[str, typer.Option("--preset", help="tiny | small | 4b | 5b | 12b | 13b.")] = "tiny",
     frames: ClipFrames = 17,
     size: ClipSize = "64x64",
@@ -79,10 +85,11 @@ def ar(
 ) -> None:
     """Train a Llama-style AR world model on DV tokens (tokenized once into a cache)."""
     hw = parse_size(size)
-    args = dict(tokenizer=tokenizer, data=data, preset=preset, frames=frames, size=size, set=override or [])
+    args = dict(tokenizer=tokenizer, data=data, select=select or [], preset=preset, frames=frames, size=size,
+                set=override or [])  # fmt: skip
     run_command(out, "train ar", args, seed, lambda: train_ar(
         tokenizer, data, out, preset=preset, frames=frames, size=hw, cache=cache,
-        text_encoder=text_encoder, overrides=override or [], seed=seed,
+        text_encoder=text_encoder, overrides=override or [], seed=seed, selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'model'}")
 
@@ -92,6 +99,7 @@ def medusa(
     base: Annotated[Path, typer.Option("--base", help="AR world model dir (OUT/model of train ar).")],
     data: TrainData,
     out: Out,
+    select: Select = None,
     heads: Annotated[int, typer.Option("--heads", help="Medusa heads (Cosmos: 7).")] = 7,
     joint: Annotated[bool, typer.Option("--joint", help="Also train the base (Medusa-2).")] = False,
     cache: Cache = None,
@@ -99,9 +107,10 @@ def medusa(
     seed: Seed = 0,
 ) -> None:
     """Train Medusa heads on a frozen (or, with --joint, tuned) AR world model."""
-    args = dict(base=base, data=data, heads=heads, joint=joint, set=override or [])
+    args = dict(base=base, data=data, select=select or [], heads=heads, joint=joint, set=override or [])
     run_command(out, "train medusa", args, seed, lambda: train_medusa(
         base, data, out, heads=heads, joint=joint, cache=cache, overrides=override or [], seed=seed,
+        selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'medusa'}")
 
@@ -112,6 +121,7 @@ def diffusion_decoder(
     cv: Annotated[Path, typer.Option("--cv", help="Continuous (CV) tokenizer dir to decode with.")],
     data: TrainData,
     out: Out,
+    select: Select = None,
     preset: Annotated[str, typer.Option("--preset", help="DiT preset: tiny | small | 7b | 14b.")] = "tiny",
     frames: ClipFrames = 17,
     size: ClipSize = "64x64",
@@ -121,9 +131,10 @@ def diffusion_decoder(
 ) -> None:
     """Train a diffusion decoder: a DiT mapping DV tokens to CV latents (decoded by the CV tokenizer)."""
     hw = parse_size(size)
-    args = dict(dv=dv, cv=cv, data=data, preset=preset, frames=frames, size=size, set=override or [])
+    args = dict(dv=dv, cv=cv, data=data, select=select or [], preset=preset, frames=frames, size=size,
+                set=override or [])  # fmt: skip
     run_command(out, "train diffusion-decoder", args, seed, lambda: train_diffusion_decoder(
         dv, cv, data, out, preset=preset, frames=frames, size=hw, cache=cache,
-        overrides=override or [], seed=seed,
+        overrides=override or [], seed=seed, selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'model'}")

@@ -1,7 +1,7 @@
 """Training data: one way in for every training command.
 
     from worldsmith.data import ClipDataset, Selection, encode_clips
-    pick = Selection.parse(buckets=["72x128_ar1.78_8-16s"], min_scores=["motion=0.02"])
+    pick = Selection.parse(["bucket=72x128_ar1.78_8-16s", "motion=0.02:"])  # --select terms
     clips = ClipDataset("runs/curated", frames=17, size=(64, 64), selection=pick)
     clips[0]           # float [3, 17, 64, 64] in [-1, 1]
     clips.captions[0]  # its caption (curated shards, sidecar .txt/.json, sim meta.json)

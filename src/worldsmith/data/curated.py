@@ -27,18 +27,19 @@ from worldsmith.data.videos import Clip, DataError, fingerprint
 MANIFESTS = ("manifest.parquet", "manifest.jsonl")  # curate writes both; the Parquet one is read first
 
 
-def _bounds(pairs: Sequence[str], flag: str) -> tuple[tuple[str, float], ...]:
-    out = []
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not name or math.isnan(number):
-            raise DataError(f"{flag} '{pair}' must be NAME=NUMBER, e.g. {flag} motion=0.02")
-        out.append((name.removeprefix("score_"), number))
-    return tuple(out)
+SELECT_HELP = "bucket=B (any of them), or NAME=LO:HI on score_NAME (either end may be left out)"
+
+
+def _number(text: str, term: str) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value):
+        raise DataError(f"--select '{term}' must be {SELECT_HELP}, e.g. --select motion=0.02:")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,20 +52,30 @@ class Selection:
     max_scores: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def parse(
-        cls, buckets: Sequence[str] = (), min_scores: Sequence[str] = (), max_scores: Sequence[str] = ()
-    ) -> Selection:
-        """From CLI strings: ``--bucket B``, ``--min-score NAME=X``, ``--max-score NAME=X``."""
-        return cls(buckets=tuple(buckets), min_scores=_bounds(min_scores, "--min-score"),
-                   max_scores=_bounds(max_scores, "--max-score"))  # fmt: skip
+    def parse(cls, terms: Sequence[str] = ()) -> Selection:
+        """From ``--select`` terms: ``bucket=B``, ``NAME=LO:HI``, ``NAME=LO:``, ``NAME=:HI``."""
+        buckets, lows, highs = [], [], []
+        for term in terms:
+            name, _, value = term.partition("=")
+            name = name.strip().removeprefix("score_")
+            if name == "bucket" and value:
+                buckets.append(value)
+                continue
+            lo, colon, hi = value.partition(":")
+            low, high = _number(lo, term), _number(hi, term)
+            if not name or not colon or (low is None and high is None):
+                raise DataError(f"--select '{term}' must be {SELECT_HELP}, e.g. --select motion=0.02:")
+            lows += [(name, low)] if low is not None else []
+            highs += [(name, high)] if high is not None else []
+        return cls(buckets=tuple(buckets), min_scores=tuple(lows), max_scores=tuple(highs))
 
     def __bool__(self) -> bool:
         return bool(self.buckets or self.min_scores or self.max_scores)
 
     def describe(self) -> str:
-        flags = [f"--bucket {b}" for b in self.buckets]
-        flags += [f"--min-score {n}={v:g}" for n, v in self.min_scores]
-        flags += [f"--max-score {n}={v:g}" for n, v in self.max_scores]
+        flags = [f"--select bucket={b}" for b in self.buckets]
+        flags += [f"--select {n}={v:g}:" for n, v in self.min_scores]
+        flags += [f"--select {n}=:{v:g}" for n, v in self.max_scores]
         return " ".join(flags) or "(no filter)"
 
     def keeps(self, row: dict[str, Any]) -> bool:

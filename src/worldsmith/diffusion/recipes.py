@@ -17,7 +17,7 @@ import torch
 
 from worldsmith import fs
 from worldsmith.config import load, split_overrides
-from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips
+from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips, open_data
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
@@ -201,7 +201,7 @@ def train_diffusion(
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
-    out = Path(out)
+    out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, ("train", "model", "objective"))
     tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
     if tokenizer.discrete:
@@ -209,7 +209,7 @@ def train_diffusion(
             f"--tokenizer '{tokenizer_dir}' is discrete; the diffusion model needs a continuous one"
         )
     enc = encode_clips(tokenizer, tokenizer_dir, data, cache or out / "latent_cache", frames=frames,
-                       size=size, selection=selection)  # fmt: skip
+                       size=size)  # fmt: skip
     latents, captions = enc.values, enc.captions
     T, H, W = latents.shape[2:]
     base = PRESETS[preset](latent_channels=latents.shape[1], video2world=True)
