@@ -12,7 +12,19 @@ from typing import Annotated
 
 import typer
 
-from worldsmith.cli import convert, core, curate, eval, generate, guard, sim, studio, tokenizer, train
+from worldsmith.cli import (
+    convert,
+    core,
+    curate,
+    eval,
+    generate,
+    guard,
+    posttrain,
+    sim,
+    studio,
+    tokenizer,
+    train,
+)
 from worldsmith.console import console
 from worldsmith.errors import WorldsmithError
 
@@ -32,6 +44,7 @@ SUBAPPS = {
     "sim": sim.app,
     "tokenizer": tokenizer.app,
     "train": train.app,
+    "posttrain": posttrain.app,
     "generate": generate.app,
     "convert": convert.app,
     "guard": guard.app,

@@ -102,3 +102,26 @@ def ar_video2world(
     run_command(out, "generate ar-video2world", {"ckpt": ckpt, **kw}, seed,
                 lambda: run_ar_generate(ckpt, out, seed=seed, **kw))  # fmt: skip
     console.print(f"wrote {out / 'video.mp4'}")
+
+
+@app.command("action2world")
+def action2world(
+    video: Annotated[Path, typer.Option("--video", help="Video whose first frame is the start state.")],
+    actions: Annotated[Path, typer.Option("--actions", help=".npy [T, A] actions, one per frame step.")],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Action world model (posttrain action: OUT/model).")],
+    out: Out,
+    seed: Seed = 0,
+    steps: Steps = 10,
+    sampler: Sampler = "heun",
+    guidance: Annotated[float, typer.Option("--guidance", help="CFG scale on actions (1 = off).")] = 1.0,
+    guard: Guard = "default",
+) -> None:
+    """Predict what the robot's actions do, from one start frame."""
+    from worldsmith.posttrain.recipes import generate_action2world
+
+    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    args = dict(video=video, actions=actions, ckpt=ckpt, **kw)
+    run_command(out, "generate action2world", args, seed, lambda: generate_action2world(
+        ckpt, video, actions, out, seed=seed, **kw
+    ))  # fmt: skip
+    console.print(f"wrote {out / 'video.mp4'}")

@@ -26,7 +26,9 @@ def list_() -> None:
 
 @app.command("run")
 def run(
-    scenario: Annotated[str, typer.Argument(help="Scenario name, a comma list, 'physics' or 'all'.")],
+    scenario: Annotated[
+        str, typer.Argument(help="Scenario name, a comma list, 'physics', 'robot' or 'all'.")
+    ],
     out: Out,
     seed: Seed = 0,
     episodes: Annotated[int, typer.Option(help="Number of episodes.")] = 8,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldsmith.sim import drive, robot, scenes
+from worldsmith.sim import drive, explore, robot, scenes
 from worldsmith.sim.errors import SimError
 from worldsmith.sim.scenes import Scene
 
@@ -37,6 +37,10 @@ SCENARIOS: dict[str, Scenario] = {
         _entry(scenes.pendulum, True),
         _entry(robot.push),
         _entry(robot.instruct),
+        _entry(explore.push_noisy),
+        _entry(explore.explore_ou),
+        _entry(explore.explore_waypoints),
+        _entry(explore.pusher),
         _entry(drive.drive),
     ]
 }

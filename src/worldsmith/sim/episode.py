@@ -8,6 +8,7 @@ same physics state before the simulation advances, so multi-camera frames are sy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from worldsmith.sim.catalogue import build_scene
 from worldsmith.sim.errors import SimError
 from worldsmith.sim.physics import Simulation
 from worldsmith.sim.render import Renderer, RenderQuality, import_mujoco
+from worldsmith.sim.scenes import Controller, Scene
 
 FORMAT_VERSION = 1
 
@@ -61,6 +63,7 @@ def make_episode(
     masks: bool = True,
     depth: bool = True,
     quality: RenderQuality | None = None,
+    controller: Callable[[Scene], Controller] | None = None,
 ) -> Episode:
     """Simulate `scenario` with `seed` for `frames` frames at `fps` and render every camera.
 
@@ -72,6 +75,8 @@ def make_episode(
             of the rig for scenarios with one (drive: front, back, left, right, ...).
         camera_mode: free-camera motion, one of `camera.CAMERA_MODES` (not for rig scenarios).
         masks, depth: also render instance masks / metric depth.
+        controller: replaces the scene's controller, e.g. `explore.counterfactual(k)`: the same
+            start state under another action sequence.
     """
     if frames < 1:
         raise SimError(f"frames must be >= 1, got {frames}")
@@ -80,6 +85,8 @@ def make_episode(
     mujoco = import_mujoco()
     height, width = _size(size)
     scene = build_scene(scenario, seed)
+    if controller is not None:
+        scene = replace(scene, controller=controller(scene))
     sim = Simulation(scene, fps)
     views = _camera_views(scene, sim, mujoco, cameras, camera_mode, frames, seed)
     V = len(views)

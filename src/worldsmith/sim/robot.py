@@ -174,10 +174,11 @@ def _table_objects(rng: np.random.Generator, n: int) -> tuple[str, list[str], li
     return xml, names, labels
 
 
-def _build(rng, scenario: str, n: int, choose_pushes) -> Scene:
+def _build(rng, scenario: str, n: int, choose_pushes, make_policy=PushPolicy) -> Scene:
+    """`make_policy(object_names, pushes)`: the controller (scripted pushes by default)."""
     objects_xml, names, labels = _table_objects(rng, n)
     pushes, caption, instruction = choose_pushes(rng, labels)
-    policy = PushPolicy(names, pushes)
+    policy = make_policy(names, pushes)
     q1, q2 = inverse_kinematics(policy.start()[:2])
     world = mjcf.light(rng) + mjcf.floor() + mjcf.walls() + _robot_xml() + objects_xml
     xml = mjcf.document(rng, world, model=scenario, actuators=_ACTUATORS)

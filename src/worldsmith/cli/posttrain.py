@@ -1,0 +1,71 @@
+"""`worldsmith posttrain`: teach a pretrained world model a new condition (robot actions), fully or
+with LoRA; `merge` folds LoRA adapters into the DiT for export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worldsmith.cli.common import Out, Seed, Sets, run_command
+from worldsmith.console import console
+from worldsmith.errors import ConfigError
+
+app = typer.Typer(help="Post-train a pretrained world model on new conditions.", no_args_is_help=True)
+
+
+@app.command("action")
+def action(
+    init: Annotated[
+        Path, typer.Option("--init", help="Base world-model dir (ours, or a converted Cosmos-1.0).")
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="Robot episodes with actions (worldsmith sim render).")
+    ],
+    out: Out,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", help="LoRA rank; 0 = full fine-tuning.")] = 16,
+    action_dropout: Annotated[
+        float, typer.Option("--action-dropout", help="P(actions dropped) in training, for guidance.")
+    ] = 0.1,
+    tokenizer: Annotated[
+        Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")] = False,
+    override: Sets = None,
+    seed: Seed = 0,
+) -> None:
+    """Make a pretrained world model follow a robot's actions (action dimension read from --data)."""
+    from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
+
+    sets = list(override or [])
+    bad = [s for s in sets if not s.startswith("train.")]
+    if bad:
+        raise ConfigError(
+            f"override '{bad[0]}' must start with train. (TrainConfig keys, e.g. train.steps=200)"
+        )
+    cfg = ActionPosttrainConfig(lora_rank=lora_rank, action_dropout=action_dropout)
+    args = dict(init=init, data=data, lora_rank=lora_rank, action_dropout=action_dropout, set=sets)
+    run_command(out, "posttrain action", args, seed, lambda: posttrain_action(
+        init, data, out, config=cfg, train={"seed": seed}, overrides=[s[len("train."):] for s in sets],
+        tokenizer=tokenizer, resume=resume,
+    ))  # fmt: skip
+    console.print(f"wrote {out / 'model'}")
+
+
+@app.command("merge")
+def merge(
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Post-trained model dir with LoRA adapters.")],
+    out: Out,
+) -> None:
+    """Fold the LoRA adapters into the DiT (a plain post-trained model for export)."""
+    from worldsmith.posttrain.world import merge_export
+
+    run_command(
+        out,
+        "posttrain merge",
+        {"ckpt": ckpt},
+        None,
+        lambda: {"model": str(merge_export(ckpt, out / "model"))},
+    )
+    console.print(f"wrote {out / 'model'}")

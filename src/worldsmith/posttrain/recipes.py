@@ -1,0 +1,257 @@
+"""Action post-training and prediction on the shared `Trainer`:
+
+* `posttrain_action(init, data, out)`: ``worldsmith posttrain action``: a pretrained world model
+  (``--init``) + robot episodes with actions -> an action-conditioned world model in ``out/model``,
+  by full fine-tuning or LoRA (``lora_rank``).
+* `predict_with_actions(world, net, given, actions)`: given frames + actions -> predicted video (the
+  evaluation's and ``worldsmith generate action2world``'s one prediction path).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldsmith import fs
+from worldsmith.config import check, load
+from worldsmith.console import console
+from worldsmith.diffusion.generate import sample_latents
+from worldsmith.diffusion.objective import ObjectiveConfig
+from worldsmith.diffusion.pipeline import build_guard
+from worldsmith.diffusion.recipes import torch_threads
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.posttrain.action import (
+    ActionConfig,
+    ActionDiT,
+    ActionObjective,
+    action_stats,
+    actions_needed,
+    check_actions,
+)
+from worldsmith.posttrain.data import read_action_clips
+from worldsmith.posttrain.lora import LoRAConfig, add_lora, trainable_parameters
+from worldsmith.posttrain.world import load_action_world, load_base, save_action_world
+from worldsmith.runs import seeded_init
+from worldsmith.train import TrainConfig, Trainer
+from worldsmith.train.metrics import read_metrics
+from worldsmith.video import io
+from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionPosttrainConfig:
+    lora_rank: int = 16  # 0 = full fine-tuning (base and new layers all train)
+    lora_alpha: float | None = None
+    action_dropout: float = 0.1  # p of classifier-free guidance on actions
+    hidden_mult: float = 4.0  # action MLP width / D (Cosmos: 4)
+    stride: int | None = None  # between clip starts in an episode; default: clip length - 1
+
+    def __post_init__(self) -> None:
+        check(self.lora_rank >= 0, "lora_rank", self.lora_rank, "must be >= 0 (0 = full fine-tuning)")
+        check(0 <= self.action_dropout <= 1, "action_dropout", self.action_dropout, "must be in [0, 1]")
+
+
+def _tokenizer_of(world: WorldModel, init: Any):
+    tok = world.tokenizer
+    if tok is None or tok.discrete:
+        raise CheckpointError(
+            f"--init '{init}' has no continuous tokenizer/ to encode the robot videos; pass --tokenizer DIR"
+        )
+    return tok
+
+
+def clip_geometry(world: WorldModel) -> tuple[int, tuple[int, int], int]:
+    """(frames per clip, (H, W) in pixels, frames per latent frame) of the base model's clips."""
+    tok = world.tokenizer
+    st, s = tok.config.temporal_compression, tok.config.spatial_compression
+    T, h, w = world.spec.latent_size
+    return 1 + st * (T - 1), (h * s, w * s), st
+
+
+@torch.no_grad()
+def encode_clips(world: WorldModel, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    """uint8 clips ``[N, F, H, W, 3]`` -> normalised latents ``[N, C, T, h, w]`` (EDM space)."""
+    out = []
+    for i in range(0, len(frames), batch):
+        x = torch.stack([to_model(f) for f in frames[i : i + batch]])  # [b, 3, F, H, W]
+        out.append(world.normalize(world.tokenizer.encode(x)))
+    return torch.cat(out)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
+def posttrain_action(
+    init: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    config: ActionPosttrainConfig | None = None,
+    train: dict[str, Any] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    tokenizer: str | Path | None = None,
+    resume: bool = False,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Post-train the world model at `init` to follow the actions of the episodes under `data`."""
+    cfg = config or ActionPosttrainConfig()
+    out = Path(out)
+    world = load_base(init, tokenizer=tokenizer)
+    _tokenizer_of(world, init)
+    frames, size, k = clip_geometry(world)
+    clips = read_action_clips(data, frames=frames, size=size, stride=cfg.stride)
+    mean, std = action_stats(clips.actions)
+    action_cfg = ActionConfig(
+        action_dim=clips.action_dim,
+        frames_per_latent=k,
+        hidden_mult=cfg.hidden_mult,
+        action_mean=mean,
+        action_std=std,
+    )
+    console.print(
+        f"{len(clips)} clips of {frames} frames, action dimension {clips.action_dim} (from the data)"
+    )
+    latents = encode_clips(world, clips.frames)
+    base = dict(
+        steps=500, batch_size=min(8, len(clips)), lr=1e-3, warmup_steps=20, log_every=25, tensorboard=False
+    )
+    train_cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
+    with seeded_init(train_cfg.seed):
+        net = ActionDiT(world.dit, action_cfg)
+        lora = LoRAConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha) if cfg.lora_rank else None
+        if lora is not None:
+            add_lora(net.base, lora)
+    n_train, n_total = trainable_parameters(net)
+    dataset = [{"latents": latents[i], "actions": clips.actions[i]} for i in range(len(clips))]
+    objective = ActionObjective(
+        ObjectiveConfig(max_cond_frames=1, p_text2world=0.0), action_dropout=cfg.action_dropout
+    )
+    trainer = Trainer(train_cfg, net, objective, dataset, out=out / "train")
+    t0 = time.perf_counter()
+    with torch_threads(threads):
+        result = trainer.fit(resume=resume)
+    seconds = time.perf_counter() - t0
+    net.load_state_dict(trainer.full_state_dict())
+    net.eval()
+    save_action_world(world, net, out / "model", lora=lora)
+    losses = [r["loss"] for r in read_metrics(out / "train" / "metrics.jsonl") if "loss" in r]
+    metrics = {
+        "init": str(init),
+        "clips": len(clips),
+        "action_dim": clips.action_dim,
+        "frames_per_clip": frames,
+        "lora_rank": cfg.lora_rank,
+        "trainable_params": n_train,
+        "total_params": n_total,
+        "trainable_fraction": n_train / n_total,
+        # params + gradients + two AdamW moments of the trainable ones (float32), the part LoRA shrinks
+        "train_state_mb": (4 * n_total + 12 * n_train) / 2**20,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "steps": train_cfg.steps,
+        "train_seconds": round(seconds, 2),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "checkpoint": result.get("checkpoint"),
+        "model_dir": str(out / "model"),
+    }
+    fs.write_json(out / "posttrain_metrics.json", metrics)
+    return metrics
+
+
+@torch.no_grad()
+def predict_with_actions(
+    world: WorldModel,
+    net: ActionDiT | None,
+    given: torch.Tensor,
+    actions: torch.Tensor | None,
+    *,
+    steps: int = 10,
+    sampler: str = "heun",
+    guidance: float = 1.0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Predicted clips ``[B, F, H, W, 3]`` uint8 from the given first frames ``[B, 1, H, W, 3]`` and
+    the actions ``[B, >= F - 1, A]`` (`net` None or `actions` None: the base model alone)."""
+    frames, size, _ = clip_geometry(world)
+    if tuple(given.shape[2:4]) != size:
+        raise WorldsmithError(f"given frames are {tuple(given.shape[2:4])}, the model works at {size}")
+    cond = encode_clips(world, given[:, :1])  # [B, C, 1, h, w]
+    B, C, _, h, w = cond.shape
+    T = world.spec.latent_size[0]
+    model = net if net is not None else world.dit
+    cond_kw = {"actions": actions} if (net is not None and actions is not None) else {}
+    x = sample_latents(
+        model, (B, C, T, h, w), cond_latents=cond, n_cond=1, steps=steps, sampler=sampler, guidance=guidance,
+        edm=world.spec.edm, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),
+        cond_kwargs=cond_kw,
+    )  # fmt: skip
+    decoded = world.tokenizer.decode(world.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]
+    video = torch.stack([to_uint8(d) for d in decoded])  # [B, F, H, W, 3]
+    video[:, :1] = given[:, :1]
+    return video
+
+
+def read_actions_file(path: str | Path) -> torch.Tensor:
+    """``[T, A]`` float32 actions from a ``.npy`` file (a plain array, never a pickle)."""
+    path = Path(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise WorldsmithError(
+            f"--actions '{path}' is not a readable .npy array ({err}); save one with np.save"
+        ) from None
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        raise WorldsmithError(
+            f"--actions '{path}' must hold a numeric [T, A] array, got {array.dtype} {array.shape}"
+        )
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def generate_action2world(
+    ckpt: str | Path,
+    video: str | Path,
+    actions: str | Path,
+    out: str | Path,
+    *,
+    steps: int = 10,
+    sampler: str = "heun",
+    guidance: float = 1.0,
+    seed: int = 0,
+    guard: str = "default",
+) -> dict[str, Any]:
+    """``worldsmith generate action2world``: the first frame of `video` + the actions in `actions`
+    (``.npy``, ``[T, A]``) -> ``out/video.mp4`` (the predicted clip, first frame given)."""
+    guard_pipe = build_guard(guard)
+    acts = read_actions_file(actions)
+    world, net = load_action_world(ckpt)
+    frames, size, k = clip_geometry(world)
+    needed = actions_needed(world.spec.latent_size[0], k)
+    check_actions(acts[None], net.action_cfg.action_dim, needed, where=f"--actions '{actions}'")
+    first = resize_center_crop(io.read(video).frames[:1], size)  # [1, H, W, 3]
+    pred = predict_with_actions(
+        world,
+        net,
+        first[None],
+        acts[None, :needed],
+        steps=steps,
+        sampler=sampler,
+        guidance=guidance,
+        seed=seed,
+    )[0]
+    out = Path(out)
+    if guard_pipe is not None:  # the post-guard (video safety, face blur) sees the video before it is written
+        guard_pipe.write_video(out / "video.mp4", pred, world.spec.fps)
+    else:
+        io.write(out / "video.mp4", pred, fps=world.spec.fps)
+    return {"frames": frames, "actions_used": needed, "video": str(out / "video.mp4"), "guard": guard}

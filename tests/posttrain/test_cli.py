@@ -1,0 +1,114 @@
+"""On the command line: robot episodes -> `posttrain action` (LoRA, two robots) -> `generate
+action2world` -> `posttrain merge`, and the bad inputs of the issue (exit 2, one line naming the fix)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from worldsmith.cli import main
+from worldsmith.diffusion.dit import PRESETS, DiT
+from worldsmith.diffusion.world import WorldModel, WorldSpec
+from worldsmith.sim.dataset import DatasetConfig, write_dataset
+from worldsmith.video import io
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+
+    root = tmp_path_factory.mktemp("posttrain")
+    torch.manual_seed(0)
+    dit = DiT(PRESETS["tiny"](depth=1, video2world=True, max_size=(4, 8, 8)))
+    spec = WorldSpec(
+        latent_mean=(0.0,) * 16, latent_std=(1.0,) * 16, latent_size=(3, 4, 4), text_encoder="none"
+    )
+    WorldModel(dit, spec, CausalTokenizer(get_preset("tiny-cv4x8x8")).eval()).save_pretrained(root / "base")
+    for name, scenario in (("arm", "explore_ou"), ("puck", "pusher")):
+        cfg = DatasetConfig(scenarios=(scenario,), episodes=2, frames=9, size=32, depth=False, masks=False)
+        write_dataset(cfg, root / name)
+    return root
+
+
+def test_posttrain_generate_merge(root, capsys):
+    args = ["posttrain", "action", "--init", root / "base", "--data", root / "arm", "--out", root / "act"]
+    code, _, err = run_cli([*args, "--lora-rank", 4, "--set", "train.steps=2"], capsys)
+    assert code == 0, err
+    run = json.loads((root / "act" / "run.json").read_text())["results"]
+    assert run["action_dim"] == 3 and run["clips"] == 2 and run["trainable_fraction"] < 1
+    assert (root / "act" / "model" / "adapter" / "adapter.safetensors").is_file()
+
+    np.save(root / "acts.npy", np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32))
+    video = root / "arm" / "episode_000000" / "cam0.mp4"
+    gen = ["generate", "action2world", "--video", video, "--ckpt", root / "act" / "model", "--steps", 2]
+    code, _, err = run_cli(
+        [*gen, "--actions", root / "acts.npy", "--guard", "none", "--out", root / "a2w"], capsys
+    )
+    assert code == 0, err
+    assert io.probe(root / "a2w" / "video.mp4").num_frames == 9
+
+    code, _, err = run_cli(
+        ["posttrain", "merge", "--ckpt", root / "act" / "model", "--out", root / "merged"], capsys
+    )
+    assert code == 0, err
+    assert not (root / "merged" / "model" / "adapter").exists()
+
+    # The second robot: its action dimension (2) comes from its episodes.
+    puck = [
+        "posttrain",
+        "action",
+        "--init",
+        root / "base",
+        "--data",
+        root / "puck",
+        "--out",
+        root / "puck_run",
+    ]
+    code, _, err = run_cli([*puck, "--lora-rank", 0, "--set", "train.steps=1"], capsys)
+    assert code == 0, err
+    assert json.loads((root / "puck_run" / "run.json").read_text())["results"]["action_dim"] == 2
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        (np.zeros((8, 2), np.float32), "dimension 2, the model was post-trained with 3"),
+        (np.zeros((5, 3), np.float32), "5 actions for a clip that needs 8"),
+        (np.full((8, 3), np.nan, np.float32), "NaN"),
+    ],
+    ids=["dimension", "too-few", "nan"],
+)
+def test_bad_actions_exit_2_naming_the_file(root, capsys, actions, message):
+    if not (root / "act" / "model").is_dir():
+        pytest.skip("needs the model of test_posttrain_generate_merge")
+    np.save(root / "bad.npy", actions)
+    video = root / "arm" / "episode_000000" / "cam0.mp4"
+    args = ["generate", "action2world", "--video", video, "--ckpt", root / "act" / "model", "--guard", "none"]
+    code, _, err = run_cli([*args, "--actions", root / "bad.npy", "--out", root / "bad"], capsys)
+    assert code == 2 and message in err and "bad.npy" in err, err
+
+
+def test_bad_bases_and_data_exit_2(root, capsys):
+    tok = root / "base" / "tokenizer"
+    code, _, err = run_cli(
+        ["posttrain", "action", "--init", tok, "--data", root / "arm", "--out", root / "x"], capsys
+    )
+    assert code == 2 and "not a diffusion world model" in err, err
+    both = root / "both"
+    for name in ("arm", "puck"):
+        shutil.copytree(root / name, both / name)
+    args = ["posttrain", "action", "--init", root / "base", "--data", both, "--out", root / "y"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "disagree on the action dimension" in err, err
