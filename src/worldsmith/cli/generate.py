@@ -11,6 +11,7 @@ from worldsmith.autoregressive.pipeline import run_ar_generate
 from worldsmith.cli.common import CondFrames, Guard, Out, Seed, run_command
 from worldsmith.console import console
 from worldsmith.diffusion.pipeline import run_generate
+from worldsmith.posttrain.recipes import generate_action2world
 
 app = typer.Typer(help="Generate video with a world model.", no_args_is_help=True)
 
@@ -117,8 +118,6 @@ def action2world(
     guard: Guard = "default",
 ) -> None:
     """Predict what the robot's actions do, from one start frame."""
-    from worldsmith.posttrain.recipes import generate_action2world
-
     kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
     args = dict(video=video, actions=actions, ckpt=ckpt, **kw)
     run_command(out, "generate action2world", args, seed, lambda: generate_action2world(

@@ -11,6 +11,8 @@ import typer
 from worldsmith.cli.common import Out, Seed, Sets, run_command
 from worldsmith.console import console
 from worldsmith.errors import ConfigError
+from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
+from worldsmith.posttrain.world import merge_export
 
 app = typer.Typer(help="Post-train a pretrained world model on new conditions.", no_args_is_help=True)
 
@@ -36,8 +38,6 @@ def action(
     seed: Seed = 0,
 ) -> None:
     """Make a pretrained world model follow a robot's actions (action dimension read from --data)."""
-    from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
-
     sets = list(override or [])
     bad = [s for s in sets if not s.startswith("train.")]
     if bad:
@@ -57,15 +57,14 @@ def action(
 def merge(
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Post-trained model dir with LoRA adapters.")],
     out: Out,
+    seed: Seed = 0,
 ) -> None:
     """Fold the LoRA adapters into the DiT (a plain post-trained model for export)."""
-    from worldsmith.posttrain.world import merge_export
-
     run_command(
         out,
         "posttrain merge",
         {"ckpt": ckpt},
-        None,
+        seed,
         lambda: {"model": str(merge_export(ckpt, out / "model"))},
     )
     console.print(f"wrote {out / 'model'}")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worldsmith import fs
+from worldsmith.checkpoint import load_weights_file, save_weights
 from worldsmith.config import check, from_dict, read_file, to_dict
 from worldsmith.errors import CheckpointError, ConfigError
 
@@ -131,21 +132,14 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 def save_adapter(model: nn.Module, cfg: LoRAConfig, path: str | Path) -> Path:
     """``adapter_config.json`` + ``adapter.safetensors`` (the adapters alone), written atomically."""
-    from safetensors.torch import save_file
-
     with fs.atomic_dir(path) as tmp:
         fs.write_json(tmp / "adapter_config.json", {"adapter": "lora", **to_dict(cfg)})
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in lora_state_dict(model).items()},
-            tmp / "adapter.safetensors",
-        )
+        save_weights(tmp / "adapter.safetensors", lora_state_dict(model))
     return Path(path)
 
 
 def load_adapter(model: nn.Module, path: str | Path) -> LoRAConfig:
     """Add the adapters saved at `path` to `model` (its base weights already loaded)."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not (path / "adapter_config.json").is_file() or not (path / "adapter.safetensors").is_file():
         raise CheckpointError(
@@ -155,7 +149,7 @@ def load_adapter(model: nn.Module, path: str | Path) -> LoRAConfig:
     data.pop("adapter", None)
     cfg = from_dict(LoRAConfig, data)
     add_lora(model, cfg)
-    sd = load_file(path / "adapter.safetensors")
+    sd = load_weights_file(path / "adapter.safetensors")
     own = lora_state_dict(model)
     if set(sd) != set(own) or any(sd[k].shape != own[k].shape for k in own):
         raise CheckpointError(f"adapter '{path}' does not fit this base model (other layers or sizes)")

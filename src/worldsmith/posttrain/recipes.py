@@ -135,7 +135,14 @@ def posttrain_action(
     n_train, n_total = trainable_parameters(net)
     dataset = [{"latents": latents[i], "actions": clips.actions[i]} for i in range(len(clips))]
     objective = ActionObjective(
-        ObjectiveConfig(max_cond_frames=1, p_text2world=0.0), action_dropout=cfg.action_dropout
+        ObjectiveConfig(
+            family=world.spec.family,
+            edm=world.spec.edm,
+            flow=world.spec.flow,
+            max_cond_frames=1,
+            p_text2world=0.0,
+        ),
+        action_dropout=cfg.action_dropout,
     )
     trainer = Trainer(train_cfg, net, objective, dataset, out=out / "train")
     t0 = time.perf_counter()
@@ -193,7 +200,7 @@ def predict_with_actions(
     cond_kw = {"actions": actions} if (net is not None and actions is not None) else {}
     x = sample_latents(
         model, (B, C, T, h, w), cond_latents=cond, n_cond=1, steps=steps, sampler=sampler, guidance=guidance,
-        edm=world.spec.edm, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),
+        noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),
         cond_kwargs=cond_kw,
     )  # fmt: skip
     decoded = world.tokenizer.decode(world.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]

@@ -21,8 +21,17 @@ from pathlib import Path
 import torch
 
 from worldsmith import fs
-from worldsmith.config import from_dict, read_file, to_dict
-from worldsmith.diffusion.dit import DiT, load_strict
+from worldsmith.checkpoint import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    load_strict,
+    load_weights_file,
+    read_json,
+    save_weights,
+)
+from worldsmith.config import from_dict, to_dict
+from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError
 from worldsmith.posttrain.action import ActionConfig, ActionDiT
@@ -86,16 +95,18 @@ def save_action_world(
     world: WorldModel, net: ActionDiT, path: str | Path, *, lora: LoRAConfig | None
 ) -> Path:
     """Write a post-trained action world model (layout in the module docstring), atomically."""
-    from safetensors.torch import save_file
-
     if lora is not None and not lora_layers(net.base):
         lora = None  # already merged
     with fs.atomic_dir(path) as tmp:
         WorldModel(_plain_base(net), world.spec, world.tokenizer).save_pretrained(tmp)
         (tmp / "action").mkdir()
-        fs.write_json(tmp / "action" / "config.json", {"model": "action", **to_dict(net.action_cfg)})
-        sd = {k: v.detach().contiguous().cpu() for k, v in net.action.state_dict().items()}
-        save_file(sd, tmp / "action" / "model.safetensors")
+        meta = {
+            "model": "action-embedder",
+            "format_version": FORMAT_VERSION,
+            "config": to_dict(net.action_cfg),
+        }
+        fs.write_json(tmp / "action" / CONFIG_FILE, meta)
+        save_weights(tmp / "action" / WEIGHTS_FILE, net.action.state_dict())
         if lora is not None:
             save_adapter(net.base, lora, tmp / "adapter")
         fs.write_json(tmp / "posttrain.json", {"condition": "action", "adapter": lora is not None})
@@ -105,8 +116,6 @@ def save_action_world(
 def load_action_world(path: str | Path, *, map_location: str = "cpu") -> tuple[WorldModel, ActionDiT]:
     """A post-trained action world model: its `WorldModel` (whose ``dit`` is the adapted base) and
     the `ActionDiT` to sample with."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     info = path / "posttrain.json"
     if not info.is_file() or json.loads(info.read_text()).get("condition") != "action":
@@ -115,10 +124,10 @@ def load_action_world(path: str | Path, *, map_location: str = "cpu") -> tuple[W
             "'action'); make one with `worldsmith posttrain action --out DIR` (it writes DIR/model)"
         )
     world = WorldModel.from_pretrained(path, map_location=map_location)
-    data = read_file(path / "action" / "config.json")
-    data.pop("model", None)
-    net = ActionDiT(world.dit, from_dict(ActionConfig, data))
-    load_strict(net.action, load_file(path / "action" / "model.safetensors"), str(path / "action"))
+    meta = read_json(path / "action" / CONFIG_FILE)
+    net = ActionDiT(world.dit, from_dict(ActionConfig, meta.get("config", {})))
+    weights = load_weights_file(path / "action" / WEIGHTS_FILE, map_location=map_location)
+    load_strict(net.action, weights, path / "action")
     if (path / "adapter").is_dir():
         load_adapter(net.base, path / "adapter")
     return world, net.eval()
