@@ -9,7 +9,7 @@ import time
 import pytest
 
 from worldsmith.cli import main
-from worldsmith.demo_report import SECTIONS
+from worldsmith.demo.report import SECTIONS
 
 
 @pytest.fixture(scope="module")
@@ -74,26 +74,43 @@ def test_rerun_skips_finished_stages(demo_run, capsys):
     assert err.count("done earlier, skipped") == 7
 
 
-def test_stage_fingerprints_cover_every_setting_and_only_what_each_stage_reads():
-    from dataclasses import fields, replace
+def test_stage_fingerprints_follow_what_each_stage_reads_and_everything_upstream():
+    from dataclasses import replace
 
-    from worldsmith.demo import STAGE_SETTINGS, STAGES, DemoConfig, _fingerprint
+    from worldsmith.demo import STAGES, DemoConfig, fingerprints
+    from worldsmith.demo.config import RefinerSettings, SamplingSettings, SimSettings, WorldModelSettings
 
-    names = [name for name, _ in STAGES]
-    assert set(STAGE_SETTINGS) == set(names)
-    listed = {k for keys in STAGE_SETTINGS.values() for k in keys}
-    assert listed == {f.name for f in fields(DemoConfig)}  # a new setting must say which stage reads it
+    names = [s.name for s in STAGES]
     base = DemoConfig()
+    sections = {f for s in STAGES for f in s.reads}
+    assert sections == set(base.__dataclass_fields__)  # every section is read by some stage
 
     def changed(**kw) -> list[str]:
-        return [n for n in names if _fingerprint(replace(base, **kw), 0, n) != _fingerprint(base, 0, n)]
+        new, old = fingerprints(replace(base, **kw), 0), fingerprints(base, 0)
+        return [n for n in names if new[n] != old[n]]
 
-    assert changed(sampler="heun") == ["refiner", "predict", "evaluate"]
-    assert changed(dit_steps=10) == ["world_model", "refiner", "predict", "evaluate"]
-    assert changed(refiner_steps=10) == ["refiner", "predict", "evaluate"]
-    assert changed(tokenizer_steps=10) == names[2:]
-    assert changed(size=32) == names
-    assert [n for n in names if _fingerprint(base, 1, n) != _fingerprint(base, 0, n)] == names  # the seed
+    assert changed(sampling=SamplingSettings(sampler="heun")) == ["refiner", "predict", "evaluate"]
+    assert changed(world_model=WorldModelSettings(steps=10)) == [
+        "world_model",
+        "refiner",
+        "predict",
+        "evaluate",
+    ]
+    assert changed(refiner=RefinerSettings(steps=10)) == ["refiner", "predict", "evaluate"]
+    assert changed(sim=SimSettings(size=32)) == names
+    assert changed() == []
+    assert [n for n in names if fingerprints(base, 1)[n] != fingerprints(base, 0)[n]] == names  # the seed
+
+
+def test_demo_config_checks_across_sections():
+    from worldsmith.demo import DemoConfig
+    from worldsmith.demo.config import RefinerSettings, SamplingSettings
+    from worldsmith.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sampling.cond_frames"):
+        DemoConfig(sampling=SamplingSettings(cond_frames=17))
+    with pytest.raises(ConfigError, match="refiner.given_frames"):
+        DemoConfig(refiner=RefinerSettings(given_frames=9))
 
 
 def test_a_second_run_reproduces_the_first_to_the_byte(demo_run, tmp_path):
@@ -106,7 +123,7 @@ def test_a_second_run_reproduces_the_first_to_the_byte(demo_run, tmp_path):
     for path in (
         "tokenizer/model/model.safetensors",
         "world_model/model/dit/model.safetensors",
-        "refiner/model/refiner.safetensors",
+        "refiner/model/model.safetensors",
         "evaluate/physics_rows.json",
     ):
         assert (tmp_path / "again" / path).read_bytes() == (demo_run / path).read_bytes(), path

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from worldsmith import config as config_lib
+from worldsmith.demo.context import Context, load_split
+from worldsmith.eval import physics
 from worldsmith.eval.report import Report, side_by_side
-
-if TYPE_CHECKING:
-    from worldsmith.demo import Context
 
 SECTIONS = (
     "Overview",
@@ -43,10 +42,8 @@ def _label(frames: np.ndarray, bar: int = 3, colour: tuple[int, int, int] = (255
 
 
 def write_report(ctx: Context) -> Path:
-    from worldsmith.demo import _load_split
-    from worldsmith.eval import physics
-
     cfg, res, out = ctx.cfg, ctx.results, ctx.out
+    sim_cfg, n_given = cfg.sim, cfg.sampling.cond_frames
     rep = Report("worldsmith demo: a world model built end to end on a CPU")
 
     sec = rep.section(
@@ -57,16 +54,20 @@ def write_report(ctx: Context) -> Path:
     sec.table(
         [{"stage": k, "seconds": v.get("seconds", 0.0)} for k, v in res.items()], caption="stage timings"
     )
-    settings = {"seed": ctx.seed, **config_lib.to_dict(cfg)}
-    sec.table([{"setting": k, "value": str(v)} for k, v in settings.items()], caption="settings")
+    settings = [{"setting": "seed", "value": str(ctx.seed)}] + [
+        {"setting": f"{section}.{k}", "value": str(v)}
+        for section, values in config_lib.to_dict(cfg).items()
+        for k, v in values.items()
+    ]
+    sec.table(settings, caption="settings")
 
-    test, meta = _load_split(ctx, "test")
+    test, meta = load_split(out, "test")
     sim = res["sim"]
     kinds = ", ".join(f"{n} {k}s" for k, n in sim["transitions"].items())
     sec = rep.section(
         "Digital twins",
         f"Raw training footage: {sim['footage_shots']} shots ({sim['footage_frames']} frames at "
-        f"{cfg.size} px, {cfg.fps:g} fps) rendered with MuJoCo, joined by {kinds}, with free camera "
+        f"{sim_cfg.size} px, {sim_cfg.fps:g} fps) rendered with MuJoCo, joined by {kinds}, with free camera "
         "moves. Held-out: "
         f"{sim['test_episodes']} episodes with seeds the footage never used, static camera, exact instance "
         "masks for evaluation. Below: one held-out episode per scenario.",
@@ -76,12 +77,12 @@ def write_report(ctx: Context) -> Path:
         if m["scenario"] in shown:
             continue
         shown.add(m["scenario"])
-        sec.video(frames, cfg.fps, caption=f"{m['scenario']}: {m['caption']}")
+        sec.video(frames, sim_cfg.fps, caption=f"{m['scenario']}: {m['caption']}")
 
     c = res["curate"]
     sec = rep.section(
         "Curation",
-        f"The '{cfg.detector}' shot detector found the boundaries in the raw footage (a cut counts "
+        f"The '{cfg.curate.detector}' shot detector found the boundaries in the raw footage (a cut counts "
         "within 2 frames; a dissolve or fade within half its length) and the clip rules cut clips that "
         "hold no transition.",
     )
@@ -101,7 +102,7 @@ def write_report(ctx: Context) -> Path:
 
     t = res["tokenizer"]
     sec = rep.section(
-        "Tokenizer", f"Preset {cfg.tokenizer_preset}, {cfg.tokenizer_steps} steps on the curated clips."
+        "Tokenizer", f"Preset {cfg.tokenizer.preset}, {cfg.tokenizer.steps} steps on the curated clips."
     )
     rows = [{k: v for k, v in t.items() if isinstance(v, (int, float)) and k != "seconds"}]
     sec.table(rows, caption="reconstruction on held-out clips")
@@ -188,9 +189,9 @@ def write_report(ctx: Context) -> Path:
             continue
         shown.add(m["scenario"])
         truth = test["frames"][i]
-        given = _label(truth[: cfg.cond_frames], colour=(40, 200, 40))
+        given = _label(truth[:n_given], colour=(40, 200, 40))
         pred_full = np.concatenate([given, _label(preds[i], colour=(220, 60, 60))])
-        copy = np.concatenate([given, physics.copy_last_frame(truth[: cfg.cond_frames], len(preds[i]))])
+        copy = np.concatenate([given, physics.copy_last_frame(truth[:n_given], len(preds[i]))])
         panels, legend = [truth, pred_full], "truth | world model"
         if raw is not None:
             panels.append(np.concatenate([given, _label(raw[i], colour=(220, 60, 60))]))
@@ -198,16 +199,17 @@ def write_report(ctx: Context) -> Path:
         legend += " | copy last frame (green bar: given; red: predicted)"
         sec.video(
             side_by_side(*panels, copy),
-            cfg.fps,
+            sim_cfg.fps,
             caption=f"{m['scenario']}: {legend}",
         )
     geo = ev.get("geometry") or {}
     sec = rep.section(
         "3D consistency",
         "Held-out episodes filmed by a moving camera (orbit, dolly): from the last given frame on, SIFT "
-        f"matches between frames t and t+{cfg.geometry_gap} (contrast threshold {cfg.geometry_contrast:g}), "
+        f"matches between frames t and t+{cfg.eval.geometry_gap} "
+        f"(contrast threshold {cfg.eval.geometry_contrast:g}), "
         "a RANSAC fundamental matrix, and the mean Sampson error of its "
-        f"inliers in pixels of the {cfg.size} px frames (matched on {cfg.geometry_upscale}x bicubic "
+        f"inliers in pixels of the {sim_cfg.size} px frames (matched on {cfg.eval.geometry_upscale}x bicubic "
         "upscales; a pair with < 15 inliers is not scored). A world model that keeps the scene rigid "
         "scores close to the true videos.",
     )
@@ -217,17 +219,17 @@ def write_report(ctx: Context) -> Path:
             [{"method": k, **v, "vs ground truth": v["sampson_px"] / truth_err} for k, v in geo.items()],
             caption="mean over moving-camera episodes",
         )
-        g_arrays, g_meta = _load_split(ctx, "geometry")
+        g_arrays, g_meta = load_split(out, "geometry")
         with np.load(out / "predict" / "predictions_geometry.npz") as data:
             g_preds = data["preds"]
         for i in range(min(2, len(g_meta))):
             truth = g_arrays["frames"][i]
-            given = _label(truth[: cfg.cond_frames], colour=(40, 200, 40))
+            given = _label(truth[:n_given], colour=(40, 200, 40))
             pred_full = np.concatenate([given, _label(g_preds[i], colour=(220, 60, 60))])
             m = g_meta[i]
             sec.video(
                 side_by_side(truth, pred_full),
-                cfg.fps,
+                sim_cfg.fps,
                 caption=f"{m['scenario']}, {m['camera']} camera: truth | world model",
             )
     else:

@@ -1,0 +1,148 @@
+"""The demo's settings: one small frozen config per stage, nested in `DemoConfig`.
+
+A stage's fingerprint hashes the sections it reads and the fingerprints of the stages it comes
+after (`run.STAGES`), so changing the sampler redoes refiner, predict and evaluate only, and
+changing the frame size redoes everything; no table of individual keys is kept by hand. Why each
+default is what it is (what was measured) lives in `docs/architecture.md`, "The demo's settings".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worldsmith.config import check
+
+PHYSICS_SCENARIOS = ("free_fall", "projectile", "collision", "ramp", "dominoes", "tower", "slide", "pendulum")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimSettings:
+    """Raw footage to train on and held-out episodes to evaluate on (`stage_sim`)."""
+
+    scenarios: tuple[str, ...] = PHYSICS_SCENARIOS  # evaluated (and trained on)
+    extra_train_scenarios: tuple[str, ...] = ("push",)  # trained on only
+    train_per_scenario: int = 30  # shots of raw footage per scenario
+    test_per_scenario: int = 2  # held-out static-camera episodes (physics alignment)
+    refine_per_scenario: int = 32  # episodes the context refiner learns on (half static, half moving)
+    geometry_cameras: tuple[str, ...] = ("orbit", "dolly")  # held-out moving-camera episodes (3D consistency)
+    frames: int = 17  # per clip: 1 + 4k, the causal tokenizer's grouping
+    trim: int = 2  # frames the clip rules cut from each end of a detected shot
+    transition_frames: int = 4  # length of dissolves and fades in the raw footage
+    size: int = 64
+    fps: float = 10.0
+
+    def __post_init__(self) -> None:
+        check((self.frames - 1) % 4 == 0, "sim.frames", self.frames, "must be 1 + 4k (causal tokenizer)")
+        check(self.size % 8 == 0, "sim.size", self.size, "must be a multiple of 8")
+        for key in ("train_per_scenario", "test_per_scenario", "refine_per_scenario"):
+            check(getattr(self, key) >= 1, f"sim.{key}", getattr(self, key), "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurateSettings:
+    detector: str = "content"  # shot detector run on the raw footage
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenizerSettings:
+    """The tokenizer: a preset narrowed to fit the CPU budget, and how long it trains."""
+
+    preset: str = "tiny-CV4x8x8"
+    channels: tuple[int, ...] = (16, 32, 32, 32)
+    res_blocks: int = 1
+    spatial: int | None = None  # spatial compression; None: the preset's
+    shortcut: bool = True  # low-pass shortcut (not in Cosmos): learn the residual of a block-mean codec
+    steps: int = 2500
+    batch: int = 4
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 1, "tokenizer.steps", self.steps, "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorldModelSettings:
+    """The Text2World + Video2World DiT on the tokenizer's latents."""
+
+    steps: int = 4000
+    patch: tuple[int, int, int] = (1, 2, 2)  # (t, h, w) latent patch of a DiT token
+    residual_to_given: bool = True  # denoise the change from the last given latent frame
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 1, "world_model.steps", self.steps, "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingSettings:
+    """How Video2World predictions are sampled (for the refiner's training set and the held-out ones)."""
+
+    cond_frames: int = 5  # given frames (= 2 latent frames at 4x temporal compression)
+    sampler: str = "euler"
+    steps: int = 3
+
+    def __post_init__(self) -> None:
+        check((self.cond_frames - 1) % 4 == 0, "sampling.cond_frames", self.cond_frames, "must be 1 + 4k")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefinerSettings:
+    """The context refiner (`diffusion/refine.py`); steps 0: none."""
+
+    steps: int = 1500
+    motion: bool = True  # carry the last given frame's pixels along a predicted flow
+    given_frames: int = 5
+    width: int = 16
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 0, "refiner.steps", self.steps, "must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalSettings:
+    """3D consistency of the moving-camera predictions (SIFT needs more than 64 px frames)."""
+
+    geometry_upscale: int = 4  # match on bicubic-upscaled frames
+    geometry_contrast: float = 0.01  # SIFT contrast threshold (OpenCV's default is 0.04)
+    geometry_gap: int = 2  # frame distance of the compared pairs
+
+    def __post_init__(self) -> None:
+        check(self.geometry_upscale >= 1, "eval.geometry_upscale", self.geometry_upscale, "must be >= 1")
+        check(self.geometry_gap >= 1, "eval.geometry_gap", self.geometry_gap, "must be >= 1")
+        check(self.geometry_contrast > 0, "eval.geometry_contrast", self.geometry_contrast, "must be > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoConfig:
+    sim: SimSettings = field(default_factory=SimSettings)
+    curate: CurateSettings = field(default_factory=CurateSettings)
+    tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
+    world_model: WorldModelSettings = field(default_factory=WorldModelSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    refiner: RefinerSettings = field(default_factory=RefinerSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+
+    def __post_init__(self) -> None:
+        n = self.sampling.cond_frames
+        check(
+            0 < n < self.sim.frames,
+            "sampling.cond_frames",
+            n,
+            f"must be in (0, sim.frames={self.sim.frames})",
+        )
+        g = self.refiner.given_frames
+        check(2 <= g <= n, "refiner.given_frames", g, f"must be in [2, sampling.cond_frames={n}]")
+
+
+def quick_config() -> DemoConfig:
+    """The smallest demo that still runs every stage (a few minutes on 2 cores)."""
+    return DemoConfig(
+        sim=SimSettings(
+            scenarios=("free_fall", "collision", "ramp", "pendulum"),
+            train_per_scenario=3,
+            test_per_scenario=1,
+            refine_per_scenario=1,
+        ),
+        tokenizer=TokenizerSettings(steps=40),
+        world_model=WorldModelSettings(steps=80),
+        sampling=SamplingSettings(steps=4),
+        refiner=RefinerSettings(steps=20),
+    )

@@ -1,0 +1,190 @@
+"""The demo's use and evaluation: guarded predictions of held-out episodes, then physics alignment
+and 3D consistency against the simulator's ground truth and the baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldsmith import fs
+from worldsmith.console import progress
+from worldsmith.demo.context import Context, encode, load_split, load_tokenizer
+from worldsmith.demo.model_stages import predict_latents
+from worldsmith.diffusion.refine import ContextRefiner, refine_clip
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.eval import physics
+from worldsmith.eval.geometry import video_consistency
+from worldsmith.guardrails import default_pipeline
+from worldsmith.video import io
+from worldsmith.video.transforms import to_model, to_uint8
+
+
+@dataclass
+class Prediction:
+    """One held-out episode's future frames ``[T - n, H, W, 3]`` uint8 by every method that needs the
+    world model (blank where the guard blocked the prompt or the video)."""
+
+    preds: np.ndarray  # the world model (DiT + refiner), as written after the post-guard
+    preds_raw: np.ndarray  # the same before the context refiner
+    recons: np.ndarray  # the tokenizer's reconstruction of the true future
+    latent_copy: np.ndarray  # the last given latent repeated and decoded: copy-last inside latent space
+    latent_copy_refined: np.ndarray  # that copy finished by the refiner (the no-DiT ablation)
+
+
+def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any], folder: Path):
+    """(guard decision, `Prediction`) of one held-out episode."""
+    tok, world, refiner, guard = models
+    n = ctx.cfg.sampling.cond_frames
+    x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
+    blank = np.zeros_like(frames[n:])
+    verdict = guard.check_prompt(m["caption"])
+    decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
+    if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
+        return decision, Prediction(blank, blank, blank, blank, blank)
+    cond, lat = predict_latents(ctx, tok, world, x, [m["caption"]])  # [1, 16, n | T', h, w]
+    with torch.no_grad():
+        decoded = tok.decode(lat)[0].clamp(-1, 1)  # [3, T, H, W]
+    raw = to_uint8(decoded).numpy()[n:]  # [T - n, H, W, 3]
+    if refiner is not None:  # the future frames, finished from the given ones
+        decoded = refine_clip(refiner, x[0, :, :n], decoded)
+    video = to_uint8(decoded).numpy()  # [T, H, W, 3]
+    verdict, safe = guard.check_video(video)
+    decision.update(video=verdict.ok, video_why=verdict.reason)
+    if safe is not None:  # only a video that passed the post-guard is written
+        name = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4"
+        io.write(folder / "videos" / name, safe.numpy(), fps=ctx.cfg.sim.fps)
+    recon = to_uint8(tok.decode(encode(tok, x))[0].clamp(-1, 1)).numpy()[n:]
+    held = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, lat.shape[2] - cond.shape[2], -1, -1)], 2)
+    held_decoded = tok.decode(held)[0].clamp(-1, 1)
+    latent_copy = to_uint8(held_decoded).numpy()[n:]
+    copy_refined = blank
+    if refiner is not None:
+        copy_refined = to_uint8(refine_clip(refiner, x[0, :, :n], held_decoded)).numpy()[n:]
+    passed = safe is not None
+    pred = safe.numpy()[n:] if passed else blank
+    return decision, Prediction(pred, raw if passed else blank, recon, latent_copy, copy_refined)
+
+
+def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
+    refiner_dir = ctx.out / "refiner" / "model"
+    refiner = ContextRefiner.from_pretrained(refiner_dir) if ctx.cfg.refiner.steps else None
+    guard = default_pipeline()
+    world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
+    models = (load_tokenizer(ctx.out), world, refiner, guard)
+    keys = [f.name for f in fields(Prediction)]
+    decisions = []
+    for split in ("test", "geometry"):
+        arrays, meta = load_split(ctx.out, split)
+        outputs: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        with progress() as bar:
+            task = bar.add_task(f"predict held-out episodes ({split})", total=len(meta))
+            for frames, m in zip(arrays.get("frames", []), meta, strict=True):
+                decision, prediction = _predict(ctx, models, frames, m, folder)
+                decisions.append(decision)
+                for k in keys:
+                    outputs[k].append(getattr(prediction, k))
+                bar.advance(task)
+        name = "predictions.npz" if split == "test" else f"predictions_{split}.npz"
+        with fs.atomic_path(folder / name) as tmp:
+            np.savez_compressed(tmp, **({k: np.stack(v) for k, v in outputs.items()} if meta else {}))
+    fs.write_json(folder / "guard.json", decisions)
+    blocked_demo = guard.check_prompt("a video of a man stabbing a child with a knife")
+    return {
+        "episodes": len(decisions),
+        "prompts_blocked": sum(not d["prompt"] for d in decisions),
+        "videos_blocked": sum(not d.get("video", True) for d in decisions),
+        "unsafe_prompt_example_blocked": not blocked_demo.ok,
+        "unsafe_prompt_example_reason": blocked_demo.reason,
+        "refiner": refiner is not None,
+    }
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    finite = [r[key] for r in rows if np.isfinite(r[key])]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def stage_evaluate(ctx: Context, folder: Path) -> dict[str, Any]:
+    n = ctx.cfg.sampling.cond_frames
+    arrays, meta = load_split(ctx.out, "test")
+    with np.load(ctx.out / "predict" / "predictions.npz") as data:
+        p = {k: data[k] for k in data.files}
+    n_future = ctx.cfg.sim.frames - n
+    given = lambda i: arrays["frames"][i][:n]  # noqa: E731
+    refined = {
+        "world model without refiner": lambda i: p["preds_raw"][i],
+        # the DiT's share: the same refiner, given the decoded copy of the last latent instead
+        "refiner on copied last latent (no DiT)": lambda i: p["latent_copy_refined"][i],
+    }
+    methods: dict[str, Callable[[int], np.ndarray]] = {
+        "world model": lambda i: p["preds"][i],
+        **(refined if ctx.cfg.refiner.steps else {}),
+        "copy last frame": lambda i: physics.copy_last_frame(given(i), n_future),
+        "linear extrapolation": lambda i: physics.linear_extrapolation(given(i), n_future),
+        # how far kinematics alone gets, with perfect segmentation of the given frames (no model has it)
+        "kinematic extrapolation of the true objects (oracle)": lambda i: physics.kinematic_extrapolation(
+            given(i), arrays["masks"][i][:n], n_future
+        ),
+        "copy last latent (decoded)": lambda i: p["latent_copy"][i],
+        "tokenizer reconstruction (upper bound)": lambda i: p["recons"][i],
+    }
+    rows = []
+    for i, m in enumerate(meta):
+        f, k = arrays["frames"][i], arrays["masks"][i]
+        for name, fn in methods.items():
+            rows.append(
+                {"scenario": m["scenario"], "method": name, **physics.physics_alignment(fn(i), f, k, n)}
+            )
+    fs.write_json(folder / "physics_rows.json", rows)
+    keys = ("psnr", "ssim", "iou", "centroid_px")
+    summary = {
+        name: {k: _mean([r for r in rows if r["method"] == name], k) for k in keys} for name in methods
+    }
+    return {
+        "methods": summary,
+        "cond_frames": n,
+        "future_frames": n_future,
+        "geometry": _evaluate_geometry(ctx, folder),
+    }
+
+
+def _evaluate_geometry(ctx: Context, folder: Path) -> dict[str, dict[str, float]]:
+    """3D consistency (Sampson error, pose success) of moving-camera videos: from the last given
+    frame on, the world model's prediction against the true video and the tokenizer's reconstruction."""
+    e = ctx.cfg.eval
+    arrays, meta = load_split(ctx.out, "geometry")
+    if not meta:
+        return {}
+    with np.load(ctx.out / "predict" / "predictions_geometry.npz") as data:
+        preds, recons = data["preds"], data["recons"]
+    last = ctx.cfg.sampling.cond_frames - 1
+    start = lambda i: arrays["frames"][i][last : last + 1]  # noqa: E731
+    methods = {
+        "ground truth": lambda i: arrays["frames"][i][last:],
+        "world model": lambda i: np.concatenate([start(i), preds[i]]),
+        "tokenizer reconstruction": lambda i: np.concatenate([start(i), recons[i]]),
+    }
+    rows = []
+    for i, m in enumerate(meta):
+        for name, fn in methods.items():
+            scores = video_consistency(
+                fn(i), arrays["K"][i], gap=e.geometry_gap, upscale=e.geometry_upscale,
+                contrast_threshold=e.geometry_contrast,
+            )  # fmt: skip
+            rows.append({"scenario": m["scenario"], "camera": m["camera"], "method": name, **scores})
+    fs.write_json(folder / "geometry_rows.json", rows)
+    summary = {}
+    for name in methods:
+        sel = [r for r in rows if r["method"] == name]
+        summary[name] = {
+            "sampson_px": _mean(sel, "sampson_px"),
+            "pose_success": float(np.mean([r["pose_success"] for r in sel])),
+            "mean_inliers": float(np.mean([r["mean_inliers"] for r in sel])),
+            "scored_videos": sum(bool(np.isfinite(r["sampson_px"])) for r in sel),
+        }
+    return summary
