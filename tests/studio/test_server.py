@@ -38,7 +38,7 @@ def test_runs_list_and_run_page(client):
     (curve,) = page["curves"]
     assert curve["name"] == "train" and curve["series"]["loss"] == [[i + 1, v] for i, v in enumerate(LOSSES)]
     group = next(g for g in page["videos"] if g["name"] == "ep0")  # same name, two folders: side by side
-    assert [v["label"] for v in group["videos"]] == ["pred/ep0.mp4", "truth/ep0.mp4"]
+    assert [v["label"] for v in group["videos"]] == ["truth/ep0.mp4", "pred/ep0.mp4"]  # truth leads
     assert all(v["fps"] == pytest.approx(FPS) for v in group["videos"])
     assert page["images"] == [{"label": "frame.png", "url": "/files/train-a/frame.png"}]
     assert client.get("/").status_code == 200 and "studio" in client.get("/").text

@@ -162,6 +162,11 @@ def video_fps(path: Path) -> float | None:
     return _fps_cache[key]
 
 
+def _leads(label: str) -> bool:
+    """Truth and input clips lead a side-by-side group (truth | prediction | baselines)."""
+    return any(word in label.lower() for word in ("truth", "input", "given"))
+
+
 def video_groups(root: Path, folder: Path, videos: list[Path]) -> list[dict[str, Any]]:
     """The run folder's own videos as one group, then one group per file name elsewhere."""
     groups: dict[str, list[Path]] = {}
@@ -169,9 +174,10 @@ def video_groups(root: Path, folder: Path, videos: list[Path]) -> list[dict[str,
         groups.setdefault("" if v.parent == folder else v.stem, []).append(v)
     out = []
     for name in sorted(groups):
+        ordered = sorted(groups[name], key=lambda v: (not _leads(relative(folder, v)), relative(folder, v)))
         items = [
             {"label": relative(folder, v), "url": "/files/" + relative(root, v), "fps": video_fps(v)}
-            for v in groups[name]
+            for v in ordered
         ]
         out.append({"name": name or "this run", "videos": items})
     return out

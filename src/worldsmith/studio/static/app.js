@@ -6,13 +6,18 @@ import { dataPage } from "./data.js";
 import { generatePage } from "./generate.js";
 
 const app = document.getElementById("app");
+// index.html preloads /api/runs alongside the modules; take that response now (a later fetch could be
+// handed the same, by then stale, preload): the page shown first uses it if it is the runs page.
+let preloaded = api("/api/runs").catch(() => null);
 
 function runLink(id) {
   return h("a", { href: `#/run/${encodeURI(id)}`, class: "run-link" }, id || "(runs root)");
 }
 
 async function runsPage() {
-  const { root, runs } = await api("/api/runs");
+  const first = await preloaded;
+  preloaded = null;
+  const { root, runs } = first || (await api("/api/runs"));
   document.getElementById("root").textContent = root;
   const filter = h("input", { type: "search", placeholder: "filter by path, command or status", class: "filter" });
   const rows = runs.map((r) => h("tr", { "data-run": r.id, title: r.error || "" },
@@ -90,6 +95,7 @@ async function route() {
   } catch (err) {
     app.replaceChildren(errorBox(err.message));
   }
+  preloaded = null;
 }
 
 window.addEventListener("hashchange", route);

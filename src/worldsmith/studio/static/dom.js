@@ -20,7 +20,9 @@ export function h(tag, attrs = {}, ...children) {
 const HEADERS = { "X-Worldsmith-Studio": "1" };
 
 export async function api(path, options = {}) {
-  const init = { ...options, headers: { ...HEADERS, ...(options.headers || {}) } };
+  // GETs go out bare, so that they match the page's <link rel=preload> of /api/runs.
+  const extra = options.method && options.method !== "GET" ? HEADERS : {};
+  const init = { ...options, headers: { ...extra, ...(options.headers || {}) } };
   const res = await fetch(path, init);
   let body = null;
   try { body = await res.json(); } catch { body = null; }
