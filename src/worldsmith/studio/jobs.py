@@ -27,7 +27,6 @@ from worldsmith.studio.paths import StudioPathError, relative, resolve_inside
 from worldsmith.studio.runs import walk
 
 STUDIO_GUARDS = ("default", "blocklist")  # `--guard none` exists on the CLI only, never in the Studio
-SAMPLER_NAMES = ("euler", "heun", "dpmpp_2m")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +43,6 @@ class GenerateRequest:
     def __post_init__(self) -> None:
         check(len(self.prompt) <= 2000, "prompt", self.prompt[:40] + "...", "must be <= 2000 characters")
         check(1 <= self.steps <= 200, "steps", self.steps, "must be in 1..200")
-        check(self.sampler in SAMPLER_NAMES, "sampler", self.sampler, f"must be one of {SAMPLER_NAMES}")
         check(0.0 <= self.guidance <= 30.0, "guidance", self.guidance, "must be in 0..30")
         check(0 <= self.seed < 2**63, "seed", self.seed, "must be in 0..2^63-1")
         check(self.cond_frames >= 1, "cond_frames", self.cond_frames, "must be >= 1")
@@ -81,10 +79,14 @@ def find_checkpoints(root: Path, *, max_depth: int = 5) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         dit = dit if isinstance(dit, dict) else {}
+        dit = dit.get(
+            "config", dit
+        )  # config.json: {"model", "format_version", "config": {...}} (older: flat)
         out.append({
             "path": relative(root, folder),
             "latent_size": spec.get("latent_size"),
             "fps": spec.get("fps"),
+            "family": spec.get("family", "edm"),
             "text_encoder": spec.get("text_encoder"),
             "video2world": bool(dit.get("video2world")),
             "tokenizer": (folder / "tokenizer").is_dir(),
@@ -125,6 +127,9 @@ class Jobs:
         raise AssertionError("unreachable")
 
     def submit(self, req: GenerateRequest) -> Job:
+        from worldsmith.diffusion.samplers import SAMPLERS  # torch: once a generation is asked for
+
+        check(req.sampler in SAMPLERS, "sampler", req.sampler, f"must be one of {', '.join(SAMPLERS)}")
         ckpt = resolve_inside(self.root, req.ckpt, kind="dir")
         if not (ckpt / "world.json").is_file():
             raise StudioPathError(f"'{req.ckpt}' is not a world-model folder (no world.json)")

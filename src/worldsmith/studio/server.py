@@ -139,7 +139,9 @@ def create_app(
 
     @app.get("/api/checkpoints")
     def api_checkpoints():
-        return {"checkpoints": find_checkpoints(root)}
+        from worldsmith.diffusion.samplers import SAMPLERS  # torch: only the Generate page needs it
+
+        return {"checkpoints": find_checkpoints(root), "samplers": list(SAMPLERS)}
 
     @app.get("/api/videos")
     def api_videos():

@@ -16,14 +16,14 @@ async function showResult(box, job) {
 }
 
 export async function generatePage() {
-  const [{ checkpoints }, { videos }, { jobs }] = await Promise.all([
+  const [{ checkpoints, samplers }, { videos }, { jobs }] = await Promise.all([
     api("/api/checkpoints"), api("/api/videos"), api("/api/jobs")]);
   if (!checkpoints.length) {
     return [h("h1", {}, "Generate"), h("p", { class: "muted" },
       "No world model (a folder with world.json) under the runs root: train one with `worldsmith train diffusion --out runs/NAME`.")];
   }
   const ckpt = h("select", { name: "ckpt" }, checkpoints.map((c) =>
-    h("option", { value: c.path }, `${c.path} · latents ${c.latent_size.join("×")} · ${c.video2world ? "video2world" : "text2world"}`)));
+    h("option", { value: c.path }, `${c.path} · ${c.family} · latents ${c.latent_size.join("×")} · ${c.video2world ? "video2world" : "text2world"}`)));
   const video = h("select", { name: "video" }, h("option", { value: "" }, "none (Text2World)"),
     videos.map((v) => h("option", { value: v }, v)));
   const upload = h("input", { type: "file", accept: "video/*,.mp4,.webm,.mov,.mkv,.avi", name: "upload" });
@@ -32,7 +32,7 @@ export async function generatePage() {
   const num = (name, value, attrs = {}) => h("input", { name, type: "number", value, ...attrs });
   const cond = num("cond_frames", 1, { min: 1 }), steps = num("steps", 35, { min: 1, max: 200 });
   const guidance = num("guidance", 1, { min: 0, max: 30, step: "any" }), seed = num("seed", 0, { min: 0 });
-  const sampler = h("select", { name: "sampler" }, ["euler", "heun", "dpmpp_2m"].map((s) => h("option", { value: s }, s)));
+  const sampler = h("select", { name: "sampler" }, samplers.map((s) => h("option", { value: s }, s)));
   const go = h("button", { type: "submit", class: "primary" }, "Generate");
   const message = h("div", { class: "message" });
   const bar = h("progress", { max: 1, value: 0, hidden: true });
