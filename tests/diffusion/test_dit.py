@@ -53,8 +53,17 @@ def reference(model: DiT, monkeypatch):
         {"video2world": True},
         {"learnable_pos_embed": False, "concat_padding_mask": False, "rope_scale": (1.0, 3.0, 3.0)},
         {"patch_size": (2, 2, 2)},
+        # Cosmos 2.x: Predict 2 (RoPE only), Predict 2.5 (text projection), Transfer 2.5 (image context)
+        {"learnable_pos_embed": False, "rope_scale": (1.0, 4.0, 4.0)},
+        {
+            "video2world": True,
+            "learnable_pos_embed": False,
+            "rope_scale": (1.0, 3.0, 3.0),
+            "text_proj_dim": 40,
+        },
+        {"video2world": True, "learnable_pos_embed": False, "text_proj_dim": 40, "img_context_dim": 12},
     ],
-    ids=["text2world", "video2world", "no-extras", "patch-2x2x2"],
+    ids=["text2world", "video2world", "no-extras", "patch-2x2x2", "predict2", "predict2.5", "img-context"],
 )
 def test_parity_with_diffusers(kw, monkeypatch):
     cfg = tiny_cfg(**kw)
@@ -64,8 +73,11 @@ def test_parity_with_diffusers(kw, monkeypatch):
     B, T, H, W = 2, 4, 6, 8
     x = torch.randn(B, cfg.latent_channels, T, H, W, generator=g)
     c_noise = torch.tensor([-0.3, 0.9])
-    text = torch.randn(B, 5, cfg.text_dim, generator=g)
+    text = torch.randn(B, 5, cfg.text_in_dim, generator=g)
     text_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    img = torch.randn(B, 3, cfg.img_context_dim, generator=g) if cfg.img_context_dim else None
+    if img is not None:
+        text_mask = None  # diffusers' image-context processor cannot take a text mask tensor
     padding = torch.zeros(1, 1, 24, 32)
     padding[..., 20:, :] = 1.0
     cond = torch.zeros(B, 1, T, H, W)
@@ -79,11 +91,12 @@ def test_parity_with_diffusers(kw, monkeypatch):
             condition_mask=cond if cfg.video2world else None,
             padding_mask=padding,
             fps=30,
+            img_context=img,
         )
         theirs = ref(
             hidden_states=x,
             timestep=c_noise,
-            encoder_hidden_states=text,
+            encoder_hidden_states=text if img is None else (text, img),
             attention_mask=text_mask,
             fps=30,
             condition_mask=cond if cfg.video2world else None,
@@ -130,8 +143,10 @@ def test_load_errors_name_the_problem(tmp_path):
     other = DiT(tiny_cfg(depth=3))
     with pytest.raises(CheckpointError, match="missing"):
         convert.from_diffusers_state_dict(other, convert.to_diffusers_state_dict(model))
-    with pytest.raises(CheckpointError, match="img_context_dim_in"):
-        convert.config_from_diffusers({"img_context_dim_in": 1152})
+    with pytest.raises(CheckpointError, match="img_context_dim_out"):
+        convert.config_from_diffusers({"img_context_dim_in": 1152})  # 2048 != width 4096
+    with pytest.raises(CheckpointError, match="ControlNet"):
+        convert.config_from_diffusers({"controlnet_block_every_n": 7})
 
 
 def test_diffusers_config_round_trip():

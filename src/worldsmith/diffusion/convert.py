@@ -1,9 +1,11 @@
-"""Released Cosmos-1.0 weights in diffusers' layout <-> worldsmith's DiT.
+"""Released Cosmos weights in diffusers' layout <-> worldsmith's DiT.
 
-diffusers' ``CosmosTransformer3DModel`` (Cosmos-1.0 Text2World / Video2World) and `DiT` hold the same
-tensors under different names; `diffusers_key` maps ours to theirs one-to-one. `convert_diffusers`
-turns a diffusers pipeline directory (``transformer/`` + ``vae/``) into a worldsmith checkpoint
-directory without importing diffusers: configs are JSON and weights safetensors.
+diffusers' ``CosmosTransformer3DModel`` (Cosmos-1.0 Text2World / Video2World, Cosmos Predict 2 / 2.5)
+and `DiT` hold the same tensors under different names; `diffusers_key` maps ours to theirs one-to-one.
+`convert_diffusers` turns a diffusers pipeline directory (``transformer/`` + ``scheduler/`` +
+``vae/``) into a worldsmith checkpoint directory without importing diffusers: configs are JSON and
+weights safetensors. The scheduler decides the noise family: ``EDMEulerScheduler`` (1.0) -> EDM,
+``FlowMatchEulerDiscreteScheduler`` (Predict 2) or ``UniPCMultistepScheduler`` (2.5) -> rectified flow.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from worldsmith.errors import CheckpointError
 # Ordered (ours, diffusers) name fragments; applied left to right on dotted keys.
 _RENAMES: list[tuple[str, str]] = [
     (r"^patch_embed\.", "patch_embed.proj."),
+    (r"^text_proj\.", "crossattn_proj.0."),
+    (r"^img_proj\.", "img_context_proj.0."),
     (r"^pos_embed\.(t|h|w)$", r"learnable_pos_embed.pos_emb_\1"),
     (r"^t_fc1\.", "time_embed.t_embedder.linear_1."),
     (r"^t_fc2\.", "time_embed.t_embedder.linear_2."),
@@ -72,14 +76,26 @@ def _diffusers_parts(key: str) -> list[str]:
 
 
 def config_from_diffusers(cfg: dict[str, Any]) -> DiTConfig:
-    """A diffusers ``transformer/config.json`` (Cosmos-1.0) as a `DiTConfig`."""
-    unsupported = [
-        k
-        for k in ("use_crossattn_projection", "img_context_dim_in", "controlnet_block_every_n")
-        if cfg.get(k) not in (None, False, 0)
-    ]
-    if unsupported:
-        raise CheckpointError(f"diffusers Cosmos config uses {unsupported}: only Cosmos-1.0 DiTs convert")
+    """A diffusers ``transformer/config.json`` (Cosmos 1.0, Predict 2 / 2.5) as a `DiTConfig`."""
+    if cfg.get("controlnet_block_every_n"):
+        raise CheckpointError(
+            "diffusers Cosmos config has controlnet_block_every_n (Cosmos Transfer 2.5): its ControlNet "
+            "branches are not supported; convert the Predict 2 / 2.5 base model"
+        )
+    text_dim = int(cfg.get("text_embed_dim", 1024))
+    proj = bool(cfg.get("use_crossattn_projection", False))
+    if proj and int(cfg.get("encoder_hidden_states_channels", 1024)) != text_dim:
+        raise CheckpointError(
+            "diffusers Cosmos config: encoder_hidden_states_channels must equal text_embed_dim "
+            f"({cfg.get('encoder_hidden_states_channels')} vs {text_dim}) for cross-attention to run"
+        )
+    width = int(cfg.get("num_attention_heads", 32)) * int(cfg.get("attention_head_dim", 128))
+    img_dim = int(cfg.get("img_context_dim_in") or 0)
+    if img_dim and int(cfg.get("img_context_dim_out", 2048)) != width:
+        raise CheckpointError(
+            f"diffusers Cosmos config: img_context_dim_out {cfg.get('img_context_dim_out')} must equal the "
+            f"model width {width} (the image keys and values are projected from it)"
+        )
     c_in, c_out = int(cfg.get("in_channels", 16)), int(cfg.get("out_channels", 16))
     if c_in not in (c_out, c_out + 1):
         raise CheckpointError(
@@ -94,7 +110,7 @@ def config_from_diffusers(cfg: dict[str, Any]) -> DiTConfig:
         head_dim=int(cfg.get("attention_head_dim", 128)),
         depth=int(cfg.get("num_layers", 28)),
         mlp_ratio=float(cfg.get("mlp_ratio", 4.0)),
-        text_dim=int(cfg.get("text_embed_dim", 1024)),
+        text_dim=text_dim,
         adaln_lora_dim=int(cfg.get("adaln_lora_dim", 256)),
         max_size=tuple(cfg.get("max_size", (128, 240, 240))),
         patch_size=tuple(cfg.get("patch_size", (1, 2, 2))),
@@ -102,6 +118,8 @@ def config_from_diffusers(cfg: dict[str, Any]) -> DiTConfig:
         concat_padding_mask=bool(cfg.get("concat_padding_mask", True)),
         learnable_pos_embed=pos == "learnable",
         video2world=c_in == c_out + 1,
+        text_proj_dim=int(cfg.get("crossattn_proj_in_channels", 1024)) if proj else 0,
+        img_context_dim=img_dim,
     )
 
 
@@ -126,6 +144,11 @@ def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
         "rope_scale": tuple(cfg.rope_scale),
         "concat_padding_mask": cfg.concat_padding_mask,
         "extra_pos_embed_type": "learnable" if cfg.learnable_pos_embed else None,
+        "use_crossattn_projection": cfg.text_proj_dim > 0,
+        "crossattn_proj_in_channels": cfg.text_proj_dim or 1024,
+        "encoder_hidden_states_channels": cfg.text_dim,
+        "img_context_dim_in": cfg.img_context_dim or None,
+        "img_context_dim_out": cfg.dim,
     }
 
 
@@ -177,17 +200,43 @@ def load_diffusers_transformer(folder: str | Path) -> DiT:
 # Cosmos-1.0 pipeline defaults: 121 frames at 704x1280 and 30 fps -> 16 x 88 x 160 latents (CV8x8x8).
 _COSMOS_LATENT_SIZE = (16, 88, 160)
 _COSMOS_FPS = 30.0
+# Predict 2 / 2.5 defaults: 93 frames at 704x1280, 16 fps -> 24 x 88 x 160 latents (Wan 2.1 VAE, 4x8x8).
+_COSMOS2_LATENT_SIZE = (24, 88, 160)
+_COSMOS2_FPS = 16.0
+_FLOW_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler")
+
+
+def noise_from_scheduler(s_cfg: dict[str, Any]):
+    """``(family, EDMConfig, FlowConfig)`` from a diffusers ``scheduler_config.json``."""
+    from worldsmith.diffusion.edm import EDMConfig
+    from worldsmith.diffusion.flow import FlowConfig
+
+    name = s_cfg.get("_class_name", "EDMEulerScheduler")
+    if name in _FLOW_SCHEDULERS:  # Predict 2 registers 0.002..80 on its scheduler; 2.5 uses 0.01..200
+        flow = FlowConfig(
+            sigma_min=float(s_cfg.get("sigma_min") or 0.01), sigma_max=float(s_cfg.get("sigma_max") or 200.0)
+        )
+        return "flow", EDMConfig(), flow
+    if name != "EDMEulerScheduler":
+        raise CheckpointError(f"diffusers scheduler '{name}' is not a Cosmos scheduler this converter reads")
+    edm = EDMConfig(
+        sigma_data=float(s_cfg.get("sigma_data", 0.5)),
+        sigma_min=float(s_cfg.get("sigma_min", 0.002)),
+        sigma_max=float(s_cfg.get("sigma_max", 80.0)),
+    )
+    return "edm", edm, FlowConfig()
 
 
 def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
-    """Convert a diffusers Cosmos-1.0 pipeline directory into a worldsmith world-model directory.
+    """Convert a diffusers Cosmos pipeline directory (1.0, Predict 2 or 2.5) into a worldsmith
+    world-model directory.
 
-    ``out`` gets ``dit/`` (our `DiT` layout), ``tokenizer/`` (the ``vae/`` read by
-    `worldsmith.tokenizers`, when present) and ``world.json``: the VAE's per-channel-and-frame latent
-    statistics, the scheduler's EDM constants, fps 30 for the RoPE clock, and the text encoder
-    (``src/text_encoder`` when present: T5 is referenced, not copied). Returns a summary.
+    ``out`` gets ``dit/`` (our `DiT` layout), ``tokenizer/`` (a Cosmos ``vae/`` read by
+    `worldsmith.tokenizers`, when present; the Wan VAE of 2.x is not copied) and ``world.json``: the
+    VAE's latent statistics, the scheduler's noise family and constants, the fps of the RoPE clock
+    (1.0: 30; Predict 2: 16; Predict 2.5: none), and the text encoder (``src/text_encoder`` when
+    present: referenced, not copied). Returns a summary.
     """
-    from worldsmith.diffusion.edm import EDMConfig
     from worldsmith.diffusion.world import WorldModel, WorldSpec
 
     src, out = Path(src), Path(out)
@@ -199,32 +248,33 @@ def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
     C = dit.cfg.latent_channels
     tokenizer, vae_cfg = None, {}
     if (src / "vae").is_dir():
-        from worldsmith.tokenizers.model import CausalTokenizer
-
         vae_cfg = json.loads((src / "vae" / "config.json").read_text())
-        tokenizer = CausalTokenizer.from_pretrained(src / "vae").eval()
+        if vae_cfg.get("_class_name") != "AutoencoderKLWan":
+            from worldsmith.tokenizers.model import CausalTokenizer
+
+            tokenizer = CausalTokenizer.from_pretrained(src / "vae").eval()
     sched = src / "scheduler" / "scheduler_config.json"
-    s_cfg = json.loads(sched.read_text()) if sched.is_file() else {}
-    edm = EDMConfig(
-        sigma_data=float(s_cfg.get("sigma_data", 0.5)),
-        sigma_min=float(s_cfg.get("sigma_min", 0.002)),
-        sigma_max=float(s_cfg.get("sigma_max", 80.0)),
-    )
-    text = src / "text_encoder"
+    family, edm, flow = noise_from_scheduler(json.loads(sched.read_text()) if sched.is_file() else {})
+    text, v2 = src / "text_encoder", family == "flow"
+    predict25 = dit.cfg.text_proj_dim > 0  # Predict 2.5: Qwen2.5-VL states, no fps on the RoPE clock
+    default_text = "qwen:nvidia/Cosmos-Reason1-7B" if predict25 else "t5:google-t5/t5-11b"
     spec = WorldSpec(
         latent_mean=tuple(vae_cfg.get("latents_mean") or [0.0] * C),
         latent_std=tuple(vae_cfg.get("latents_std") or [1.0] * C),
-        latent_size=_COSMOS_LATENT_SIZE,
-        fps=_COSMOS_FPS,
-        model_fps=_COSMOS_FPS,
-        text_encoder=f"t5:{text.resolve()}" if text.is_dir() else "t5:google-t5/t5-11b",
+        latent_size=_COSMOS2_LATENT_SIZE if v2 else _COSMOS_LATENT_SIZE,
+        fps=_COSMOS2_FPS if v2 else _COSMOS_FPS,
+        model_fps=None if predict25 else _COSMOS2_FPS if v2 else _COSMOS_FPS,
+        text_encoder=f"{default_text.split(':')[0]}:{text.resolve()}" if text.is_dir() else default_text,
+        family=family,
         edm=edm,
+        flow=flow,
     )
     WorldModel(dit, spec, tokenizer).save_pretrained(out)
     summary = {
         "source": str(src),
         "dit_params": sum(p.numel() for p in dit.parameters()),
         "video2world": dit.cfg.video2world,
+        "family": family,
         "tokenizer": tokenizer is not None,
         "text_encoder": spec.text_encoder,
     }

@@ -13,6 +13,10 @@ Cosmos (arXiv 2501.03575, Sec. 5.1, Fig. 7) adapts DiT (Peebles & Xie 2023, arXi
   term computed once per forward, which saves ~36% of the parameters at 7B (Cosmos Sec. 5.1).
 * Queries and keys get a per-head RMSNorm (QK-norm) before RoPE.
 * Final AdaLN layer and a linear "unpatchify" back to ``[B, C, T, H, W]``.
+* Cosmos 2.x (Predict 2 / 2.5, Transfer 2.5) keeps this network and adds, by config: no absolute
+  embedding (RoPE only), a ``GELU(Linear)`` projection of the text encoder's states before
+  cross-attention (Predict 2.5 feeds all Qwen2.5-VL layers, 100352-d), and image-context tokens
+  attended beside the text in every cross-attention with their own q/k/v (Transfer 2.5).
 
 `DiT.forward` is the raw network ``F(c_in x, c_noise, text)`` of EDM (see `edm.py`). Weight names
 differ from diffusers' ``CosmosTransformer3DModel`` but map one-to-one, except that self-attention
@@ -57,6 +61,12 @@ class DiTConfig:
     # Not in Cosmos (off for its weights): Video2World denoises the future relative to the last given
     # latent frame (see `conditioning.video2world_denoise`), so "nothing moves" is the prior.
     residual_to_given: bool = False
+    # Cosmos 2.5: text states of width `text_proj_dim` pass GELU(Linear(-> text_dim)) first
+    # (use_crossattn_projection; crossattn_proj_in_channels). 0 = none.
+    text_proj_dim: int = 0
+    # Cosmos Transfer 2.5: image-context tokens of width `img_context_dim` (img_context_dim_in),
+    # projected to the model width, attended beside the text in cross-attention. 0 = none.
+    img_context_dim: int = 0
 
     def __post_init__(self) -> None:
         for key in ("latent_channels", "heads", "head_dim", "depth", "text_dim", "adaln_lora_dim"):
@@ -68,6 +78,8 @@ class DiTConfig:
             "must be even and >= 12",
         )
         check(all(p > 0 for p in self.patch_size), "patch_size", self.patch_size, "must be positive")
+        for key in ("text_proj_dim", "img_context_dim"):
+            check(getattr(self, key) >= 0, key, getattr(self, key), "must be >= 0 (0 = none)")
         check(
             all(m % p == 0 for m, p in zip(self.max_size, self.patch_size, strict=True)),
             "max_size",
@@ -80,6 +92,11 @@ class DiTConfig:
         return self.heads * self.head_dim
 
     @property
+    def text_in_dim(self) -> int:
+        """Width of the text embeddings the model takes (before its projection, if any)."""
+        return self.text_proj_dim or self.text_dim
+
+    @property
     def in_channels(self) -> int:
         """Channels entering the patch embedding: latents + condition mask + padding mask."""
         return self.latent_channels + int(self.video2world) + int(self.concat_padding_mask)
@@ -87,9 +104,19 @@ class DiTConfig:
 
 class Attention(nn.Module):
     """Multi-head attention with per-head QK RMSNorm: self-attention (fused q/k/v projection, RoPE)
-    or cross-attention to a context (q from x, fused k/v from the context)."""
+    or cross-attention to a context (q from x, fused k/v from the context). With `img_context`,
+    cross-attention also attends to image tokens (width `dim`) with its own q/k/v and QK norms, and
+    the two outputs are summed before the output projection (Cosmos Transfer 2.5)."""
 
-    def __init__(self, dim: int, heads: int, head_dim: int, *, context_dim: int | None = None):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        head_dim: int,
+        *,
+        context_dim: int | None = None,
+        img_context: bool = False,
+    ):
         super().__init__()
         inner = heads * head_dim
         self.heads, self.cross = heads, context_dim is not None
@@ -100,6 +127,10 @@ class Attention(nn.Module):
             self.qkv = nn.Linear(dim, 3 * inner, bias=False)  # one GEMM instead of three
         self.q_norm = nn.RMSNorm(head_dim, eps=1e-5)
         self.k_norm = nn.RMSNorm(head_dim, eps=1e-5)
+        if img_context:  # names as in diffusers' CosmosAttention
+            self.q_img, self.k_img, self.v_img = (nn.Linear(dim, inner, bias=False) for _ in range(3))
+            self.q_img_norm = nn.RMSNorm(head_dim, eps=1e-6)
+            self.k_img_norm = nn.RMSNorm(head_dim, eps=1e-6)
         self.out = nn.Linear(inner, dim, bias=False)
 
     def forward(
@@ -109,6 +140,7 @@ class Attention(nn.Module):
         *,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         mask: torch.Tensor | None = None,
+        img: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.cross:
             q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.heads)  # [B, H, L, Dh]
@@ -119,6 +151,11 @@ class Attention(nn.Module):
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = attention(q, k, v, attn_mask=mask)  # [B, H, L, Dh]
+        if img is not None:
+            q, k, v = (rearrange(f(t), "b l (h d) -> b h l d", h=self.heads)
+                       for f, t in ((self.q_img, x), (self.k_img, img), (self.v_img, img)))  # fmt: skip
+            q, k = _rms_norm(q, self.q_img_norm), _rms_norm(k, self.k_img_norm)
+            out = out + attention(q, k, v)  # [B, H, L, Dh]
         return self.out(rearrange(out, "b h l d -> b l (h d)"))
 
 
@@ -157,7 +194,9 @@ class Block(nn.Module):
         self.mod_self = AdaLNLoRA(D, cfg.adaln_lora_dim, 3)
         self.self_attn = Attention(D, cfg.heads, cfg.head_dim)
         self.mod_cross = AdaLNLoRA(D, cfg.adaln_lora_dim, 3)
-        self.cross_attn = Attention(D, cfg.heads, cfg.head_dim, context_dim=cfg.text_dim)
+        self.cross_attn = Attention(
+            D, cfg.heads, cfg.head_dim, context_dim=cfg.text_dim, img_context=cfg.img_context_dim > 0
+        )
         self.mod_mlp = AdaLNLoRA(D, cfg.adaln_lora_dim, 3)
         self.mlp = MLP(D, int(D * cfg.mlp_ratio))
 
@@ -171,13 +210,14 @@ class Block(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor],
         pos: torch.Tensor | None,
         text_mask: torch.Tensor | None,
+        img: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if pos is not None:
             x = x + pos
         shift, scale, gate = self.mod_self(emb, shared)
         x = torch.addcmul(x, gate, self.self_attn(_modulate(x, shift, scale), rope=rope))  # x + gate * attn
         shift, scale, gate = self.mod_cross(emb, shared)
-        x = torch.addcmul(x, gate, self.cross_attn(_modulate(x, shift, scale), text, mask=text_mask))
+        x = torch.addcmul(x, gate, self.cross_attn(_modulate(x, shift, scale), text, mask=text_mask, img=img))
         shift, scale, gate = self.mod_mlp(emb, shared)
         return torch.addcmul(x, gate, self.mlp(_modulate(x, shift, scale)))
 
@@ -221,6 +261,9 @@ class DiT(nn.Module, Pretrained):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.final_mod = AdaLNLoRA(D, cfg.adaln_lora_dim, 2)
         self.proj_out = nn.Linear(D, pt * ph * pw * cfg.latent_channels, bias=False)
+        # Cosmos 2.x input projections, GELU(Linear) each (diffusers: crossattn_proj, img_context_proj).
+        self.text_proj = nn.Linear(cfg.text_proj_dim, cfg.text_dim) if cfg.text_proj_dim else None
+        self.img_proj = nn.Linear(cfg.img_context_dim, D) if cfg.img_context_dim else None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -245,6 +288,7 @@ class DiT(nn.Module, Pretrained):
         padding_mask: torch.Tensor | None = None,
         fps: float | None = None,
         extra_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        img_context: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Args:
         x: ``[B, C, T, H, W]`` preconditioned latents (``c_in * x``).
@@ -256,6 +300,7 @@ class DiT(nn.Module, Pretrained):
         extra_emb: post-training conditions (`worldsmith.posttrain`): ``(e [B, 1|T', D], s [B, 1|T', 3D])``
             added per sample or per latent frame (``T'`` = T / p_t) to the noise-level embedding
             before its RMSNorm and to the shared AdaLN-LoRA term (Cosmos action conditioning).
+        img_context: ``[B, N, img_context_dim]`` image tokens (configs with `img_context_dim`).
         """
         cfg = self.cfg
         B, C, T, H, W = x.shape
@@ -297,8 +342,11 @@ class DiT(nn.Module, Pretrained):
             emb = emb[:, :, None].expand(-1, -1, per, -1).flatten(1, 2)  # [B, L, D]
 
         mask = None if text_mask is None else text_mask[:, None, None, :].bool()  # [B, 1, 1, S]
+        if self.text_proj is not None:
+            text = F.gelu(self.text_proj(text))  # [B, S, text_dim]
+        img = None if img_context is None or self.img_proj is None else F.gelu(self.img_proj(img_context))
         for block in self.blocks:
-            x = block(x, emb, shared, text, rope=rope, pos=pos, text_mask=mask)
+            x = block(x, emb, shared, text, rope=rope, pos=pos, text_mask=mask, img=img)
 
         shift, scale = self.final_mod(emb, shared)
         x = self.proj_out(_modulate(x, shift, scale))  # [B, L, ph*pw*pt*C]
@@ -340,4 +388,18 @@ def cosmos_14b(**kw) -> DiTConfig:
     return _preset(dict(heads=40, head_dim=128, depth=36, text_dim=1024, rope_scale=(2.0, 2.0, 2.0)), kw)
 
 
-PRESETS = {"tiny": tiny, "small": small, "7b": cosmos_7b, "14b": cosmos_14b}
+def predict2_2b(**kw) -> DiTConfig:
+    """Cosmos-Predict2-2B (Video2World: `video2world=True`): width 2048, 28 blocks, RoPE only."""
+    base = dict(heads=16, head_dim=128, depth=28, text_dim=1024, rope_scale=(1.0, 3.0, 3.0))
+    return _preset({**base, "learnable_pos_embed": False}, kw)
+
+
+def predict25_2b(**kw) -> DiTConfig:
+    """Cosmos-Predict2.5-2B: Predict2-2B plus the projection of all 28 Qwen2.5-VL-7B layers (100352)."""
+    return predict2_2b(**{"video2world": True, "text_proj_dim": 100352, **kw})
+
+
+PRESETS = {
+    "tiny": tiny, "small": small, "7b": cosmos_7b, "14b": cosmos_14b,
+    "predict2-2b": predict2_2b, "predict2.5-2b": predict25_2b,
+}  # fmt: skip

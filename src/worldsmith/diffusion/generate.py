@@ -41,6 +41,8 @@ def sample_latents(
     callback=None,
     cond_kwargs: dict | None = None,
     uncond_kwargs: dict | None = None,
+    neg_text: torch.Tensor | None = None,
+    neg_text_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Latents ``[B, C, T, H, W]`` (in the model's normalised latent space).
 
@@ -56,6 +58,8 @@ def sample_latents(
         fps: passed to the DiT's temporal RoPE clock (`WorldSpec.model_fps`).
         cond_kwargs, uncond_kwargs: extra network inputs of the conditional and the unconditional
             model (post-training conditions such as actions, `worldsmith.posttrain`).
+        neg_text, neg_text_mask: what the unconditional model sees instead of the null text (the
+            embedded negative prompt of Cosmos 2.x pipelines).
     """
     if sampler not in SAMPLERS:
         raise WorldsmithError(f"unknown sampler '{sampler}'; choose one of {', '.join(SAMPLERS)}")
@@ -68,10 +72,10 @@ def sample_latents(
     if n_cond >= T:
         raise WorldsmithError(f"{n_cond} given latent frames leave nothing to generate out of {T}")
     dev = next(model.parameters()).device
-    text_dim = model.cfg.text_dim
+    text_dim = model.cfg.text_in_dim
     if text is None:
         text, text_mask = null_text(B, text_dim, dev)
-    u_text, u_mask = null_text(B, text_dim, dev)
+    u_text, u_mask = null_text(B, text_dim, dev) if neg_text is None else (neg_text, neg_text_mask)
     common = dict(cfg=family, cond_latents=cond_latents if n_cond else None, n_cond=n_cond)
     common["augment_sigma"], common["generator"] = augment_sigma, generator
     if fps is not None:

@@ -81,7 +81,7 @@ class DiffusionObjective:
         y = batch["latents"] if isinstance(batch, dict) else batch
         B, _, T, _, _ = y.shape
         dev = y.device
-        text, text_mask = batch_text(batch if isinstance(batch, dict) else {}, B, model.cfg.text_dim, dev)
+        text, text_mask = batch_text(batch if isinstance(batch, dict) else {}, B, model.cfg.text_in_dim, dev)
         if cfg.text_dropout > 0:
             drop = (torch.rand(B, generator=g) < cfg.text_dropout).to(dev)
             text = torch.where(drop[:, None, None], torch.zeros_like(text), text)
