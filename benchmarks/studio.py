@@ -7,7 +7,7 @@ results; a 500-step metrics.jsonl; every 10th run a small mp4) is served by the 
 ``worldsmith studio --runs DIR`` (a subprocess), and opened in Debian's headless chromium through
 Playwright, a fresh page per repeat. Measured in the page (ms from navigation start):
 - first contentful paint (the browser's `paint` timing), and
-- "runs table painted": the first animation frame at which all rows are in the table.
+- "runs table painted": the end of the first frame painted with all rows in the table.
 The peer, in the same run: the same table rendered server side into one static HTML page (what a
 static report of the runs would be), served by Python's ``http.server`` and timed the same way.
 Memory: the server's resident set (VmRSS from /proc) after start and after the repeats (each loads
@@ -108,19 +108,31 @@ def torch_rss_mb() -> float:
     return next(int(ln.split()[1]) / 1024 for ln in out.splitlines() if ln.startswith("VmRSS:"))
 
 
+# After the rows are in: the time once that frame is painted (the next task after its animation frame),
+# and the first-contentful-paint entry (waited for: it may be recorded after the rows are in).
+MEASURE = """async () => {
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const painted = performance.now();
+  const fcp = await new Promise((resolve) => {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.name === "first-contentful-paint") resolve(e.startTime);
+    }).observe({ type: "paint", buffered: true });
+    setTimeout(() => resolve(NaN), 5000);
+  });
+  return { painted_ms: painted, fcp_ms: fcp };
+}"""
+
+
 def time_page(browser, url: str, n: int, then: str | None = None) -> dict[str, float]:
     page = browser.new_page()
     page.goto(url, wait_until="commit")
     page.wait_for_function(PAINTED.replace("{n}", str(n)), polling="raf", timeout=60_000)
-    painted = page.evaluate("performance.now()")
-    fcp = page.evaluate(
-        "() => (performance.getEntriesByName('first-contentful-paint')[0] || {startTime: NaN}).startTime"
-    )
+    times = page.evaluate(MEASURE)
     if then:  # open one run page too (the server reads its files)
         page.goto(then)
         page.wait_for_selector("h2")
     page.close()
-    return {"fcp_ms": fcp, "painted_ms": painted}
+    return times
 
 
 def main() -> None:
