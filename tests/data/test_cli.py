@@ -65,3 +65,15 @@ def test_bad_curated_input_one_line_exit_2(break_it, message, curated, videos, t
     code, err = run_cli([*args, *(x for s in select for x in ("--select", s))], capsys)
     assert code == 2 and message in err.replace("\n", " ")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_tokenizer_eval_on_curated_clips_chosen_by_bucket(curated, tmp_path, capsys):
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+
+    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(tmp_path / "tok")
+    args = ["tokenizer", "eval", "--ckpt", tmp_path / "tok", "--data", curated[0], "--out", tmp_path / "ev"]
+    code, err = run_cli([*args, "--select", "bucket=32x48_ar1.50_0-4s"], capsys)
+    assert code == 0, err
+    run = json.loads((tmp_path / "ev" / "run.json").read_text())
+    assert run["results"]["videos"] == 2 and run["args"]["select"] == ["bucket=32x48_ar1.50_0-4s"]

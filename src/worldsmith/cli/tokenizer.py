@@ -127,14 +127,16 @@ def reconstruct(video: Annotated[Path, typer.Argument(help="Video.")], ckpt: Tok
 @app.command("eval")
 def evaluate(
     ckpt: TokCkpt,
-    data: Annotated[Path, typer.Option("--data", help="Folder of videos.")],
+    data: TrainData,
     out: Out,
+    select: Select = None,
     size: TokSize = None,
     max_frames: MaxFrames = None,
     seed: Seed = 0,
 ) -> None:
     """PSNR, SSIM, temporal flicker, compression ratio and throughput (and the naive codec's)."""
-    _run(out, seed, "eval", eval_dir, ckpt=ckpt, data=data, size=size, max_frames=max_frames)
+    _run(out, seed, "eval", lambda select, **kw: eval_dir(**kw, selection=selection(select)), ckpt=ckpt,
+         data=data, select=select or [], size=size, max_frames=max_frames)  # fmt: skip
 
 
 @app.command("convert")

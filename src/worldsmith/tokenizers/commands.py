@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from worldsmith import fs
 from worldsmith.checkpoint import load_strict
-from worldsmith.data import find_videos
+from worldsmith.data import Selection, open_data
 from worldsmith.errors import CheckpointError
 from worldsmith.tokenizers.evaluate import evaluate, reconstruct, trim_for
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -74,10 +74,14 @@ def reconstruct_file(ckpt: Path, video: Path, out: Path, *, size: int | None, ma
     return {"video": str(path), **metrics}
 
 
-def eval_dir(ckpt: Path, data: Path, *, size: int | None, max_frames: int | None) -> dict[str, Any]:
-    """Metrics over every video under `data` (see `evaluate`)."""
+def eval_dir(ckpt: Path, data: Any, *, size: int | None, max_frames: int | None,
+             selection: Selection | None = None) -> dict[str, Any]:  # fmt: skip
+    """Metrics over every clip of `data` (`worldsmith.data.open_data`: a curate output folder, whose
+    clips `selection` picks, a folder of videos or a video; see `evaluate`)."""
+    source = open_data(data, selection)  # bad data fails before the model loads
     model = CausalTokenizer.from_pretrained(ckpt)
-    videos = [_load_video(model, p, size, max_frames).frames for p in find_videos(data)]
+    videos = [trim_for(model, resize_short_side(c.frames, size) if size else c.frames)
+              for c in source.clips(max_frames)]  # fmt: skip
     return {"videos": len(videos), **evaluate(model, videos)}
 
 
