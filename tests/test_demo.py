@@ -41,6 +41,9 @@ def test_report_has_every_section(demo_run):
         assert f"<h2>{title}</h2>" in html, title
     assert len(re.findall(r'src="data:image/gif;base64,', html)) >= 4
     assert "copy last frame" in html and "world model" in html
+    headline = html.index("<h2>Physics alignment</h2>")
+    assert headline < html.index("<h2>Digital twins</h2>") and headline < html.index("<h2>Guardrails</h2>")
+    assert "<summary>settings (" in html and "<summary>decisions per held-out episode (" in html  # folded
 
 
 def test_evaluation_numbers_are_sane(demo_run):

@@ -68,3 +68,15 @@ def test_renders_in_headless_chromium(tmp_path):
     )  # fmt: skip
     img = np.asarray(Image.open(shot).convert("RGB"))
     assert img.shape[:2] == (600, 800) and img.std() > 5  # not a blank page
+
+
+def test_folded_tables_sit_in_closed_details():
+    rep = Report("r")
+    sec = rep.section("Overview")
+    sec.table([{"method": "model", "psnr": 25.0}], caption="headline")
+    sec.table([{"setting": f"k{i}", "value": i} for i in range(32)], caption="settings", fold=True)
+    text = rep.html()
+    head, folded = text.split("<details>", 1)
+    assert "headline" in head and "settings" not in head  # the headline stays open, before the fold
+    assert folded.startswith("<summary>settings (32 rows)</summary>") and folded.count("<tr>") == 33
+    assert "<details open" not in text

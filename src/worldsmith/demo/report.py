@@ -13,15 +13,16 @@ from worldsmith.demo.context import Context, load_split
 from worldsmith.eval import physics
 from worldsmith.eval.report import Report, side_by_side
 
+# The headline first (what was built, then physics against the baselines), then the stages in order.
 SECTIONS = (
     "Overview",
+    "Physics alignment",
+    "3D consistency",
     "Digital twins",
     "Curation",
     "Tokenizer",
     "World model",
     "Guardrails",
-    "Physics alignment",
-    "3D consistency",
 )
 
 
@@ -46,22 +47,121 @@ def write_report(ctx: Context) -> Path:
     sim_cfg, n_given = cfg.sim, cfg.sampling.cond_frames
     rep = Report("worldsmith demo: a world model built end to end on a CPU")
 
+    w = res["world_model"]
+    minutes = sum(v.get("seconds", 0.0) for v in res.values()) / 60
     sec = rep.section(
         "Overview",
-        "Digital twins -> curation -> tokenizer -> diffusion world model -> guardrails -> evaluation. "
-        "Each stage below shows what it did; all numbers are measured in this run.",
+        f"What was built: a diffusion world model (a DiT with {w.get('params', 0):,} parameters, "
+        f"{w.get('steps')} steps) in the latent space of a {cfg.tokenizer.preset} tokenizer, trained on "
+        f"{res['curate']['clips']} clips curated from simulated footage"
+        + (", its predictions finished by a context refiner" if "refiner" in res else "")
+        + f", in {minutes:.1f} minutes on this machine. The headline comes first: how well it predicts "
+        "held-out physics against the baselines; then each stage in the order it ran. Every number is "
+        "measured in this run.",
     )
     sec.table(
-        [{"stage": k, "seconds": v.get("seconds", 0.0)} for k, v in res.items()], caption="stage timings"
+        [{"stage": k, "seconds": v.get("seconds", 0.0)} for k, v in res.items()],
+        caption="stage timings",
+        fold=True,
     )
     settings = [{"setting": "seed", "value": str(ctx.seed)}] + [
         {"setting": f"{section}.{k}", "value": str(v)}
         for section, values in config_lib.to_dict(cfg).items()
         for k, v in values.items()
     ]
-    sec.table(settings, caption="settings")
+    sec.table(settings, caption="settings", fold=True)
 
     test, meta = load_split(out, "test")
+    ev = res["evaluate"]
+    sec = rep.section(
+        "Physics alignment",
+        f"Given the first {ev['cond_frames']} frames of each held-out episode, predict the next "
+        f"{ev['future_frames']}: the world model against the baselines.",
+    )
+    sec.table(
+        [{"method": k, **v} for k, v in ev["methods"].items()],
+        caption="mean over held-out episodes",
+        highlight="iou",
+    )
+    with np.load(out / "predict" / "predictions.npz") as data:
+        preds = data["preds"]
+        raw = data["preds_raw"] if "world model without refiner" in ev["methods"] else None
+    shown = set()
+    for i, m in enumerate(meta):
+        if m["scenario"] in shown:
+            continue
+        shown.add(m["scenario"])
+        truth = test["frames"][i]
+        given = _label(truth[:n_given], colour=(40, 200, 40))
+        pred_full = np.concatenate([given, _label(preds[i], colour=(220, 60, 60))])
+        copy = np.concatenate([given, physics.copy_last_frame(truth[:n_given], len(preds[i]))])
+        panels, legend = [truth, pred_full], "truth | world model"
+        if raw is not None:
+            panels.append(np.concatenate([given, _label(raw[i], colour=(220, 60, 60))]))
+            legend += " | without refiner"
+        legend += " | copy last frame (green bar: given; red: predicted)"
+        sec.video(
+            side_by_side(*panels, copy),
+            sim_cfg.fps,
+            caption=f"{m['scenario']}: {legend}",
+        )
+    sec.note(
+        "How to read it: object IoU segments each prediction by the object's known colour; the "
+        "tokenizer row is the best a model in this latent space can do; 'copy last latent' repeats the "
+        "last given latent frame and decodes it, the copy-last baseline inside the same latent space, "
+        "so the gap between it and the world model is what the model learned about dynamics. The "
+        "kinematic oracle is given the true masks of the given frames (no model is): each object moves "
+        "rigidly along its centroid track, extrapolated with constant acceleration; where it falls "
+        "behind copying the last frame, the future is decided by contacts (landing, bouncing, friction "
+        "bringing a box to rest), which kinematics cannot know."
+        + (
+            " The world model row is the DiT's prediction, decoded, then finished in pixel space by the "
+            "context refiner from the given frames (trained on the world model's predictions of other "
+            "episodes; with motion on, it carries the last given frame's pixels forward along a flow it "
+            "predicts); 'world model without refiner' is the decoded prediction alone, and 'refiner on "
+            "copied last latent (no DiT)' is the same refiner finishing the copy-last-latent row instead "
+            "of the DiT's prediction: the gap between it and the world model is what the DiT adds."
+            if "world model without refiner" in ev["methods"]
+            else ""
+        ),
+    )
+    rows = json.loads((out / "evaluate" / "physics_rows.json").read_text())
+    by_scn: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        by_scn.setdefault(r["scenario"], {"scenario": r["scenario"]})[f"{r['method']} PSNR"] = r["psnr"]
+    sec.table(list(by_scn.values()), caption="future-frame PSNR (dB) per scenario", fold=True)
+    geo = ev.get("geometry") or {}
+    sec = rep.section(
+        "3D consistency",
+        "Held-out episodes filmed by a moving camera (orbit, dolly): from the last given frame on, SIFT "
+        f"matches between frames t and t+{cfg.eval.geometry_gap} "
+        f"(contrast threshold {cfg.eval.geometry_contrast:g}), "
+        "a RANSAC fundamental matrix, and the mean Sampson error of its "
+        f"inliers in pixels of the {sim_cfg.size} px frames (matched on {cfg.eval.geometry_upscale}x bicubic "
+        "upscales; a pair with < 15 inliers is not scored). A world model that keeps the scene rigid "
+        "scores close to the true videos.",
+    )
+    if geo:
+        truth_err = geo.get("ground truth", {}).get("sampson_px", float("nan"))
+        sec.table(
+            [{"method": k, **v, "vs ground truth": v["sampson_px"] / truth_err} for k, v in geo.items()],
+            caption="mean over moving-camera episodes",
+        )
+        g_arrays, g_meta = load_split(out, "geometry")
+        with np.load(out / "predict" / "predictions_geometry.npz") as data:
+            g_preds = data["preds"]
+        for i in range(min(2, len(g_meta))):
+            truth = g_arrays["frames"][i]
+            given = _label(truth[:n_given], colour=(40, 200, 40))
+            pred_full = np.concatenate([given, _label(g_preds[i], colour=(220, 60, 60))])
+            m = g_meta[i]
+            sec.video(
+                side_by_side(truth, pred_full),
+                sim_cfg.fps,
+                caption=f"{m['scenario']}, {m['camera']} camera: truth | world model",
+            )
+    else:
+        sec.text("No moving-camera episodes in this run (geometry_cameras is empty).")
     sim = res["sim"]
     kinds = ", ".join(f"{n} {k}s" for k, n in sim["transitions"].items())
     sec = rep.section(
@@ -116,7 +216,6 @@ def write_report(ctx: Context) -> Path:
             caption="tokenizer training loss",
         )
 
-    w = res["world_model"]
     sec = rep.section(
         "World model",
         f"A DiT with {w.get('params', 0):,} parameters trained for {w.get('steps')} steps on latents "
@@ -135,7 +234,17 @@ def write_report(ctx: Context) -> Path:
         "Every caption passed the prompt pre-guard before any compute; every predicted video passed "
         "the post-guard (video safety classifier, face blur) before it was written.",
     )
-    sec.table(decisions, caption="decisions per held-out episode")
+    sec.table(
+        [
+            {
+                "held-out episodes": p["episodes"],
+                "prompts blocked": p["prompts_blocked"],
+                "videos blocked": p["videos_blocked"],
+            }
+        ],  # fmt: skip
+        caption="pre-guard and post-guard",
+    )
+    sec.table(decisions, caption="decisions per held-out episode", fold=True)
     sec.table(
         [
             {
@@ -147,91 +256,4 @@ def write_report(ctx: Context) -> Path:
         caption="an unsafe prompt, for contrast",
     )
 
-    ev = res["evaluate"]
-    sec = rep.section(
-        "Physics alignment",
-        f"Given the first {ev['cond_frames']} frames of each held-out episode, predict the next "
-        f"{ev['future_frames']}. Object IoU segments each prediction by the object's known colour; the "
-        "tokenizer row is the best a model in this latent space can do; 'copy last latent' repeats the "
-        "last given latent frame and decodes it, the copy-last baseline inside the same latent space, "
-        "so the gap between it and the world model is what the model learned about dynamics. The "
-        "kinematic oracle is given the true masks of the given frames (no model is): each object moves "
-        "rigidly along its centroid track, extrapolated with constant acceleration; where it falls "
-        "behind copying the last frame, the future is decided by contacts (landing, bouncing, friction "
-        "bringing a box to rest), which kinematics cannot know."
-        + (
-            " The world model row is the DiT's prediction, decoded, then finished in pixel space by the "
-            "context refiner from the given frames (trained on the world model's predictions of other "
-            "episodes; with motion on, it carries the last given frame's pixels forward along a flow it "
-            "predicts); 'world model without refiner' is the decoded prediction alone, and 'refiner on "
-            "copied last latent (no DiT)' is the same refiner finishing the copy-last-latent row instead "
-            "of the DiT's prediction: the gap between it and the world model is what the DiT adds."
-            if "world model without refiner" in ev["methods"]
-            else ""
-        ),
-    )
-    sec.table(
-        [{"method": k, **v} for k, v in ev["methods"].items()],
-        caption="mean over held-out episodes",
-        highlight="iou",
-    )
-    rows = json.loads((out / "evaluate" / "physics_rows.json").read_text())
-    by_scn: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        by_scn.setdefault(r["scenario"], {"scenario": r["scenario"]})[f"{r['method']} PSNR"] = r["psnr"]
-    sec.table(list(by_scn.values()), caption="future-frame PSNR (dB) per scenario")
-    with np.load(out / "predict" / "predictions.npz") as data:
-        preds = data["preds"]
-        raw = data["preds_raw"] if "world model without refiner" in ev["methods"] else None
-    shown = set()
-    for i, m in enumerate(meta):
-        if m["scenario"] in shown:
-            continue
-        shown.add(m["scenario"])
-        truth = test["frames"][i]
-        given = _label(truth[:n_given], colour=(40, 200, 40))
-        pred_full = np.concatenate([given, _label(preds[i], colour=(220, 60, 60))])
-        copy = np.concatenate([given, physics.copy_last_frame(truth[:n_given], len(preds[i]))])
-        panels, legend = [truth, pred_full], "truth | world model"
-        if raw is not None:
-            panels.append(np.concatenate([given, _label(raw[i], colour=(220, 60, 60))]))
-            legend += " | without refiner"
-        legend += " | copy last frame (green bar: given; red: predicted)"
-        sec.video(
-            side_by_side(*panels, copy),
-            sim_cfg.fps,
-            caption=f"{m['scenario']}: {legend}",
-        )
-    geo = ev.get("geometry") or {}
-    sec = rep.section(
-        "3D consistency",
-        "Held-out episodes filmed by a moving camera (orbit, dolly): from the last given frame on, SIFT "
-        f"matches between frames t and t+{cfg.eval.geometry_gap} "
-        f"(contrast threshold {cfg.eval.geometry_contrast:g}), "
-        "a RANSAC fundamental matrix, and the mean Sampson error of its "
-        f"inliers in pixels of the {sim_cfg.size} px frames (matched on {cfg.eval.geometry_upscale}x bicubic "
-        "upscales; a pair with < 15 inliers is not scored). A world model that keeps the scene rigid "
-        "scores close to the true videos.",
-    )
-    if geo:
-        truth_err = geo.get("ground truth", {}).get("sampson_px", float("nan"))
-        sec.table(
-            [{"method": k, **v, "vs ground truth": v["sampson_px"] / truth_err} for k, v in geo.items()],
-            caption="mean over moving-camera episodes",
-        )
-        g_arrays, g_meta = load_split(out, "geometry")
-        with np.load(out / "predict" / "predictions_geometry.npz") as data:
-            g_preds = data["preds"]
-        for i in range(min(2, len(g_meta))):
-            truth = g_arrays["frames"][i]
-            given = _label(truth[:n_given], colour=(40, 200, 40))
-            pred_full = np.concatenate([given, _label(g_preds[i], colour=(220, 60, 60))])
-            m = g_meta[i]
-            sec.video(
-                side_by_side(truth, pred_full),
-                sim_cfg.fps,
-                caption=f"{m['scenario']}, {m['camera']} camera: truth | world model",
-            )
-    else:
-        sec.text("No moving-camera episodes in this run (geometry_cameras is empty).")
     return rep.write(out / "report.html")

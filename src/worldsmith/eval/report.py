@@ -38,6 +38,7 @@ figure { display: inline-block; margin: .5rem 1rem .5rem 0; vertical-align: top;
 figcaption { font-size: .85rem; color: #555; max-width: 420px; }
 img.video { image-rendering: pixelated; border: 1px solid #999; }
 .note { color: #555; font-size: .9rem; }
+details { margin: .6rem 0; } summary { cursor: pointer; color: #555; }
 """
 
 
@@ -107,9 +108,11 @@ class Section:
         highlight: str | None = None,
         higher_is_better: bool = True,
         digits: int = 3,
+        fold: bool = False,
     ) -> Section:
         """A table from a list of dicts (columns = union of keys, in order). `highlight` marks the
-        row with the best value of that column."""
+        row with the best value of that column. `fold` puts it in a closed <details> (settings,
+        per-item rows: there to check, not to read first)."""
         if not rows:
             return self.note(f"{caption or 'table'}: no rows")
         cols: list[str] = []
@@ -139,7 +142,11 @@ class Section:
             cls = ' class="best"' if i == best else ""
             out.append(f"<tr{cls}>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>")
         out.append("</table>")
-        self.parts.append("\n".join(out))
+        table = "\n".join(out)
+        if fold:
+            summary = html.escape(f"{caption or 'table'} ({len(rows)} rows)")
+            table = f"<details><summary>{summary}</summary>\n{table}\n</details>"
+        self.parts.append(table)
         return self
 
     def video(self, frames: Any, fps: float, *, caption: str = "", scale: int = 2) -> Section:
