@@ -16,8 +16,8 @@ from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads
 from worldsmith.checkpoint import FORMAT_VERSION, Pretrained
 from worldsmith.diffusion import dit as dit_mod
 from worldsmith.diffusion.dit import DiT
-from worldsmith.diffusion.refine import ContextRefiner, RefinerConfig
 from worldsmith.errors import CheckpointError
+from worldsmith.refine import ContextRefiner, RefinerConfig
 from worldsmith.tokenizers import CausalTokenizer, get_preset
 
 BUILDERS = {

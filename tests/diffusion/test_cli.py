@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from worldsmith.cli import main
-from worldsmith.diffusion.refine import ContextRefiner, RefinerConfig
 from worldsmith.diffusion.world import WorldModel
+from worldsmith.refine import ContextRefiner, RefinerConfig
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop
 

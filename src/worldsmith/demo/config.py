@@ -85,7 +85,7 @@ class SamplingSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class RefinerSettings:
-    """The context refiner (`diffusion/refine.py`); steps 0: none."""
+    """The context refiner (`refine/`); steps 0: none."""
 
     steps: int = 1500
     motion: bool = True  # carry the last given frame's pixels along a predicted flow

@@ -15,11 +15,11 @@ from worldsmith import fs
 from worldsmith.console import progress
 from worldsmith.demo.context import Context, encode, load_split, load_tokenizer
 from worldsmith.demo.model_stages import predict_latents
-from worldsmith.diffusion.refine import ContextRefiner, refine_clip
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval import physics
 from worldsmith.eval.geometry import video_consistency
 from worldsmith.guardrails import default_pipeline
+from worldsmith.refine import ContextRefiner, refine_clip
 from worldsmith.video import io
 from worldsmith.video.transforms import to_model, to_uint8
 

@@ -13,9 +13,9 @@ import torch
 from worldsmith.console import progress
 from worldsmith.demo.context import Context, encode, load_clips, load_split, load_tokenizer
 from worldsmith.diffusion.recipes import demo_predict, demo_train
-from worldsmith.diffusion.refine import RefinerConfig, train_refiner
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval.metrics import psnr
+from worldsmith.refine import RefinerConfig, train_refiner
 from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.tokenizers.evaluate import naive_codec
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -96,7 +96,7 @@ def predict_latents(
 
 def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
     """The world model predicts the refiner's episodes (never trained on) from their given frames;
-    the context refiner learns to finish those decoded predictions (`diffusion/refine.py`)."""
+    the context refiner learns to finish those decoded predictions (`refine/`)."""
     cfg = ctx.cfg.refiner
     if not cfg.steps:
         return {"trained": False}
@@ -112,13 +112,13 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
             with torch.no_grad():
                 decoded.append(torch.cat([tok.decode(lat[j : j + 4]) for j in range(0, len(lat), 4)]))
             bar.advance(task, len(lat))
-        decoded_videos = torch.cat(decoded).clamp(-1, 1)  # [N, 3, T, H, W]
-        model, metrics = train_refiner(
-            x.transpose(1, 2), decoded_videos.transpose(1, 2), ctx.cfg.sampling.cond_frames, steps=cfg.steps,
-            seed=ctx.seed, progress=bar,
-            config=RefinerConfig(width=cfg.width, motion=cfg.motion, given_frames=cfg.given_frames),
-            masks=torch.from_numpy(arrays["masks"]),
-            static=torch.tensor([m["camera"] == "static" for m in meta]),
-        )  # fmt: skip
+    decoded_videos = torch.cat(decoded).clamp(-1, 1)  # [N, 3, T, H, W]
+    model, metrics = train_refiner(
+        x.transpose(1, 2), decoded_videos.transpose(1, 2), ctx.cfg.sampling.cond_frames, steps=cfg.steps,
+        seed=ctx.seed, out=folder / "train",
+        config=RefinerConfig(width=cfg.width, motion=cfg.motion, given_frames=cfg.given_frames),
+        masks=torch.from_numpy(arrays["masks"]),
+        static=torch.tensor([m["camera"] == "static" for m in meta]),
+    )  # fmt: skip
     model.save_pretrained(folder / "model")
     return {"trained": True, "episodes": len(x), **metrics}

@@ -104,7 +104,7 @@ def generate_world(
     with torch.no_grad():
         decoded = tok.decode(latents)[0].clamp(-1, 1)  # [3, T, H, W]
     if refiner is not None:
-        from worldsmith.diffusion.refine import refine_clip
+        from worldsmith.refine import refine_clip
 
         decoded = refine_clip(refiner, to_model(frames), decoded)  # frames: the given ones, resized
     frames = to_uint8(decoded)  # [T, H, W, 3]
@@ -187,7 +187,7 @@ def run_generate(
         world.tokenizer = CausalTokenizer.from_pretrained(tokenizer).eval()
     refine = None
     if refiner is not None:
-        from worldsmith.diffusion.refine import ContextRefiner
+        from worldsmith.refine import ContextRefiner
 
         refine = ContextRefiner.from_pretrained(refiner)
     frames = None

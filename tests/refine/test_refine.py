@@ -8,7 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from worldsmith.diffusion.refine import (
+from worldsmith.errors import WorldsmithError
+from worldsmith.refine import (
     ContextRefiner,
     RefinerConfig,
     flow_targets,
@@ -18,7 +19,6 @@ from worldsmith.diffusion.refine import (
     splat,
     train_refiner,
 )
-from worldsmith.errors import WorldsmithError
 
 
 def _frames(n: int, size: int = 16, seed: int = 0) -> torch.Tensor:

@@ -50,7 +50,6 @@ Frames are ``[N, 3, H, W]`` in [-1, 1]; H and W must be multiples of 4.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +109,7 @@ IMPORTANCE_SPREAD = 30.0  # splatting weights span at most exp(30): none underfl
 MOTION_IMPORTANCE = 2.0  # splatting importance per pixel of motion: moving pixels land in front
 
 
-def _pixel_grid(H: int, W: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_grid(H: int, W: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(row, column) coordinates ``[H, W]`` of every pixel, in the dtype and device of `like`."""
     rows = torch.arange(H, dtype=like.dtype, device=like.device)
     cols = torch.arange(W, dtype=like.dtype, device=like.device)
@@ -127,7 +126,7 @@ def splat(
     coverage ``[N, 1, H, W]``: the bilinear weight that landed, 0 in holes). Zero flow returns the
     image with coverage 1."""
     N, C, H, W = image.shape
-    ys, xs = _pixel_grid(H, W, flow)
+    ys, xs = pixel_grid(H, W, flow)
     x, y = xs + flow[:, 0], ys + flow[:, 1]  # [N, H, W]
     x0, y0 = x.floor(), y.floor()
     fx, fy = x - x0, y - y0
@@ -286,140 +285,3 @@ def refiner_inputs(
     picked = given[:, given_indices(n_given, k)]  # [N, k, 3, H, W]
     tau = (step + 1).to(decoded.dtype) / n_future
     return picked[video], decoded[video, n_given + step], decoded[video, n_given - 1], tau
-
-
-def flow_targets(
-    masks: torch.Tensor, n_given: int, static: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Motion targets from instance masks ``[N, T, H, W]`` (0: background): for every future frame,
-    the forward flow (px, x then y) of the last given frame's pixels, each object's pixels moving
-    with its centroid (rotation is not modelled). It is known on the objects seen in both frames,
-    and on the background where the camera is `static` ``[N]`` (zero flow there).
-    Returns ``(flow [N, T - n_given, 2, H, W], on_objects, on_background)``, the last two boolean
-    ``[N, T - n_given, H, W]``: where the flow is known."""
-    N, T, H, W = masks.shape
-    flow = torch.zeros(N, T - n_given, 2, H, W)
-    ys, xs = _pixel_grid(H, W, flow)
-    objects = torch.zeros(N, T - n_given, H, W, dtype=torch.bool)
-    background = torch.zeros(N, T - n_given, H, W, dtype=torch.bool)
-    for i in range(N):
-        last = masks[i, n_given - 1]
-        background[i] = bool(static[i]) & (last == 0)
-        # each object of the last given frame: its pixels there and its centroid
-        seen = [(inst, last == inst) for inst in last.unique().tolist() if inst != 0]
-        seen = [(inst, was, xs[was].mean(), ys[was].mean()) for inst, was in seen]
-        for j in range(T - n_given):
-            now = masks[i, n_given + j]
-            for inst, was, x0, y0 in seen:
-                is_ = now == inst
-                if not is_.any():
-                    continue  # gone from view
-                flow[i, j, 0][was] = xs[is_].mean() - x0
-                flow[i, j, 1][was] = ys[is_].mean() - y0
-                objects[i, j][was] = True
-    return flow, objects, background
-
-
-def _flow_loss(flow: torch.Tensor, target: torch.Tensor, objects: torch.Tensor, background: torch.Tensor):
-    """Squared error in units of `FLOW_SCALE` pixels, the mean on the objects plus the mean on the
-    background: the objects are a few percent of the pixels. Measured with the first, backward-warp
-    design: with all pixels weighted alike its flow stayed at zero on the demo's objects, and with
-    an absolute error the toy's flow stayed at zero for 600 steps where the squared error learnt it
-    (the median of "maybe an object lands here, maybe not" is no motion)."""
-    err = ((flow - target) / FLOW_SCALE).square().sum(1)
-    return sum((err * w).sum() / w.sum().clamp_min(1) for w in (objects.float(), background.float()))
-
-
-def _loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    mse = (out - target).square().flatten(1).mean(1)  # per frame
-    return (mse + LOG_EPS).log().mean() if kind == "log_mse" else mse.mean()
-
-
-def train_refiner(
-    true: torch.Tensor,
-    decoded: torch.Tensor,
-    n_given: int,
-    *,
-    steps: int = 600,
-    batch: int = 32,
-    lr: float = 2e-3,
-    seed: int = 0,
-    config: RefinerConfig | None = None,
-    loss: str = "log_mse",
-    masks: torch.Tensor | None = None,
-    static: torch.Tensor | None = None,
-    flow_weight: float = 1.0,
-    progress=None,
-) -> tuple[ContextRefiner, dict[str, float]]:
-    """Fit a `ContextRefiner` to the world model's decoded predictions of videos it never trained on.
-
-    Args:
-        true: the true videos ``[N, T, 3, H, W]`` in [-1, 1] (given frames and the future to match).
-        decoded: the world model's decoded predictions of them from their first `n_given` frames.
-        loss: "log_mse" (per-frame log MSE, the module docstring says why) or "mse".
-        masks, static: instance masks ``[N, T, H, W]`` and which videos have a still camera ``[N]``
-            (simulator ground truth): with a motion refiner, its flow also learns `flow_targets`
-            (`_flow_loss`, weighted by `flow_weight`).
-        progress: a rich `Progress` to show the steps on (optional).
-    AdamW, warm-up then cosine. Returns the model (eval mode) and metrics (loss first/last, the flow
-    loss included when supervised, which is also given alone; the pixel loss of copying the last
-    given frame).
-    """
-    if true.shape != decoded.shape or true.ndim != 5 or not 0 < n_given < true.shape[1]:
-        raise WorldsmithError(
-            f"refiner training needs true and decoded videos of one shape [N, T, 3, H, W] with "
-            f"0 < n_given < T; got {tuple(true.shape)}, {tuple(decoded.shape)}, n_given={n_given}"
-        )
-    if loss not in LOSSES:
-        raise WorldsmithError(f"refiner loss must be one of {LOSSES}, got {loss!r}")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = ContextRefiner(config)
-    k = model.config.given_frames
-    given_indices(n_given, k)  # names a refiner that needs more given frames than there are
-    supervised = masks is not None and model.config.motion
-    if supervised:
-        if masks.shape != true.shape[:2] + true.shape[3:]:
-            raise WorldsmithError(
-                f"masks {tuple(masks.shape)} must be [N, T, H, W] of the videos {tuple(true.shape)}"
-            )
-        still = torch.ones(len(true), dtype=torch.bool) if static is None else static.bool()
-        flow_t, on_obj, on_bg = (x.flatten(0, 1) for x in flow_targets(masks, n_given, still))
-    target = true[:, n_given:].flatten(0, 1)
-    opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0)
-    warmup = max(1, steps // 20)  # linear warm-up, then cosine decay to 0
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
-    )
-    task = progress.add_task("train refiner", total=steps) if progress is not None else None
-    losses, flow_losses = [], []
-    for _ in range(steps):
-        idx = torch.randint(0, len(target), (batch,), generator=gen)
-        out, flow = model(*refiner_inputs(true, decoded, n_given, k, idx), return_flow=True)
-        value = _loss(out, target[idx], loss)
-        if supervised:
-            flow_loss = _flow_loss(flow, flow_t[idx], on_obj[idx], on_bg[idx])
-            value = value + flow_weight * flow_loss
-            flow_losses.append(flow_loss.item())
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        # a guard: the log loss weighs a frame by 1 / (its MSE + eps), so a frame copied exactly and
-        # then missed by a hair gives a large gradient
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(value.item())
-        if task is not None:
-            progress.update(task, advance=1, description=f"train refiner  loss {value.item():.4f}")
-    q = max(1, steps // 10)
-    last = true[:, n_given - 1 : n_given].expand_as(true[:, n_given:]).flatten(0, 1)
-    metrics = {
-        "loss_first": sum(losses[:q]) / q,
-        "loss_last": sum(losses[-q:]) / q,
-        "copy_last_frame_loss": _loss(last, target, loss).item(),  # the given last frame, copied
-        "params": sum(p.numel() for p in model.parameters()),
-    }
-    if flow_losses:  # the flow's share of the loss
-        metrics["flow_loss_first"] = sum(flow_losses[:q]) / q
-        metrics["flow_loss_last"] = sum(flow_losses[-q:]) / q
-    return model.eval(), metrics
