@@ -8,11 +8,17 @@ from worldsmith.curate.shots import DETECTORS, ShotDetector, ShotError, get_dete
 from worldsmith.video.io import VideoError
 
 GRADUAL_TOL = 8  # 12-frame transitions: half their length + 2, as in benchmarks/shots.py
-# Peers may miss gradual transitions or fire on flashes (the reason we built `content`): recorded
-# as xfail when they do. `content` must get every video right, and every detector hard cuts and
-# the single shot.
-PEERS = ("transnetv2", "pyscenedetect", "pyscenedetect-adaptive")
-KNOWN_MISSES = {(name, kind) for name in PEERS for kind in ("dissolve", "fade", "flash")}
+# Peers miss some gradual transitions or fire on flashes (the reason we built `content`). Each known
+# miss is a strict xfail: it turns red the day the peer gets it right, so this list stays true.
+# `content` must get every video right, and every detector hard cuts and the single shot.
+KNOWN_MISSES = {
+    ("transnetv2", "fade"),
+    ("transnetv2", "flash"),
+    ("pyscenedetect", "dissolve"),
+    ("pyscenedetect", "flash"),
+    ("pyscenedetect-adaptive", "dissolve"),
+    ("pyscenedetect-adaptive", "flash"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +35,10 @@ def _cases():
     for name in DETECTORS:
         for kind in ("hard", "dissolve", "fade", "none", "flash"):
             slow = name == "transnetv2" and kind not in ("hard", "none")
-            yield pytest.param(name, kind, marks=[pytest.mark.slow] if slow else [])
+            marks = [pytest.mark.slow] if slow else []
+            if (name, kind) in KNOWN_MISSES:
+                marks.append(pytest.mark.xfail(strict=True, reason=f"{name} misses {kind} transitions"))
+            yield pytest.param(name, kind, marks=marks)
 
 
 @pytest.mark.parametrize(("name", "kind"), list(_cases()))
@@ -39,10 +48,9 @@ def test_detector_finds_known_boundaries(name, kind, detectors, shot_videos):
     assert isinstance(det, ShotDetector) and det.name == name
     pred = det.detect(path)
     assert pred == sorted(pred) and all(p > 0 for p in pred)
-    ok = matches(pred, truth, 2 if kind == "hard" else GRADUAL_TOL)
-    if (name, kind) in KNOWN_MISSES and not ok:
-        pytest.xfail(f"{name} misses {kind} transitions: got {pred}, truth {truth}")
-    assert ok, f"{name} on {kind}: got {pred}, truth {truth}"
+    assert matches(pred, truth, 2 if kind == "hard" else GRADUAL_TOL), (
+        f"{name} on {kind}: got {pred}, truth {truth}"
+    )
 
 
 def test_content_detector_is_flash_and_motion_robust_by_rule(shot_videos):
