@@ -10,7 +10,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from studio_helpers import FPS, make_manifest, make_train_run, make_world_model, ramp  # noqa: E402
+from studio_helpers import (  # noqa: E402
+    FPS,
+    make_action_world_model,
+    make_manifest,
+    make_train_run,
+    make_world_model,
+    ramp,
+)
 
 from worldsmith.video import io  # noqa: E402
 
@@ -21,6 +28,7 @@ def runs_root(tmp_path_factory) -> Path:
     make_train_run(root)
     make_manifest(root)
     make_world_model(root / "wm" / "model")
+    make_action_world_model(root / "robot" / "model")
     io.write(root / "clips" / "input.mp4", ramp(T=12), fps=FPS)
     outside = tmp_path_factory.mktemp("outside")
     (outside / "secret.txt").write_text("not for the studio")

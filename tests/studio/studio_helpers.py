@@ -92,3 +92,17 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
             st = os.lstat(Path(folder) / name)
             out[str(Path(folder, name).relative_to(root))] = (st.st_size, st.st_mtime_ns)
     return out
+
+
+def make_action_world_model(path: Path) -> Path:
+    """A random-init action-conditioned world model (`worldsmith posttrain action`'s layout): 3 values per
+    action, 8 actions per clip (one per frame after the first)."""
+    from worldsmith.diffusion.world import WorldModel
+    from worldsmith.posttrain.action import ActionConfig, ActionDiT
+    from worldsmith.posttrain.world import save_action_world
+    from worldsmith.runs import seeded_init
+
+    base = WorldModel.from_pretrained(make_world_model(path.parent / "base"))
+    with seeded_init(1):
+        net = ActionDiT(base.dit, ActionConfig(action_dim=3, frames_per_latent=4))
+    return save_action_world(base, net, path, lora=None)

@@ -5,6 +5,7 @@ Each test takes a screenshot (into $STUDIO_SCREENSHOTS when set, else the test's
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -159,3 +160,22 @@ def test_data_page_filters_and_shows_why_clips_were_dropped(page):
     page.wait_for_function("() => document.querySelectorAll('.clips')[0].children.length === 2")
     assert "mean luma 4.1 < 20" in page.locator(".clip[data-clip=vid_2] .drop").inner_text()
     assert page.locator(".dup-group .clip").count() == 2  # vid_3 shown beside the clip it duplicates
+
+
+def test_an_action_checkpoint_asks_for_actions_and_generates(page, runs_root):
+    page.goto("/#/generate")
+    page.locator("select[name=ckpt]").wait_for()
+    field = page.locator("textarea[name=actions]")
+    page.select_option("select[name=ckpt]", "wm/model")
+    assert field.is_hidden()
+    page.select_option("select[name=ckpt]", "robot/model")
+    assert (
+        field.is_visible() and "8 lines of 3 numbers" in page.locator("label.field", has=field).inner_text()
+    )
+    page.select_option("select[name=video]", "clips/input.mp4")
+    page.fill("textarea[name=actions]", "\n".join(f"0.{i}, -0.2 0.5" for i in range(8)))
+    page.fill("input[name=steps]", "2")
+    page.click("button.primary")
+    page.locator("a.result-link").wait_for()
+    run = runs_root / page.locator("a.result-link").inner_text()
+    assert json.loads((run / "run.json").read_text())["command"] == "generate action2world"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -73,3 +74,26 @@ def test_studio_generation_matches_the_cli_byte_for_byte(runs_root, tmp_path, ca
     assert studio_info["command"] == cli_info["command"] and studio_info["seed"] == cli_info["seed"]
     same = ("given_latent_frames", "frames", "steps", "sampler", "guard")
     assert {k: studio_info["results"][k] for k in same} == {k: cli_info["results"][k] for k in same}
+
+
+def test_studio_action_generation_matches_the_cli_byte_for_byte(runs_root, tmp_path, capsys):
+    actions = [[0.3, -0.1 * i, 0.0] for i in range(8)]
+    with TestClient(create_app(runs_root, guard="blocklist")) as client:
+        body = {"ckpt": "robot/model", "video": "clips/input.mp4", "actions": actions, "steps": 2, "seed": 4}
+        job = wait(client, client.post("/api/generate", json=body, headers=POST).json())
+    assert job["status"] == "ok", job["error"]
+    np.save(tmp_path / "acts.npy", np.asarray(actions, np.float32))
+    args = [
+        "generate",
+        "action2world",
+        "--ckpt",
+        runs_root / "robot/model",
+        "--video",
+        runs_root / "clips/input.mp4",
+    ]
+    args += ["--actions", tmp_path / "acts.npy", "--steps", 2, "--sampler", "euler", "--seed", 4]
+    code, _, err = run_cli([*args, "--guard", "blocklist", "--out", tmp_path / "cli"], capsys)
+    assert code == 0, err
+    assert (runs_root / job["run"] / "video.mp4").read_bytes() == (
+        tmp_path / "cli" / "video.mp4"
+    ).read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from studio_helpers import FPS, LOSSES, ramp, snapshot
@@ -133,8 +134,10 @@ def wait(client, job, timeout=60.0):
 
 
 def test_generate_lands_a_run_like_the_cli(client, runs_root):
-    (ckpt,) = client.get("/api/checkpoints").json()["checkpoints"]
-    assert ckpt["path"] == "wm/model" and ckpt["video2world"] and ckpt["latent_size"] == [3, 4, 4]
+    ckpts = {c["path"]: c for c in client.get("/api/checkpoints").json()["checkpoints"]}
+    assert set(ckpts) == {"wm/model", "robot/model", "robot/base"}
+    ckpt = ckpts["wm/model"]
+    assert ckpt["video2world"] and ckpt["latent_size"] == [3, 4, 4] and ckpt["actions"] is None
     body = {"ckpt": "wm/model", "video": "clips/input.mp4", "prompt": "a box", "steps": 3, "seed": 5}
     job = client.post("/api/generate", json=body, headers=POST).json()
     job = wait(client, job)
@@ -159,7 +162,12 @@ def test_generate_lands_a_run_like_the_cli(client, runs_root):
      ({"ckpt": "../wm/model"}, 400, "without '..'"), ({"ckpt": "escape"}, 403, "outside"),
      ({"ckpt": "train-a"}, 400, "no world.json"),
      ({"ckpt": "wm/model", "video": "clips/none.mp4"}, 404, "no file"),
-     ({"prompt": "a box"}, 400, "ckpt"), ([1, 2], 400, "")],
+     ({"prompt": "a box"}, 400, "ckpt"), ([1, 2], 400, ""),
+     ({"ckpt": "wm/model", "actions": [[0.0, 1.0, 2.0]]}, 400, "takes no actions"),
+     ({"ckpt": "robot/model", "video": "clips/input.mp4"}, 400, "give 8 rows of 3 numbers"),
+     ({"ckpt": "robot/model", "video": "clips/input.mp4", "actions": [[0.0, 1.0]] * 8}, 400, "rows of [2]"),
+     ({"ckpt": "robot/model", "actions": [[0.0, 1.0, 2.0]] * 8}, 400, "pick or upload a clip"),
+     ({"ckpt": "robot/model", "video": "clips/input.mp4", "actions": [["x"]]}, 400, "actions")],
 )  # fmt: skip
 def test_bad_generate_requests_are_refused_and_change_nothing(client, runs_root, body, status, needle):
     before = snapshot(runs_root)
@@ -187,3 +195,23 @@ def test_sandboxed_html_and_nosniff(client, runs_root):
         and res.headers["x-content-type-options"] == "nosniff"
     )
     assert client.get("/api/runs/train-a").json()["reports"][0]["label"] == "report.html"
+
+
+def test_action_checkpoint_generates_from_the_given_actions(client, runs_root):
+    (robot,) = [c for c in client.get("/api/checkpoints").json()["checkpoints"] if c["path"] == "robot/model"]
+    assert robot["actions"] == {"dim": 3, "needed": 8}
+    actions = [[0.1 * i, -0.2, 0.5] for i in range(8)]
+    body = {
+        "ckpt": "robot/model",
+        "video": "clips/input.mp4",
+        "actions": actions,
+        "steps": 2,
+        "sampler": "heun",
+    }
+    job = wait(client, client.post("/api/generate", json=body, headers=POST).json())
+    assert job["status"] == "ok", job["error"]
+    out = runs_root / job["run"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["command"] == "generate action2world" and run["results"]["actions_used"] == 8
+    assert np.load(out / "actions.npy").tolist() == np.asarray(actions, np.float32).tolist()
+    assert io.probe(out / "video.mp4").num_frames == 9

@@ -5,13 +5,16 @@ runs root, the settings in range, and the prompt must pass the pre-guard (a bloc
 400 with the guard's reason, and no run folder). The job then runs `RunDir` +
 `worldsmith.diffusion.pipeline.run_generate`, the same entry point as ``worldsmith generate``, in a
 fresh folder ``<runs>/generate-<time>``: the clip is copied in as ``input.mp4`` and the result is
-``video.mp4``, written through the post-guard. The guard set is the server's (``--guard``): a
-request cannot choose it.
+``video.mp4``, written through the post-guard. An action-conditioned checkpoint (`worldsmith
+posttrain action`) runs `posttrain.recipes.generate_action2world` instead, the entry point of
+``worldsmith generate action2world``, with the request's actions saved as ``actions.npy``. The
+guard set is the server's (``--guard``): a request cannot choose it.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import threading
 import time
@@ -21,12 +24,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from worldsmith import fs
 from worldsmith.config import check
 from worldsmith.errors import WorldsmithError
 from worldsmith.studio.paths import StudioPathError, relative, resolve_inside
 from worldsmith.studio.runs import walk
 
 STUDIO_GUARDS = ("default", "blocklist")  # `--guard none` exists on the CLI only, never in the Studio
+MAX_ACTIONS = 10_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +46,7 @@ class GenerateRequest:
     sampler: str = "euler"
     guidance: float = 1.0
     seed: int = 0
+    actions: tuple[tuple[float, ...], ...] = ()  # [T, A] for an action-conditioned checkpoint
 
     def __post_init__(self) -> None:
         check(len(self.prompt) <= 2000, "prompt", self.prompt[:40] + "...", "must be <= 2000 characters")
@@ -46,6 +54,12 @@ class GenerateRequest:
         check(0.0 <= self.guidance <= 30.0, "guidance", self.guidance, "must be in 0..30")
         check(0 <= self.seed < 2**63, "seed", self.seed, "must be in 0..2^63-1")
         check(self.cond_frames >= 1, "cond_frames", self.cond_frames, "must be >= 1")
+        check(
+            len(self.actions) <= MAX_ACTIONS,
+            "actions",
+            f"{len(self.actions)} rows",
+            f"must be <= {MAX_ACTIONS}",
+        )
 
 
 @dataclass
@@ -65,31 +79,49 @@ class Job:
         return asdict(self)
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _config(path: Path) -> dict[str, Any]:
+    """A checkpoint's config: ``{"model", "format_version", "config": {...}}`` (older layouts: flat)."""
+    data = _read_json(path)
+    return data.get("config", data)
+
+
+def action_info(folder: Path, spec: dict[str, Any]) -> dict[str, int] | None:
+    """What an action-conditioned world model (`worldsmith posttrain action`) needs: values per action
+    and actions per clip (one per frame after the first, `posttrain.action.actions_needed`)."""
+    if _read_json(folder / "posttrain.json").get("condition") != "action":
+        return None
+    cfg = _config(folder / "action" / "config.json")
+    frames = (spec.get("latent_size") or [1])[0]
+    return {
+        "dim": int(cfg.get("action_dim", 0)),
+        "needed": (frames - 1) * int(cfg.get("frames_per_latent", 1)),
+    }
+
+
 def find_checkpoints(root: Path, *, max_depth: int = 5) -> list[dict[str, Any]]:
     """World-model folders (``world.json`` + ``dit/``) under the runs root, with what they take."""
-    import json
-
     out = []
     for folder, _, files in walk(root, max_depth):
         if "world.json" not in files or not (folder / "dit").is_dir():
             continue
-        try:
-            spec = json.loads((folder / "world.json").read_text())
-            dit = json.loads((folder / "dit" / "config.json").read_text())
-        except (OSError, ValueError):
-            continue
-        dit = dit if isinstance(dit, dict) else {}
-        dit = dit.get(
-            "config", dit
-        )  # config.json: {"model", "format_version", "config": {...}} (older: flat)
+        spec = _read_json(folder / "world.json")
         out.append({
             "path": relative(root, folder),
             "latent_size": spec.get("latent_size"),
             "fps": spec.get("fps"),
             "family": spec.get("family", "edm"),
             "text_encoder": spec.get("text_encoder"),
-            "video2world": bool(dit.get("video2world")),
+            "video2world": bool(_config(folder / "dit" / "config.json").get("video2world")),
             "tokenizer": (folder / "tokenizer").is_dir(),
+            "actions": action_info(folder, spec),
         })  # fmt: skip
     return out
 
@@ -134,16 +166,18 @@ class Jobs:
         if not (ckpt / "world.json").is_file():
             raise StudioPathError(f"'{req.ckpt}' is not a world-model folder (no world.json)")
         video = resolve_inside(self.root, req.video, kind="file") if req.video else None
+        actions = action_info(ckpt, _read_json(ckpt / "world.json"))
+        check_actions(req, actions, video)
         self._pre_guard(req.prompt)
         out = self._new_run()
         command = "generate video2world" if video is not None else "generate text2world"
+        command = "generate action2world" if actions is not None else command
         job = Job(id=str(next(self._ids)), run=relative(self.root, out), command=command, steps=req.steps)
         self.jobs[job.id] = job
         self._pool.submit(self._run, job, req, ckpt, video, out)
         return job
 
     def _run(self, job: Job, req: GenerateRequest, ckpt: Path, video: Path | None, out: Path) -> None:
-        from worldsmith.diffusion.pipeline import run_generate
         from worldsmith.runs import RunDir
 
         job.status, job.phase = "running", "loading the checkpoint"
@@ -151,18 +185,18 @@ class Jobs:
         def on_step(done: int, steps: int) -> None:
             job.step, job.phase = done, "sampling" if done < steps else "decoding + post-guard"
 
-        kw: dict[str, Any] = dict(prompt=req.prompt, steps=req.steps, sampler=req.sampler)
-        kw |= dict(guidance=req.guidance, guard=self.guard_name)
-        args = {"ckpt": relative(self.root, ckpt), **kw, "via": "studio"}
+        kw: dict[str, Any] = dict(steps=req.steps, sampler=req.sampler, guidance=req.guidance)
+        kw |= dict(guard=self.guard_name)
+        args = {"ckpt": relative(self.root, ckpt), "prompt": req.prompt, **kw, "via": "studio"}
         if video is not None:
             args |= {"video": relative(self.root, video), "cond_frames": req.cond_frames}
         try:
             with RunDir(out, command=job.command, args=args, seed=req.seed) as run:
-                if video is not None:
-                    shutil.copyfile(video, out / f"input{video.suffix}")
-                    kw |= dict(video=out / f"input{video.suffix}", cond_frames=req.cond_frames)
-                run.record(**run_generate(ckpt, out, seed=req.seed, on_step=on_step, **kw))
-            job.status, job.phase = "ok", "done"
+                given = None
+                if video is not None:  # the clip is part of the run: shown beside the result
+                    given = shutil.copyfile(video, out / f"input{video.suffix}")
+                run.record(**self._generate(job, req, ckpt, given, out, kw, on_step))
+            job.status, job.phase, job.step = "ok", "done", job.steps
         except WorldsmithError as err:
             job.status, job.phase, job.error = "failed", "failed", str(err)
         except Exception as err:  # noqa: BLE001 - a bug: the job says so, the server keeps serving
@@ -171,5 +205,37 @@ class Jobs:
             traceback.print_exc()
         job.finished = time.time()
 
+    def _generate(self, job, req, ckpt, given, out, kw, on_step) -> dict[str, Any]:
+        """The CLI's entry point for this checkpoint: `generate action2world`, `video2world`, `text2world`."""
+        if job.command == "generate action2world":
+            from worldsmith.posttrain.recipes import generate_action2world
+
+            with fs.atomic_path(out / "actions.npy") as tmp:
+                np.save(tmp, np.asarray(req.actions, dtype=np.float32))  # [T, A]
+            job.phase = "sampling (action models report no steps)"
+            return generate_action2world(ckpt, given, out / "actions.npy", out, seed=req.seed, **kw)
+        from worldsmith.diffusion.pipeline import run_generate
+
+        if given is not None:
+            kw = {**kw, "video": given, "cond_frames": req.cond_frames}
+        return run_generate(ckpt, out, prompt=req.prompt, seed=req.seed, on_step=on_step, **kw)
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def check_actions(req: GenerateRequest, actions: dict[str, int] | None, video: Path | None) -> None:
+    """Actions only for an action-conditioned checkpoint, and then the right number and width."""
+    if actions is None:
+        if req.actions:
+            raise WorldsmithError(f"checkpoint '{req.ckpt}' takes no actions; leave the actions empty")
+        return
+    if video is None:
+        raise WorldsmithError("an action checkpoint starts from a clip's first frame: pick or upload a clip")
+    dim, needed = actions["dim"], actions["needed"]
+    if len(req.actions) < needed or any(len(a) != dim for a in req.actions):
+        widths = sorted({len(a) for a in req.actions})
+        raise WorldsmithError(
+            f"actions: give {needed} rows of {dim} numbers (one per frame after the first), "
+            f"got {len(req.actions)} rows of {widths or [0]}"
+        )

@@ -23,12 +23,24 @@ export async function generatePage() {
       "No world model (a folder with world.json) under the runs root: train one with `worldsmith train diffusion --out runs/NAME`.")];
   }
   const ckpt = h("select", { name: "ckpt" }, checkpoints.map((c) =>
-    h("option", { value: c.path }, `${c.path} · ${c.family} · latents ${c.latent_size.join("×")} · ${c.video2world ? "video2world" : "text2world"}`)));
+    h("option", { value: c.path }, `${c.path} · ${c.family} · latents ${c.latent_size.join("×")} · ${c.actions ? "action2world" : c.video2world ? "video2world" : "text2world"}`)));
   const video = h("select", { name: "video" }, h("option", { value: "" }, "none (Text2World)"),
     videos.map((v) => h("option", { value: v }, v)));
   const upload = h("input", { type: "file", accept: "video/*,.mp4,.webm,.mov,.mkv,.avi", name: "upload" });
   const preview = h("video", { muted: true, controls: true, class: "preview", hidden: true });
   const prompt = h("textarea", { name: "prompt", rows: 3, placeholder: "what the video should show" });
+  const actions = h("textarea", { name: "actions", rows: 4, placeholder: "one action per line: numbers separated by spaces or commas" });
+  const actionHint = h("small", { class: "muted" });
+  const actionField = h("label", { class: "field", hidden: true }, h("span", {}, "actions"), actions, actionHint);
+  const showActions = () => {
+    const c = checkpoints.find((x) => x.path === ckpt.value);
+    actionField.hidden = !(c && c.actions);
+    if (c && c.actions) actionHint.textContent = `${c.actions.needed} lines of ${c.actions.dim} numbers: one action per frame after the first (robot from \`worldsmith posttrain action\`)`;
+  };
+  ckpt.addEventListener("change", showActions);
+  showActions();
+  const parseActions = () => actions.value.split("\n").map((l) => l.trim()).filter(Boolean)
+    .map((l) => l.split(/[\s,]+/).map(Number));
   const num = (name, value, attrs = {}) => h("input", { name, type: "number", value, ...attrs });
   const cond = num("cond_frames", 1, { min: 1 }), steps = num("steps", 35, { min: 1, max: 200 });
   const guidance = num("guidance", 1, { min: 0, max: 30, step: "any" }), seed = num("seed", 0, { min: 0 });
@@ -81,7 +93,7 @@ export async function generatePage() {
   const form = h("form", { class: "generate" },
     field("checkpoint", ckpt), field("clip", video, "pick a clip under the runs root, or upload one:"),
     field("upload", upload), preview,
-    field("prompt", prompt, "checked by the prompt guard before anything runs"),
+    field("prompt", prompt, "checked by the prompt guard before anything runs"), actionField,
     h("div", { class: "row" }, field("given frames", cond), field("steps", steps), field("sampler", sampler),
       field("guidance", guidance), field("seed", seed)),
     h("div", { class: "row" }, go, bar, phase), message);
@@ -93,6 +105,7 @@ export async function generatePage() {
     const body = {
       ckpt: ckpt.value, prompt: prompt.value, video: video.value, cond_frames: Number(cond.value),
       steps: Number(steps.value), sampler: sampler.value, guidance: Number(guidance.value), seed: Number(seed.value),
+      actions: actionField.hidden ? [] : parseActions(),
     };
     try {
       const job = await api("/api/generate", {
