@@ -68,3 +68,17 @@ def test_raw_footage_to_world_model_through_curated_shards(tmp_path, capsys):
     assert world["text_encoder"] == "minilm"  # captions reached the model
     assert (runs / "v2w" / "video.mp4").is_file()
     assert json.loads(results["eval geometry"])["frames"] == 9
+    # not in the README's five: the context refiner trains from the same --data, and generation uses it
+    refiner = ["train", "refiner", "--world", runs / "dit" / "model", "--data", runs / "curated",
+               "--steps", "4", "--sample-steps", "2", "--out", runs / "ref"]  # fmt: skip
+    generate = ["generate", "video2world", "--ckpt", runs / "dit" / "model", "--video", runs / "raw" /
+                "footage_000.mp4", "--cond-frames", "5", "--prompt", "A ball.", "--steps", "2", "--refiner",
+                runs / "ref" / "model", "--out", runs / "v2w_ref"]  # fmt: skip
+    for args in (refiner, generate):
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        assert exc.value.code == 0, capsys.readouterr().err
+    ref = json.loads((runs / "ref" / "run.json").read_text())["results"]
+    assert (
+        ref["clips"] == index["clips"] and ref["frames"] == 9 and (runs / "v2w_ref" / "video.mp4").is_file()
+    )

@@ -16,6 +16,7 @@ COMMANDS = {
     "train ar": ["train", "ar", "--tokenizer", "{tok}"],
     "train medusa": ["train", "medusa", "--base", "{ar}"],
     "train diffusion-decoder": ["train", "diffusion-decoder", "--dv", "{tok}", "--cv", "{tok}"],
+    "train refiner": ["train", "refiner", "--world", "{tok}"],
 }
 
 

@@ -1,4 +1,5 @@
-"""`worldsmith train`: the diffusion and autoregressive world models, Medusa heads, diffusion decoder."""
+"""`worldsmith train`: the diffusion and autoregressive world models, Medusa heads, diffusion decoder,
+context refiner; each reads `--data` through `worldsmith.data`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from worldsmith.cli.common import (
     ClipFrames,
     ClipSize,
     Compile,
+    CondFrames,
     Fsdp,
     NProc,
     Out,
@@ -30,6 +32,7 @@ from worldsmith.cli.common import (
 )
 from worldsmith.console import console
 from worldsmith.diffusion.recipes import train_diffusion
+from worldsmith.diffusion.refiner_data import train_refiner_from_data
 
 app = typer.Typer(help="Train models on the shared Trainer.", no_args_is_help=True)
 
@@ -136,5 +139,26 @@ def diffusion_decoder(
     run_command(out, "train diffusion-decoder", args, seed, lambda: train_diffusion_decoder(
         dv, cv, data, out, preset=preset, frames=frames, size=hw, cache=cache,
         overrides=override or [], seed=seed, selection=selection(select),
+    ))  # fmt: skip
+    console.print(f"wrote {out / 'model'}")
+
+
+@app.command("refiner")
+def refiner(
+    world: Annotated[Path, typer.Option("--world", help="World model dir (OUT/model of train diffusion).")],
+    data: TrainData,
+    out: Out,
+    select: Select = None,
+    cond_frames: CondFrames = 5,
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps.")] = 600,
+    sample_steps: Annotated[int, typer.Option("--sample-steps", help="Sampler steps per prediction.")] = 10,
+    seed: Seed = 0,
+) -> None:
+    """Train a context refiner on the world model's predictions of the clips (video2world --refiner)."""
+    args = dict(world=world, data=data, select=select or [], cond_frames=cond_frames, steps=steps,
+                sample_steps=sample_steps)  # fmt: skip
+    run_command(out, "train refiner", args, seed, lambda: train_refiner_from_data(
+        world, data, out, cond_frames=cond_frames, steps=steps, sample_steps=sample_steps, seed=seed,
+        selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'model'}")

@@ -1,0 +1,92 @@
+"""`worldsmith train refiner`: the context refiner learns to finish a world model's predictions of
+clips from `--data` (curated shards, a folder of videos), like every other training command.
+
+The refiner's training pairs are (true clip, the world model's decoded Video2World prediction of it
+from its first `cond_frames` frames): `decoded_predictions` makes them the way generation makes a
+prediction (encode the given frames, sample the future latents, decode). Use clips the world model
+did not train on (another curate run, or `--select` on another bucket / score range).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldsmith import fs
+from worldsmith.console import progress
+from worldsmith.data import ClipDataset, Selection, open_data
+from worldsmith.diffusion.recipes import demo_predict
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.errors import WorldsmithError
+from worldsmith.refine import RefinerConfig, train_refiner
+from worldsmith.runs import torch_threads
+
+
+@torch.no_grad()
+def decoded_predictions(
+    world: WorldModel,
+    x: torch.Tensor,
+    cond_frames: int,
+    prompts: list[str] | None = None,
+    *,
+    steps: int = 10,
+    sampler: str = "heun",
+    seed: int = 0,
+    batch: int = 8,
+) -> torch.Tensor:
+    """The world model's decoded predictions ``[N, 3, T, H, W]`` of videos ``x [N, 3, T, H, W]`` from
+    their first `cond_frames` frames (which the prediction keeps, as latents)."""
+    tok = world.tokenizer
+    out = []
+    with progress() as bar:
+        task = bar.add_task("world model predictions to refine", total=len(x))
+        for i in range(0, len(x), batch):
+            cond = tok.encode(x[i : i + batch, :, :cond_frames])  # [b, C, n, h, w]
+            lat = demo_predict(world, cond, steps=steps, sampler=sampler, seed=seed + i,
+                               prompts=prompts[i : i + batch] if prompts else None)  # fmt: skip
+            out.append(tok.decode(lat).clamp(-1, 1))  # [b, 3, T, H, W]
+            bar.advance(task, len(lat))
+    return torch.cat(out)
+
+
+def train_refiner_from_data(
+    world_dir: str | Path,
+    data: Any,
+    out: str | Path,
+    *,
+    cond_frames: int = 5,
+    steps: int = 600,
+    sample_steps: int = 10,
+    sampler: str = "heun",
+    config: RefinerConfig | None = None,
+    seed: int = 0,
+    selection: Selection | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train a context refiner for the world model at `world_dir` on the clips of `data` (see
+    `worldsmith.data.open_data`), cut to the world model's clip length and size; the refiner goes to
+    ``out/model`` (``generate video2world --refiner OUT/model``)."""
+    out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
+    world = WorldModel.from_pretrained(world_dir)
+    if world.tokenizer is None:
+        raise WorldsmithError(f"world model '{world_dir}' has no tokenizer/; train it with `train diffusion`")
+    st, ss = world.tokenizer.config.temporal_compression, world.tokenizer.config.spatial_compression
+    T, h, w = world.spec.latent_size
+    frames, size = (T - 1) * st + 1, (h * ss, w * ss)  # the clips the world model predicts
+    if not 0 < cond_frames < frames or (cond_frames - 1) % st:
+        raise WorldsmithError(
+            f"--cond-frames {cond_frames} must be 1 + k * {st} and below the world model's {frames} frames"
+        )
+    clips = ClipDataset(data, frames=frames, size=size)
+    x = torch.stack([clips[i] for i in range(len(clips))])  # [N, 3, T, H, W]
+    with torch_threads(threads):
+        decoded = decoded_predictions(world, x, cond_frames, clips.captions, steps=sample_steps,
+                                      sampler=sampler, seed=seed)  # fmt: skip
+        model, metrics = train_refiner(x.transpose(1, 2), decoded.transpose(1, 2), cond_frames, steps=steps,
+                                       seed=seed, config=config, out=out / "train")  # fmt: skip
+    model.save_pretrained(out / "model")
+    metrics |= {"clips": len(x), "frames": frames, "size": list(size), "model_dir": str(out / "model")}
+    fs.write_json(out / "refiner_metrics.json", metrics)
+    return metrics
