@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from worldsmith.cli.common import Out, Seed, Sets, run_command
+from worldsmith.cli.common import Out, Seed, Sets, parse_size, run_command
 from worldsmith.console import console
 from worldsmith.errors import ConfigError
 from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
@@ -33,6 +33,12 @@ def action(
     tokenizer: Annotated[
         Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")
     ] = None,
+    frames: Annotated[
+        int | None, typer.Option("--frames", help="Frames per clip (default: the base's).")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="HxW of the clips (default: the base's).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")] = False,
     override: Sets = None,
     seed: Seed = 0,
@@ -44,8 +50,16 @@ def action(
         raise ConfigError(
             f"override '{bad[0]}' must start with train. (TrainConfig keys, e.g. train.steps=200)"
         )
-    cfg = ActionPosttrainConfig(lora_rank=lora_rank, action_dropout=action_dropout)
-    args = dict(init=init, data=data, lora_rank=lora_rank, action_dropout=action_dropout, set=sets)
+    cfg = ActionPosttrainConfig(
+        lora_rank=lora_rank,
+        action_dropout=action_dropout,
+        frames=frames,
+        size=parse_size(size) if size else None,
+    )
+    args = dict(
+        init=init, data=data, lora_rank=lora_rank, action_dropout=action_dropout, frames=frames, size=size
+    )
+    args["set"] = sets
     run_command(out, "posttrain action", args, seed, lambda: posttrain_action(
         init, data, out, config=cfg, train={"seed": seed}, overrides=[s[len("train."):] for s in sets],
         tokenizer=tokenizer, resume=resume,

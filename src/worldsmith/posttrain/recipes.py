@@ -12,7 +12,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from worldsmith.console import console
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import ObjectiveConfig
 from worldsmith.diffusion.pipeline import build_guard
-from worldsmith.diffusion.recipes import torch_threads
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError, WorldsmithError
 from worldsmith.posttrain.action import (
@@ -39,7 +38,7 @@ from worldsmith.posttrain.action import (
 from worldsmith.posttrain.data import read_action_clips
 from worldsmith.posttrain.lora import LoRAConfig, add_lora, trainable_parameters
 from worldsmith.posttrain.world import load_action_world, load_base, save_action_world
-from worldsmith.runs import seeded_init
+from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.train import TrainConfig, Trainer
 from worldsmith.train.metrics import read_metrics
 from worldsmith.video import io
@@ -53,6 +52,10 @@ class ActionPosttrainConfig:
     action_dropout: float = 0.1  # p of classifier-free guidance on actions
     hidden_mult: float = 4.0  # action MLP width / D (Cosmos: 4)
     stride: int | None = None  # between clip starts in an episode; default: clip length - 1
+    # Clip geometry; default: the base's (`WorldSpec.latent_size`). A converted Cosmos base is set
+    # up for 121 frames at 704x1280: post-train it on the robot's own clips with these.
+    frames: int | None = None
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check(self.lora_rank >= 0, "lora_rank", self.lora_rank, "must be >= 0 (0 = full fine-tuning)")
@@ -108,7 +111,19 @@ def posttrain_action(
     cfg = config or ActionPosttrainConfig()
     out = Path(out)
     world = load_base(init, tokenizer=tokenizer)
-    _tokenizer_of(world, init)
+    tok = _tokenizer_of(world, init)
+    if cfg.frames is not None or cfg.size is not None:
+        st, s = tok.config.temporal_compression, tok.config.spatial_compression
+        T, h, w = world.spec.latent_size
+        if cfg.frames is not None:
+            if (cfg.frames - 1) % st:
+                raise WorldsmithError(f"--frames must be 1 + k*{st} for this tokenizer, got {cfg.frames}")
+            T = 1 + (cfg.frames - 1) // st
+        if cfg.size is not None:
+            if cfg.size[0] % s or cfg.size[1] % s:
+                raise WorldsmithError(f"--size must be a multiple of {s} for this tokenizer, got {cfg.size}")
+            h, w = cfg.size[0] // s, cfg.size[1] // s
+        world.spec = replace(world.spec, latent_size=(T, h, w))
     frames, size, k = clip_geometry(world)
     clips = read_action_clips(data, frames=frames, size=size, stride=cfg.stride)
     mean, std = action_stats(clips.actions)

@@ -1,0 +1,359 @@
+"""Action post-training (issue 24): does a pretrained world model learn to follow a robot's actions?
+
+    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/posttrain_action.py > /tmp/pa.log &
+
+1. Digital twin: the table-top arm with exploratory actions (`worldsmith sim run robot`: scripted,
+   noisy, OU and waypoint pushes), 33 frames at 64x64 and 10 fps; training episodes from seed 0,
+   held-out ones from seed 1; counterfactuals: K action sequences rendered from each of a few
+   held-out start states (`explore.counterfactual`).
+2. The base: a tiny CV4x8x8 tokenizer and a tiny Video2World DiT (`diffusion.recipes.demo_train`,
+   residual to the given frame) trained on the training clips *without* actions.
+3. Post-training through the CLI (`worldsmith posttrain action`, one process per run, so that peak
+   memory is that run's): LoRA rank 16 and full fine-tuning, each from 2 seeds.
+4. Held-out scores (`eval.action`), one given frame, 16 predicted frames: copy-last-frame, the base
+   without actions, the post-trained models under the true and under shuffled actions (another
+   clip's); action sensitivity on the counterfactuals.
+5. Checks: a run resumed from its middle checkpoint ends with the same weights; ``--init`` from a tiny
+   random diffusers `CosmosTransformer3DModel`, saved by diffusers and converted, runs the same path.
+
+Sizes are scaled to a shared 2-core CPU (about 30 minutes; the issue allows 60 CPU-minutes): the
+trainable-parameter fraction of LoRA is measured on the tiny DiT and computed for the 7B config.
+Targets: see `targets` in the JSON (`benchmarks/results/posttrain_action.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from worldsmith import fs
+from worldsmith.diffusion.recipes import demo_train
+from worldsmith.eval.action import future_scores, sensitivity, skill
+from worldsmith.posttrain.data import episode_meta, read_action_clips
+from worldsmith.posttrain.recipes import predict_with_actions
+from worldsmith.posttrain.world import load_action_world
+from worldsmith.runs import seeded_init, torch_threads, versions
+from worldsmith.sim.dataset import DatasetConfig, write_dataset, write_episode
+from worldsmith.sim.episode import make_episode
+from worldsmith.sim.explore import EXPLORATION, counterfactual
+from worldsmith.video.transforms import to_model
+
+RESULTS = Path(__file__).parent / "results" / "posttrain_action.json"
+console = Console()
+FRAMES, SIZE = 17, 64
+
+
+def render(cache: Path, args) -> None:
+    common = dict(scenarios=tuple(EXPLORATION), frames=33, size=SIZE, depth=False, masks=True)
+    write_dataset(DatasetConfig(episodes=args.train_episodes, seed=0, **common), cache / "train")
+    write_dataset(DatasetConfig(episodes=args.test_episodes, seed=1, **common), cache / "test")
+    for s in range(args.cf_starts):
+        for k in range(args.K):
+            folder = cache / "cf" / f"start_{s:02d}" / f"k_{k:02d}"
+            if not (folder / "meta.json").is_file():
+                ep = make_episode("explore_waypoints", 9000 + s, frames=FRAMES, size=SIZE, depth=False,
+                                  controller=counterfactual(k))  # fmt: skip
+                write_episode(ep, folder, crf=0)
+
+
+def _l1(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    recon, _ = model(batch)
+    return (recon - batch).abs().mean()
+
+
+def train_base(cache: Path, args) -> Path:
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+    from worldsmith.train import TrainConfig, Trainer
+
+    if (cache / "base" / "model" / "world.json").is_file():
+        return cache / "base" / "model"
+    clips = read_action_clips(cache / "train", frames=FRAMES, stride=16)
+    x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
+    tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=(16, 32, 32, 32),
+                      decoder_channels=(16, 32, 32, 32), num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
+    with seeded_init(0):
+        tok = CausalTokenizer(tok_cfg)
+    tcfg = TrainConfig(steps=args.tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
+                       log_every=50, tensorboard=False)  # fmt: skip
+    t0 = time.perf_counter()
+    with torch_threads(1):
+        Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
+    tok.eval()
+    with torch.no_grad():
+        latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
+    demo_train(
+        latents, cache / "base", steps=args.base_steps, fps=10.0, tokenizer=tok, residual_to_given=True
+    )
+    console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
+    return cache / "base" / "model"
+
+
+def cli(args: list, log: Path) -> dict:
+    src = os.environ.get("PYTHONPATH") or str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
+    with open(log, "w") as f:
+        proc = subprocess.run(
+            [sys.executable, "-m", "worldsmith.cli", *map(str, args)], stdout=f, stderr=f, env=env
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed; see {log}")
+    return json.loads((Path(args[args.index("--out") + 1]) / "run.json").read_text())["results"]
+
+
+def posttrain(cache: Path, base: Path, rank: int, seed: int, steps: int, extra=()) -> dict:
+    out = cache / f"pt_r{rank}_s{seed}_{steps}"
+    if (out / "run.json").is_file() and json.loads((out / "run.json").read_text()).get("status") == "ok":
+        return json.loads((out / "run.json").read_text())["results"]
+    sets = [f"train.steps={steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50", *extra]
+    args = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", out,
+            "--lora-rank", rank, "--seed", seed] + sum((["--set", s] for s in sets), [])  # fmt: skip
+    return cli(args, cache / f"{out.name}.log")
+
+
+def check_resume(cache: Path, base: Path) -> bool:
+    a = cache / "resume_a"
+    shutil.rmtree(a, ignore_errors=True)
+    shutil.rmtree(cache / "resume_b", ignore_errors=True)
+    common = ["posttrain", "action", "--init", base, "--data", cache / "train", "--lora-rank", 16,
+              "--set", "train.steps=20", "--set", "train.ckpt_every=10",
+              "--set", "train.batch_size=8"]  # fmt: skip
+    cli([*common, "--out", a], cache / "resume_a.log")
+    b = cache / "resume_b"
+    shutil.copytree(
+        a / "train" / "checkpoints" / "step_0000010", b / "train" / "checkpoints" / "step_0000010"
+    )
+    cli([*common, "--out", b, "--resume"], cache / "resume_b.log")
+    from safetensors.torch import load_file
+
+    same = True
+    for part in ("adapter/adapter.safetensors", "action/model.safetensors"):
+        wa, wb = load_file(a / "model" / part), load_file(b / "model" / part)
+        same &= all(torch.equal(wa[k], wb[k]) for k in wa)
+    return bool(same)
+
+
+def check_diffusers_init(cache: Path, world) -> bool:
+    """A random diffusers CosmosTransformer3DModel of the base's geometry -> convert -> post-train."""
+    from diffusers.models.transformers.transformer_cosmos import CosmosTransformer3DModel
+
+    from worldsmith.diffusion.convert import config_to_diffusers, convert_diffusers
+
+    src = cache / "diffusers_src"
+    shutil.rmtree(src, ignore_errors=True)
+    torch.manual_seed(0)
+    cfg = replace(world.dit.cfg, residual_to_given=False)  # not a diffusers option
+    CosmosTransformer3DModel(**config_to_diffusers(cfg)).save_pretrained(src / "transformer")
+    convert_diffusers(src, cache / "diffusers_converted")
+    out = cache / "diffusers_run"
+    shutil.rmtree(out, ignore_errors=True)
+    tok = cache / "base" / "model" / "tokenizer"
+    args = ["posttrain", "action", "--init", cache / "diffusers_converted", "--tokenizer", tok,
+            "--data", cache / "train", "--out", out, "--set", "train.steps=3", "--frames", FRAMES,
+            "--size", f"{SIZE}x{SIZE}"]  # fmt: skip
+    result = cli(args, cache / "diffusers_run.log")
+    return (out / "model" / "posttrain.json").is_file() and result["action_dim"] == 3
+
+
+def agent_id(folder: str) -> int:
+    return int(next(k for k, v in episode_meta(folder)["instances"].items() if v == "robot"))
+
+
+def score(preds: torch.Tensor, clips, agents) -> list[dict]:
+    return [
+        future_scores(p.numpy(), c.numpy(), m.numpy(), agent=a)
+        for p, c, m, a in zip(preds, clips.frames, clips.masks, agents, strict=True)
+    ]
+
+
+def mean_row(name: str, rows: list[dict], sse_copy: list[float]) -> dict:
+    keys = ("psnr", "ssim", "arm_iou", "arm_centroid_px", "object_iou", "object_centroid_px")
+    out = {"method": name, **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}}
+    out["skill"] = skill([r["sse"] for r in rows], sse_copy)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-posttrain-bench"))
+    p.add_argument("--train-episodes", type=int, default=48)
+    p.add_argument("--test-episodes", type=int, default=12)
+    p.add_argument("--cf-starts", type=int, default=4)
+    p.add_argument("--K", type=int, default=4)
+    p.add_argument("--tok-steps", type=int, default=1500)
+    p.add_argument("--base-steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=800, help="post-training steps per run")
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args()
+    cache = args.cache
+    t_start = time.perf_counter()
+    torch.set_num_threads(1)
+    render(cache, args)
+    base_dir = train_base(cache, args)
+    runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps) for s in range(args.seeds) for r in (16, 0)}
+    resume_ok = check_resume(cache, base_dir)
+
+    from worldsmith.diffusion.world import WorldModel
+
+    base = WorldModel.from_pretrained(base_dir)
+    diffusers_ok = check_diffusers_init(cache, base)
+    test = read_action_clips(cache / "test", frames=FRAMES, stride=16, masks=True)
+    agents = [agent_id(f) for f, _ in test.sources]
+    given = test.frames[:, :1]
+    copy = given.expand_as(test.frames).clone()
+    rows_copy = score(copy, test, agents)
+    sse_copy = [r["sse"] for r in rows_copy]
+    table_rows = [mean_row("copy last frame", rows_copy, sse_copy)]
+    with torch_threads(1):
+        table_rows.append(
+            mean_row(
+                "base, no actions",
+                score(predict_with_actions(base, None, given, None), test, agents),
+                sse_copy,
+            )
+        )
+    shuffled = test.actions.roll(1, 0)  # every clip gets another clip's actions
+    cf = [
+        read_action_clips(cache / "cf" / f"start_{s:02d}", frames=FRAMES, masks=True)
+        for s in range(args.cf_starts)
+    ]
+    sens = []
+    for (rank, seed), info in runs.items():
+        name = f"{'LoRA r16' if rank else 'full FT'} seed {seed}"
+        world, net = load_action_world(Path(info["model_dir"]))
+        with torch_threads(1):
+            true_pred = predict_with_actions(world, net, given, test.actions)
+            shuf_pred = predict_with_actions(world, net, given, shuffled)
+        table_rows.append(
+            {**mean_row(name, score(true_pred, test, agents), sse_copy), "rank": rank, "seed": seed}
+        )
+        table_rows.append({**mean_row(f"{name}, shuffled actions", score(shuf_pred, test, agents), sse_copy),
+                           "rank": rank, "seed": seed, "shuffled": True})  # fmt: skip
+        per_start = []
+        for c in cf:
+            with torch_threads(1):
+                preds = predict_with_actions(world, net, c.frames[:, :1], c.actions)
+            a = agent_id(c.sources[0][0])
+            per_start.append(
+                sensitivity(
+                    [x.numpy() for x in preds],
+                    [x.numpy() for x in c.frames],
+                    [m.numpy() for m in c.masks],
+                    agent=a,
+                )
+            )
+        sens.append({"method": name, "rank": rank, "seed": seed,
+                     **{k: float(np.mean([d[k] for d in per_start])) for k in per_start[0]}})  # fmt: skip
+    report(args, table_rows, sens, runs, resume_ok, diffusers_ok, time.perf_counter() - t_start)
+
+
+def lora_fraction_7b() -> float:
+    """Trainable fraction of LoRA r16 + the action MLPs on the Cosmos-1.0 7B DiT (meta device)."""
+    from worldsmith.diffusion.dit import PRESETS, DiT
+    from worldsmith.posttrain.action import ActionConfig, ActionDiT
+    from worldsmith.posttrain.lora import LoRAConfig, add_lora, trainable_parameters
+
+    with torch.device("meta"):
+        net = ActionDiT(DiT(PRESETS["7b"](video2world=True)), ActionConfig(action_dim=7, frames_per_latent=8))
+        full = trainable_parameters(net)[0]
+        add_lora(net.base, LoRAConfig(rank=16))
+        return trainable_parameters(net)[0] / full
+
+
+def _target(target: str, value, reference: str, met) -> dict:
+    return {"target": target, "value": value, "reference": reference, "met": met}
+
+
+def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
+    table = Table(title="held-out action following (1 given frame, 16 predicted, 64x64)")
+    cols = ("psnr", "ssim", "arm_iou", "arm_centroid_px", "object_iou", "object_centroid_px", "skill")
+    for c in ("method", *cols):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(r["method"], *(f"{r[c]:.3f}" for c in cols))
+    console.print(table)
+    st = Table(title="action sensitivity (counterfactuals: K action sequences from one start)")
+    for c in ("method", "match_centroid_px", "mismatch_centroid_px", "ratio_centroid_px", "ratio_mse"):
+        st.add_column(c)
+    for r in sens:
+        st.add_row(r["method"], *(f"{r[c]:.3f}" for c in ("match_centroid_px", "mismatch_centroid_px",
+                                                          "ratio_centroid_px", "ratio_mse")))  # fmt: skip
+    console.print(st)
+
+    by = {r["method"]: r for r in rows}
+    seeds = range(args.seeds)
+    lora = [by[f"LoRA r16 seed {s}"] for s in seeds]
+    full = [by[f"full FT seed {s}"] for s in seeds]
+    base = by["base, no actions"]
+    vs_shuf = [
+        by[f"LoRA r16 seed {s}"]["arm_centroid_px"]
+        / by[f"LoRA r16 seed {s}, shuffled actions"]["arm_centroid_px"]
+        for s in seeds
+    ]
+    vs_base = [r["arm_centroid_px"] / base["arm_centroid_px"] for r in lora]
+    sens_lora = [r["ratio_centroid_px"] for r in sens if r["rank"] == 16]
+    mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
+    frac = runs[(16, 0)]["trainable_fraction"]
+    frac_7b = lora_fraction_7b()
+    targets = [
+        _target("EE (arm) centroid error, LoRA r16 / same model with shuffled actions <= 0.5 (every seed)",
+                max(vs_shuf), "shuffled actions", max(vs_shuf) <= 0.5),
+        _target("EE (arm) centroid error, LoRA r16 / base without actions <= 0.5 (every seed)",
+                max(vs_base), "base model", max(vs_base) <= 0.5),
+        _target("action sensitivity: matching / mismatched truth centroid error <= 0.5 (LoRA r16)",
+                max(sens_lora), "mismatched truths", max(sens_lora) <= 0.5),
+        _target("skill over copy-last-frame (pooled SSE) > 0.2 (LoRA r16, every seed)",
+                min(r["skill"] for r in lora), "copy last frame", min(r["skill"] for r in lora) > 0.2),
+        _target("LoRA r16 arm centroid error within 10% of full fine-tuning (seed means)",
+                mean(lora, "arm_centroid_px") / mean(full, "arm_centroid_px"), "full FT",
+                mean(lora, "arm_centroid_px") <= 1.1 * mean(full, "arm_centroid_px")),
+        _target("LoRA r16 skill within 10% of full fine-tuning (seed means)",
+                mean(lora, "skill") / mean(full, "skill"), "full FT",
+                mean(lora, "skill") >= mean(full, "skill") - 0.1 * abs(mean(full, "skill"))),
+        _target("LoRA r16 trainable params <= 10% of full FT (tiny DiT, measured)", frac, "full FT",
+                frac <= 0.1),
+        _target("LoRA r16 trainable params <= 10% of full FT (Cosmos 7B config, counted)", frac_7b, "full FT",
+                frac_7b <= 0.1),
+        _target("peak RSS (MiB) LoRA r16 vs full FT (reported)",
+                [runs[(16, s)]["peak_rss_mb"] for s in seeds],
+                f"full FT {[runs[(0, s)]['peak_rss_mb'] for s in seeds]}", None),
+        _target("a resumed post-training run ends with the same weights", resume_ok, "one-shot run",
+                resume_ok),
+        _target("--init from a converted diffusers CosmosTransformer3DModel runs the same path", diffusers_ok,
+                "our base", diffusers_ok),
+    ]  # fmt: skip
+    for t in targets:
+        console.print(
+            f"[{'green' if t['met'] else 'red' if t['met'] is False else 'white'}]{t['target']}: {t['value']}"
+        )
+    if args.no_save:
+        return
+    fs.write_json(RESULTS, {
+        "benchmark": "action post-training (issue 24)",
+        "config": {k: v for k, v in vars(args).items() if k not in ("cache", "no_save")},
+        "rows": rows,
+        "sensitivity": sens,
+        "runs": {f"r{r}_s{s}": v for (r, s), v in runs.items()},
+        "targets": targets,
+        "seconds": round(seconds, 1),
+        "machine": "shared 2-core CPU, 1 torch thread per process",
+        "versions": versions(),
+    })  # fmt: skip
+    console.print(f"wrote {RESULTS} in {seconds / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
