@@ -11,6 +11,7 @@ import torch
 from worldsmith.data import ClipDataset, InMemory, open_data
 from worldsmith.distributed.parallel_dims import ParallelConfig
 from worldsmith.errors import WorldsmithError
+from worldsmith.runs import seeded_init
 from worldsmith.tokenizers.evaluate import evaluate
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.objective import ObjectiveConfig, TokenizerObjective
@@ -49,10 +50,10 @@ def train_tokenizer(
             f"train_tokenizer: `overrides` {sorted(overrides)} would rebuild the model and drop the "
             f"weights of {init}; continue from the checkpoint as it is, or start a new model without `init`"
         )
-    torch.manual_seed(seed)
-    model = CausalTokenizer.from_pretrained(init).train() if init else CausalTokenizer(get_preset(preset))
-    if overrides:
-        model = CausalTokenizer(replace(model.config, **overrides))
+    with seeded_init(seed):  # initial weights from the seed alone; the global RNG is left as it was
+        model = CausalTokenizer.from_pretrained(init).train() if init else CausalTokenizer(get_preset(preset))
+        if overrides:
+            model = CausalTokenizer(replace(model.config, **overrides))
     train_cfg = TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, betas=(0.5, 0.999),
                             warmup_steps=min(20, steps // 10), seed=seed, tensorboard=False,
                             log_every=max(1, steps // 20), precision=precision,
