@@ -60,6 +60,14 @@ def test_evaluation_numbers_are_sane(demo_run):
     }
     for scores in ev.values():
         assert 5 < scores["psnr"] < 60 and 0 <= scores["iou"] <= 1
+    # the orderings the report states, not only ranges: the tokenizer's reconstruction of the true
+    # future is "the best a model in this latent space can do", and the refiner finishes the
+    # decoded prediction (quick demo, seed 3: 22.72 > 22.56 and 20.69 dB; 26.83 > 20.69 dB)
+    recon = ev["tokenizer reconstruction (upper bound)"]["psnr"]
+    assert (
+        recon > ev["copy last latent (decoded)"]["psnr"] and recon > ev["world model without refiner"]["psnr"]
+    )
+    assert ev["world model"]["psnr"] > ev["world model without refiner"]["psnr"]
     geo = json.loads((demo_run / "evaluate" / "done.json").read_text())["result"]["geometry"]
     assert set(geo) == {"ground truth", "world model", "tokenizer reconstruction"}
     assert geo["ground truth"]["scored_videos"] >= 1 and 0 < geo["ground truth"]["sampson_px"] < 1.0
