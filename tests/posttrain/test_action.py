@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from posttrain_helpers import CFG, inputs, randomized  # noqa: E402  (tests/posttrain, see conftest)
 
 from worldsmith.diffusion.conditioning import video2world_denoise
 from worldsmith.diffusion.dit import DiT, DiTConfig
@@ -29,27 +30,6 @@ from worldsmith.posttrain.lora import LoRAConfig, add_lora, lora_state_dict
 from worldsmith.posttrain.world import load_action_world, load_base, merge_export, save_action_world
 from worldsmith.train import TrainConfig, Trainer
 
-CFG = DiTConfig(latent_channels=4, heads=2, head_dim=16, depth=2, text_dim=8, adaln_lora_dim=8,
-                max_size=(8, 8, 8), video2world=True)  # fmt: skip
-
-
-def randomized(seed: int = 0) -> DiT:
-    torch.manual_seed(seed)
-    model = DiT(CFG).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2)
-    return model
-
-
-def _inputs(B: int = 2, T: int = 3):
-    g = torch.Generator().manual_seed(1)
-    return (
-        torch.randn(B, 4, T, 4, 4, generator=g),
-        torch.rand(B, generator=g),
-        torch.randn(B, 2, 8, generator=g),
-    )
-
 
 def _t_embed(model: DiT, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     feat = sinusoidal_embedding(c.reshape(-1), model.cfg.dim)
@@ -61,7 +41,7 @@ def test_extra_embedding_enters_before_the_norm_and_into_the_shared_term():
     noise level c1 into the network at per-frame noise levels c2: the hook sits where Cosmos adds
     its action MLPs (the timestep embedding before its RMSNorm, the AdaLN-LoRA term)."""
     model = randomized()
-    x, c1, text = _inputs()
+    x, c1, text = inputs()
     c2 = torch.rand(2, 3)  # per latent frame
     with torch.no_grad():
         f1, s1 = _t_embed(model, c1)  # [B, *]
@@ -97,7 +77,7 @@ def test_bad_actions_name_the_problem_and_the_fix():
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
 def test_step_zero_reproduces_the_base_exactly(lora):
     base = randomized()
-    x, c, text = _inputs()
+    x, c, text = inputs()
     with torch.no_grad():
         expect = base(x, c, text)
     net = ActionDiT(base, ActionConfig(action_dim=3, frames_per_latent=2, action_mean=(1.0, 0.0, 0.0),
@@ -181,7 +161,7 @@ def test_checkpoint_round_trip_adapter_apart_and_merged_export(tmp_path):
     with torch.no_grad():
         for p in [*lora_state_dict(net).values(), *net.action.parameters()]:
             p.normal_(0, 0.1)
-    x, c, text = _inputs()
+    x, c, text = inputs()
     actions = torch.randn(2, 4, 2)
     with torch.no_grad():
         expect = net(x, c, text, actions=actions)
@@ -211,13 +191,12 @@ def test_init_from_a_converted_diffusers_checkpoint(tmp_path, monkeypatch):
     shim = types.SimpleNamespace(resize=lambda x, size, interpolation=None: F.interpolate(x, size=size))
     resize = types.SimpleNamespace(functional=shim, InterpolationMode=types.SimpleNamespace(NEAREST=0))
     monkeypatch.setattr(tc, "transforms", resize, raising=False)
-    from worldsmith.diffusion.convert import convert_diffusers
+    from worldsmith.diffusion.convert import config_to_diffusers, convert_diffusers
 
     torch.manual_seed(0)
-    ref = tc.CosmosTransformer3DModel(
-        in_channels=5, out_channels=4, num_attention_heads=2, attention_head_dim=12, num_layers=1,
-        text_embed_dim=8, adaln_lora_dim=4, max_size=(4, 8, 8),
-    ).eval()  # fmt: skip
+    cfg = DiTConfig(latent_channels=4, heads=2, head_dim=12, depth=1, text_dim=8, adaln_lora_dim=4,
+                    max_size=(4, 8, 8), video2world=True)  # fmt: skip
+    ref = tc.CosmosTransformer3DModel(**config_to_diffusers(cfg)).eval()
     with torch.no_grad():
         for p in ref.parameters():
             p.normal_(0, 0.2)

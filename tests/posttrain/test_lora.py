@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from posttrain_helpers import inputs, randomized  # noqa: E402  (tests/posttrain, see conftest)
 from torch import nn
 
 from worldsmith.diffusion.dit import DiT, DiTConfig
@@ -18,26 +19,6 @@ from worldsmith.posttrain.lora import (
     save_adapter,
     trainable_parameters,
 )
-
-
-def tiny_dit(seed: int = 0) -> DiT:
-    torch.manual_seed(seed)
-    cfg = DiTConfig(latent_channels=4, heads=2, head_dim=16, depth=2, text_dim=8, adaln_lora_dim=8,
-                    max_size=(8, 8, 8), video2world=True)  # fmt: skip
-    model = DiT(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():  # no zero-initialised layers: every path carries signal
-            p.normal_(0, 0.2)
-    return model
-
-
-def _inputs(B: int = 2, T: int = 3):
-    g = torch.Generator().manual_seed(1)
-    return (
-        torch.randn(B, 4, T, 4, 4, generator=g),
-        torch.rand(B, generator=g),
-        torch.randn(B, 2, 8, generator=g),
-    )
 
 
 def test_layer_formula_zero_start_and_merge():
@@ -58,8 +39,8 @@ def test_layer_formula_zero_start_and_merge():
 
 
 def test_add_lora_freezes_the_base_and_keeps_its_output():
-    model = tiny_dit()
-    x, c, text = _inputs()
+    model = randomized()
+    x, c, text = inputs()
     with torch.no_grad():
         before = model(x, c, text)
     names = add_lora(model, LoRAConfig(rank=4))
@@ -72,27 +53,27 @@ def test_add_lora_freezes_the_base_and_keeps_its_output():
     n_train, n_total = trainable_parameters(model)
     assert n_train == sum(v.numel() for v in lora_state_dict(model).values()) and n_train < n_total
     with pytest.raises(ConfigError, match="match no linear layer"):
-        add_lora(tiny_dit(), LoRAConfig(targets=("nope",)))
+        add_lora(randomized(), LoRAConfig(targets=("nope",)))
 
 
 def test_adapter_saved_apart_loads_and_merges(tmp_path):
-    model = tiny_dit()
+    model = randomized()
     add_lora(model, LoRAConfig(rank=2, alpha=4.0), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         for v in lora_state_dict(model).values():
             v.normal_(0, 0.1)
-    x, c, text = _inputs()
+    x, c, text = inputs()
     with torch.no_grad():
         adapted = model(x, c, text)
     save_adapter(model, LoRAConfig(rank=2, alpha=4.0), tmp_path / "adapter")
-    fresh = tiny_dit()  # same base weights
+    fresh = randomized()  # same base weights
     cfg = load_adapter(fresh, tmp_path / "adapter")
     assert cfg.rank == 2 and cfg.scale == 2.0
     with torch.no_grad():
         assert torch.equal(fresh(x, c, text), adapted)
         merged = merge_lora(fresh)
         assert not any(isinstance(m, LoRALinear) for m in merged.modules())
-        assert set(merged.state_dict()) == set(tiny_dit().state_dict())  # the base layout again
+        assert set(merged.state_dict()) == set(randomized().state_dict())  # the base layout again
         torch.testing.assert_close(merged(x, c, text), adapted, atol=1e-5, rtol=1e-5)
     with pytest.raises(CheckpointError, match="does not fit"):
         other = DiT(
@@ -100,4 +81,4 @@ def test_adapter_saved_apart_loads_and_merges(tmp_path):
         )
         load_adapter(other, tmp_path / "adapter")
     with pytest.raises(CheckpointError, match="not a LoRA adapter"):
-        load_adapter(tiny_dit(), tmp_path)
+        load_adapter(randomized(), tmp_path)
