@@ -27,7 +27,7 @@ def ramp(T: int = 16, size: int = 32, shift: int = 0) -> np.ndarray:
 
 
 def make_train_run(root: Path, name: str = "train-a") -> Path:
-    """A finished run with results, a metrics file, a JSON row table, a truth|pred video pair, a PNG."""
+    """A finished run: results, a metrics file, a JSON row table, truth|pred|baseline videos, a PNG."""
     run_dir = root / name
     with RunDir(run_dir, command="train diffusion", args={"steps": 4}, seed=3) as run:
         for i, loss in enumerate(LOSSES):
@@ -37,6 +37,7 @@ def make_train_run(root: Path, name: str = "train-a") -> Path:
         fs.write_json(run_dir / "physics_rows.json", [{"scenario": "drop", "psnr": 21.5}])
         io.write(run_dir / "truth" / "ep0.mp4", ramp(), fps=FPS)
         io.write(run_dir / "pred" / "ep0.mp4", ramp(shift=40), fps=FPS)
+        io.write(run_dir / "baseline_copy_last" / "ep0.mp4", ramp(shift=80), fps=FPS)
         from PIL import Image
 
         Image.fromarray(ramp()[0]).save(run_dir / "frame.png")

@@ -39,7 +39,8 @@ def test_runs_list_and_run_page(client):
     (curve,) = page["curves"]
     assert curve["name"] == "train" and curve["series"]["loss"] == [[i + 1, v] for i, v in enumerate(LOSSES)]
     group = next(g for g in page["videos"] if g["name"] == "ep0")  # same name, two folders: side by side
-    assert [v["label"] for v in group["videos"]] == ["truth/ep0.mp4", "pred/ep0.mp4"]  # truth leads
+    labels = [v["label"] for v in group["videos"]]  # truth | prediction | baselines
+    assert labels == ["truth", "pred", "baseline_copy_last"]
     assert all(v["fps"] == pytest.approx(FPS) for v in group["videos"])
     assert page["images"] == [{"label": "frame.png", "url": "/files/train-a/frame.png"}]
     assert client.get("/").status_code == 200 and "studio" in client.get("/").text
@@ -215,3 +216,19 @@ def test_action_checkpoint_generates_from_the_given_actions(client, runs_root):
     assert run["command"] == "generate action2world" and run["results"]["actions_used"] == 8
     assert np.load(out / "actions.npy").tolist() == np.asarray(actions, np.float32).tolist()
     assert io.probe(out / "video.mp4").num_frames == 9
+
+
+def test_nan_in_run_files_reaches_the_page_as_text(client, runs_root):
+    from worldsmith.runs import RunDir
+
+    folder = runs_root / "nan-run"
+    with RunDir(folder, command="eval geometry", args={}, seed=0) as run:
+        (folder / "metrics.jsonl").write_text('{"step": 1, "loss": NaN}\n{"step": 2, "loss": 0.5}\n')
+        run.record(sampson_px=float("nan"), methods={"truth": {"sampson_px": float("inf")}})
+    page = client.get("/api/runs/nan-run")
+    assert page.status_code == 200, page.text
+    tables = {t["name"]: t["rows"] for t in page.json()["tables"]}
+    assert {"key": "sampson_px", "value": "nan"} in tables["results"]
+    assert tables["results.methods"] == [{"name": "truth", "sampson_px": "inf"}]
+    assert page.json()["curves"][0]["series"]["loss"] == [[1, "nan"], [2, 0.5]]
+    assert "nan-run" in {r["id"] for r in client.get("/api/runs").json()["runs"]}

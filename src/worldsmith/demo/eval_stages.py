@@ -56,8 +56,12 @@ def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any],
     verdict, safe = guard.check_video(video)
     decision.update(video=verdict.ok, video_why=verdict.reason)
     if safe is not None:  # only a video that passed the post-guard is written
-        name = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4"
-        io.write(folder / "videos" / name, safe.numpy(), fps=ctx.cfg.sim.fps)
+        name, fps = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4", ctx.cfg.sim.fps
+        io.write(folder / "videos" / name, safe.numpy(), fps=fps)
+        # The truth and the copy-last baseline under the same name: the Studio plays the three together.
+        io.write(folder / "truth" / name, frames, fps=fps)
+        copy = np.concatenate([frames[:n], physics.copy_last_frame(frames[:n], len(frames) - n)])
+        io.write(folder / "baseline_copy_last" / name, copy, fps=fps)
     recon = to_uint8(tok.decode(encode(tok, x))[0].clamp(-1, 1)).numpy()[n:]
     held = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, lat.shape[2] - cond.shape[2], -1, -1)], 2)
     held_decoded = tok.decode(held)[0].clamp(-1, 1)

@@ -162,9 +162,12 @@ def video_fps(path: Path) -> float | None:
     return _fps_cache[key]
 
 
-def _leads(label: str) -> bool:
-    """Truth and input clips lead a side-by-side group (truth | prediction | baselines)."""
-    return any(word in label.lower() for word in ("truth", "input", "given"))
+def _rank(label: str) -> int:
+    """Side by side, truth | prediction | baselines: truth and input clips first, baselines last."""
+    low = label.lower()
+    if any(word in low for word in ("truth", "input", "given")):
+        return 0
+    return 2 if any(word in low for word in ("baseline", "copy")) else 1
 
 
 def video_groups(root: Path, folder: Path, videos: list[Path]) -> list[dict[str, Any]]:
@@ -174,11 +177,12 @@ def video_groups(root: Path, folder: Path, videos: list[Path]) -> list[dict[str,
         groups.setdefault("" if v.parent == folder else v.stem, []).append(v)
     out = []
     for name in sorted(groups):
-        ordered = sorted(groups[name], key=lambda v: (not _leads(relative(folder, v)), relative(folder, v)))
-        items = [
-            {"label": relative(folder, v), "url": "/files/" + relative(root, v), "fps": video_fps(v)}
+        ordered = sorted(groups[name], key=lambda v: (_rank(relative(folder, v)), relative(folder, v)))
+        items = [  # a named group's videos differ by folder: the folder is the label
+            {"label": relative(folder, v.parent if name else v), "url": "/files/" + relative(root, v),
+             "fps": video_fps(v)}
             for v in ordered
-        ]
+        ]  # fmt: skip
         out.append({"name": name or "this run", "videos": items})
     return out
 

@@ -21,6 +21,8 @@ not a loopback name is refused (DNS rebinding).
 
 from __future__ import annotations
 
+import json
+import math
 import mimetypes
 from importlib import resources
 from pathlib import Path
@@ -42,6 +44,23 @@ CSRF_HEADER = "x-worldsmith-studio"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 SANDBOXED = {".html", ".htm", ".svg"}  # run files that could hold scripts: served as a sandboxed origin
 MAX_VIDEOS = 500
+
+
+def _finite(obj):
+    """NaN and infinities as the strings "nan", "inf", "-inf": run files hold them (a metric that was
+    not measured), strict JSON has no spelling for them, and the page shows the string."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+class StudioJSON(JSONResponse):
+    def render(self, content) -> bytes:
+        return json.dumps(_finite(content), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -68,7 +87,13 @@ def create_app(
         raise WorldsmithError(f"runs folder '{root}' does not exist; pass --runs DIR (e.g. runs/)")
     limits = limits or UploadLimits()
     jobs = Jobs(root, guard=guard)
-    app = FastAPI(title="worldsmith studio", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="worldsmith studio",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        default_response_class=StudioJSON,
+    )
     app.state.root, app.state.jobs = root, jobs
     app.router.add_event_handler("shutdown", jobs.shutdown)
     static = resources.files("worldsmith.studio") / "static"
