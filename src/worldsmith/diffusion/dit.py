@@ -289,6 +289,7 @@ class DiT(nn.Module, Pretrained):
         fps: float | None = None,
         extra_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         img_context: torch.Tensor | None = None,
+        extra_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Args:
         x: ``[B, C, T, H, W]`` preconditioned latents (``c_in * x``).
@@ -301,6 +302,8 @@ class DiT(nn.Module, Pretrained):
             added per sample or per latent frame (``T'`` = T / p_t) to the noise-level embedding
             before its RMSNorm and to the shared AdaLN-LoRA term (Cosmos action conditioning).
         img_context: ``[B, N, img_context_dim]`` image tokens (configs with `img_context_dim`).
+        extra_tokens: ``[B, L, D]`` added to the patch embeddings: extra input channels concatenated
+            to the latents, as a linear layer of their patches (`worldsmith.posttrain.camera`).
         """
         cfg = self.cfg
         B, C, T, H, W = x.shape
@@ -323,6 +326,8 @@ class DiT(nn.Module, Pretrained):
         x = torch.cat(parts, dim=1)  # [B, C_in, T, H, W]
         x = rearrange(x, "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)
         x = self.patch_embed(x)  # [B, L, D]
+        if extra_tokens is not None:
+            x = x + extra_tokens.to(x.dtype)
 
         rope = rope_3d(cfg.head_dim, grid, scale=cfg.rope_scale, fps=fps, device=x.device)
         pos = self.pos_embed(grid).to(x.dtype) if self.pos_embed is not None else None

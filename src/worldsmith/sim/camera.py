@@ -9,9 +9,9 @@ Conventions (OpenCV / Hartley-Zisserman, "Multiple View Geometry", eq. 6.8):
 - pixel (u, v) = (column, row) with pixel centres at integer coordinates, so a camera point
   projects to u = fx X/Z + cx, v = fy Y/Z + cy.
 
-Free-camera paths (`static`, `orbit`, `pan`, `dolly`) give one `View` per frame: MuJoCo's
-free-camera parameters (lookat, distance, azimuth, elevation in degrees), where the camera sits at
-lookat - distance * forward and forward = (cos el cos az, cos el sin az, sin el).
+Free-camera paths (`static`, `orbit`, `pan`, `dolly`, `truck`, `crane`) give one `View` per
+frame: MuJoCo's free-camera parameters (lookat, distance, azimuth, elevation in degrees), where the
+camera sits at lookat - distance * forward and forward = (cos el cos az, cos el sin az, sin el).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from worldsmith.sim.errors import SimError
 
-CAMERA_MODES = ("static", "orbit", "pan", "dolly")
+CAMERA_MODES = ("static", "orbit", "pan", "dolly", "truck", "crane")
 # How a caption says it (episode captions end with it, as video captioners describe camera motion;
 # a world model trained on mixed footage then knows from the prompt whether the camera moves)
 CAMERA_PHRASES = {
@@ -31,6 +31,8 @@ CAMERA_PHRASES = {
     "orbit": "The camera orbits the scene.",
     "pan": "The camera pans.",
     "dolly": "The camera moves in towards the scene.",
+    "truck": "The camera moves sideways.",
+    "crane": "The camera cranes up or down.",
 }
 
 
@@ -114,15 +116,21 @@ def ring(base: View, count: int) -> list[View]:
     return [replace(base, azimuth=base.azimuth + step * (k - (count - 1) / 2)) for k in range(count)]
 
 
-def path(base: View, mode: str, num_frames: int, rng: np.random.Generator) -> list[View]:
+def path(
+    base: View, mode: str, num_frames: int, rng: np.random.Generator, *, speed: float = 1.0
+) -> list[View]:
     """Per-frame views of a free-camera move starting at `base`.
 
     orbit: the camera circles the target (azimuth sweep); pan: the camera stays put and turns;
-    dolly: the camera moves along its optical axis towards the target; static: no motion.
+    dolly: the camera moves along its optical axis towards the target; truck: the camera slides
+    sideways (along its x axis) keeping its orientation; crane: it moves up (or down) keeping its
+    orientation; static: no motion. `speed` scales the move drawn from `rng` (1 = the default range).
     """
     if mode not in CAMERA_MODES:
         raise SimError(f"unknown camera mode '{mode}'; choose one of {', '.join(CAMERA_MODES)}")
-    s = np.linspace(0.0, 1.0, num_frames)
+    if not speed > 0:
+        raise SimError(f"camera speed must be positive, got {speed}")
+    s = np.linspace(0.0, 1.0, num_frames) * speed
     sign = rng.choice([-1.0, 1.0])
     if mode == "static":
         return [base] * num_frames
@@ -131,7 +139,14 @@ def path(base: View, mode: str, num_frames: int, rng: np.random.Generator) -> li
         return [replace(base, azimuth=base.azimuth + sweep * x) for x in s]
     if mode == "dolly":
         end = rng.uniform(0.55, 0.75) * base.distance
-        return [replace(base, distance=base.distance + (end - base.distance) * x) for x in s]
+        return [replace(base, distance=max(base.distance + (end - base.distance) * x, 0.05)) for x in s]
+    if mode in ("truck", "crane"):  # translate the camera and its target together: orientation kept
+        f = base.forward()
+        right = np.cross(f, [0.0, 0.0, 1.0])
+        right /= max(np.linalg.norm(right), 1e-9)
+        axis = right if mode == "truck" else np.cross(right, f)  # camera x (right) or camera up
+        shift = sign * rng.uniform(0.25, 0.45) * base.distance * axis
+        return [replace(base, lookat=tuple(float(v) for v in np.add(base.lookat, shift * x))) for x in s]
     # pan: fixed position, the view direction turns by up to +-25 degrees
     position = base.position()
     turn = sign * rng.uniform(15, 25)

@@ -60,6 +60,7 @@ def make_episode(
     fps: float = 10.0,
     cameras: int = 1,
     camera_mode: str = "static",
+    camera_speed: float = 1.0,
     masks: bool = True,
     depth: bool = True,
     quality: RenderQuality | None = None,
@@ -74,6 +75,7 @@ def make_episode(
         cameras: number of synchronised cameras: a ring around the scene, or the first `cameras`
             of the rig for scenarios with one (drive: front, back, left, right, ...).
         camera_mode: free-camera motion, one of `camera.CAMERA_MODES` (not for rig scenarios).
+        camera_speed: scales the free camera's move (1 = the default range; `camera.path`).
         masks, depth: also render instance masks / metric depth.
         controller: replaces the scene's controller, e.g. `explore.counterfactual(k)`: the same
             start state under another action sequence.
@@ -88,7 +90,7 @@ def make_episode(
     if controller is not None:
         scene = replace(scene, controller=controller(scene))
     sim = Simulation(scene, fps)
-    views = _camera_views(scene, sim, mujoco, cameras, camera_mode, frames, seed)
+    views = _camera_views(scene, sim, mujoco, cameras, camera_mode, frames, seed, camera_speed)
     V = len(views)
     rgb = np.empty((V, frames, height, width, 3), np.uint8)
     dep = np.empty((V, frames, height, width), np.float32) if depth else None
@@ -137,6 +139,7 @@ def make_episode(
         "width": width,
         "cameras": list(names),
         "camera_mode": "rig" if use_rig else camera_mode,
+        "camera_speed": float(camera_speed),
         "caption": scene.caption if use_rig else f"{scene.caption} {cam.CAMERA_PHRASES[camera_mode]}",
         "instruction": scene.instruction,
         "params": scene.params,
@@ -157,7 +160,7 @@ def _follow_offset(scene, sim) -> np.ndarray:
     return sim.data.body(scene.follow).xpos - sim.initial_xpos(scene.follow)
 
 
-def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed) -> list[list[Any]]:
+def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed, speed=1.0) -> list[list[Any]]:
     """Per camera, per frame, the `MjvCamera` (rig) or `camera.View` (free camera) to render with.
 
     Rig scenarios render from the rig in modes 'static' / 'rig', and from free cameras that follow
@@ -181,7 +184,7 @@ def _camera_views(scene, sim, mujoco, cameras, mode, frames, seed) -> list[list[
         return out
     # Every camera of the ring makes the same move (one generator seed), so the views stay a rigid rig.
     paths = [
-        cam.path(base, mode, frames, np.random.default_rng([seed, 7]))
+        cam.path(base, mode, frames, np.random.default_rng([seed, 7]), speed=speed)
         for base in cam.ring(scene.view, cameras)
     ]
     return paths
