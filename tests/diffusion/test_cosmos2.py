@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from worldsmith.diffusion import convert
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.world import WorldModel
+from worldsmith.tokenizers.wan import WanTokenizer
 
 diffusers = pytest.importorskip("diffusers")
 cosmos_tf = pytest.importorskip("diffusers.models.transformers.transformer_cosmos")
@@ -67,8 +68,9 @@ def test_convert_predict25_pipeline_saved_by_diffusers(tmp_path, shim):
     pipe = _predict25_pipe()
     pipe.save_pretrained(tmp_path / "p25")
     summary = convert.convert_diffusers(tmp_path / "p25", tmp_path / "out")
-    assert summary["family"] == "flow" and summary["video2world"] and not summary["tokenizer"]
+    assert summary["family"] == "flow" and summary["video2world"] and summary["tokenizer"]
     world = WorldModel.from_pretrained(tmp_path / "out")
+    assert isinstance(world.tokenizer, WanTokenizer)  # the Wan VAE, copied in diffusers' layout
     spec = world.spec
     assert spec.family == "flow" and (spec.flow.sigma_min, spec.flow.sigma_max) == (0.01, 200.0)
     assert spec.model_fps is None and spec.text_encoder.startswith("qwen:")
@@ -133,3 +135,32 @@ def test_converted_predict25_generates_what_diffusers_generates(tmp_path, shim, 
         # (1 - t_max)(n - y), so its given frames come out near, not at, the given latents
         torch.testing.assert_close(ours[:, :, :1], cond[:, :, :1], atol=1e-6, rtol=0)
         assert 1e-4 < (theirs[:, :, :1] - cond[:, :, :1]).abs().max() < 0.05
+
+
+def test_converted_predict25_generates_the_same_video_through_both_pipelines(tmp_path, shim):
+    """Text2World end to end: our `generate_world` (sampling, denormalising, Wan decoding, uint8) and
+    diffusers' pipeline (``output_type="np"``) from the same seed's noise, UniPC 6 steps, the null
+    prompt on both sides: the videos agree to one 8-bit level."""
+    from dataclasses import replace
+
+    from worldsmith.diffusion.pipeline import generate_world
+
+    pipe = _predict25_pipe()
+    pipe.save_pretrained(tmp_path / "p25")
+    convert.convert_diffusers(tmp_path / "p25", tmp_path / "out")
+    world = WorldModel.from_pretrained(tmp_path / "out")
+    world.spec = replace(world.spec, latent_size=(3, 4, 4), text_encoder="none")  # 9 frames at 32x32
+    ours = generate_world(world, "", steps=6, sampler="unipc", seed=5).frames  # [9, 32, 32, 3] uint8
+    noise = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(5))
+    theirs = pipe(
+        prompt_embeds=torch.zeros(1, 1, 20),
+        height=32,
+        width=32,
+        num_frames=9,
+        num_inference_steps=6,
+        guidance_scale=1.0,
+        latents=noise,
+        output_type="np",
+    ).frames[0]  # [9, 32, 32, 3] in [0, 1]
+    diff = (ours.float() / 255 - torch.from_numpy(theirs)).abs().max().item()
+    assert ours.shape == (9, 32, 32, 3) and diff <= 1.01 / 255, diff

@@ -231,8 +231,8 @@ def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
     """Convert a diffusers Cosmos pipeline directory (1.0, Predict 2 or 2.5) into a worldsmith
     world-model directory.
 
-    ``out`` gets ``dit/`` (our `DiT` layout), ``tokenizer/`` (a Cosmos ``vae/`` read by
-    `worldsmith.tokenizers`, when present; the Wan VAE of 2.x is not copied) and ``world.json``: the
+    ``out`` gets ``dit/`` (our `DiT` layout), ``tokenizer/`` (the ``vae/``: a Cosmos tokenizer read by
+    `worldsmith.tokenizers`, or the Wan VAE of 2.x as `WanTokenizer`) and ``world.json``: the
     VAE's latent statistics, the scheduler's noise family and constants, the fps of the RoPE clock
     (1.0: 30; Predict 2: 16; Predict 2.5: none), and the text encoder (``src/text_encoder`` when
     present: referenced, not copied). Returns a summary.
@@ -248,11 +248,10 @@ def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
     C = dit.cfg.latent_channels
     tokenizer, vae_cfg = None, {}
     if (src / "vae").is_dir():
-        vae_cfg = json.loads((src / "vae" / "config.json").read_text())
-        if vae_cfg.get("_class_name") != "AutoencoderKLWan":
-            from worldsmith.tokenizers.model import CausalTokenizer
+        from worldsmith.tokenizers.wan import load_tokenizer
 
-            tokenizer = CausalTokenizer.from_pretrained(src / "vae").eval()
+        vae_cfg = json.loads((src / "vae" / "config.json").read_text())
+        tokenizer = load_tokenizer(src / "vae")  # a Cosmos tokenizer (1.0) or the Wan VAE (2.x)
     sched = src / "scheduler" / "scheduler_config.json"
     family, edm, flow = noise_from_scheduler(json.loads(sched.read_text()) if sched.is_file() else {})
     text, v2 = src / "text_encoder", family == "flow"

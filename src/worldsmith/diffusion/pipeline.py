@@ -182,9 +182,9 @@ def run_generate(
         guard_pipe.require_prompt(prompt)  # before loading anything
     world = WorldModel.from_pretrained(ckpt)
     if tokenizer is not None:
-        from worldsmith.tokenizers.model import CausalTokenizer
+        from worldsmith.tokenizers.wan import load_tokenizer
 
-        world.tokenizer = CausalTokenizer.from_pretrained(tokenizer).eval()
+        world.tokenizer = load_tokenizer(tokenizer)
     refine = None
     if refiner is not None:
         from worldsmith.refine import ContextRefiner

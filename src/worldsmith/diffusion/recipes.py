@@ -24,7 +24,7 @@ from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
 from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init, torch_threads
-from worldsmith.tokenizers.model import CausalTokenizer
+from worldsmith.tokenizers.wan import load_tokenizer
 
 
 class LatentDataset(PromptedDataset):
@@ -203,7 +203,7 @@ def train_diffusion(
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, ("train", "model", "objective"))
-    tokenizer = CausalTokenizer.from_pretrained(tokenizer_dir).eval()
+    tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.discrete:
         raise WorldsmithError(
             f"--tokenizer '{tokenizer_dir}' is discrete; the diffusion model needs a continuous one"

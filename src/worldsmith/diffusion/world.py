@@ -112,7 +112,7 @@ class WorldModel:
         dit = DiT.from_pretrained(path / "dit", map_location=map_location).eval()
         tokenizer = None
         if (path / "tokenizer").is_dir():
-            from worldsmith.tokenizers.model import CausalTokenizer
+            from worldsmith.tokenizers.wan import load_tokenizer
 
-            tokenizer = CausalTokenizer.from_pretrained(path / "tokenizer", map_location=map_location).eval()
+            tokenizer = load_tokenizer(path / "tokenizer", map_location=map_location)
         return cls(dit, spec, tokenizer)
