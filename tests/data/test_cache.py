@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from worldsmith.data import ClipDataset, Selection, encode_captions, encode_clips
+from worldsmith.data import ClipDataset, DataError, Selection, encode_captions, encode_clips
 
 
 class PoolTokenizer:
@@ -72,6 +72,20 @@ def test_cache_of_curated_clips_follows_the_selection(curated, tok_dir, tmp_path
         tok, tok_dir, root, tmp_path / "c", frames=16, size=(16, 16), name="tokens", selection=pick
     )
     assert enc.captions == ["a ball falls", ""] and tok.encoded == 5  # c, b: shard order
+
+
+def test_other_local_ranks_read_the_cache_local_rank_0_writes(videos, tok_dir, tmp_path, monkeypatch):
+    geometry = dict(frames=8, size=(16, 24))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(DataError, match="waited 0.2 s for local rank 0 to write the latents cache"):
+        encode_clips(PoolTokenizer(), tok_dir, videos, tmp_path / "cache", **geometry, wait_s=0.2)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    built = encode_clips(PoolTokenizer(), tok_dir, videos, tmp_path / "cache", **geometry)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    tok = PoolTokenizer()
+    read = encode_clips(tok, tok_dir, videos, tmp_path / "cache", **geometry, wait_s=0.2)
+    assert tok.encoded == 0 and torch.equal(read.values, built.values)
 
 
 class CountingEncoder:

@@ -6,6 +6,9 @@ output never changes, so `encode_clips` encodes the windows once into ``<cache>/
 ``index.json`` holding the captions, the fps and the key: a hash of the tokenizer's fingerprint (its
 files' bytes), the data's fingerprint (`ClipSource.fingerprint`) and the window geometry. A changed
 tokenizer, video, caption, manifest or filter rebuilds the cache; an unchanged one is reused.
+
+Under torchrun (``--nproc N``) local rank 0 builds the cache and the other ranks of its node wait
+for it and read it: N ranks writing one folder at once would race, and would encode N times.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,9 @@ import torch
 from worldsmith import fs
 from worldsmith.data.clips import ClipDataset, open_data
 from worldsmith.data.curated import Selection
-from worldsmith.data.videos import fingerprint
+from worldsmith.data.videos import DataError, fingerprint
+
+WAIT_S = 24 * 3600.0  # how long a rank other than local rank 0 waits for the cache
 
 
 def fingerprint_dir(folder: str | os.PathLike) -> str:
@@ -34,6 +40,11 @@ def fingerprint_dir(folder: str | os.PathLike) -> str:
             while block := f.read(1 << 20):
                 h.update(block)
     return h.hexdigest()[:16]
+
+
+def _local_rank() -> int:
+    """This process's rank on its node under torchrun; 0 otherwise."""
+    return int(os.environ.get("LOCAL_RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 @dataclass
@@ -56,24 +67,31 @@ def encode_clips(
     name: str = "latents",
     selection: Selection | None = None,
     batch: int = 8,
+    wait_s: float = WAIT_S,
 ) -> Encoded:
     """Encode every `frames`-frame window (no overlap) of `data` (see `open_data`) resized to `size`
     with `tokenizer` (loaded from `tokenizer_dir`, whose files key the cache) once; later calls with
     the same tokenizer, data and geometry read ``cache`` instead."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    from worldsmith.console import console, progress
+    from worldsmith.console import progress
 
     source = open_data(data, selection)
     geometry = {"frames": frames, "size": list(size), "stride": frames}
     key = fingerprint({"tokenizer": fingerprint_dir(tokenizer_dir), "data": source.fingerprint, **geometry})
     cache = Path(cache)
-    index_path, values_path = cache / "index.json", cache / f"{name}.safetensors"
-    if index_path.is_file() and values_path.is_file():
-        index = json.loads(index_path.read_text())
-        if index.get("key") == key:
-            console.print(f"{name.removesuffix('s')} cache hit: {cache} ({index['clips']} clips)")
-            return Encoded(load_file(str(values_path))[name], index["captions"], float(index["fps"]))
+    hit = _read(cache, name, key)
+    deadline = time.monotonic() + wait_s
+    while hit is None and _local_rank() != 0:  # local rank 0 is writing it
+        if time.monotonic() > deadline:
+            raise DataError(
+                f"waited {wait_s:g} s for local rank 0 to write the {name} cache '{cache}'; "
+                "see rank 0's error, or build the cache with one process first"
+            )
+        time.sleep(0.5)
+        hit = _read(cache, name, key)
+    if hit is not None:
+        return hit
     tokenizer.check_input(torch.zeros(1, 3, frames, *size))  # a clear error for a bad --frames/--size
     clips = ClipDataset(source, frames=frames, size=size, stride=frames)
     parts = []
@@ -92,3 +110,19 @@ def encode_clips(
         fs.write_json(tmp / "index.json", {"key": key, "clips": len(values), "captions": clips.captions,
                                            "fps": clips.fps, "data": source.name, **geometry})  # fmt: skip
     return Encoded(values, clips.captions, clips.fps)
+
+
+def _read(cache: Path, name: str, key: str) -> Encoded | None:
+    """The cache's content when its key is `key`, else None."""
+    from safetensors.torch import load_file
+
+    from worldsmith.console import console
+
+    index_path, values_path = cache / "index.json", cache / f"{name}.safetensors"
+    if not (index_path.is_file() and values_path.is_file()):
+        return None
+    index = json.loads(index_path.read_text())
+    if index.get("key") != key:
+        return None
+    console.print(f"{name.removesuffix('s')} cache hit: {cache} ({index['clips']} clips)")
+    return Encoded(load_file(str(values_path))[name], index["captions"], float(index["fps"]))
