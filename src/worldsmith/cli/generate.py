@@ -1,4 +1,5 @@
-"""`worldsmith generate`: text2world, video2world (diffusion) and ar-video2world (autoregressive)."""
+"""`worldsmith generate`: text2world, video2world (diffusion), ar-video2world (autoregressive), and the
+post-trained action2world and camera2world."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from worldsmith.autoregressive.pipeline import run_ar_generate
 from worldsmith.cli.common import CondFrames, Guard, Out, Seed, run_command
 from worldsmith.console import console
 from worldsmith.diffusion.pipeline import run_generate
+from worldsmith.posttrain.camera_recipes import generate_camera2world
 from worldsmith.posttrain.recipes import generate_action2world
 
 app = typer.Typer(help="Generate video with a world model.", no_args_is_help=True)
@@ -122,5 +124,28 @@ def action2world(
     args = dict(video=video, actions=actions, ckpt=ckpt, **kw)
     run_command(out, "generate action2world", args, seed, lambda: generate_action2world(
         ckpt, video, actions, out, seed=seed, **kw
+    ))  # fmt: skip
+    console.print(f"wrote {out / 'video.mp4'}")
+
+
+@app.command("camera2world")
+def camera2world(
+    video: Annotated[Path, typer.Option("--video", help="Video whose first frame is the start view.")],
+    camera: Annotated[
+        Path, typer.Option("--camera", help="path.json (docs/posttrain.md) or a COLMAP text folder.")
+    ],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Camera world model (posttrain camera: OUT/model).")],
+    out: Out,
+    seed: Seed = 0,
+    steps: Steps = 10,
+    sampler: Sampler = "heun",
+    guidance: Annotated[float, typer.Option("--guidance", help="CFG scale on the camera (1 = off).")] = 1.0,
+    guard: Guard = "default",
+) -> None:
+    """Render what the camera would see moving along a requested path, from one start frame."""
+    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    args = dict(video=video, camera=camera, ckpt=ckpt, **kw)
+    run_command(out, "generate camera2world", args, seed, lambda: generate_camera2world(
+        ckpt, video, camera, out, seed=seed, **kw
     ))  # fmt: skip
     console.print(f"wrote {out / 'video.mp4'}")

@@ -11,6 +11,7 @@ import typer
 from worldsmith.cli.common import Out, Seed, Sets, parse_size, run_command
 from worldsmith.console import console
 from worldsmith.errors import ConfigError
+from worldsmith.posttrain.camera_recipes import CameraPosttrainConfig, posttrain_camera
 from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
 from worldsmith.posttrain.world import merge_export
 
@@ -44,12 +45,7 @@ def action(
     seed: Seed = 0,
 ) -> None:
     """Make a pretrained world model follow a robot's actions (action dimension read from --data)."""
-    sets = list(override or [])
-    bad = [s for s in sets if not s.startswith("train.")]
-    if bad:
-        raise ConfigError(
-            f"override '{bad[0]}' must start with train. (TrainConfig keys, e.g. train.steps=200)"
-        )
+    sets = _train_sets(override)
     cfg = ActionPosttrainConfig(
         lora_rank=lora_rank,
         action_dropout=action_dropout,
@@ -61,6 +57,47 @@ def action(
     )
     args["set"] = sets
     run_command(out, "posttrain action", args, seed, lambda: posttrain_action(
+        init, data, out, config=cfg, train={"seed": seed}, overrides=[s[len("train."):] for s in sets],
+        tokenizer=tokenizer, resume=resume,
+    ))  # fmt: skip
+    console.print(f"wrote {out / 'model'}")
+
+
+def _train_sets(override: list[str] | None) -> list[str]:
+    sets = list(override or [])
+    bad = [s for s in sets if not s.startswith("train.")]
+    if bad:
+        raise ConfigError(
+            f"override '{bad[0]}' must start with train. (TrainConfig keys, e.g. train.steps=200)"
+        )
+    return sets
+
+
+@app.command("camera")
+def camera(
+    init: Annotated[
+        Path, typer.Option("--init", help="Base world-model dir (ours, or a converted Cosmos-1.0).")
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="Twin episodes filmed by moving cameras (worldsmith sim).")
+    ],
+    out: Out,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", help="LoRA rank; 0 = full fine-tuning.")] = 16,
+    camera_dropout: Annotated[
+        float, typer.Option("--camera-dropout", help="P(camera dropped) in training, for guidance.")
+    ] = 0.1,
+    tokenizer: Annotated[
+        Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")] = False,
+    override: Sets = None,
+    seed: Seed = 0,
+) -> None:
+    """Make a pretrained world model follow a requested camera path (Plücker rays on its input)."""
+    sets = _train_sets(override)
+    cfg = CameraPosttrainConfig(lora_rank=lora_rank, camera_dropout=camera_dropout)
+    args = dict(init=init, data=data, lora_rank=lora_rank, camera_dropout=camera_dropout, set=sets)
+    run_command(out, "posttrain camera", args, seed, lambda: posttrain_camera(
         init, data, out, config=cfg, train={"seed": seed}, overrides=[s[len("train."):] for s in sets],
         tokenizer=tokenizer, resume=resume,
     ))  # fmt: skip
