@@ -44,12 +44,15 @@ def test_cache_values_captions_and_reuse(videos, tok_dir, tmp_path):
     assert torch.equal(again.values, enc.values) and again.captions == enc.captions
 
 
-@pytest.mark.parametrize("change", ["weights", "caption", "video", "geometry"])
+@pytest.mark.parametrize("change", ["weights", "nested weights", "caption", "video", "geometry"])
 def test_cache_rebuilds_when_tokenizer_data_or_geometry_change(videos, tok_dir, tmp_path, change):
     encode_clips(PoolTokenizer(), tok_dir, videos, tmp_path / "cache", frames=8, size=(16, 24))
     frames = 8
     if change == "weights":
         (tok_dir / "model.safetensors").write_bytes(b"weights v2")
+    elif change == "nested weights":  # a diffusers folder keeps them in a sub-folder
+        (tok_dir / "vae").mkdir()
+        (tok_dir / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"vae")
     elif change == "caption":
         (videos / "txt.txt").write_text("a new caption")
     elif change == "video":

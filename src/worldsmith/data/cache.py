@@ -32,10 +32,12 @@ WAIT_S = 24 * 3600.0  # how long a rank other than local rank 0 waits for the ca
 
 
 def fingerprint_dir(folder: str | os.PathLike) -> str:
-    """A hash of the bytes of the files directly in `folder` (config + weights), read in 1 MiB blocks."""
+    """A hash of the names and bytes of the files under `folder` (config + weights, also in
+    sub-folders such as a diffusers ``vae/``), read in 1 MiB blocks."""
     h = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
-        h.update(path.name.encode() + b"\0")
+    folder = Path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
         with path.open("rb") as f:
             while block := f.read(1 << 20):
                 h.update(block)
