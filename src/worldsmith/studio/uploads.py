@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
+
 from worldsmith.config import check
 from worldsmith.errors import WorldsmithError
 from worldsmith.studio.paths import relative
@@ -73,7 +75,7 @@ async def save_upload(
                 f.write(chunk)
         if size == 0:
             raise UploadError(f"upload '{name}' is empty")
-        check_video(tmp, name, limits)
+        await run_in_threadpool(check_video, tmp, name, limits)  # decoding takes seconds: off the event loop
         final = folder / f"{digest.hexdigest()[:32]}{ext}"
         os.replace(tmp, final)
     finally:
