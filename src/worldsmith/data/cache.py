@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from worldsmith import fs
-from worldsmith.data.clips import ClipDataset, open_data
+from worldsmith.data.clips import iter_windows, open_data
 from worldsmith.data.curated import Selection
 from worldsmith.data.videos import DataError, fingerprint
 
@@ -76,7 +76,7 @@ def encode_clips(
     the same tokenizer, data and geometry read ``cache`` instead."""
     from safetensors.torch import save_file
 
-    from worldsmith.console import progress
+    from worldsmith.video.transforms import to_model
 
     source = open_data(data, selection)
     geometry = {"frames": frames, "size": list(size), "stride": frames}
@@ -95,23 +95,29 @@ def encode_clips(
     if hit is not None:
         return hit
     tokenizer.check_input(torch.zeros(1, 3, frames, *size))  # a clear error for a bad --frames/--size
-    clips = ClipDataset(source, frames=frames, size=size, stride=frames)
-    parts = []
-    with progress() as bar, torch.no_grad():
-        task = bar.add_task(f"encode {len(clips)} clips", total=len(clips))
-        for start in range(0, len(clips), batch):
-            rows = range(start, min(start + batch, len(clips)))
-            x = torch.stack([clips[i] for i in rows])  # [b, 3, T, H, W]
-            parts.append(tokenizer.encode(x))
-            bar.advance(task, len(x))
-    values = torch.cat(parts)  # [N, ...]
+    parts, pending, captions, fps = [], [], [], 0.0  # one clip decoded at a time: memory holds latents
+
+    def encode_pending() -> None:
+        parts.append(tokenizer.encode(torch.stack(pending)))  # [b, 3, T, H, W] -> [b, ...]
+        pending.clear()
+
+    with torch.no_grad():
+        for clip, window in iter_windows(source, frames=frames, size=size, label=f"encode {source.name}"):
+            pending.append(to_model(window))  # [3, T, H, W]
+            captions.append(clip.caption)
+            fps = fps or clip.fps
+            if len(pending) == batch:
+                encode_pending()
+        if pending:
+            encode_pending()
+    values, fps = torch.cat(parts), fps or 24.0  # [N, ...]
     if not values.is_floating_point():
         values = values.long()
     with fs.atomic_dir(cache) as tmp:
         save_file({name: values.contiguous()}, str(tmp / f"{name}.safetensors"))
-        fs.write_json(tmp / "index.json", {"key": key, "clips": len(values), "captions": clips.captions,
-                                           "fps": clips.fps, "data": source.name, **geometry})  # fmt: skip
-    return Encoded(values, clips.captions, clips.fps)
+        fs.write_json(tmp / "index.json", {"key": key, "clips": len(values), "captions": captions, "fps": fps,
+                                           "data": source.name, **geometry})  # fmt: skip
+    return Encoded(values, captions, fps)
 
 
 def _read(cache: Path, name: str, key: str) -> Encoded | None:

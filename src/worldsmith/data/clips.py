@@ -73,6 +73,36 @@ def open_data(data: Any, selection: Selection | None = None) -> ClipSource:
     return VideoFiles(data)
 
 
+def iter_windows(
+    source: ClipSource,
+    *,
+    frames: int,
+    size: tuple[int, int] | None = None,
+    stride: int | None = None,
+    max_frames: int | None = None,
+    label: str = "decode clips",
+) -> Iterator[tuple[Clip, torch.Tensor]]:
+    """``(clip, window)`` for every window (uint8 ``[frames, H, W, 3]``, every `stride` frames, default
+    `frames`) of every clip of `source`, resized to cover `size` and centre-cropped; one clip is
+    decoded at a time, with a progress bar named `label`."""
+    from worldsmith.console import progress
+
+    stride = stride or frames
+    if frames < 1 or stride < 1:
+        raise DataError(f"clip windows need frames >= 1 and stride >= 1, got {frames} and {stride}")
+    n = 0
+    with progress() as bar:
+        task = bar.add_task(label, total=len(source))
+        for clip in source.clips(max_frames):
+            video = resize_center_crop(clip.frames, tuple(size)) if size else clip.frames
+            for t in range(0, video.shape[0] - frames + 1, stride):
+                n += 1
+                yield clip, video[t : t + frames]
+            bar.advance(task)
+    if not n:
+        raise DataError(f"no clip of {source.name} has {frames} frames; lower --frames or pass longer clips")
+
+
 class ClipDataset(Dataset):
     """Windows of `frames` frames (every `stride`, default `frames`: no overlap) from every clip of
     `data` (see `open_data`), resized to cover `size` (height, width) and centre-cropped; at most
@@ -88,34 +118,28 @@ class ClipDataset(Dataset):
         max_frames: int | None = None,
         selection: Selection | None = None,
     ):
-        from worldsmith.console import progress
-
         source = open_data(data, selection)
-        stride = stride or frames
-        if frames < 1 or stride < 1:
-            raise DataError(f"clip windows need frames >= 1 and stride >= 1, got {frames} and {stride}")
         self.windows: list[torch.Tensor] = []  # uint8 [T, H, W, 3] views of the resized clips
         self.captions: list[str] = []
         self.keys: list[str] = []
-        fps: list[float] = []
-        with progress() as bar:
-            task = bar.add_task("decode clips", total=len(source))
-            for clip in source.clips(max_frames):
-                video = resize_center_crop(clip.frames, tuple(size)) if size else clip.frames
-                for t in range(0, video.shape[0] - frames + 1, stride):
-                    self.windows.append(video[t : t + frames])
-                    self.captions.append(clip.caption)
-                    self.keys.append(clip.key)
-                fps.append(clip.fps)
-                bar.advance(task)
-        if not self.windows:
-            raise DataError(
-                f"no clip of {source.name} has {frames} frames; lower --frames or pass longer clips"
-            )
-        self.fps = next((f for f in fps if f > 0), 24.0)
+        self.fps = 0.0  # the first clip's that has one
+        for clip, window in iter_windows(
+            source, frames=frames, size=size, stride=stride, max_frames=max_frames
+        ):
+            self.windows.append(window)
+            self.captions.append(clip.caption)
+            self.keys.append(clip.key)
+            self.fps = self.fps or clip.fps
+        self.fps = self.fps or 24.0
         self.source = source
         self.fingerprint = fingerprint(
-            {"data": source.fingerprint, "frames": frames, "size": size, "stride": stride, "max": max_frames}
+            {
+                "data": source.fingerprint,
+                "frames": frames,
+                "size": size,
+                "stride": stride or frames,
+                "max": max_frames,
+            }
         )
 
     def __len__(self) -> int:
