@@ -192,6 +192,43 @@ def posttrain_action(
 
 
 @torch.no_grad()
+def sample_action_latents(
+    world: WorldModel,
+    net: ActionDiT | None,
+    given: torch.Tensor,
+    actions: torch.Tensor | None,
+    *,
+    steps: int = 10,
+    sampler: str = "heun",
+    guidance: float = 1.0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Predicted normalised latents ``[B, C, T, h, w]`` from the given first frames ``[B, 1, H, W, 3]``
+    and the actions ``[B, >= F - 1, A]`` (`net` None or `actions` None: the base model alone)."""
+    frames, size, _ = clip_geometry(world)
+    if tuple(given.shape[2:4]) != size:
+        raise WorldsmithError(f"given frames are {tuple(given.shape[2:4])}, the model works at {size}")
+    cond = encode_clips(world, given[:, :1])  # [B, C, 1, h, w]
+    B, C, _, h, w = cond.shape
+    T = world.spec.latent_size[0]
+    model = net if net is not None else world.dit
+    cond_kw = {"actions": actions} if (net is not None and actions is not None) else {}
+    return sample_latents(
+        model, (B, C, T, h, w), cond_latents=cond, n_cond=1, steps=steps, sampler=sampler, guidance=guidance,
+        noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),
+        cond_kwargs=cond_kw,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def decode_latents(world: WorldModel, x: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    """Normalised latents ``[B, C, T, h, w]`` -> uint8 clips ``[B, F, H, W, 3]`` (frame 0: `given`)."""
+    decoded = world.tokenizer.decode(world.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]
+    video = torch.stack([to_uint8(d) for d in decoded])  # [B, F, H, W, 3]
+    video[:, :1] = given[:, :1]
+    return video
+
+
 def predict_with_actions(
     world: WorldModel,
     net: ActionDiT | None,
@@ -205,23 +242,10 @@ def predict_with_actions(
 ) -> torch.Tensor:
     """Predicted clips ``[B, F, H, W, 3]`` uint8 from the given first frames ``[B, 1, H, W, 3]`` and
     the actions ``[B, >= F - 1, A]`` (`net` None or `actions` None: the base model alone)."""
-    frames, size, _ = clip_geometry(world)
-    if tuple(given.shape[2:4]) != size:
-        raise WorldsmithError(f"given frames are {tuple(given.shape[2:4])}, the model works at {size}")
-    cond = encode_clips(world, given[:, :1])  # [B, C, 1, h, w]
-    B, C, _, h, w = cond.shape
-    T = world.spec.latent_size[0]
-    model = net if net is not None else world.dit
-    cond_kw = {"actions": actions} if (net is not None and actions is not None) else {}
-    x = sample_latents(
-        model, (B, C, T, h, w), cond_latents=cond, n_cond=1, steps=steps, sampler=sampler, guidance=guidance,
-        noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),
-        cond_kwargs=cond_kw,
-    )  # fmt: skip
-    decoded = world.tokenizer.decode(world.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]
-    video = torch.stack([to_uint8(d) for d in decoded])  # [B, F, H, W, 3]
-    video[:, :1] = given[:, :1]
-    return video
+    x = sample_action_latents(
+        world, net, given, actions, steps=steps, sampler=sampler, guidance=guidance, seed=seed
+    )
+    return decode_latents(world, x, given)
 
 
 def read_actions_file(path: str | Path) -> torch.Tensor:
