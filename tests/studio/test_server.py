@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from studio_helpers import FPS, LOSSES, ramp, snapshot
 
+from worldsmith import fs
 from worldsmith.studio.server import CSRF_HEADER, LOOPBACK_HOSTS, create_app
 from worldsmith.studio.uploads import UploadLimits
 from worldsmith.video import io
@@ -232,3 +234,16 @@ def test_nan_in_run_files_reaches_the_page_as_text(client, runs_root):
     assert tables["results.methods"] == [{"name": "truth", "sampson_px": "inf"}]
     assert page.json()["curves"][0]["series"]["loss"] == [[1, "nan"], [2, 0.5]]
     assert "nan-run" in {r["id"] for r in client.get("/api/runs").json()["runs"]}
+
+
+def test_a_run_with_many_clips_probes_only_the_videos_it_plays(tmp_path):
+    from worldsmith.studio import runs
+
+    fs.write_json(tmp_path / "cur" / "run.json", {"command": "curate", "status": "ok"})
+    clip = io.write(tmp_path / "cur" / "clips" / "c000.mp4", ramp(T=4), fps=FPS)
+    for i in range(1, runs.MAX_GROUPS + 5):
+        shutil.copy(clip, tmp_path / "cur" / "clips" / f"c{i:03d}.mp4")
+    page = runs.run_detail(tmp_path, "cur")
+    assert len(page["videos"]) == runs.MAX_GROUPS and page["players"] == runs.PLAYERS
+    fps = [g["videos"][0]["fps"] for g in page["videos"]]
+    assert fps[: runs.PLAYERS] == [FPS] * runs.PLAYERS and set(fps[runs.PLAYERS :]) == {None}

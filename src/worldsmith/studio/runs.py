@@ -28,6 +28,8 @@ IMAGE_EXT = {".png", ".jpg", ".jpeg", ".gif"}
 MAX_FILES = 2000  # files looked at per run page: a run with more shows the first ones
 MAX_TABLE_BYTES = 512 * 1024  # a JSON file larger than this is not turned into a table
 MAX_POINTS = 2000  # points per training curve sent to the page (evenly thinned)
+PLAYERS = 12  # video groups the run page plays (their fps is read); the others are listed as links
+MAX_GROUPS = 200
 
 
 def walk(top: Path, max_depth: int):
@@ -176,11 +178,11 @@ def video_groups(root: Path, folder: Path, videos: list[Path]) -> list[dict[str,
     for v in videos:
         groups.setdefault("" if v.parent == folder else v.stem, []).append(v)
     out = []
-    for name in sorted(groups):
+    for i, name in enumerate(sorted(groups)[:MAX_GROUPS]):
         ordered = sorted(groups[name], key=lambda v: (_rank(relative(folder, v)), relative(folder, v)))
         items = [  # a named group's videos differ by folder: the folder is the label
             {"label": relative(folder, v.parent if name else v), "url": "/files/" + relative(root, v),
-             "fps": video_fps(v)}
+             "fps": video_fps(v) if i < PLAYERS else None}
             for v in ordered
         ]  # fmt: skip
         out.append({"name": name or "this run", "videos": items})
@@ -221,6 +223,7 @@ def run_detail(root: Path, run_id: str) -> dict[str, Any]:
         "tables": tables,
         "curves": curves,
         "videos": video_groups(root, folder, videos),
+        "players": PLAYERS,
         "images": images,
         "reports": reports,
         "truncated": seen > MAX_FILES,
