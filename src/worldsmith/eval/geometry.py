@@ -95,6 +95,18 @@ def pair_consistency(
     return PairResult(len(pts1), int(inl.sum()), err, pose_ok, R, None if t is None else t.ravel())
 
 
+def upscaled(frames: np.ndarray, K: np.ndarray | None, s: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frames ``[T, H, W, 3]`` enlarged `s` times (bicubic) and K scaled with them."""
+    frames = np.asarray(frames)
+    if s <= 1:
+        return frames, K
+    frames = np.stack([cv2.resize(f, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC) for f in frames])
+    if K is not None:
+        # pixel centres: x' = s (x + 0.5) - 0.5, so the principal point moves by (s - 1) / 2
+        K = np.diag([s, s, 1.0]) @ K + np.array([[0, 0, (s - 1) / 2]] * 2 + [[0, 0, 0]])
+    return frames, K
+
+
 def video_consistency(
     frames: np.ndarray,
     K: np.ndarray | None = None,
@@ -110,14 +122,7 @@ def video_consistency(
     before matching and scales K with them, and a lower `contrast_threshold` (SIFT's) keeps the
     weaker keypoints of such frames. Errors are reported in pixels of the original frames.
     """
-    frames = np.asarray(frames)
-    if upscale > 1:
-        frames = np.stack(
-            [cv2.resize(f, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC) for f in frames]
-        )
-        if K is not None:
-            # pixel centres: x' = s (x + 0.5) - 0.5, so the principal point moves by (s - 1) / 2
-            K = np.diag([upscale, upscale, 1.0]) @ K + np.array([[0, 0, (upscale - 1) / 2]] * 2 + [[0, 0, 0]])
+    frames, K = upscaled(frames, K, upscale)
     starts = list(range(0, max(0, len(frames) - gap)))
     if len(starts) > max_pairs:
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_pairs).round().astype(int)]
