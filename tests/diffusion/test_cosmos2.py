@@ -164,3 +164,34 @@ def test_converted_predict25_generates_the_same_video_through_both_pipelines(tmp
     ).frames[0]  # [9, 32, 32, 3] in [0, 1]
     diff = (ours.float() / 255 - torch.from_numpy(theirs)).abs().max().item()
     assert ours.shape == (9, 32, 32, 3) and diff <= 1.01 / 255, diff
+
+
+def test_post_training_inits_from_a_converted_predict25(tmp_path, shim):
+    """`--init` from a converted Predict 2.5: action post-training (with LoRA) starts exactly at
+    diffusers' own transformer output, and trains with the base's flow objective."""
+    from worldsmith.diffusion.objective import ObjectiveConfig
+    from worldsmith.posttrain.action import ActionConfig, ActionDiT, ActionObjective
+    from worldsmith.posttrain.lora import LoRAConfig, add_lora
+    from worldsmith.posttrain.world import load_base
+    from worldsmith.train import TrainConfig, Trainer
+
+    pipe = _predict25_pipe()
+    pipe.save_pretrained(tmp_path / "p25")
+    convert.convert_diffusers(tmp_path / "p25", tmp_path / "out")
+    world = load_base(tmp_path / "out")
+    net = ActionDiT(world.dit, ActionConfig(action_dim=7, frames_per_latent=1))
+    add_lora(net.base, LoRAConfig(rank=2))
+    x, text, t = torch.randn(1, 4, 3, 4, 4), torch.randn(1, 5, 20), torch.tensor([[1e-4, 0.6, 0.6]])
+    cond = torch.zeros(1, 1, 3, 4, 4)
+    cond[:, :, 0] = 1
+    with torch.no_grad():
+        expect = pipe.transformer(
+            hidden_states=x, timestep=t.view(1, 1, 3, 1, 1), encoder_hidden_states=text, condition_mask=cond,
+            padding_mask=torch.zeros(1, 1, 4, 4), return_dict=False,
+        )[0]  # fmt: skip
+        got = net(x, t, text, condition_mask=cond, actions=torch.randn(1, 2, 7))
+    torch.testing.assert_close(got, expect, atol=1e-5, rtol=1e-5)
+    spec = world.spec
+    obj = ActionObjective(ObjectiveConfig(family=spec.family, flow=spec.flow, max_cond_frames=1))
+    data = [{"latents": torch.randn(4, 3, 4, 4), "actions": torch.randn(2, 7)}]
+    Trainer(TrainConfig(steps=2, batch_size=1, tensorboard=False), net, obj, data, out=tmp_path / "run").fit()
