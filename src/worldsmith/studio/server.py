@@ -29,8 +29,8 @@ from pathlib import Path
 
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 
 from worldsmith.config import from_dict
@@ -74,6 +74,35 @@ def _host(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+class RequestGuard:
+    """Refuses requests before any route runs (a foreign Host on loopback, a POST without the Studio's
+    header) and adds `nosniff` and `no-referrer` to every response. Plain ASGI: Starlette's
+    `BaseHTTPMiddleware` costs a task group per request, which the page's 8 first requests felt."""
+
+    def __init__(self, app, allowed_hosts: tuple[str, ...] | None):
+        self.app, self.allowed_hosts = app, allowed_hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        if self.allowed_hosts is not None and _host(headers.get("host", "")) not in self.allowed_hosts:
+            refusal = _error(400, "this server answers loopback names only (start it with --host to change)")
+            return await refusal(scope, receive, send)
+        if scope["method"] not in ("GET", "HEAD") and CSRF_HEADER not in headers:
+            message = f"a {scope['method']} needs the {CSRF_HEADER} header (the Studio page sends it)"
+            return await _error(403, message)(scope, receive, send)
+
+        async def send_safe(message):
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                out.setdefault("x-content-type-options", "nosniff")
+                out.setdefault("referrer-policy", "no-referrer")
+            await send(message)
+
+        await self.app(scope, receive, send_safe)
+
+
 def create_app(
     root: str | Path,
     *,
@@ -102,18 +131,7 @@ def create_app(
     shell = (static / "index.html").read_text()
     shell = shell.replace('<link rel="stylesheet" href="/static/style.css">', f"<style>{css}</style>")
 
-    @app.middleware("http")
-    async def guard_requests(request: Request, call_next):
-        if allowed_hosts is not None and _host(request.headers.get("host", "")) not in allowed_hosts:
-            return _error(400, "this server answers loopback names only (start it with --host to change)")
-        if request.method not in ("GET", "HEAD") and CSRF_HEADER not in request.headers:
-            return _error(
-                403, f"a {request.method} needs the {CSRF_HEADER} header (the Studio page sends it)"
-            )
-        response = await call_next(request)
-        response.headers.setdefault("x-content-type-options", "nosniff")
-        response.headers.setdefault("referrer-policy", "no-referrer")
-        return response
+    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)
 
     @app.exception_handler(WorldsmithError)
     async def worldsmith_error(request: Request, err: WorldsmithError):
@@ -133,7 +151,14 @@ def create_app(
     def index():
         return HTMLResponse(shell)
 
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # The front end's few small files, from memory: no disk or thread pool per request.
+    assets = {f.name: f.read_bytes() for f in static.iterdir() if f.name.endswith((".js", ".css"))}
+
+    @app.get("/static/{name}")
+    async def static_file(name: str):
+        if name not in assets:
+            raise StudioPathError(f"no static file '{name}'", status=404)
+        return Response(assets[name], media_type=mimetypes.guess_type(name)[0] or "text/plain")
 
     @app.get("/api/runs")
     def api_runs():
