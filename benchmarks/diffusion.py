@@ -53,6 +53,16 @@ def _diffusers_model(model: DiT):
     return ref
 
 
+def twin_models(cfg: DiTConfig):
+    """Our DiT with random N(0, 0.05) weights, and diffusers' model holding the same weights."""
+    torch.manual_seed(0)
+    ours = DiT(cfg)
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.normal_(0, 0.05)
+    return ours, _diffusers_model(ours)
+
+
 def bench_speed(quick: bool, compile_: bool = False, bf16: bool = False) -> dict:
     """One thread: on a shared 2-core box two threads per process oversubscribe and the timings scatter.
 
@@ -70,12 +80,7 @@ def bench_speed(quick: bool, compile_: bool = False, bf16: bool = False) -> dict
 def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
     cfg = DiTConfig(latent_channels=16, heads=4, head_dim=32, depth=4, text_dim=128, adaln_lora_dim=32,
                     max_size=(16, 32, 32), video2world=True)  # fmt: skip
-    torch.manual_seed(0)
-    ours = DiT(cfg)
-    with torch.no_grad():
-        for p in ours.parameters():
-            p.normal_(0, 0.05)
-    ref = _diffusers_model(ours)
+    ours, ref = twin_models(cfg)
     B, T, H, W = 2, 8, 16, 16
     x = torch.randn(B, 16, T, H, W)
     c_noise = torch.randn(B)

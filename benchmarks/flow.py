@@ -31,11 +31,11 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
-from worldsmith.diffusion.dit import DiT, DiTConfig
+from worldsmith.diffusion.dit import DiTConfig
 from worldsmith.runs import versions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from diffusion import _diffusers_model, fit_tokenizer, psnr, sim_clips  # noqa: E402  (sibling benchmark)
+from diffusion import fit_tokenizer, psnr, sim_clips, twin_models  # noqa: E402  (sibling benchmark)
 
 RESULTS = Path(__file__).parent / "results" / "flow.json"
 console = Console()
@@ -223,12 +223,7 @@ def bench_speed(quick: bool) -> dict:
         rope_scale=(1.0, 3.0, 3.0),
         text_proj_dim=512,
     )
-    torch.manual_seed(0)
-    ours = DiT(cfg)
-    with torch.no_grad():
-        for p in ours.parameters():
-            p.normal_(0, 0.05)
-    ref = _diffusers_model(ours)
+    ours, ref = twin_models(cfg)
     B, T, H, W = 2, 8, 16, 16
     x, t = torch.randn(B, 16, T, H, W), torch.rand(B, T)
     text, cond, pad = (

@@ -64,6 +64,20 @@ def _predict25_pipe():
     )
 
 
+def _transformer_step(pipe):
+    """Inputs ``(x, t [B, T], text, condition mask)`` with the first latent frame given, and diffusers'
+    transformer output on them (the time per latent frame, as the 2.5 pipeline passes it)."""
+    x, text, t = torch.randn(1, 4, 3, 4, 4), torch.randn(1, 5, 20), torch.tensor([[1e-4, 0.7, 0.7]])
+    cond = torch.zeros(1, 1, 3, 4, 4)
+    cond[:, :, 0] = 1
+    with torch.no_grad():
+        out = pipe.transformer(
+            hidden_states=x, timestep=t.view(1, 1, 3, 1, 1), encoder_hidden_states=text, condition_mask=cond,
+            padding_mask=torch.zeros(1, 1, 4, 4), return_dict=False,
+        )[0]  # fmt: skip
+    return (x, t, text, cond), out
+
+
 def test_convert_predict25_pipeline_saved_by_diffusers(tmp_path, shim):
     pipe = _predict25_pipe()
     pipe.save_pretrained(tmp_path / "p25")
@@ -78,15 +92,8 @@ def test_convert_predict25_pipeline_saved_by_diffusers(tmp_path, shim):
     z = torch.randn(1, 4, 2, 3, 3)
     expect = (z - torch.tensor(MEAN).view(1, 4, 1, 1, 1)) / torch.tensor(STD).view(1, 4, 1, 1, 1)
     torch.testing.assert_close(world.normalize(z), expect)  # the pipeline's latent scaling (sigma_data 1)
-    x, text = torch.randn(1, 4, 3, 4, 4), torch.randn(1, 5, 20)
-    t = torch.tensor([[1e-4, 0.7, 0.7]])  # per latent frame, as the pipeline passes it
-    cond = torch.zeros(1, 1, 3, 4, 4)
-    cond[:, :, 0] = 1
+    (x, t, text, cond), theirs = _transformer_step(pipe)
     with torch.no_grad():
-        theirs = pipe.transformer(
-            hidden_states=x, timestep=t.view(1, 1, 3, 1, 1), encoder_hidden_states=text, condition_mask=cond,
-            padding_mask=torch.zeros(1, 1, 4, 4), return_dict=False,
-        )[0]  # fmt: skip
         torch.testing.assert_close(world.dit(x, t, text, condition_mask=cond), theirs, atol=1e-5, rtol=1e-5)
 
 
@@ -181,14 +188,8 @@ def test_post_training_inits_from_a_converted_predict25(tmp_path, shim):
     world = load_base(tmp_path / "out")
     net = ActionDiT(world.dit, ActionConfig(action_dim=7, frames_per_latent=1))
     add_lora(net.base, LoRAConfig(rank=2))
-    x, text, t = torch.randn(1, 4, 3, 4, 4), torch.randn(1, 5, 20), torch.tensor([[1e-4, 0.6, 0.6]])
-    cond = torch.zeros(1, 1, 3, 4, 4)
-    cond[:, :, 0] = 1
+    (x, t, text, cond), expect = _transformer_step(pipe)
     with torch.no_grad():
-        expect = pipe.transformer(
-            hidden_states=x, timestep=t.view(1, 1, 3, 1, 1), encoder_hidden_states=text, condition_mask=cond,
-            padding_mask=torch.zeros(1, 1, 4, 4), return_dict=False,
-        )[0]  # fmt: skip
         got = net(x, t, text, condition_mask=cond, actions=torch.randn(1, 2, 7))
     torch.testing.assert_close(got, expect, atol=1e-5, rtol=1e-5)
     spec = world.spec
