@@ -19,6 +19,7 @@ from worldsmith.cli import (
     eval,
     generate,
     guard,
+    plan,
     posttrain,
     sim,
     studio,
@@ -39,7 +40,7 @@ app = typer.Typer(
 )
 
 # The one table: top-level commands, then sub-apps (name -> typer app), in --help order.
-COMMANDS = {**core.COMMANDS, **curate.COMMANDS, **studio.COMMANDS}
+COMMANDS = {**core.COMMANDS, **curate.COMMANDS, **plan.COMMANDS, **studio.COMMANDS}
 SUBAPPS = {
     "sim": sim.app,
     "tokenizer": tokenizer.app,

@@ -93,8 +93,7 @@ class WorldModelPlanner:
 
     name = "world model"
 
-    def __init__(self, world, net, twin: Twin, *, steps: int = 4, sampler: str = "euler", seed: int = 0,
-                 decode: bool = True):  # fmt: skip
+    def __init__(self, world, net, twin: Twin, *, steps: int = 4, sampler: str = "euler", seed: int = 0):
         self.world, self.net, self.twin = world, net, twin
         frames, size, self.k = clip_geometry(world)
         if size != (twin.renderer.height, twin.renderer.width):
@@ -102,7 +101,7 @@ class WorldModelPlanner:
                 f"the world model works at {size}, the twin renders {twin.renderer.height} px"
             )
         self.horizon = frames - 1
-        self.steps, self.sampler, self.seed, self.decode = steps, sampler, seed, decode
+        self.steps, self.sampler, self.seed = steps, sampler, seed
         self.calls = 0
 
     def _pad(self, actions: torch.Tensor) -> torch.Tensor:
@@ -112,13 +111,21 @@ class WorldModelPlanner:
         return torch.cat([actions, actions.new_zeros(N, self.horizon - H, A)], 1).float()  # [N, F-1, A]
 
     @torch.no_grad()
-    def rollout(self, obs: Observation, actions: torch.Tensor) -> Rollout:
-        N, H, _ = actions.shape
-        given = torch.from_numpy(obs.frame).expand(N, 1, *obs.frame.shape).contiguous()  # [N, 1, h, w, 3]
+    def sample(self, given: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """Given frames ``[N, 1, h, w, 3]`` + actions ``[N, H, A]`` -> (latents ``[N, C, T, h', w']``,
+        video ``[N, F, h, w, 3]``): one batched Video2World sampling."""
         latents = sample_action_latents(self.world, self.net, given, self._pad(actions), steps=self.steps,
                                         sampler=self.sampler, seed=self.seed + self.calls)  # fmt: skip
         self.calls += 1
-        video = decode_latents(self.world, latents, given).numpy()  # [N, F, h, w, 3]
+        return latents, decode_latents(self.world, latents, given).numpy()
+
+    def predict(self, given: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
+        return self.sample(given, actions)[1]
+
+    def rollout(self, obs: Observation, actions: torch.Tensor) -> Rollout:
+        N, H, _ = actions.shape
+        given = torch.from_numpy(obs.frame).expand(N, 1, *obs.frame.shape).contiguous()  # [N, 1, h, w, 3]
+        latents, video = self.sample(given, actions)
         agent, objects = track(self.twin, obs, video[:, : H + 1])
         return Rollout(agent=agent, objects=objects, frames=video[:, : H + 1], latents=latents)
 

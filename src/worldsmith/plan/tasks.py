@@ -19,6 +19,7 @@ from worldsmith.config import check
 from worldsmith.errors import WorldsmithError
 from worldsmith.sim.catalogue import build_scene
 from worldsmith.sim.explore import PUCK_START
+from worldsmith.sim.render import import_mujoco
 
 # Where goals may lie: the part of the table the camera sees and the puck can reach (x, y in m).
 WORKSPACE = (np.array([-0.4, -0.3]), np.array([0.4, 0.35]))
@@ -58,32 +59,35 @@ def check_goal(goal) -> None:
         )
 
 
-def make_task(kind: str, seed: int, *, steps: int | None = None) -> Task:
-    """A random task of `kind` in the scene of `seed` (goal drawn with the same seed)."""
+def make_task(kind: str, seed: int, *, steps: int | None = None, goal=None) -> Task:
+    """A random task of `kind` in the scene of `seed` (goal drawn with the same seed unless given)."""
     check(kind in TASKS, "task", kind, f"must be one of {', '.join(TASKS)}")
+    if goal is not None:
+        check_goal(goal)
     rng = np.random.default_rng([seed, 25])
     lo, hi = WORKSPACE
     if kind == "reach":
         start = np.asarray(PUCK_START)
         while True:
             angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0.15, 0.35)
-            goal = start + dist * np.array([np.cos(angle), np.sin(angle)])
-            if (goal > lo + 0.02).all() and (goal < hi - 0.02).all():
-                return Task(kind="reach", seed=seed, goal=tuple(goal), steps=steps or 24)
+            g = start + dist * np.array([np.cos(angle), np.sin(angle)])
+            if goal is not None or ((g > lo + 0.02).all() and (g < hi - 0.02).all()):
+                return Task(
+                    kind="reach", seed=seed, goal=tuple(goal if goal is not None else g), steps=steps or 24
+                )
     objects = _object_positions(seed)
     target = int(rng.integers(len(objects)))
     while True:
         angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.16)
-        goal = objects[target] + dist * np.array([np.cos(angle), np.sin(angle)])
-        if (goal > lo + 0.02).all() and (goal < hi - 0.02).all():
-            return Task(kind="push", seed=seed, goal=tuple(goal), target=target, steps=steps or 40)
+        g = objects[target] + dist * np.array([np.cos(angle), np.sin(angle)])
+        if goal is not None or ((g > lo + 0.02).all() and (g < hi - 0.02).all()):
+            g = g if goal is None else goal
+            return Task(kind="push", seed=seed, goal=tuple(g), target=target, steps=steps or 40)
 
 
 def _object_positions(seed: int) -> np.ndarray:
     scene = build_scene("pusher", seed)
     # free bodies are placed in the MJCF: read their initial positions without simulating
-    from worldsmith.sim.render import import_mujoco
-
     mj = import_mujoco()
     model = mj.MjModel.from_xml_string(scene.xml)
     data = mj.MjData(model)
