@@ -36,7 +36,7 @@ Select = Annotated[
 ]
 ClipFrames = Annotated[int, typer.Option("--frames", help="Frames per clip (1 + k * s_t).")]
 ClipSize = Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")]
-TextEncoderOpt = Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | none.")]
+TextEncoderOpt = Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | qwen:<dir> | none.")]
 Sets = Annotated[
     list[str] | None, typer.Option("--set", help="Config override key=value, e.g. train.steps=200.")
 ]

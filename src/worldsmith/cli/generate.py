@@ -20,7 +20,7 @@ app = typer.Typer(help="Generate video with a world model.", no_args_is_help=Tru
 Ckpt = Annotated[Path, typer.Option("--ckpt", help="World-model dir (train diffusion writes OUT/model).")]
 Prompt = Annotated[str, typer.Option("--prompt", help="What the video should show.")]
 Steps = Annotated[int, typer.Option("--steps", help="Sampler steps.")]
-Sampler = Annotated[str, typer.Option("--sampler", help="euler | heun | dpmpp_2m.")]
+Sampler = Annotated[str, typer.Option("--sampler", help="euler | heun | dpmpp_2m | flow_euler | unipc.")]
 Guidance = Annotated[float, typer.Option("--guidance", help="CFG scale (1 = off; Cosmos' w=7 is 8).")]
 
 
