@@ -74,31 +74,34 @@ def _l1(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
 
 
 def train_base(cache: Path, args) -> Path:
+    if (cache / "base" / "model" / "world.json").is_file():
+        return cache / "base" / "model"
+    clips = read_action_clips(cache / "train", frames=FRAMES, stride=16)
+    t0 = time.perf_counter()
+    fit_base(cache, torch.stack([to_model(c) for c in clips.frames]), args.tok_steps, args.base_steps)
+    console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
+    return cache / "base" / "model"
+
+
+def fit_base(cache: Path, x: torch.Tensor, tok_steps: int, base_steps: int, tokenizer: Path | None = None):
+    """A tiny CV4x8x8 tokenizer (from `tokenizer` when given) trained `tok_steps` on clips ``x [N, 3, F,
+    H, W]``, then a tiny Video2World DiT on its latents -> ``cache/base/model``."""
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.tokenizers.presets import get_preset
     from worldsmith.train import TrainConfig, Trainer
 
-    if (cache / "base" / "model" / "world.json").is_file():
-        return cache / "base" / "model"
-    clips = read_action_clips(cache / "train", frames=FRAMES, stride=16)
-    x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
     tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=(16, 32, 32, 32),
                       decoder_channels=(16, 32, 32, 32), num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
     with seeded_init(0):
-        tok = CausalTokenizer(tok_cfg)
-    tcfg = TrainConfig(steps=args.tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
+        tok = CausalTokenizer(tok_cfg) if tokenizer is None else CausalTokenizer.from_pretrained(tokenizer)
+    tcfg = TrainConfig(steps=tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
                        log_every=50, tensorboard=False)  # fmt: skip
-    t0 = time.perf_counter()
     with torch_threads(1):
         Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
     tok.eval()
     with torch.no_grad():
         latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
-    demo_train(
-        latents, cache / "base", steps=args.base_steps, fps=10.0, tokenizer=tok, residual_to_given=True
-    )
-    console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
-    return cache / "base" / "model"
+    demo_train(latents, cache / "base", steps=base_steps, fps=10.0, tokenizer=tok, residual_to_given=True)
 
 
 def cli(args: list, log: Path) -> dict:

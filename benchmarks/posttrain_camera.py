@@ -22,6 +22,7 @@ Sizes are scaled to a shared 2-core CPU (the issue allows 60 CPU-minutes). Targe
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -32,18 +33,17 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
-from worldsmith.diffusion.recipes import demo_train
 from worldsmith.eval.camera import camera_following, recovered_path, summarize
 from worldsmith.eval.report import Report
 from worldsmith.posttrain.camera_recipes import load_camera_world, predict_with_camera, read_camera_clips
-from worldsmith.runs import seeded_init, torch_threads, versions
+from worldsmith.runs import torch_threads, versions
 from worldsmith.sim.camera import CAMERA_MODES
 from worldsmith.sim.dataset import write_episode
 from worldsmith.sim.episode import make_episode
 from worldsmith.video.transforms import to_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from posttrain_action import _l1, cli  # noqa: E402  (the same tokenizer loss and CLI runner)
+from posttrain_action import cli, fit_base  # noqa: E402  (the same base recipe and CLI runner)
 
 RESULTS = Path(__file__).parent / "results" / "posttrain_camera.json"
 console = Console()
@@ -65,40 +65,16 @@ def render(folder: Path, seeds: range) -> None:
 
 
 def train_base(cache: Path, args) -> Path:
-    from dataclasses import replace
-
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-    from worldsmith.train import TrainConfig, Trainer
-
-    if (cache / "base" / "model" / "world.json").is_file():
-        return cache / "base" / "model"
-    clips = read_camera_clips(cache / "train", frames=FRAMES, size=(SIZE, SIZE))
-    x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
-    tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=(16, 32, 32, 32),
-                      decoder_channels=(16, 32, 32, 32), num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
-    with seeded_init(0):
-        tok = CausalTokenizer(tok_cfg)
-    if args.tokenizer is not None:  # start from a trained tokenizer of the same preset (fine-tuned here)
-        tok = CausalTokenizer.from_pretrained(args.tokenizer)
-    tcfg = TrainConfig(steps=args.tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
-                       log_every=50, tensorboard=False)  # fmt: skip
-    with torch_threads(1):
-        Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
-    tok.eval()
-    with torch.no_grad():
-        latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
-    demo_train(
-        latents, cache / "base", steps=args.base_steps, fps=10.0, tokenizer=tok, residual_to_given=True
-    )
+    if not (cache / "base" / "model" / "world.json").is_file():
+        clips = read_camera_clips(cache / "train", frames=FRAMES, size=(SIZE, SIZE))
+        x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
+        fit_base(cache, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer)
     return cache / "base" / "model"
 
 
 def posttrain(cache: Path, base: Path, seed: int, steps: int, batch: int = 8) -> dict:
     out = cache / f"pt_s{seed}_{steps}"
     if (out / "posttrain_metrics.json").is_file():
-        import json
-
         return json.loads((out / "posttrain_metrics.json").read_text())
     sets = [f"train.steps={steps}", f"train.batch_size={batch}", "train.lr=1e-3", "train.log_every=50"]
     args = ["posttrain", "camera", "--init", base, "--data", cache / "train", "--out", out,

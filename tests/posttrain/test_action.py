@@ -178,7 +178,7 @@ def test_checkpoint_round_trip_adapter_apart_and_merged_export(tmp_path):
         torch.testing.assert_close(merged(x, c, text, actions=actions), expect, atol=1e-5, rtol=1e-5)
     with pytest.raises(CheckpointError, match="already post-trained"):
         load_base(tmp_path / "m")
-    with pytest.raises(CheckpointError, match="not an action-conditioned"):
+    with pytest.raises(CheckpointError, match="not a 'action' post-trained world model"):
         load_action_world(tmp_path / "m" / "dit")
 
 

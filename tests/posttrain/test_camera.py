@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 from einops import rearrange
+from posttrain_helpers import CFG, inputs, randomized  # noqa: E402  (tests/posttrain, see conftest)
 
 from worldsmith.diffusion.conditioning import video2world_denoise
-from worldsmith.diffusion.dit import DiT, DiTConfig
+from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.edm import EDMConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import ObjectiveConfig
@@ -31,8 +32,6 @@ from worldsmith.posttrain.camera import (
 from worldsmith.posttrain.lora import LoRAConfig, add_lora
 from worldsmith.train import TrainConfig, Trainer
 
-CFG = DiTConfig(latent_channels=4, heads=2, head_dim=16, depth=2, text_dim=8, adaln_lora_dim=8,
-                max_size=(8, 8, 8), video2world=True)  # fmt: skip
 K0 = torch.tensor([[50.0, 0, 31.5], [0, 40.0, 23.5], [0, 0, 1]], dtype=torch.float64)
 
 
@@ -118,23 +117,9 @@ def test_bad_paths_name_the_problem_and_the_fix():
         check_path(K, E, 5, (24, 32), "p.json")
 
 
-def randomized(seed: int = 0) -> DiT:
-    torch.manual_seed(seed)
-    model = DiT(CFG).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2)
-    return model
-
-
 def _inputs(B: int = 2, T: int = 3):
-    g = torch.Generator().manual_seed(1)
-    x, c, text = (
-        torch.randn(B, 4, T, 4, 4, generator=g),
-        torch.rand(B, generator=g),
-        torch.randn(B, 2, 8, generator=g),
-    )
-    return x, c, text, torch.randn(B, 6, T, 4, 4, generator=g)
+    x, c, text = inputs(B, T)
+    return x, c, text, torch.randn(B, 6, T, 4, 4, generator=torch.Generator().manual_seed(2))
 
 
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])

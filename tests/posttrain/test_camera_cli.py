@@ -9,38 +9,18 @@ import json
 import numpy as np
 import pytest
 import torch
+from posttrain_helpers import run_cli, save_tiny_base  # noqa: E402  (tests/posttrain, see conftest)
 
-from worldsmith.cli import main
-from worldsmith.diffusion.dit import PRESETS, DiT
-from worldsmith.diffusion.world import WorldModel, WorldSpec
 from worldsmith.posttrain.camera_path import write_path_json
 from worldsmith.posttrain.camera_recipes import load_camera_world, resize_intrinsics
 from worldsmith.sim.dataset import DatasetConfig, load_episode, write_dataset
 from worldsmith.video import io
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-
     root = tmp_path_factory.mktemp("posttrain_camera")
-    torch.manual_seed(0)
-    dit = DiT(PRESETS["tiny"](depth=1, video2world=True, max_size=(4, 8, 8)))
-    with torch.no_grad():  # a "pretrained" base: adaLN-zero's zero layers would pass no gradient back
-        for p in dit.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    spec = WorldSpec(
-        latent_mean=(0.0,) * 16, latent_std=(1.0,) * 16, latent_size=(3, 4, 4), text_encoder="none"
-    )
-    WorldModel(dit, spec, CausalTokenizer(get_preset("tiny-cv4x8x8")).eval()).save_pretrained(root / "base")
+    save_tiny_base(root / "base", perturb=0.05)  # a "pretrained" base: its zero layers moved
     cfg = DatasetConfig(
         scenarios=("collision",), episodes=2, frames=9, size=32, depth=False, masks=False, camera_mode="truck"
     )

@@ -8,34 +8,16 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
+from posttrain_helpers import run_cli, save_tiny_base  # noqa: E402  (tests/posttrain, see conftest)
 
-from worldsmith.cli import main
-from worldsmith.diffusion.dit import PRESETS, DiT
-from worldsmith.diffusion.world import WorldModel, WorldSpec
 from worldsmith.sim.dataset import DatasetConfig, write_dataset
 from worldsmith.video import io
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-
     root = tmp_path_factory.mktemp("posttrain")
-    torch.manual_seed(0)
-    dit = DiT(PRESETS["tiny"](depth=1, video2world=True, max_size=(4, 8, 8)))
-    spec = WorldSpec(
-        latent_mean=(0.0,) * 16, latent_std=(1.0,) * 16, latent_size=(3, 4, 4), text_encoder="none"
-    )
-    WorldModel(dit, spec, CausalTokenizer(get_preset("tiny-cv4x8x8")).eval()).save_pretrained(root / "base")
+    save_tiny_base(root / "base")
     for name, scenario in (("arm", "explore_ou"), ("puck", "pusher")):
         cfg = DatasetConfig(scenarios=(scenario,), episodes=2, frames=9, size=32, depth=False, masks=False)
         write_dataset(cfg, root / name)

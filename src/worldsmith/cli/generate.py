@@ -121,10 +121,14 @@ def action2world(
 ) -> None:
     """Predict what the robot's actions do, from one start frame."""
     kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
-    args = dict(video=video, actions=actions, ckpt=ckpt, **kw)
-    run_command(out, "generate action2world", args, seed, lambda: generate_action2world(
-        ckpt, video, actions, out, seed=seed, **kw
-    ))  # fmt: skip
+    _conditioned(out, seed, "action2world", generate_action2world, ckpt, video, actions=actions, **kw)
+
+
+def _conditioned(out: Path, seed: int, command: str, fn, ckpt: Path, video: Path, **kw) -> None:
+    """A post-trained model's generation: ``fn(ckpt, video, <condition file>, out, seed=, ...)``."""
+    (name, cond), rest = next(iter(kw.items())), dict(list(kw.items())[1:])
+    args = {"video": video, name: cond, "ckpt": ckpt, **rest}
+    run_command(out, f"generate {command}", args, seed, lambda: fn(ckpt, video, cond, out, seed=seed, **rest))
     console.print(f"wrote {out / 'video.mp4'}")
 
 
@@ -144,8 +148,4 @@ def camera2world(
 ) -> None:
     """Render what the camera would see moving along a requested path, from one start frame."""
     kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
-    args = dict(video=video, camera=camera, ckpt=ckpt, **kw)
-    run_command(out, "generate camera2world", args, seed, lambda: generate_camera2world(
-        ckpt, video, camera, out, seed=seed, **kw
-    ))  # fmt: skip
-    console.print(f"wrote {out / 'video.mp4'}")
+    _conditioned(out, seed, "camera2world", generate_camera2world, ckpt, video, camera=camera, **kw)

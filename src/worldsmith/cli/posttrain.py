@@ -17,30 +17,31 @@ from worldsmith.posttrain.world import merge_export
 
 app = typer.Typer(help="Post-train a pretrained world model on new conditions.", no_args_is_help=True)
 
+Init = Annotated[Path, typer.Option("--init", help="Base world-model dir (ours, or a converted Cosmos-1.0).")]
+LoraRank = Annotated[int, typer.Option("--lora-rank", help="LoRA rank; 0 = full fine-tuning.")]
+Tokenizer = Annotated[Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")]
+
 
 @app.command("action")
 def action(
-    init: Annotated[
-        Path, typer.Option("--init", help="Base world-model dir (ours, or a converted Cosmos-1.0).")
-    ],
+    init: Init,
     data: Annotated[
         Path, typer.Option("--data", help="Robot episodes with actions (worldsmith sim render).")
     ],
     out: Out,
-    lora_rank: Annotated[int, typer.Option("--lora-rank", help="LoRA rank; 0 = full fine-tuning.")] = 16,
+    lora_rank: LoraRank = 16,
     action_dropout: Annotated[
         float, typer.Option("--action-dropout", help="P(actions dropped) in training, for guidance.")
     ] = 0.1,
-    tokenizer: Annotated[
-        Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")
-    ] = None,
+    tokenizer: Tokenizer = None,
     frames: Annotated[
         int | None, typer.Option("--frames", help="Frames per clip (default: the base's).")
     ] = None,
     size: Annotated[
         str | None, typer.Option("--size", help="HxW of the clips (default: the base's).")
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")] = False,
+    resume: Resume = False,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
@@ -75,21 +76,17 @@ def _train_sets(override: list[str] | None) -> list[str]:
 
 @app.command("camera")
 def camera(
-    init: Annotated[
-        Path, typer.Option("--init", help="Base world-model dir (ours, or a converted Cosmos-1.0).")
-    ],
+    init: Init,
     data: Annotated[
         Path, typer.Option("--data", help="Twin episodes filmed by moving cameras (worldsmith sim).")
     ],
     out: Out,
-    lora_rank: Annotated[int, typer.Option("--lora-rank", help="LoRA rank; 0 = full fine-tuning.")] = 16,
+    lora_rank: LoraRank = 16,
     camera_dropout: Annotated[
         float, typer.Option("--camera-dropout", help="P(camera dropped) in training, for guidance.")
     ] = 0.1,
-    tokenizer: Annotated[
-        Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")
-    ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")] = False,
+    tokenizer: Tokenizer = None,
+    resume: Resume = False,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:

@@ -13,8 +13,6 @@ input layer, ``model.safetensors``), ``adapter/`` under LoRA, and ``posttrain.js
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,32 +21,32 @@ import numpy as np
 import torch
 
 from worldsmith import fs
-from worldsmith.checkpoint import WEIGHTS_FILE, load_strict, load_weights_file, save_weights
-from worldsmith.config import check, load
+from worldsmith.config import check
 from worldsmith.console import console
-from worldsmith.diffusion.generate import sample_latents
-from worldsmith.diffusion.objective import ObjectiveConfig
 from worldsmith.diffusion.pipeline import build_guard
 from worldsmith.diffusion.world import WorldModel
-from worldsmith.errors import CheckpointError
 from worldsmith.posttrain.camera import CameraDiT, CameraError, CameraObjective, camera_rays, check_path
 from worldsmith.posttrain.camera_path import read_camera_path
 from worldsmith.posttrain.data import episode_folders
 from worldsmith.posttrain.lora import (
     LoRAConfig,
     add_lora,
-    load_adapter,
-    lora_layers,
-    save_adapter,
     trainable_parameters,
 )
-from worldsmith.posttrain.recipes import _tokenizer_of, clip_geometry, encode_clips, peak_rss_mb
-from worldsmith.posttrain.world import _plain_base, load_base
-from worldsmith.runs import seeded_init, torch_threads
-from worldsmith.train import TrainConfig, Trainer
-from worldsmith.train.metrics import read_metrics
+from worldsmith.posttrain.recipes import (
+    _tokenizer_of,
+    clip_geometry,
+    condition_objective_config,
+    decode_latents,
+    encode_clips,
+    fit_posttrain,
+    posttrain_train_config,
+    sample_conditioned,
+)
+from worldsmith.posttrain.world import load_base, load_posttrained, save_posttrained
+from worldsmith.runs import seeded_init
 from worldsmith.video import io
-from worldsmith.video.transforms import resize_center_crop, to_uint8
+from worldsmith.video.transforms import resize_center_crop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,34 +125,11 @@ def rays_for(world: WorldModel, K: torch.Tensor, w2c: torch.Tensor) -> torch.Ten
 def save_camera_world(
     world: WorldModel, net: CameraDiT, path: str | Path, *, lora: LoRAConfig | None
 ) -> Path:
-    if lora is not None and not lora_layers(net.base):
-        lora = None
-    with fs.atomic_dir(path) as tmp:
-        WorldModel(_plain_base(net), world.spec, world.tokenizer).save_pretrained(tmp)
-        (tmp / "camera").mkdir()
-        save_weights(tmp / "camera" / WEIGHTS_FILE, net.camera.state_dict())
-        if lora is not None:
-            save_adapter(net.base, lora, tmp / "adapter")
-        fs.write_json(tmp / "posttrain.json", {"condition": "camera", "adapter": lora is not None})
-    return Path(path)
+    return save_posttrained(world, net, path, condition="camera", part=net.camera, meta=None, lora=lora)
 
 
 def load_camera_world(path: str | Path, *, map_location: str = "cpu") -> tuple[WorldModel, CameraDiT]:
-    path = Path(path)
-    info = path / "posttrain.json"
-    if not info.is_file() or json.loads(info.read_text()).get("condition") != "camera":
-        raise CheckpointError(
-            f"'{path}' is not a camera-conditioned world model (no posttrain.json with condition "
-            "'camera'); make one with `worldsmith posttrain camera --out DIR` (it writes DIR/model)"
-        )
-    world = WorldModel.from_pretrained(path, map_location=map_location)
-    net = CameraDiT(world.dit)
-    load_strict(
-        net.camera, load_weights_file(path / "camera" / WEIGHTS_FILE, map_location=map_location), path
-    )
-    if (path / "adapter").is_dir():
-        load_adapter(net.base, path / "adapter")
-    return world, net.eval()
+    return load_posttrained(path, "camera", lambda dit, _: CameraDiT(dit), map_location=map_location)
 
 
 def posttrain_camera(
@@ -179,10 +154,7 @@ def posttrain_camera(
     console.print(f"{len(clips)} clips of {frames} frames with their cameras")
     latents = encode_clips(world, clips.frames)
     rays = rays_for(world, clips.K, clips.w2c)  # [N, 6, T, h, w]
-    base = dict(
-        steps=500, batch_size=min(8, len(clips)), lr=1e-3, warmup_steps=20, log_every=25, tensorboard=False
-    )
-    train_cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
+    train_cfg = posttrain_train_config(train, overrides, len(clips))
     with seeded_init(train_cfg.seed):
         net = CameraDiT(world.dit)
         lora = LoRAConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha) if cfg.lora_rank else None
@@ -190,22 +162,9 @@ def posttrain_camera(
             add_lora(net.base, lora)
     n_train, n_total = trainable_parameters(net)
     dataset = [{"latents": latents[i], "plucker": rays[i]} for i in range(len(clips))]
-    spec = world.spec
-    objective = CameraObjective(
-        ObjectiveConfig(
-            family=spec.family, edm=spec.edm, flow=spec.flow, max_cond_frames=1, p_text2world=0.0
-        ),
-        camera_dropout=cfg.camera_dropout,
-    )
-    trainer = Trainer(train_cfg, net, objective, dataset, out=out / "train")
-    t0 = time.perf_counter()
-    with torch_threads(threads):
-        result = trainer.fit(resume=resume)
-    seconds = time.perf_counter() - t0
-    net.load_state_dict(trainer.full_state_dict())
-    net.eval()
+    objective = CameraObjective(condition_objective_config(world), camera_dropout=cfg.camera_dropout)
+    fit = fit_posttrain(net, objective, dataset, train_cfg, out, resume=resume, threads=threads)
     save_camera_world(world, net, out / "model", lora=lora)
-    losses = [r["loss"] for r in read_metrics(out / "train" / "metrics.jsonl") if "loss" in r]
     metrics = {
         "init": str(init),
         "clips": len(clips),
@@ -213,13 +172,7 @@ def posttrain_camera(
         "lora_rank": cfg.lora_rank,
         "trainable_params": n_train,
         "total_params": n_total,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "steps": train_cfg.steps,
-        "train_seconds": round(seconds, 2),
-        "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None,
-        "checkpoint": result.get("checkpoint"),
-        "model_dir": str(out / "model"),
+        **fit,
     }
     fs.write_json(out / "posttrain_metrics.json", metrics)
     return metrics
@@ -240,22 +193,12 @@ def predict_with_camera(
 ) -> torch.Tensor:
     """Predicted clips ``[B, F, H, W, 3]`` uint8 from first frames ``[B, 1, H, W, 3]`` and cameras
     ``K [B, F, 3, 3]``, ``w2c [B, F, 4, 4]`` (`net` or the cameras None: the base model alone)."""
-    frames, size, _ = clip_geometry(world)
-    cond = encode_clips(world, given[:, :1])  # [B, C, 1, h, w]
-    B, C, _, h, w = cond.shape
-    T = world.spec.latent_size[0]
-    use_camera = net is not None and K is not None and w2c is not None
-    model = net if use_camera else world.dit
-    cond_kw = {"plucker": rays_for(world, K, w2c)} if use_camera else {}
-    x = sample_latents(
-        model, (B, C, T, h, w), cond_latents=cond, n_cond=1, steps=steps, sampler=sampler, guidance=guidance,
-        noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),
-        cond_kwargs=cond_kw,
+    use = net is not None and K is not None and w2c is not None
+    x = sample_conditioned(
+        world, net if use else None, given, {"plucker": rays_for(world, K, w2c)} if use else {},
+        steps=steps, sampler=sampler, guidance=guidance, seed=seed,
     )  # fmt: skip
-    decoded = world.tokenizer.decode(world.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]
-    video = torch.stack([to_uint8(d) for d in decoded])  # [B, F, H, W, 3]
-    video[:, :1] = given[:, :1]
-    return video
+    return decode_latents(world, x, given)
 
 
 def generate_camera2world(

@@ -95,6 +95,48 @@ def peak_rss_mb() -> float:
     return kb / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
+def posttrain_train_config(
+    train: dict[str, Any] | None, overrides: list[str] | tuple[str, ...], n_clips: int
+) -> TrainConfig:
+    """The post-training `TrainConfig`: these defaults, then `train`, then ``key=value`` overrides."""
+    base = dict(
+        steps=500, batch_size=min(8, n_clips), lr=1e-3, warmup_steps=20, log_every=25, tensorboard=False
+    )
+    return load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
+
+
+def condition_objective_config(world: WorldModel) -> ObjectiveConfig:
+    """The base's noise family, one given latent frame (Video2World), no text-to-world samples."""
+    spec = world.spec
+    return ObjectiveConfig(
+        family=spec.family, edm=spec.edm, flow=spec.flow, max_cond_frames=1, p_text2world=0.0
+    )
+
+
+def fit_posttrain(
+    net: torch.nn.Module, objective, dataset: list, train_cfg: TrainConfig, out: Path, *, resume, threads
+) -> dict[str, Any]:
+    """Train `net` on the Trainer under ``out/train``, load its final weights, and return the run's
+    metrics (peak memory, steps, seconds, first/last loss, checkpoint, model_dir = ``out/model``)."""
+    trainer = Trainer(train_cfg, net, objective, dataset, out=out / "train")
+    t0 = time.perf_counter()
+    with torch_threads(threads):
+        result = trainer.fit(resume=resume)
+    seconds = time.perf_counter() - t0
+    net.load_state_dict(trainer.full_state_dict())
+    net.eval()
+    losses = [r["loss"] for r in read_metrics(out / "train" / "metrics.jsonl") if "loss" in r]
+    return {
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "steps": train_cfg.steps,
+        "train_seconds": round(seconds, 2),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "checkpoint": result.get("checkpoint"),
+        "model_dir": str(out / "model"),
+    }
+
+
 def posttrain_action(
     init: str | Path,
     data: str | Path,
@@ -138,10 +180,7 @@ def posttrain_action(
         f"{len(clips)} clips of {frames} frames, action dimension {clips.action_dim} (from the data)"
     )
     latents = encode_clips(world, clips.frames)
-    base = dict(
-        steps=500, batch_size=min(8, len(clips)), lr=1e-3, warmup_steps=20, log_every=25, tensorboard=False
-    )
-    train_cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
+    train_cfg = posttrain_train_config(train, overrides, len(clips))
     with seeded_init(train_cfg.seed):
         net = ActionDiT(world.dit, action_cfg)
         lora = LoRAConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha) if cfg.lora_rank else None
@@ -149,25 +188,9 @@ def posttrain_action(
             add_lora(net.base, lora)
     n_train, n_total = trainable_parameters(net)
     dataset = [{"latents": latents[i], "actions": clips.actions[i]} for i in range(len(clips))]
-    objective = ActionObjective(
-        ObjectiveConfig(
-            family=world.spec.family,
-            edm=world.spec.edm,
-            flow=world.spec.flow,
-            max_cond_frames=1,
-            p_text2world=0.0,
-        ),
-        action_dropout=cfg.action_dropout,
-    )
-    trainer = Trainer(train_cfg, net, objective, dataset, out=out / "train")
-    t0 = time.perf_counter()
-    with torch_threads(threads):
-        result = trainer.fit(resume=resume)
-    seconds = time.perf_counter() - t0
-    net.load_state_dict(trainer.full_state_dict())
-    net.eval()
+    objective = ActionObjective(condition_objective_config(world), action_dropout=cfg.action_dropout)
+    fit = fit_posttrain(net, objective, dataset, train_cfg, out, resume=resume, threads=threads)
     save_action_world(world, net, out / "model", lora=lora)
-    losses = [r["loss"] for r in read_metrics(out / "train" / "metrics.jsonl") if "loss" in r]
     metrics = {
         "init": str(init),
         "clips": len(clips),
@@ -179,13 +202,7 @@ def posttrain_action(
         "trainable_fraction": n_train / n_total,
         # params + gradients + two AdamW moments of the trainable ones (float32), the part LoRA shrinks
         "train_state_mb": (4 * n_total + 12 * n_train) / 2**20,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "steps": train_cfg.steps,
-        "train_seconds": round(seconds, 2),
-        "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None,
-        "checkpoint": result.get("checkpoint"),
-        "model_dir": str(out / "model"),
+        **fit,
     }
     fs.write_json(out / "posttrain_metrics.json", metrics)
     return metrics
@@ -205,6 +222,27 @@ def sample_action_latents(
 ) -> torch.Tensor:
     """Predicted normalised latents ``[B, C, T, h, w]`` from the given first frames ``[B, 1, H, W, 3]``
     and the actions ``[B, >= F - 1, A]`` (`net` None or `actions` None: the base model alone)."""
+    use = net is not None and actions is not None
+    return sample_conditioned(
+        world, net if use else None, given, {"actions": actions} if use else {},
+        steps=steps, sampler=sampler, guidance=guidance, seed=seed,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def sample_conditioned(
+    world: WorldModel,
+    net: torch.nn.Module | None,
+    given: torch.Tensor,
+    cond_kwargs: dict[str, Any],
+    *,
+    steps: int = 10,
+    sampler: str = "heun",
+    guidance: float = 1.0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Normalised latents ``[B, C, T, h, w]`` from the given first frames ``[B, 1, H, W, 3]`` by a
+    conditioned network `net` with its `cond_kwargs` (`net` None: the base model, no condition)."""
     frames, size, _ = clip_geometry(world)
     if tuple(given.shape[2:4]) != size:
         raise WorldsmithError(f"given frames are {tuple(given.shape[2:4])}, the model works at {size}")
@@ -212,7 +250,7 @@ def sample_action_latents(
     B, C, _, h, w = cond.shape
     T = world.spec.latent_size[0]
     model = net if net is not None else world.dit
-    cond_kw = {"actions": actions} if (net is not None and actions is not None) else {}
+    cond_kw = cond_kwargs if net is not None else {}
     return sample_latents(
         model, (B, C, T, h, w), cond_latents=cond, n_cond=1, steps=steps, sampler=sampler, guidance=guidance,
         noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=torch.Generator().manual_seed(seed),

@@ -91,46 +91,68 @@ def _plain_base(net: ActionDiT) -> DiT:
     return dit
 
 
-def save_action_world(
-    world: WorldModel, net: ActionDiT, path: str | Path, *, lora: LoRAConfig | None
+def save_posttrained(
+    world: WorldModel,
+    net: torch.nn.Module,
+    path: str | Path,
+    *,
+    condition: str,
+    part: torch.nn.Module,
+    meta: dict | None,
+    lora: LoRAConfig | None,
 ) -> Path:
-    """Write a post-trained action world model (layout in the module docstring), atomically."""
+    """Write a post-trained world model atomically: the base (``net.base``'s own weights), the new
+    `part` under ``<condition>/`` (with `meta` as its config.json), adapters, posttrain.json."""
     if lora is not None and not lora_layers(net.base):
         lora = None  # already merged
     with fs.atomic_dir(path) as tmp:
         WorldModel(_plain_base(net), world.spec, world.tokenizer).save_pretrained(tmp)
-        (tmp / "action").mkdir()
-        meta = {
-            "model": "action-embedder",
-            "format_version": FORMAT_VERSION,
-            "config": to_dict(net.action_cfg),
-        }
-        fs.write_json(tmp / "action" / CONFIG_FILE, meta)
-        save_weights(tmp / "action" / WEIGHTS_FILE, net.action.state_dict())
+        (tmp / condition).mkdir()
+        if meta is not None:
+            fs.write_json(tmp / condition / CONFIG_FILE, meta)
+        save_weights(tmp / condition / WEIGHTS_FILE, part.state_dict())
         if lora is not None:
             save_adapter(net.base, lora, tmp / "adapter")
-        fs.write_json(tmp / "posttrain.json", {"condition": "action", "adapter": lora is not None})
+        fs.write_json(tmp / "posttrain.json", {"condition": condition, "adapter": lora is not None})
     return Path(path)
+
+
+def load_posttrained(path: str | Path, condition: str, make, *, map_location: str = "cpu"):
+    """``(world, net)`` of a post-trained model of `condition`: ``net = make(world.dit, path)`` gets
+    the weights of its `part` (``net.<condition>``) and the adapters."""
+    path = Path(path)
+    info = path / "posttrain.json"
+    if not info.is_file() or json.loads(info.read_text()).get("condition") != condition:
+        raise CheckpointError(
+            f"'{path}' is not a '{condition}' post-trained world model (no posttrain.json with condition "
+            f"'{condition}'); make one with `worldsmith posttrain {condition} --out DIR` (writes DIR/model)"
+        )
+    world = WorldModel.from_pretrained(path, map_location=map_location)
+    net = make(world.dit, path)
+    weights = load_weights_file(path / condition / WEIGHTS_FILE, map_location=map_location)
+    load_strict(getattr(net, condition), weights, path / condition)
+    if (path / "adapter").is_dir():
+        load_adapter(net.base, path / "adapter")
+    return world, net.eval()
+
+
+def save_action_world(
+    world: WorldModel, net: ActionDiT, path: str | Path, *, lora: LoRAConfig | None
+) -> Path:
+    """Write a post-trained action world model (layout in the module docstring), atomically."""
+    meta = {"model": "action-embedder", "format_version": FORMAT_VERSION, "config": to_dict(net.action_cfg)}
+    return save_posttrained(world, net, path, condition="action", part=net.action, meta=meta, lora=lora)
 
 
 def load_action_world(path: str | Path, *, map_location: str = "cpu") -> tuple[WorldModel, ActionDiT]:
     """A post-trained action world model: its `WorldModel` (whose ``dit`` is the adapted base) and
     the `ActionDiT` to sample with."""
-    path = Path(path)
-    info = path / "posttrain.json"
-    if not info.is_file() or json.loads(info.read_text()).get("condition") != "action":
-        raise CheckpointError(
-            f"'{path}' is not an action-conditioned world model (no posttrain.json with condition "
-            "'action'); make one with `worldsmith posttrain action --out DIR` (it writes DIR/model)"
-        )
-    world = WorldModel.from_pretrained(path, map_location=map_location)
-    meta = read_json(path / "action" / CONFIG_FILE)
-    net = ActionDiT(world.dit, from_dict(ActionConfig, meta.get("config", {})))
-    weights = load_weights_file(path / "action" / WEIGHTS_FILE, map_location=map_location)
-    load_strict(net.action, weights, path / "action")
-    if (path / "adapter").is_dir():
-        load_adapter(net.base, path / "adapter")
-    return world, net.eval()
+
+    def make(dit: DiT, folder: Path) -> ActionDiT:
+        meta = read_json(folder / "action" / CONFIG_FILE)
+        return ActionDiT(dit, from_dict(ActionConfig, meta.get("config", {})))
+
+    return load_posttrained(path, "action", make, map_location=map_location)
 
 
 def merge_export(src: str | Path, out: str | Path) -> Path:
