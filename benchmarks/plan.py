@@ -1,0 +1,210 @@
+"""Planning with a world model (issue 25): MPC and policy evaluation on the pusher twin.
+
+    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/plan.py > /tmp/plan_bench.log &
+
+1. World model: the pusher robot (a puck under 2-D velocity control) with OU exploration
+   (`worldsmith sim run pusher`), 33 frames at 64x64 and 10 fps, training episodes from seed 0;
+   a tiny CV4x8x8 tokenizer and Video2World DiT trained without actions, then post-trained on the
+   actions through the CLI (`worldsmith posttrain action`, full fine-tuning).
+2. MPC (`worldsmith plan`, one process per task, the 2 cores): the same CEM planner with the world
+   model, the simulator itself (upper bound), copy-last-frame as the model, and random actions, on
+   held-out reach and push tasks (task seeds from 10_000, scenes the model never saw), 2 seeds.
+3. Policy evaluation: 5 policies (scripted pushers by gain and noise, random) from the same held-out
+   push starts inside the world model and inside the twin; Spearman of predicted vs measured.
+
+Sizes are scaled to the shared 2-core CPU (samples, iterations and episodes; see --help).
+Targets: `targets` in benchmarks/results/plan.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from worldsmith import fs
+from worldsmith.diffusion.recipes import demo_train
+from worldsmith.posttrain.data import read_action_clips
+from worldsmith.runs import seeded_init, torch_threads, versions
+from worldsmith.sim.dataset import DatasetConfig, write_dataset
+from worldsmith.video.transforms import to_model
+
+RESULTS = Path(__file__).parent / "results" / "plan.json"
+console = Console()
+FRAMES, SIZE = 17, 64
+
+
+def _l1(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    recon, _ = model(batch)
+    return (recon - batch).abs().mean()
+
+
+def cli(args: list, log: Path) -> dict:
+    src = os.environ.get("PYTHONPATH") or str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
+    with open(log, "w") as f:
+        proc = subprocess.run(
+            [sys.executable, "-m", "worldsmith.cli", *map(str, args)], stdout=f, stderr=f, env=env
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed; see {log}")
+    return json.loads((Path(args[args.index("--out") + 1]) / "run.json").read_text())["results"]
+
+
+def prepare(cache: Path, args) -> Path:
+    """Pusher episodes -> tokenizer + base DiT (no actions) -> action post-training (the CLI)."""
+    model = cache / "act" / "model"
+    if (model / "posttrain.json").is_file():
+        return model
+    from worldsmith.tokenizers.model import CausalTokenizer
+    from worldsmith.tokenizers.presets import get_preset
+    from worldsmith.train import TrainConfig, Trainer
+
+    cfg = DatasetConfig(scenarios=("pusher",), episodes=args.train_episodes, frames=33, size=SIZE,
+                        depth=False, masks=False, seed=0)  # fmt: skip
+    write_dataset(cfg, cache / "train")
+    base = cache / "base" / "model"
+    if not (base / "world.json").is_file():
+        clips = read_action_clips(cache / "train", frames=FRAMES, stride=8)
+        x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
+        widths = (16, 32, 32, 32)
+        tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=widths, decoder_channels=widths,
+                          num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
+        with seeded_init(0):
+            tok = CausalTokenizer(tok_cfg)
+        tcfg = TrainConfig(steps=args.tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
+                           log_every=50, tensorboard=False)  # fmt: skip
+        t0 = time.perf_counter()
+        with torch_threads(1):
+            Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
+        tok.eval()
+        with torch.no_grad():
+            latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
+        demo_train(latents, cache / "base", steps=args.base_steps, fps=10.0, tokenizer=tok,
+                   residual_to_given=True)  # fmt: skip
+        console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
+    sets = [f"train.steps={args.pt_steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50"]
+    args = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", cache / "act",
+            "--lora-rank", 0, "--seed", 0]  # fmt: skip
+    cli(args + sum((["--set", s] for s in sets), []), cache / "act.log")
+    return model
+
+
+def run_part(cache: Path, model: Path, task: str, args) -> dict:
+    """`worldsmith plan` for one task and one seed (cached by its run.json)."""
+    results = {}
+    for seed in range(args.seeds):
+        out = cache / f"plan_{task}_s{seed}"
+        run = out / "run.json"
+        if not (run.is_file() and json.loads(run.read_text()).get("status") == "ok"):
+            policy = args.policy_starts if task == "push" and seed == 0 else 0
+            cmd = ["plan", "--ckpt", model, "--task", task, "--episodes", args.episodes, "--seed", seed,
+                   "--samples", args.samples, "--iters", args.iters, "--steps", args.steps,
+                   "--policy-starts", policy, "--record", 2, "--out", out]  # fmt: skip
+            cli(cmd, cache / f"{out.name}.log")
+        results[seed] = json.loads((out / "metrics.json").read_text())
+    return results
+
+
+def _pooled(parts: dict, planner: str) -> dict:
+    rows = [m["planners"][planner] for m in parts.values()]
+    eps = [e for m in parts.values() for e in m["episodes"] if e["planner"] == planner]
+    return {
+        "planner": planner,
+        "success": float(np.mean([e["success"] for e in eps])),
+        "success_per_seed": [r["success_rate"] for r in rows],
+        "final_distance": float(np.mean([e["final_distance"] for e in eps])),
+        "plan_s_per_action_median": float(np.median([r["plan_seconds_per_action_median"] for r in rows])),
+        "plan_s_per_action_p90": float(np.max([r["plan_seconds_per_action_p90"] for r in rows])),
+        "rollouts_per_s": (
+            float(np.mean([r["rollouts_per_second"] for r in rows]))
+            if rows[0]["rollouts_per_second"]
+            else None
+        ),  # fmt: skip
+        "episodes": len(eps),
+    }
+
+
+def collect(cache: Path, args) -> dict:
+    tables, targets = {}, []
+    for task in ("reach", "push"):
+        parts = run_part(cache, cache / "act" / "model", task, args)
+        rows = {p: _pooled(parts, p) for p in ("world model", "random", "simulator", "copy-last-frame")}
+        tables[task] = list(rows.values())
+        wm, rnd, sim = (rows[p]["success"] for p in ("world model", "random", "simulator"))
+        ratio = wm / rnd if rnd > 0 else (float("inf") if wm > 0 else 0.0)
+        targets.append({"target": f"{task}: MPC with the world model >= 2x random actions' success",
+                        "value": wm, "reference": rnd, "ratio": ratio, "met": bool(ratio >= 2)})  # fmt: skip
+        frac = wm / sim if sim > 0 else float("nan")
+        targets.append({"target": f"{task}: world-model MPC >= 60% of the simulator upper bound",
+                        "value": wm, "reference": sim, "ratio": frac, "met": bool(frac >= 0.6)})  # fmt: skip
+        if task == "push":
+            pol = parts[0].get("policy_evaluation")
+    targets.append({"target": "planning time per action reported (median, p90) and world-model rollouts/s",
+                    "value": tables["push"][0]["plan_s_per_action_median"],
+                    "reference": tables["push"][0]["rollouts_per_s"], "met": True})  # fmt: skip
+    if pol is not None:
+        targets.append({"target": "policy evaluation: Spearman(predicted, measured success) >= 0.8",
+                        "value": pol["spearman_success"], "reference": 0.8,
+                        "met": bool(pol["spearman_success"] >= 0.8)})  # fmt: skip
+    return {"tables": tables, "policy_evaluation": pol, "targets": targets}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-plan-bench"))
+    p.add_argument("--train-episodes", type=int, default=48)
+    p.add_argument("--tok-steps", type=int, default=1200)
+    p.add_argument("--base-steps", type=int, default=800)
+    p.add_argument("--pt-steps", type=int, default=800)
+    p.add_argument("--episodes", type=int, default=4, help="held-out tasks per seed and planner")
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--iters", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3, help="diffusion steps per world-model rollout")
+    p.add_argument("--policy-starts", type=int, default=4)
+    p.add_argument("--task", choices=["reach", "push"], help="run this task's part only (one process each)")
+    p.add_argument("--prepare-only", action="store_true")
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    model = prepare(args.cache, args)
+    console.print(f"world model: {model}")
+    if args.prepare_only:
+        return
+    if args.task:
+        run_part(args.cache, model, args.task, args)
+        return
+    result = collect(args.cache, args)
+    for task, rows in result["tables"].items():
+        table = Table(title=f"MPC on held-out {task} tasks ({rows[0]['episodes']} episodes per planner)")
+        for key in rows[0]:
+            table.add_column(key)
+        for row in rows:
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
+        console.print(table)
+    if result["policy_evaluation"]:
+        console.print(result["policy_evaluation"])
+    for t in result["targets"]:
+        console.print(f"[{'green' if t['met'] else 'red'}]{t['target']}: {t['value']} vs {t['reference']}")
+    if not args.no_save:
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        posttrain = json.loads((args.cache / "act" / "posttrain_metrics.json").read_text())
+        seconds = round(time.perf_counter() - t0, 1)
+        fs.write_json(RESULTS, {**result, "settings": settings, "world_model": posttrain,
+                                "seconds": seconds, "versions": versions()})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
