@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,33 +28,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+# the action benchmark's CLI runner and tokenizer + base recipe (as a script, benchmarks/ is on the path)
+from posttrain_action import cli, train_base  # noqa: E402, I001
 from worldsmith import fs
-from worldsmith.diffusion.recipes import demo_train
-from worldsmith.posttrain.data import read_action_clips
-from worldsmith.runs import seeded_init, torch_threads, versions
+from worldsmith.runs import versions
 from worldsmith.sim.dataset import DatasetConfig, write_dataset
-from worldsmith.video.transforms import to_model
 
 RESULTS = Path(__file__).parent / "results" / "plan.json"
 console = Console()
 FRAMES, SIZE = 17, 64
-
-
-def _l1(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    recon, _ = model(batch)
-    return (recon - batch).abs().mean()
-
-
-def cli(args: list, log: Path) -> dict:
-    src = os.environ.get("PYTHONPATH") or str(Path(__file__).parents[1] / "src")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
-    with open(log, "w") as f:
-        proc = subprocess.run(
-            [sys.executable, "-m", "worldsmith.cli", *map(str, args)], stdout=f, stderr=f, env=env
-        )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, args))} failed; see {log}")
-    return json.loads((Path(args[args.index("--out") + 1]) / "run.json").read_text())["results"]
 
 
 def prepare(cache: Path, args) -> Path:
@@ -66,37 +44,14 @@ def prepare(cache: Path, args) -> Path:
     model = cache / "act" / "model"
     if (model / "posttrain.json").is_file():
         return model
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-    from worldsmith.train import TrainConfig, Trainer
-
     cfg = DatasetConfig(scenarios=("pusher",), episodes=args.train_episodes, frames=33, size=SIZE,
                         depth=False, masks=False, seed=0)  # fmt: skip
     write_dataset(cfg, cache / "train")
-    base = cache / "base" / "model"
-    if not (base / "world.json").is_file():
-        clips = read_action_clips(cache / "train", frames=FRAMES, stride=8)
-        x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
-        widths = (16, 32, 32, 32)
-        tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=widths, decoder_channels=widths,
-                          num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
-        with seeded_init(0):
-            tok = CausalTokenizer(tok_cfg)
-        tcfg = TrainConfig(steps=args.tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
-                           log_every=50, tensorboard=False)  # fmt: skip
-        t0 = time.perf_counter()
-        with torch_threads(1):
-            Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
-        tok.eval()
-        with torch.no_grad():
-            latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
-        demo_train(latents, cache / "base", steps=args.base_steps, fps=10.0, tokenizer=tok,
-                   residual_to_given=True)  # fmt: skip
-        console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
+    base = train_base(cache, args)  # the action benchmark's recipe, on these episodes
     sets = [f"train.steps={args.pt_steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50"]
-    args = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", cache / "act",
-            "--lora-rank", 0, "--seed", 0]  # fmt: skip
-    cli(args + sum((["--set", s] for s in sets), []), cache / "act.log")
+    cmd = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", cache / "act",
+           "--lora-rank", 0, "--seed", 0]  # fmt: skip
+    cli(cmd + sum((["--set", s] for s in sets), []), cache / "act.log")
     return model
 
 
