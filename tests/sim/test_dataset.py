@@ -142,3 +142,18 @@ def test_demo_dataset_writes_physics_episodes(tmp_path):
     assert summary["written"] == 3 and summary["frames_rendered"] == 9
     assert set(summary["scenarios"]) == {"free_fall", "projectile", "collision"}
     assert (tmp_path / "demo" / "episode_000002" / "masks_cam0.npz").is_file()
+
+
+def test_mixed_camera_moves_draw_a_mode_and_speed_per_episode(tmp_path):
+    """camera_mode="mixed": each episode a moving camera mode at a speed in 0.6-1.4x, drawn from its
+    seed (so held-out seeds get held-out paths), recorded in meta.json."""
+    cfg = DatasetConfig(scenarios=("ramp",), episodes=4, frames=2, size=16, masks=False, depth=False,
+                        camera_mode="mixed", seed=3)  # fmt: skip
+    ds.write_dataset(cfg, tmp_path)
+    metas = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("episode_*/meta.json"))]
+    assert len(metas) == 4
+    for m in metas:
+        assert m["camera_mode"] in ("orbit", "pan", "dolly", "truck", "crane")
+        assert 0.6 <= m["camera_speed"] <= 1.4
+        assert ds.camera_move(cfg, m["seed"]) == (m["camera_mode"], m["camera_speed"])
+    assert len({m["camera_speed"] for m in metas}) == 4

@@ -36,7 +36,7 @@ def run(
     size: Annotated[int, typer.Option(help="Frame height and width in pixels.")] = 128,
     fps: Annotated[float, typer.Option(help="Frames per second.")] = 10.0,
     cameras: Annotated[int, typer.Option(help="Synchronised cameras per episode.")] = 1,
-    camera_mode: Annotated[str, typer.Option(help="static|orbit|pan|dolly|truck|crane.")] = "static",
+    camera_mode: Annotated[str, typer.Option(help="static|orbit|pan|dolly|truck|crane|mixed.")] = "static",
     masks: Annotated[bool, typer.Option(help="Write instance masks.")] = True,
     depth: Annotated[bool, typer.Option(help="Write metric depth.")] = True,
     workers: Annotated[int, typer.Option(help="Rendering processes.")] = 1,

@@ -44,7 +44,7 @@ class DatasetConfig:
     size: int = 128
     fps: float = 10.0
     cameras: int = 1
-    camera_mode: str = "static"
+    camera_mode: str = "static"  # "mixed": per episode a random moving mode at a random speed (0.6-1.4x)
     masks: bool = True
     depth: bool = True
     seed: int = 0
@@ -57,9 +57,9 @@ class DatasetConfig:
             )
         if self.episodes < 1 or self.frames < 1 or self.cameras < 1 or self.fps <= 0:
             raise SimError(f"episodes, frames, cameras and fps must be positive: {self}")
-        if self.camera_mode not in (*CAMERA_MODES, "rig"):
+        if self.camera_mode not in (*CAMERA_MODES, "rig", "mixed"):
             raise SimError(
-                f"unknown camera mode '{self.camera_mode}'; choose one of {', '.join(CAMERA_MODES)}"
+                f"unknown camera mode '{self.camera_mode}'; choose one of {', '.join(CAMERA_MODES)} or mixed"
             )
         if not 8 <= self.size <= 4096:
             raise SimError(f"size must be within 8..4096 px, got {self.size}")
@@ -82,16 +82,28 @@ def episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+def camera_move(config: DatasetConfig, seed: int) -> tuple[str, float]:
+    """(camera mode, speed) of an episode: the config's, or for "mixed" drawn from the episode seed."""
+    if config.camera_mode != "mixed":
+        return config.camera_mode, 1.0
+    rng = np.random.default_rng([seed, 26])
+    moving = [m for m in CAMERA_MODES if m != "static"]
+    return moving[int(rng.integers(len(moving)))], float(rng.uniform(0.6, 1.4))
+
+
 def _request(config: DatasetConfig, index: int) -> dict[str, Any]:
     scenario = config.scenarios[index % len(config.scenarios)]
+    seed = episode_seed(config.seed, index)
+    mode, speed = camera_move(config, seed)
     return {
         "scenario": scenario,
-        "seed": episode_seed(config.seed, index),
+        "seed": seed,
         "frames": config.frames,
         "size": config.size,
         "fps": config.fps,
         "cameras": config.cameras,
-        "camera_mode": config.camera_mode,
+        "camera_mode": mode,
+        "camera_speed": speed,
         "masks": config.masks,
         "depth": config.depth,
     }
