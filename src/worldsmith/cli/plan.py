@@ -35,6 +35,9 @@ def plan(
     task_steps: Annotated[
         int | None, typer.Option("--task-steps", help="Actions per episode (default 24 reach, 40 push).")
     ] = None,
+    goal_image: Annotated[
+        bool, typer.Option("--goal-image", help="Reach: the world model plans towards a goal image.")
+    ] = False,
     record: Annotated[int, typer.Option("--record", help="Episodes per planner in the report.")] = 3,
     seed: Seed = 0,
 ) -> None:
@@ -42,11 +45,12 @@ def plan(
     names = tuple(p.strip() for p in planners.split(",") if p.strip())
     run = PlanRunConfig(
         task=task, episodes=episodes, planners=names, steps=steps, record=record, seed=seed,
-        policy_starts=policy_starts, goal=parse_goal(goal), task_steps=task_steps,
+        policy_starts=policy_starts, goal=parse_goal(goal), task_steps=task_steps, goal_image=goal_image,
     )  # fmt: skip
     args = dict(
         ckpt=ckpt, task=task, episodes=episodes, search=search, iters=iters, samples=samples, steps=steps,
         planners=planners, policy_starts=policy_starts, goal=goal, task_steps=task_steps,
+        goal_image=goal_image,
     )  # fmt: skip
     search_cfg = {"search": search, "iters": iters, "samples": samples}
     print_result(run_command(out, "plan", args, seed, lambda: plan_run(ckpt, out, run=run, mpc=search_cfg)))

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from worldsmith.config import check
+from worldsmith.errors import WorldsmithError
 from worldsmith.plan.models import PlanModel
 from worldsmith.plan.samplers import SEARCHES, Search, cem, mppi
-from worldsmith.plan.tasks import Task, distance, position_cost
+from worldsmith.plan.tasks import Task, distance, latent_goal_cost, position_cost
 from worldsmith.plan.twin import ACTION_DIM, MAX_SPEED, Observation, Twin
 
 
@@ -82,15 +83,17 @@ def expand(knots: torch.Tensor, hold: int) -> torch.Tensor:
 
 
 def plan(model: PlanModel, task: Task, obs: Observation, cfg: MPCConfig, mean: torch.Tensor,
-         generator: torch.Generator) -> tuple[Search, float]:  # fmt: skip
-    """One search from `obs` (knots ``mean [K, A]`` as the start): the `Search` and model seconds."""
+         generator: torch.Generator, goal_latent: torch.Tensor | None = None,
+         ) -> tuple[Search, float]:  # fmt: skip
+    """One search from `obs` (knots ``mean [K, A]`` as the start): the `Search` and model seconds.
+    With `goal_latent` the cost is the latent distance to a goal image, else the task's positions."""
     spent = [0.0]
 
     def cost(knots: torch.Tensor) -> torch.Tensor:
         t0 = time.perf_counter()
         rollout = model.rollout(obs, expand(knots, cfg.hold))
         spent[0] += time.perf_counter() - t0
-        return position_cost(task, rollout)
+        return position_cost(task, rollout) if goal_latent is None else latent_goal_cost(goal_latent, rollout)
 
     std = torch.full_like(mean, cfg.init_std)
     bounds = dict(
@@ -104,9 +107,19 @@ def plan(model: PlanModel, task: Task, obs: Observation, cfg: MPCConfig, mean: t
 
 
 def run_episode(task: Task, model: PlanModel | None, cfg: MPCConfig, *, twin: Twin, seed: int = 0,
-                record: bool = False, name: str | None = None) -> EpisodeResult:  # fmt: skip
+                record: bool = False, name: str | None = None, goal_image: bool = False,
+                ) -> EpisodeResult:  # fmt: skip
     """Run `task` in `twin` (fresh, the task's scene) with MPC on `model` (None: random actions,
-    uniform in the bounds and held like the plans)."""
+    uniform in the bounds and held like the plans). `goal_image`: plan towards the twin's frame
+    with the robot at the goal (reach; models with latents) instead of the goal position."""
+    goal_latent = None
+    if goal_image and model is not None:
+        if task.kind != "reach" or not hasattr(model, "goal_latent"):
+            raise WorldsmithError(
+                f"a goal image needs a reach task and a model with latents (the world model), got "
+                f"{task.kind} with '{model.name}'; plan towards the goal position instead"
+            )
+        goal_latent = model.goal_latent(twin.render_goal(task.goal))
     g = torch.Generator().manual_seed(seed)
     K = cfg.horizon // cfg.hold
     mean = torch.zeros(K, ACTION_DIM, dtype=torch.float64)
@@ -121,7 +134,7 @@ def run_episode(task: Task, model: PlanModel | None, cfg: MPCConfig, *, twin: Tw
         if model is None:
             knots = (torch.rand(K, ACTION_DIM, generator=g, dtype=torch.float64) * 2 - 1) * MAX_SPEED
         else:
-            found, spent = plan(model, task, obs, cfg, mean, g)
+            found, spent = plan(model, task, obs, cfg, mean, g, goal_latent)
             knots, result.rollout_seconds = found.mean, result.rollout_seconds + spent
             result.rollouts += found.evaluations
         result.plan_seconds.append(time.perf_counter() - t0)

@@ -38,6 +38,7 @@ class PlanRunConfig:
     policy_starts: int = 0  # initial states for policy evaluation (0: none)
     task_steps: int | None = None  # actions per episode (default: the task's, 24 reach / 40 push)
     goal: tuple[float, float] | None = None  # one goal for every episode (default: drawn per task)
+    goal_image: bool = False  # reach: the world model plans towards a goal image (latent distance)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -47,6 +48,8 @@ class PlanRunConfig:
         check(not bad, "planners", bad, f"must be among {', '.join(PLANNERS)}")
         if self.goal is not None:
             check_goal(self.goal)
+        check(not self.goal_image or self.task == "reach", "goal_image", self.goal_image,
+              "goal images show the robot at the goal: use --task reach")  # fmt: skip
 
     def tasks(self, first: int, n: int) -> list[Task]:
         return [make_task(self.task, first + i, steps=self.task_steps, goal=self.goal) for i in range(n)]
@@ -101,9 +104,9 @@ def plan_run(
                 with Twin(task.seed, size=size[0]) as twin:
                     model = _model(name, twin, world, net, run, mpc.horizon)
                     shown = i < run.record
-                    result = run_episode(
-                        task, model, mpc, twin=twin, seed=run.seed + i, name=name, record=shown
-                    )
+                    image = run.goal_image and name == "world model"  # the others plan to the position
+                    result = run_episode(task, model, mpc, twin=twin, seed=run.seed + i, name=name,
+                                         record=shown, goal_image=image)  # fmt: skip
                     results[name].append(result)
                 bar.advance(job)
     summary = {name: summarize(rs) for name, rs in results.items()}

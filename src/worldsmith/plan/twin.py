@@ -107,6 +107,19 @@ class Twin:
         agent, objects = self.positions()
         return Observation(frame, masks.astype(np.uint8), agent, objects, self.snapshot())
 
+    def render_goal(self, agent_xy) -> np.ndarray:
+        """The frame ``[H, W, 3]`` of the current scene with the robot moved to `agent_xy` (a goal
+        image for reach tasks); the twin's own state is restored."""
+        saved = self.snapshot()
+        d = self.sim.data
+        d.joint("px").qpos[0], d.joint("py").qpos[0] = agent_xy
+        self._mj.mj_forward(self.sim.model, d)
+        self.renderer.update(d, self.camera)
+        frame, _ = self.renderer.render()
+        self._mj.mj_setState(self.sim.model, d, saved, self._spec)
+        self._mj.mj_forward(self.sim.model, d)
+        return frame
+
     def step(self, action: np.ndarray) -> None:
         """Apply one action for one frame interval."""
         self.controller.action = np.clip(np.asarray(action, np.float64), -MAX_SPEED, MAX_SPEED)
