@@ -75,6 +75,18 @@ def test_evaluation_numbers_are_sane(demo_run):
     assert guard["unsafe_prompt_example_blocked"] is True and guard["prompts_blocked"] == 0
 
 
+def test_readme_generate_with_the_demos_world_model_and_refiner(demo_run, tmp_path, capsys):
+    """The demo's world model carries its tokenizer: `generate video2world ... --refiner` just works."""
+    clip = demo_run / "sim" / "footage.mp4"
+    args = ["generate", "video2world", "--video", str(clip), "--cond-frames", "5", "--prompt", "a box falls"]
+    args += ["--ckpt", str(demo_run / "world_model" / "model")]
+    args += ["--refiner", str(demo_run / "refiner" / "model")]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--steps", "2", "--guard", "none", "--out", str(tmp_path / "v2w")])
+    assert exc.value.code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "v2w" / "run.json").read_text())["results"]["refined"] is True
+
+
 def test_rerun_skips_finished_stages(demo_run, capsys):
     t0 = time.perf_counter()
     with pytest.raises(SystemExit) as exc:

@@ -212,6 +212,15 @@ def split_overrides(overrides: Sequence[str], heads: Sequence[str]) -> dict[str,
     return groups
 
 
+def check_overrides(groups: Mapping[str, Sequence[str]], classes: Mapping[str, type]) -> None:
+    """Reject grouped overrides (`split_overrides`) naming unknown keys, and a bad value of a config
+    built from its defaults alone (``train.steps=-1``): before any slow work (data encoding) runs."""
+    for head, cls in classes.items():
+        apply_overrides({}, groups.get(head, ()), cls)
+    if "train" in classes:
+        load(classes["train"], overrides=groups.get("train", ()))
+
+
 def read_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (.yaml/.yml) or JSON (.json) file into a dict."""
     path = Path(path)

@@ -153,3 +153,21 @@ def test_train_a_rectified_flow_world_model_from_the_command_line(trained, capsy
     assert code == 0, err
     code, _, err = run_cli([*args[:-2], "--set", "objective.family=ddpm"], capsys)
     assert code == 2 and "'family' = 'ddpm' must be one of ['edm', 'flow']" in err
+
+
+def test_generate_takes_the_tokenizer_a_world_model_lacks(trained, capsys, tmp_path):
+    """A world model saved without its tokenizer/ (as the demo's was) decodes with --tokenizer."""
+    import shutil
+
+    args = ["train", "diffusion", "--tokenizer", trained / "tok", "--data", trained / "data"]
+    args += ["--out", tmp_path / "run", "--frames", 9, "--size", "32x32", "--text-encoder", "none"]
+    code, _, err = run_cli([*args, "--steps", 1, "--set", "model.depth=1"], capsys)
+    assert code == 0, err
+    shutil.rmtree(tmp_path / "run" / "model" / "tokenizer")
+    gen = ["generate", "video2world", "--ckpt", tmp_path / "run" / "model", "--steps", 1, "--guard", "none"]
+    gen += ["--prompt", "a box", "--video", trained / "data" / "clip1.mp4", "--cond-frames", 5]
+    code, _, err = run_cli([*gen, "--out", tmp_path / "a"], capsys)
+    assert code == 2 and "--tokenizer DIR" in err
+    code, _, err = run_cli([*gen, "--tokenizer", trained / "tok", "--out", tmp_path / "b"], capsys)
+    assert code == 0, err
+    assert io.probe(tmp_path / "b" / "video.mp4").num_frames == 9

@@ -81,3 +81,34 @@ def test_physics_with_lpips_backbone(episode_dir, tmp_path, capsys):
     assert code == 0
     scores = json.loads(out)["scores"]
     assert 0 <= scores["prediction"]["lpips"] < scores["copy last frame"]["lpips"]
+
+
+def _strict(text: str) -> dict:
+    def nan(name):
+        raise AssertionError(f"{name} in JSON")
+
+    return json.loads(text, parse_constant=nan)
+
+
+def test_scores_that_cannot_be_computed_are_null_with_a_reason(episode_dir, tmp_path, capsys):
+    flat = io.write(tmp_path / "flat.mp4", np.full((8, 64, 64, 3), 120, np.uint8), fps=10)
+    code, out, err = run(["eval", "geometry", str(flat), "--gap", "2"], capsys)
+    result = _strict(out)
+    assert code == 0 and result["sampson_px"] is None and result["pose_success"] is None
+    assert "--upscale 3" in result["why"]["sampson_px"] and "sim episode" in result["why"]["pose_success"]
+    assert "sampson_px is null:" in err
+    code, out, _ = run(["eval", "geometry", str(flat), "--gap", "20"], capsys)
+    assert "no pair 20 apart" in _strict(out)["why"]["sampson_px"]
+
+
+def test_multiview_takes_the_small_frame_options(episode_dir, capsys):
+    code, plain, _ = run(["eval", "multiview", str(episode_dir)], capsys)
+    assert code == 0
+    args = ["eval", "multiview", str(episode_dir), "--upscale", "2", "--contrast-threshold", "0.01"]
+    code, out, _ = run(args, capsys)
+    assert code == 0
+    scores, before = _strict(out), _strict(plain)
+    assert scores["tse_px"] is not None  # found on enlarged frames
+    assert scores["tse_px"] != before["tse_px"]
+    code, _, err = run(["eval", "multiview", str(episode_dir), "--upscale", "0"], capsys)
+    assert code == 2 and "--upscale" in err

@@ -178,7 +178,7 @@ def test_audio_only_file(tmp_path):
         for packet in stream.encode(frame):
             container.mux(packet)
         container.mux(stream.encode(None))
-    with pytest.raises(VideoError, match="tone.m4a.*no video stream.*audio"):
+    with pytest.raises(VideoError, match="tone.m4a.*not a video.*no video stream.*audio"):
         io.probe(path)
 
 

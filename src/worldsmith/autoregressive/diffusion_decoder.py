@@ -36,7 +36,7 @@ from torch import nn
 
 from worldsmith import fs
 from worldsmith.checkpoint import Pretrained
-from worldsmith.config import check, from_dict, split_overrides, to_dict
+from worldsmith.config import check, check_overrides, from_dict, split_overrides, to_dict
 from worldsmith.data import Selection, encode_clips, open_data
 from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.diffusion.edm import EDMConfig, EDMDenoiser, denoising_loss
@@ -373,11 +373,12 @@ def train_diffusion_decoder(
     from worldsmith.diffusion.world import latent_stats
     from worldsmith.errors import ConfigError
     from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.train import Trainer
+    from worldsmith.train import TrainConfig, Trainer
 
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     cache = Path(cache) if cache is not None else out / "cache"
     groups = split_overrides(overrides, ("train", "model", "decoder"))
+    check_overrides(groups, {"train": TrainConfig, "model": DiTConfig, "decoder": DecoderConfig})
     if preset not in PRESETS:
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
     dv, cv = _discrete(dv_dir), CausalTokenizer.from_pretrained(cv_dir).eval()

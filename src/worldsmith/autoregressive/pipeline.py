@@ -136,6 +136,7 @@ def run_ar_generate(
     from worldsmith.diffusion.pipeline import build_guard
     from worldsmith.video import io
 
+    io.probe(video)  # a missing or broken video is reported before the guard models load
     guard_pipe = build_guard(guard)
     if guard_pipe is not None:
         guard_pipe.require_prompt(prompt)  # before loading anything

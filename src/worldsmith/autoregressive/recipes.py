@@ -17,7 +17,7 @@ from worldsmith.autoregressive.bundle import ARSpec, ARWorld
 from worldsmith.autoregressive.gpt import GPT, GPTConfig, get_preset
 from worldsmith.autoregressive.medusa import MedusaConfig, MedusaHeads, MedusaModel
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
-from worldsmith.config import load, split_overrides
+from worldsmith.config import check_overrides, load, split_overrides
 from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips, open_data
 from worldsmith.errors import ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init, torch_threads
@@ -84,6 +84,7 @@ def train_ar(
     output folder, whose clips `selection` picks, or videos); the world model goes to ``out/model``."""
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, HEADS)
+    check_overrides(groups, {"train": TrainConfig, "model": GPTConfig, "objective": ARObjective})
     tokenizer = _discrete(tokenizer_dir)
     enc = encode_clips(tokenizer, tokenizer_dir, data, cache or out / "token_cache", frames=frames,
                        size=size, name="tokens")  # fmt: skip
@@ -129,6 +130,7 @@ def train_medusa(
     the heads go to ``out/medusa`` (and, with `joint`, the tuned base to ``out/model``)."""
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, HEADS)
+    check_overrides(groups, {"train": TrainConfig, "model": MedusaConfig, "objective": MedusaObjective})
     world = ARWorld.from_pretrained(base_dir)
     spec = world.spec
     enc = encode_clips(

@@ -8,6 +8,7 @@ point, the one place a global seed is set) and records the command's result dict
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,8 +39,10 @@ ClipFrames = Annotated[int, typer.Option("--frames", help="Frames per clip (1 + 
 ClipSize = Annotated[str, typer.Option("--size", help="HxW of the clips, e.g. 64x64.")]
 TextEncoderOpt = Annotated[str, typer.Option("--text-encoder", help="minilm | t5:<dir> | qwen:<dir> | none.")]
 Sets = Annotated[
-    list[str] | None, typer.Option("--set", help="Config override key=value, e.g. train.steps=200.")
+    list[str] | None,
+    typer.Option("--set", help="Override any config key: key=value, e.g. model.depth=2. Repeatable."),
 ]
+TrainSteps = Annotated[int | None, typer.Option("--steps", help="Optimizer steps (= --set train.steps=N).")]
 # Options every distributed training command takes (worldsmith.distributed); --nproc re-runs under torchrun.
 NProc = Annotated[int, typer.Option("--nproc", help="Local processes (re-runs under torchrun).")]
 Fsdp = Annotated[bool, typer.Option("--fsdp/--no-fsdp", help="Shard params with FSDP2 (else replicate).")]
@@ -67,8 +70,24 @@ def print_result(result: dict[str, Any]) -> None:
         console.print(f"{key:>18}: {value}")
 
 
+def _finite(value: Any) -> Any:
+    """NaN/inf -> None, through dicts and lists (JSON has no NaN: `json.loads` elsewhere would fail)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def print_json(result: dict) -> None:
-    typer.echo(json.dumps(result, indent=2, default=float))
+    typer.echo(json.dumps(_finite(json.loads(json.dumps(result, default=float))), indent=2, allow_nan=False))
+
+
+def train_sets(override: list[str] | None, steps: int | None) -> list[str]:
+    """`--set` overrides plus `--steps N` as ``train.steps=N`` (last, so it wins)."""
+    return [*(override or []), *([] if steps is None else [f"train.steps={steps}"])]
 
 
 def parse_size(size: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Top-level commands: version, probe, shots, demo."""
+"""Top-level commands: probe, shots, demo."""
 
 from __future__ import annotations
 
@@ -10,17 +10,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from worldsmith.cli.common import AsJson, Out, Seed
-from worldsmith.curate.shots import ClipRules, shots_table, split_video
+from worldsmith.cli.common import AsJson, Out, Seed, run_command
+from worldsmith.curate.shots import ClipRules, shots_table, split_video, write_clips
+from worldsmith.console import console
 from worldsmith.demo import run_demo
-from worldsmith.runs import versions
 from worldsmith.video.io import probe as probe_video
-
-
-def version() -> None:
-    """Print the versions of worldsmith, torch and PyAV."""
-    v = versions()
-    typer.echo(f"worldsmith {v['worldsmith']}\ntorch {v['torch']}\nav {v['av']}\npython {v['python']}")
 
 
 def probe(
@@ -45,15 +39,31 @@ def shots(
     min_seconds: Annotated[float, typer.Option(help="Drop shots shorter than this.")] = 2.0,
     max_seconds: Annotated[float, typer.Option(help="Split shots longer than this.")] = 60.0,
     trim_seconds: Annotated[float, typer.Option(help="Trim from both ends of every shot.")] = 0.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write each clip to OUT/clip_NNN.mp4 (+ run.json).")
+    ] = None,
+    seed: Seed = 0,
 ) -> None:
-    """Find shot boundaries and the clips they give (drop < 2 s, split > 60 s); prints the ranges."""
+    """Find shot boundaries and the clips they give; --out writes the clips. Clips are shots of 2 s
+    or more (--min-seconds), longer ones split at 60 s (--max-seconds); without --out, the frame
+    ranges are printed (a table, or --json)."""
     rules = ClipRules(min_seconds=min_seconds, max_seconds=max_seconds, trim_seconds=trim_seconds)
-    result = split_video(video, detector, rules)
+
+    def work() -> dict:
+        result = split_video(video, detector, rules)
+        if out is not None:
+            result["written"] = [str(p) for p in write_clips(video, result["clips"], out)]
+        return result
+
+    args = {"video": video, "detector": detector, **asdict(rules)}
+    result = work() if out is None else run_command(out, "shots", args, seed, work)
     if as_json:
         keys = ("video", "fps", "num_frames", "cuts", "shots", "clips")
         typer.echo(json.dumps({k: result[k] for k in keys}))
     else:
         Console().print(shots_table(result))
+    if out is not None:
+        console.print(f"wrote {len(result['written'])} clips to {out}")
 
 
 def demo(
@@ -65,4 +75,4 @@ def demo(
     run_demo(out, seed=seed, quick=quick)
 
 
-COMMANDS = {"version": version, "probe": probe, "shots": shots, "demo": demo}
+COMMANDS = {"probe": probe, "shots": shots, "demo": demo}

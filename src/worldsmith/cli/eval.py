@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from worldsmith.cli.common import print_json
+from worldsmith.console import console
 from worldsmith.eval import files
 
 app = typer.Typer(
@@ -15,23 +16,40 @@ app = typer.Typer(
 )
 
 
+Upscale = Annotated[int, typer.Option(help="Match on frames enlarged this much (small videos: 3).")]
+Contrast = Annotated[
+    float, typer.Option(help="SIFT contrast threshold; lower finds more keypoints in small frames (0.01).")
+]
+
+
+def _matching(upscale: int, contrast_threshold: float) -> dict:
+    if upscale < 1 or contrast_threshold <= 0:
+        raise typer.BadParameter(
+            f"need --upscale >= 1 and --contrast-threshold > 0, got {upscale}, {contrast_threshold}"
+        )
+    return {"upscale": upscale, "contrast_threshold": contrast_threshold}
+
+
+def _print_scores(result: dict) -> None:
+    """The JSON on stdout; why any score is null, one line each on stderr."""
+    for key, why in result.get("why", {}).items():
+        console.print(f"[yellow]{key} is null:[/] {why}", soft_wrap=True)
+    print_json(result)
+
+
 @app.command("geometry")
 def geometry(
     target: Annotated[Path, typer.Argument(help="A video file, or a sim episode folder (uses its true K).")],
     gap: Annotated[int, typer.Option(help="Frame distance of the compared pairs.")] = 4,
-    upscale: Annotated[int, typer.Option(help="Match on frames enlarged this much (small videos).")] = 1,
-    contrast_threshold: Annotated[
-        float, typer.Option(help="SIFT contrast threshold; lower finds more keypoints in small frames.")
-    ] = 0.04,
+    upscale: Upscale = 1,
+    contrast_threshold: Contrast = 0.04,
 ) -> None:
     """3D consistency: SIFT + RANSAC fundamental matrix, mean Sampson error, pose success."""
-    if gap < 1 or upscale < 1 or contrast_threshold <= 0:
-        raise typer.BadParameter(
-            f"need --gap >= 1, --upscale >= 1 and --contrast-threshold > 0, got {gap}, {upscale}, "
-            f"{contrast_threshold}"
-        )
-    opts = {"gap": gap, "upscale": upscale, "contrast_threshold": contrast_threshold}
-    print_json(files.episode_geometry(target, **opts) if target.is_dir() else files.geometry(target, **opts))
+    if gap < 1:
+        raise typer.BadParameter(f"need --gap >= 1, got {gap}")
+    opts = {"gap": gap, **_matching(upscale, contrast_threshold)}
+    score = files.episode_geometry if target.is_dir() else files.geometry
+    _print_scores(score(target, **opts))
 
 
 @app.command("physics")
@@ -55,6 +73,10 @@ def physics(
 
 
 @app.command("multiview")
-def multiview(episode: Annotated[Path, typer.Argument(help="Multi-camera sim episode folder.")]) -> None:
+def multiview(
+    episode: Annotated[Path, typer.Argument(help="Multi-camera sim episode folder.")],
+    upscale: Upscale = 1,
+    contrast_threshold: Contrast = 0.04,
+) -> None:
     """Multi-view consistency: temporal (TSE) and cross-view (CSE) Sampson errors."""
-    print_json(files.multiview(episode))
+    _print_scores(files.multiview(episode, **_matching(upscale, contrast_threshold)))

@@ -22,6 +22,10 @@ Prompt = Annotated[str, typer.Option("--prompt", help="What the video should sho
 Steps = Annotated[int, typer.Option("--steps", help="Sampler steps.")]
 Sampler = Annotated[str, typer.Option("--sampler", help="euler | heun | dpmpp_2m | flow_euler | unipc.")]
 Guidance = Annotated[float, typer.Option("--guidance", help="CFG scale (1 = off; Cosmos' w=7 is 8).")]
+Tokenizer = Annotated[
+    Path | None,
+    typer.Option("--tokenizer", help="Continuous tokenizer dir (a world model without tokenizer/)."),
+]
 
 
 def _generate(out: Path, seed: int, command: str, **kw) -> None:
@@ -40,9 +44,11 @@ def text2world(
     sampler: Sampler = "euler",
     guidance: Guidance = 1.0,
     guard: Guard = "default",
+    tokenizer: Tokenizer = None,
 ) -> None:
     """Generate a video from a text prompt."""
-    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard,
+              tokenizer=tokenizer)  # fmt: skip
     _generate(out, seed, "generate text2world", **kw)
 
 
@@ -62,11 +68,11 @@ def video2world(
         Path | None,
         typer.Option("--refiner", help="Context refiner dir (the demo writes OUT/refiner/model)."),
     ] = None,
+    tokenizer: Tokenizer = None,
 ) -> None:
     """Continue a video: its first --cond-frames frames are kept, the rest is generated."""
-    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard)
-    if refiner is not None:
-        kw["refiner"] = refiner
+    kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard,
+              tokenizer=tokenizer, refiner=refiner)  # fmt: skip
     _generate(out, seed, "generate video2world", video=video, cond_frames=cond_frames, **kw)
 
 

@@ -9,6 +9,7 @@ import typer
 from worldsmith.cli.common import Out, Seed, run_command
 from worldsmith.console import console
 from worldsmith.sim import SCENARIOS
+from worldsmith.sim.catalogue import build_scene
 from worldsmith.sim.dataset import DatasetConfig, scenario_list, write_dataset
 from worldsmith.sim.footage import write_footage
 
@@ -24,6 +25,12 @@ def list_() -> None:
         typer.echo(f"{s.name:<11} {s.description}{tag}")
 
 
+def default_cameras(scenarios: tuple[str, ...]) -> int:
+    """The rig size when every scenario films with a camera rig (drive), else one camera."""
+    rigs = {len(build_scene(name, 0).rig) for name in scenarios if name in SCENARIOS}
+    return rigs.pop() if len(rigs) == 1 and 0 not in rigs else 1
+
+
 @app.command("run")
 def run(
     scenario: Annotated[
@@ -35,13 +42,18 @@ def run(
     frames: Annotated[int, typer.Option(help="Frames per episode.")] = 33,
     size: Annotated[int, typer.Option(help="Frame height and width in pixels.")] = 128,
     fps: Annotated[float, typer.Option(help="Frames per second.")] = 10.0,
-    cameras: Annotated[int, typer.Option(help="Synchronised cameras per episode.")] = 1,
+    cameras: Annotated[
+        int | None,
+        typer.Option(help="Synchronised cameras per episode (default: a scenario's rig, drive: 6; else 1)."),
+    ] = None,
     camera_mode: Annotated[str, typer.Option(help="static|orbit|pan|dolly|truck|crane|mixed.")] = "static",
     masks: Annotated[bool, typer.Option(help="Write instance masks.")] = True,
     depth: Annotated[bool, typer.Option(help="Write metric depth.")] = True,
     workers: Annotated[int, typer.Option(help="Rendering processes.")] = 1,
 ) -> None:
     """Render episodes (videos + ground truth) under --out; finished episodes are skipped."""
+    if cameras is None:
+        cameras = default_cameras(scenario_list(scenario))
     config = DatasetConfig(scenarios=scenario_list(scenario), episodes=episodes, frames=frames, size=size,
                            fps=fps, cameras=cameras, camera_mode=camera_mode, masks=masks, depth=depth,
                            seed=seed)  # fmt: skip

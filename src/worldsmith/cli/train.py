@@ -25,10 +25,12 @@ from worldsmith.cli.common import (
     Sets,
     TextEncoderOpt,
     TrainData,
+    TrainSteps,
     parallel,
     parse_size,
     run_command,
     selection,
+    train_sets,
 )
 from worldsmith.console import console
 from worldsmith.diffusion.recipes import train_diffusion
@@ -51,6 +53,7 @@ def diffusion(
     size: ClipSize = "64x64",
     cache: Cache = None,
     text_encoder: TextEncoderOpt = "minilm",
+    steps: TrainSteps = None,
     override: Sets = None,
     seed: Seed = 0,
     nproc: NProc = 1,
@@ -61,7 +64,7 @@ def diffusion(
 ) -> None:
     """Train a Text2World + Video2World DiT on tokenizer latents (encoded once into a cache)."""
     hw = parse_size(size)
-    sets = [*parallel(nproc, fsdp, cp, ac, compile_, prefix="train."), *(override or [])]
+    sets = [*parallel(nproc, fsdp, cp, ac, compile_, prefix="train."), *train_sets(override, steps)]
     args = dict(
         tokenizer=tokenizer, data=data, select=select or [], preset=preset, frames=frames, size=size, set=sets
     )
@@ -83,16 +86,17 @@ def ar(
     size: ClipSize = "64x64",
     cache: Cache = None,
     text_encoder: TextEncoderOpt = "minilm",
+    steps: TrainSteps = None,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
     """Train a Llama-style AR world model on DV tokens (tokenized once into a cache)."""
-    hw = parse_size(size)
+    hw, sets = parse_size(size), train_sets(override, steps)
     args = dict(tokenizer=tokenizer, data=data, select=select or [], preset=preset, frames=frames, size=size,
-                set=override or [])  # fmt: skip
+                set=sets)  # fmt: skip
     run_command(out, "train ar", args, seed, lambda: train_ar(
         tokenizer, data, out, preset=preset, frames=frames, size=hw, cache=cache,
-        text_encoder=text_encoder, overrides=override or [], seed=seed, selection=selection(select),
+        text_encoder=text_encoder, overrides=sets, seed=seed, selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'model'}")
 
@@ -106,13 +110,15 @@ def medusa(
     heads: Annotated[int, typer.Option("--heads", help="Medusa heads (Cosmos: 7).")] = 7,
     joint: Annotated[bool, typer.Option("--joint", help="Also train the base (Medusa-2).")] = False,
     cache: Cache = None,
+    steps: TrainSteps = None,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
     """Train Medusa heads on a frozen (or, with --joint, tuned) AR world model."""
-    args = dict(base=base, data=data, select=select or [], heads=heads, joint=joint, set=override or [])
+    sets = train_sets(override, steps)
+    args = dict(base=base, data=data, select=select or [], heads=heads, joint=joint, set=sets)
     run_command(out, "train medusa", args, seed, lambda: train_medusa(
-        base, data, out, heads=heads, joint=joint, cache=cache, overrides=override or [], seed=seed,
+        base, data, out, heads=heads, joint=joint, cache=cache, overrides=sets, seed=seed,
         selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'medusa'}")
@@ -129,16 +135,17 @@ def diffusion_decoder(
     frames: ClipFrames = 17,
     size: ClipSize = "64x64",
     cache: Cache = None,
+    steps: TrainSteps = None,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
     """Train a diffusion decoder: a DiT mapping DV tokens to CV latents (decoded by the CV tokenizer)."""
-    hw = parse_size(size)
+    hw, sets = parse_size(size), train_sets(override, steps)
     args = dict(dv=dv, cv=cv, data=data, select=select or [], preset=preset, frames=frames, size=size,
-                set=override or [])  # fmt: skip
+                set=sets)  # fmt: skip
     run_command(out, "train diffusion-decoder", args, seed, lambda: train_diffusion_decoder(
         dv, cv, data, out, preset=preset, frames=frames, size=hw, cache=cache,
-        overrides=override or [], seed=seed, selection=selection(select),
+        overrides=sets, seed=seed, selection=selection(select),
     ))  # fmt: skip
     console.print(f"wrote {out / 'model'}")
 

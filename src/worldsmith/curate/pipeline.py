@@ -207,6 +207,11 @@ def run_cli(input, out, *, runner="sequential", config=None, overrides=(), ray_a
     chosen = SequentialRunner() if runner == "sequential" else RayRunner(address=ray_address, workers=workers)
     args = {"input": str(input), "runner": runner, "config": cfg.to_dict(conf), "strict": strict}
     total = len(find_videos(input, conf.ingest.extensions))
+    if not total:
+        raise WorldsmithError(
+            f"'{input}' holds no video files ({', '.join(conf.ingest.extensions)}); pass a folder of videos "
+            "or a video file"
+        )
     with RunDir(out, command="curate", args=args, seed=seed) as run, progress() as bar:
         tasks = {name: bar.add_task(f"{name:>9}", total=total) for name in conf.stages}
         done = sum(

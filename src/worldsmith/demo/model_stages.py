@@ -74,10 +74,12 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
 def stage_world_model(ctx: Context, folder: Path) -> dict[str, Any]:
     cfg = ctx.cfg.world_model
     x, captions = load_clips(ctx.out)
-    latents = encode(load_tokenizer(ctx.out), x)  # [N, 16, T', h, w]
+    tok = load_tokenizer(ctx.out)
+    latents = encode(tok, x)  # [N, 16, T', h, w]
+    # the tokenizer is saved with the DiT: `generate` decodes with it (no --tokenizer needed)
     _, metrics = demo_train(
         latents, folder, seed=ctx.seed, steps=cfg.steps, prompts=captions, fps=ctx.cfg.sim.fps,
-        residual_to_given=cfg.residual_to_given, patch_size=cfg.patch,
+        residual_to_given=cfg.residual_to_given, patch_size=cfg.patch, tokenizer=tok,
     )  # fmt: skip
     return {**metrics, "latent_shape": list(latents.shape[1:])}
 

@@ -16,6 +16,7 @@ import torch
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
 
 
@@ -30,7 +31,8 @@ class Generation:
 def _tokenizer(world: WorldModel):
     if world.tokenizer is None:
         raise CheckpointError(
-            "the world model has no tokenizer/ folder to decode latents; pass --tokenizer DIR"
+            "the world model has no tokenizer/ folder to decode latents; pass --tokenizer DIR (the "
+            "continuous tokenizer its latents came from)"
         )
     if world.tokenizer.discrete:
         raise CheckpointError(
@@ -124,7 +126,6 @@ def write_generation(gen: Generation, out: str | Path, *, guard=None) -> dict[st
     from safetensors.torch import save_file
 
     from worldsmith import fs
-    from worldsmith.video import io
 
     out = Path(out)
     video = out / "video.mp4"
@@ -177,6 +178,8 @@ def run_generate(
 ) -> dict[str, Any]:
     """What `worldsmith generate text2world|video2world` does; returns the facts for run.json.
     `on_step(done, steps)` reports sampling progress (the Studio's progress bar)."""
+    if video is not None:
+        io.probe(video)  # a missing or broken video is reported before the guard models load
     guard_pipe = build_guard(guard)
     if guard_pipe is not None:
         guard_pipe.require_prompt(prompt)  # before loading anything
@@ -190,11 +193,7 @@ def run_generate(
         from worldsmith.refine import ContextRefiner
 
         refine = ContextRefiner.from_pretrained(refiner)
-    frames = None
-    if video is not None:
-        from worldsmith.video import io
-
-        frames = io.read(video).frames
+    frames = None if video is None else io.read(video).frames
     gen = generate_world(
         world, prompt, video=frames, cond_frames=cond_frames, steps=steps, sampler=sampler, guidance=guidance,
         seed=seed, guard=None, refiner=refine, on_step=on_step,

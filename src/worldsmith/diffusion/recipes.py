@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from worldsmith import fs
-from worldsmith.config import load, split_overrides
+from worldsmith.config import check_overrides, load, split_overrides
 from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips, open_data
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.generate import sample_latents
@@ -25,6 +25,7 @@ from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.tokenizers.wan import load_tokenizer
+from worldsmith.train import TrainConfig
 
 
 class LatentDataset(PromptedDataset):
@@ -48,7 +49,7 @@ def train_world_model(
     threads: int | None = None,
 ) -> tuple[WorldModel, dict[str, Any]]:
     """Train a DiT on raw tokenizer latents ``[N, C, T, H, W]``; write the world model to ``out/model``."""
-    from worldsmith.train import TrainConfig, Trainer
+    from worldsmith.train import Trainer
 
     if latents.ndim != 5 or latents.shape[1] != dit_cfg.latent_channels:
         raise WorldsmithError(
@@ -203,6 +204,7 @@ def train_diffusion(
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, ("train", "model", "objective"))
+    check_overrides(groups, {"train": TrainConfig, "model": DiTConfig, "objective": ObjectiveConfig})
     tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.discrete:
         raise WorldsmithError(

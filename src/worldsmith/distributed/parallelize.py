@@ -77,6 +77,16 @@ def parallelize(model: nn.Module, dims: ParallelDims, mesh, cfg: ParallelConfig)
     return model
 
 
+# torch.compile of one distinct block class (forward + backward) on a CPU: the tiny tokenizer's
+# encoder and decoder took ~120 s together on 2 cores (issue 32); GPUs compile faster.
+COMPILE_S_PER_BLOCK_CLASS = 60
+
+
+def compile_estimate_s(model: nn.Module) -> int:
+    """A rough compile time of `model`'s blocks: blocks of one class share their compiled code."""
+    return COMPILE_S_PER_BLOCK_CLASS * max(1, len({type(b) for b in find_blocks(model)}))
+
+
 def unwrap_param_count(model: nn.Module) -> int:
     """Number of parameters of the (possibly sharded) model, counting each once in full."""
     return sum(p.numel() for p in model.parameters())

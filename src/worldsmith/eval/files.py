@@ -3,6 +3,7 @@ JSON-ready dicts out."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,41 @@ def _episode(folder: str | os.PathLike):
     return load_episode(folder)
 
 
+def explain(result: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+    """Scores that could not be computed (NaN) become None, with their one-line reason under
+    ``"why"``: JSON has no NaN, and a bare null says nothing."""
+    why = {k: reasons.get(k, "not computable") for k, v in result.items()
+           if isinstance(v, float) and not math.isfinite(v)}  # fmt: skip
+    return {**{k: None if k in why else v for k, v in result.items()}, **({"why": why} if why else {})}
+
+
+def _small_frames_hint(options: dict[str, Any]) -> str:
+    if options.get("upscale", 1) == 1:
+        return "small frames (under ~200 px) need --upscale 3 --contrast-threshold 0.01"
+    return "try a lower --contrast-threshold or a smaller --gap"
+
+
+def _geometry(frames: np.ndarray, K: np.ndarray | None, gap: int, options: dict[str, Any]) -> dict[str, Any]:
+    from worldsmith.eval.geometry import MIN_INLIERS, video_consistency
+
+    scores = video_consistency(frames, K, gap=gap, **options)
+    if not scores["pairs"]:
+        short = f"{len(frames)} frames give no pair {gap} apart (--gap {gap})"
+        return explain(scores, {"sampson_px": short, "pose_success": short})
+    return explain(scores, {
+        "sampson_px": f"no frame pair had {MIN_INLIERS}+ RANSAC inliers (mean {scores['mean_inliers']:.1f}); "
+        + _small_frames_hint(options),
+        "pose_success": "no camera intrinsics: give a sim episode folder (its true K) instead of a video",
+    })  # fmt: skip
+
+
 def geometry(
     video: str | os.PathLike, *, K: np.ndarray | None = None, gap: int = 4, **options: Any
 ) -> dict[str, Any]:
     """3D consistency of one video: mean inlier Sampson error (px) and pose-estimation success.
     `options` go to `video_consistency` (`upscale`, `contrast_threshold`, `max_pairs`)."""
-    from worldsmith.eval.geometry import video_consistency
-
     frames = io.read(video).frames.numpy()
-    return {"video": str(video), "frames": len(frames), **video_consistency(frames, K, gap=gap, **options)}
+    return {"video": str(video), "frames": len(frames), **_geometry(frames, K, gap, options)}
 
 
 def episode_geometry(
@@ -39,11 +66,8 @@ def episode_geometry(
 ) -> dict[str, Any]:
     """3D consistency of a sim episode's camera, with its true intrinsics."""
     ep = _episode(folder)
-    from worldsmith.eval.geometry import video_consistency
-
     K = ep.states["K"][camera, 0]
-    scores = video_consistency(ep.frames[camera], K, gap=gap, **options)
-    return {"episode": str(folder), "camera": camera, **scores}
+    return {"episode": str(folder), "camera": camera, **_geometry(ep.frames[camera], K, gap, options)}
 
 
 def physics(
@@ -94,11 +118,19 @@ def physics(
     return {"episode": str(episode), "cond": cond, "scores": rows}
 
 
-def multiview(folder: str | os.PathLike) -> dict[str, Any]:
-    """Temporal and cross-view Sampson errors of a multi-camera sim episode."""
+def multiview(folder: str | os.PathLike, **options: Any) -> dict[str, Any]:
+    """Temporal and cross-view Sampson errors of a multi-camera sim episode (`options`:
+    `upscale`, `contrast_threshold`)."""
+    from worldsmith.eval.geometry import MIN_INLIERS
     from worldsmith.eval.multiview import multiview_consistency
 
     ep = _episode(folder)
     if ep.frames.shape[0] < 2:
         raise WorldsmithError(f"episode '{folder}' has one camera; render it with --cameras 2 or more")
-    return {"episode": str(folder), "cameras": ep.cameras, **multiview_consistency(ep.frames)}
+    hint = _small_frames_hint(options)
+    reasons = {
+        "tse_px": f"no camera had a frame pair with {MIN_INLIERS}+ RANSAC inliers; {hint}",
+        "cse_px": f"no neighbouring cameras shared {MIN_INLIERS}+ RANSAC inliers (do views overlap?); {hint}",
+    }
+    scores = explain(multiview_consistency(ep.frames, **options), reasons)
+    return {"episode": str(folder), "cameras": ep.cameras, **scores}

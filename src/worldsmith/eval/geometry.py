@@ -50,6 +50,9 @@ def sampson_distance(F: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.nd
     return num / np.maximum(den, 1e-12)
 
 
+MIN_INLIERS = 15  # fewer RANSAC inliers and a pair's error says nothing (8 points fit F exactly)
+
+
 @dataclass(frozen=True)
 class PairResult:
     matches: int
@@ -65,7 +68,7 @@ def pair_consistency(
     img2: np.ndarray,
     K: np.ndarray | None = None,
     *,
-    min_inliers: int = 15,
+    min_inliers: int = MIN_INLIERS,
     threshold_px: float = 1.0,
     seed: int = 0,
     contrast_threshold: float = 0.04,

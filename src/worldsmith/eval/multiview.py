@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from worldsmith.eval.geometry import pair_consistency, video_consistency
+from worldsmith.eval.geometry import pair_consistency, upscaled, video_consistency
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -23,28 +23,49 @@ def _nanmean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def temporal_sampson_error(views: np.ndarray, *, gap: int = 2, max_pairs: int = 8) -> float:
+def temporal_sampson_error(
+    views: np.ndarray, *, gap: int = 2, max_pairs: int = 8, upscale: int = 1, contrast_threshold: float = 0.04
+) -> float:
     """TSE of ``views`` uint8 ``[V, T, H, W, 3]``: mean over views of each view's Sampson error."""
-    return _nanmean([video_consistency(v, gap=gap, max_pairs=max_pairs)["sampson_px"] for v in views])
+    opts = dict(gap=gap, max_pairs=max_pairs, upscale=upscale, contrast_threshold=contrast_threshold)
+    return _nanmean([video_consistency(v, **opts)["sampson_px"] for v in views])
 
 
 def cross_view_sampson_error(
-    views: np.ndarray, pairs: Sequence[tuple[int, int]] | None = None, *, max_frames: int = 8
+    views: np.ndarray,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    *,
+    max_frames: int = 8,
+    upscale: int = 1,
+    contrast_threshold: float = 0.04,
 ) -> float:
-    """CSE of ``views`` uint8 ``[V, T, H, W, 3]`` over camera `pairs` (default: neighbours in a ring)."""
+    """CSE of ``views`` uint8 ``[V, T, H, W, 3]`` over camera `pairs` (default: neighbours in a ring),
+    matched on frames enlarged `upscale` times; in pixels of the original frames."""
     n_views, n_frames = views.shape[:2]
     if pairs is None:
         pairs = [(i, (i + 1) % n_views) for i in range(n_views)] if n_views > 2 else [(0, 1)]
     times = np.linspace(0, n_frames - 1, min(max_frames, n_frames)).round().astype(int)
-    errors = [pair_consistency(views[a, t], views[b, t]).sampson for a, b in pairs for t in times]
+    big = [upscaled(views[:, t], None, upscale)[0] for t in times]  # per time: [V, H*u, W*u, 3]
+    errors = [
+        pair_consistency(frames[a], frames[b], contrast_threshold=contrast_threshold).sampson / upscale
+        for a, b in pairs
+        for frames in big
+    ]
     return _nanmean(errors)
 
 
 def multiview_consistency(
-    views: np.ndarray, pairs: Sequence[tuple[int, int]] | None = None
+    views: np.ndarray,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    *,
+    upscale: int = 1,
+    contrast_threshold: float = 0.04,
 ) -> dict[str, float]:
-    """Both scores for a multi-camera video ``[V, T, H, W, 3]``."""
+    """Both scores for a multi-camera video ``[V, T, H, W, 3]`` (`upscale`, `contrast_threshold`: as
+    in `geometry.video_consistency`, for small frames)."""
     views = np.asarray(views)
     if views.ndim != 5 or views.shape[0] < 2:
         raise ValueError(f"expected >= 2 views as [V, T, H, W, 3], got {views.shape}")
-    return {"tse_px": temporal_sampson_error(views), "cse_px": cross_view_sampson_error(views, pairs)}
+    opts = dict(upscale=upscale, contrast_threshold=contrast_threshold)
+    tse = temporal_sampson_error(views, **opts)
+    return {"tse_px": tse, "cse_px": cross_view_sampson_error(views, pairs, **opts)}

@@ -330,6 +330,11 @@ class Trainer:
         handlers = self._catch_signals()
         start_step, t_start = self.step, time.perf_counter()
         last: dict[str, float] = {}
+        compiling = cfg.parallel.compile and self.rank == 0 and self.step < cfg.steps
+        if compiling:  # torch.compile works on the first step: say so before the screen goes quiet
+            from worldsmith.distributed.parallelize import compile_estimate_s
+
+            console.print(f"compiling, ~{compile_estimate_s(self.model)} s (torch.compile, first step)")
         try:
             with progress(TextColumn("{task.fields[stats]}")) if self.rank == 0 else _NoBar() as bar:
                 task = bar.add_task("train", total=cfg.steps, completed=self.step, stats="")
@@ -337,8 +342,12 @@ class Trainer:
                     t0 = time.perf_counter()
                     last = self.train_step()
                     dt = time.perf_counter() - t0
+                    if compiling:
+                        console.print(f"compiled in {dt:.0f} s")
+                        compiling = False
                     last |= {"step_time_s": dt, "samples_per_s": cfg.batch_size * cfg.grad_accum / dt}
-                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    # step 1 is always logged: a short run's first and last losses are distinct records
+                    if self.step % cfg.log_every == 0 or self.step in (1, cfg.steps):
                         self.metrics.log(self.step, last)
                     if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                         self.metrics.log(self.step, self.run_eval())
@@ -390,10 +399,9 @@ class Trainer:
 def _fmt(values: dict[str, float]) -> str:
     if not values:
         return ""
-    return (
-        f"loss {values['loss']:.4g}  lr {values['lr']:.2e}  {values['step_time_s'] * 1e3:.0f} ms/step  "
-        f"{values['samples_per_s']:.1f} samples/s"
-    )
+    # short enough for an 80-column line beside the bar (lr and samples/s are in metrics.jsonl)
+    dt = values["step_time_s"]
+    return f"loss {values['loss']:.4g} " + (f"{dt:.1f} s/step" if dt >= 1 else f"{dt * 1e3:.0f} ms/step")
 
 
 class _NoBar(contextlib.AbstractContextManager):

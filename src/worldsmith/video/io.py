@@ -71,7 +71,10 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         container.close()
-        raise VideoError(f"video '{path}' has no video stream (it holds: {', '.join(kinds)})")
+        raise VideoError(
+            f"'{path}' is not a video: it has no video stream (FFmpeg reads it as {', '.join(kinds)}); "
+            "give a video file (.mp4, .mkv, .mov, ...)"
+        )
     return container
 
 

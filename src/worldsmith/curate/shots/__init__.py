@@ -10,6 +10,7 @@ uses), `pyscenedetect` and `pyscenedetect-adaptive` (PySceneDetect's Content/Ada
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from worldsmith.curate.shots.base import ShotDetector, ShotError, cuts_to_shots
@@ -26,6 +27,7 @@ __all__ = [
     "get_detector",
     "shots_table",
     "split_video",
+    "write_clips",
 ]
 
 
@@ -55,6 +57,21 @@ def split_video(
         "shots": [list(s) for s in shots],
         "clips": [list(c) for c in clips],
     }
+
+
+def write_clips(path: str | os.PathLike, clips: list, out: str | os.PathLike) -> list[Path]:
+    """Write each ``[start, end)`` frame range of video `path` to ``out/clip_NNN.mp4``."""
+    from worldsmith.console import progress
+    from worldsmith.video import io
+
+    written = []
+    with progress() as bar:
+        task = bar.add_task("write clips", total=len(clips))
+        for k, (start, end) in enumerate(clips):
+            video = io.read(path, start=start, end=end)
+            written.append(io.write(Path(out) / f"clip_{k:03d}.mp4", video.frames, fps=video.fps))
+            bar.advance(task)
+    return written
 
 
 def shots_table(result: dict[str, Any]):
