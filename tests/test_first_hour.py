@@ -187,7 +187,9 @@ def test_shots_out_writes_the_clips(tmp_path, capsys):
 
     frames = np.concatenate([np.full((25, 32, 32, 3), v, np.uint8) for v in (30, 220)])  # one hard cut
     raw = vio.write(tmp_path / "raw.mp4", frames, fps=10)
-    code, out, err = run_cli(["shots", raw, "--json", "--min-seconds", 1, "--out", tmp_path / "clips"], capsys)
+    code, out, err = run_cli(
+        ["shots", raw, "--json", "--min-seconds", 1, "--out", tmp_path / "clips"], capsys
+    )
     assert code == 0, err
     assert json.loads(out)["clips"] == [[0, 25], [25, 50]]
     written = sorted((tmp_path / "clips").glob("clip_*.mp4"))

@@ -26,7 +26,7 @@ from rich.table import Column
 from rich.text import Text
 
 # Human-facing output goes to stderr so that stdout stays clean for --json output.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # a log keeps whole lines
 
 LOG_EVERY_FRACTION = 0.1  # a log line per 10 % of the work ...
 LOG_EVERY_S = 30.0  # ... and at least one per 30 s

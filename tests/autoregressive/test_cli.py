@@ -57,7 +57,7 @@ def test_train_ar_medusa_then_generate(root, capsys):
     assert run["status"] == "ok" and run["results"]["clips"] == 4  # 2 videos x 2 clips of 9 frames
     assert run["results"]["token_grid"] == [3, 4, 4]
     world = ARWorld.from_pretrained(root / "run" / "model")
-    assert world.gpt.cfg.vocab_size == 64000 and world.gpt.cfg.text_dim is None and world.tokenizer.discrete
+    assert world.gpt.cfg.vocab_size == 1000 and world.gpt.cfg.text_dim is None and world.tokenizer.discrete
     # with captions and the offline MiniLM encoder the model gets cross-attention to 384-d text
     text_run = [*args[: args.index("--text-encoder")], *args[args.index("--text-encoder") + 2 :]]
     text_run[text_run.index("--out") + 1] = root / "run_text"
@@ -73,6 +73,11 @@ def test_train_ar_medusa_then_generate(root, capsys):
     code, _, err = run_cli(med, capsys)
     assert code == 0, err
     assert (root / "med" / "medusa" / "model.safetensors").is_file()
+    # the heads read the base run's token cache: no second tokenization, nothing written beside it
+    assert (
+        f"token cache hit: {root / 'run' / 'token_cache'}" in err
+        and not (root / "med" / "token_cache").exists()
+    )
 
     gen = [
         "generate",

@@ -133,9 +133,10 @@ def train_medusa(
     check_overrides(groups, {"train": TrainConfig, "model": MedusaConfig, "objective": MedusaObjective})
     world = ARWorld.from_pretrained(base_dir)
     spec = world.spec
+    # the base's own token cache (train ar OUT/token_cache beside OUT/model) when it holds these clips
     enc = encode_clips(
         world.tokenizer, Path(base_dir) / "tokenizer", data, cache or out / "token_cache",
-        frames=spec.frames, size=spec.size, name="tokens",
+        frames=spec.frames, size=spec.size, name="tokens", reuse=[Path(base_dir).parent / "token_cache"],
     )  # fmt: skip
     tokens = enc.values
     if tuple(tokens.shape[1:]) != world.gpt.cfg.latent_shape:

@@ -28,14 +28,27 @@ TABLE: dict[str, tuple[str, str, str]] = {
     "probe": ("core", "probe", "Show a video's frame rate, frame count, duration, size and codec."),
     "shots": ("core", "shots", "Find shot boundaries and the clips they give; --out writes the clips."),
     "demo": ("core", "demo", "Run the main job end to end and write an HTML report under --out."),
-    "curate": ("curate", "curate", "Curate raw videos into captioned, filtered, de-duplicated webdataset "
-               "shards (resumable)."),  # fmt: skip
-    "plan": ("plan", "plan", "Plan with a world model: success rate, final distance, planning seconds per "
-             "action, report."),  # fmt: skip
-    "studio": ("studio", "studio", "Serve the Studio: look at runs, curated data and predictions; "
-               "generate interactively."),  # fmt: skip
+    "curate": (
+        "curate",
+        "curate",
+        "Curate raw videos into captioned, filtered, de-duplicated webdataset shards (resumable).",
+    ),  # fmt: skip
+    "plan": (
+        "plan",
+        "plan",
+        "Plan with a world model: success rate, final distance, planning seconds per action, report.",
+    ),
+    "studio": (
+        "studio",
+        "studio",
+        "Serve the Studio: look at runs, curated data and predictions; generate interactively.",
+    ),  # fmt: skip
     "sim": ("sim", "app", "Digital twins: MuJoCo scenes rendered to video with exact ground truth."),
-    "tokenizer": ("tokenizer", "app", "Video tokenizers (Cosmos CV/DV/CI/DI): train, encode, decode, evaluate."),
+    "tokenizer": (
+        "tokenizer",
+        "app",
+        "Video tokenizers (Cosmos CV/DV/CI/DI): train, encode, decode, evaluate.",
+    ),
     "train": ("train", "app", "Train models on the shared Trainer."),
     "posttrain": ("posttrain", "app", "Post-train a pretrained world model on new conditions."),
     "generate": ("generate", "app", "Generate video with a world model."),

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from worldsmith.cli.common import AsJson, Out, Seed, run_command
-from worldsmith.curate.shots import ClipRules, shots_table, split_video, write_clips
 from worldsmith.console import console
+from worldsmith.curate.shots import ClipRules, shots_table, split_video, write_clips
 from worldsmith.demo import run_demo
 from worldsmith.video.io import probe as probe_video
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,12 @@ def encode_clips(
     selection: Selection | None = None,
     batch: int = 8,
     wait_s: float = WAIT_S,
+    reuse: Sequence[str | os.PathLike] = (),
 ) -> Encoded:
     """Encode every `frames`-frame window (no overlap) of `data` (see `open_data`) resized to `size`
     with `tokenizer` (loaded from `tokenizer_dir`, whose files key the cache) once; later calls with
-    the same tokenizer, data and geometry read ``cache`` instead."""
+    the same tokenizer, data and geometry read ``cache`` instead. `reuse`: other runs' caches, read
+    (never written) when their key matches, e.g. the AR base model's token cache for Medusa heads."""
     from safetensors.torch import save_file
 
     from worldsmith.video.transforms import to_model
@@ -82,6 +85,9 @@ def encode_clips(
     geometry = {"frames": frames, "size": list(size), "stride": frames}
     key = fingerprint({"tokenizer": fingerprint_dir(tokenizer_dir), "data": source.fingerprint, **geometry})
     cache = Path(cache)
+    for folder in map(Path, reuse):
+        if (hit := _read(folder, name, key)) is not None:
+            return hit
     hit = _read(cache, name, key)
     deadline = time.monotonic() + wait_s
     while hit is None and _local_rank() != 0:  # local rank 0 is writing it

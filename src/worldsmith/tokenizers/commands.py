@@ -12,7 +12,7 @@ from worldsmith import fs
 from worldsmith.checkpoint import load_strict
 from worldsmith.data import Selection, open_data
 from worldsmith.errors import CheckpointError
-from worldsmith.tokenizers.evaluate import evaluate, reconstruct, trim_for
+from worldsmith.tokenizers.evaluate import evaluate, trim_for
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_short_side, to_model, to_uint8
@@ -64,13 +64,16 @@ def decode_file(ckpt: Path, tokens: Path, out: Path, *, chunk_latents: int | Non
 
 def reconstruct_file(ckpt: Path, video: Path, out: Path, *, size: int | None, max_frames: int | None,
                      chunk_frames: int | None) -> dict[str, Any]:  # fmt: skip
-    """Write ``out/reconstruction.mp4``: the original (left) and its reconstruction (right)."""
+    """Write ``out/reconstruction.mp4``: the original (left) and its reconstruction (right), and
+    score it (the clip is encoded and decoded once)."""
     model = CausalTokenizer.from_pretrained(ckpt)
     v = _load_video(model, video, size, max_frames)
-    x_hat = reconstruct(model, to_model(v.frames).unsqueeze(0), chunk_frames=chunk_frames)
-    recon = to_uint8(x_hat[0])
-    path = io.write(out / "reconstruction.mp4", torch.cat([v.frames, recon], dim=2), fps=v.fps)
-    metrics = evaluate(model, [v.frames])
+    path = out / "reconstruction.mp4"
+
+    def side_by_side(_: int, recon: torch.Tensor) -> None:
+        io.write(path, torch.cat([v.frames, recon], dim=2), fps=v.fps)
+
+    metrics = evaluate(model, [v.frames], chunk_frames=chunk_frames, on_reconstruction=side_by_side)
     return {"video": str(path), **metrics}
 
 

@@ -4,7 +4,7 @@ the naive codec of the same spatio-temporal compression."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,21 +51,38 @@ def trim_for(model: CausalTokenizer, frames: torch.Tensor) -> torch.Tensor:
     return frames[:t, top : top + h, left : left + w]
 
 
-def evaluate(model: CausalTokenizer, videos: Sequence[torch.Tensor]) -> dict[str, float]:
-    """Mean metrics over uint8 ``[T, H, W, 3]`` videos (each trimmed to valid sizes)."""
+def evaluate(
+    model: CausalTokenizer,
+    videos: Sequence[torch.Tensor],
+    *,
+    chunk_frames: int | None = None,
+    on_reconstruction: Callable[[int, torch.Tensor], None] | None = None,
+) -> dict[str, float]:
+    """Mean metrics over uint8 ``[T, H, W, 3]`` videos (each trimmed to valid sizes), with a
+    progress bar. Each video is encoded and decoded once (streamed with `chunk_frames`);
+    `on_reconstruction(i, frames)` receives video i's reconstruction (uint8) as soon as it is made."""
+    from worldsmith.console import progress
+
     model.eval()
     c = model.config
     rows, naive_rows, frames, seconds = [], [], 0, 0.0
-    for v in videos:
-        v = trim_for(model, v)
-        x = to_model(v).unsqueeze(0)  # [1, 3, T, H, W]
-        t0 = time.perf_counter()
-        x_hat = reconstruct(model, x)
-        seconds += time.perf_counter() - t0
-        frames += v.shape[0]
-        rows.append(summarize(to_uint8(x_hat[0]), v))
-        naive = naive_codec(x, c.temporal_compression, c.spatial_compression)
-        naive_rows.append(summarize(to_uint8(naive[0]), v))
+    with progress() as bar:
+        total = sum(len(trim_for(model, v)) for v in videos)
+        coding = bar.add_task("encode + decode", total=total)
+        scoring = bar.add_task("PSNR/SSIM", total=2 * total)  # the tokenizer's and the naive codec's
+        for i, v in enumerate(videos):
+            v = trim_for(model, v)
+            x = to_model(v).unsqueeze(0)  # [1, 3, T, H, W]
+            t0 = time.perf_counter()
+            recon = to_uint8(reconstruct(model, x, chunk_frames=chunk_frames)[0])  # [T, H, W, 3]
+            seconds += time.perf_counter() - t0
+            bar.advance(coding, len(v))
+            frames += v.shape[0]
+            if on_reconstruction is not None:
+                on_reconstruction(i, recon)
+            rows.append(summarize(recon, v, on_frames=lambda n: bar.advance(scoring, n)))
+            naive = to_uint8(naive_codec(x, c.temporal_compression, c.spatial_compression)[0])
+            naive_rows.append(summarize(naive, v, on_frames=lambda n: bar.advance(scoring, n)))
 
     def mean(rs, k):
         return round(sum(r[k] for r in rs) / len(rs), 3)

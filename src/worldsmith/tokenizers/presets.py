@@ -5,7 +5,9 @@ Names follow Cosmos: C/D = continuous/discrete, V/I = video/image, then the comp
 base 128 channels, multipliers (2, 4, 4), 2 ResBlocks per level, attention at resolution 32 of
 1024, Haar patch 4; 16 latent channels for CV/CI; 256 channels before a 6-channel FSQ
 (levels 8, 8, 8, 5, 5, 5 = 64,000 codes) for DV/DI. `tiny-*` keep everything but the widths
-(32/64) so they train on a CPU in minutes.
+(32/64) and, for DV/DI, the vocabulary: FSQ levels 8, 5, 5, 5 = 1,000 codes (the FSQ paper's
+choice for ~2^10 codes, Mentzer et al. 2023, Sec. 4.1), so that an AR model on their tokens is tiny
+too: with 64,000 codes the tiny GPT's embedding and output layers held 16M of its 17M parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _ENC = (128, 256, 512, 512)
 _DEC = (256, 512, 512, 512)
 _TINY_ENC = (32, 64, 64, 64)
 _TINY_DEC = (32, 64, 64, 64)
+TINY_FSQ_LEVELS = (8, 5, 5, 5)  # 1,000 codes
 
 
 def _make(kind: str, t: int, s: int) -> Callable[[], TokenizerConfig]:
@@ -44,6 +47,7 @@ def _tiny(full: Callable[[], TokenizerConfig]) -> Callable[[], TokenizerConfig]:
             encoder_channels=_TINY_ENC,
             decoder_channels=_TINY_DEC,
             latent_channels=16 if c.kind == "continuous" else 64,
+            fsq_levels=c.fsq_levels if c.kind == "continuous" else TINY_FSQ_LEVELS,
         )
 
     return preset
