@@ -86,8 +86,8 @@ def main() -> None:
         model = CausalTokenizer.from_pretrained(ckpt).eval()
         video = _load_video(model, clip_path(), 256, args.frames).frames  # [T, 256, W, 3]
         recon, encdec_s = timed(lambda: to_uint8(reconstruct(model, to_model(video).unsqueeze(0))[0]))
-        result, command_s = timed(lambda: reconstruct_file(ckpt, clip_path(), Path(tmp) / "rec", size=256,
-                                                           max_frames=args.frames, chunk_frames=None))  # fmt: skip
+        opts = dict(size=256, max_frames=args.frames, chunk_frames=None)
+        result, command_s = timed(lambda: reconstruct_file(ckpt, clip_path(), Path(tmp) / "rec", **opts))
     new, new_ssim_s = timed(lambda: ssim(recon, video))
     n_old = min(args.old_ssim_frames, len(video))
     old, old_ssim_s = timed(lambda: ssim_float64_conv2d(recon[:n_old], video[:n_old]))
@@ -127,7 +127,8 @@ def main() -> None:
     for t in targets:
         table.add_row(t["target"], f"{t['value']} (vs {t['reference']}) {'met' if t['met'] else 'MISSED'}")
     Console().print(table)
-    fs.write_json(RESULTS, {"rows": rows, "targets": targets, "threads": args.threads, "versions": versions()})
+    facts = {"rows": rows, "targets": targets, "threads": args.threads, "versions": versions()}
+    fs.write_json(RESULTS, facts)
     print(f"wrote {RESULTS}")
 
 

@@ -119,6 +119,7 @@ def moving_square(T: int, H: int, W: int, shift: int) -> np.ndarray:
 def make_inputs(root: Path) -> None:
     """Every input the README names, tiny."""
     from worldsmith.diffusion.refine import ContextRefiner, RefinerConfig
+
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.tokenizers.presets import get_preset
 

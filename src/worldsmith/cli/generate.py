@@ -10,7 +10,7 @@ import typer
 
 from worldsmith.autoregressive.pipeline import run_ar_generate
 from worldsmith.cli.common import CondFrames, Guard, Out, Seed, run_command
-from worldsmith.console import console
+from worldsmith.console import console, progress
 from worldsmith.diffusion.pipeline import run_generate
 from worldsmith.posttrain.camera_recipes import generate_camera2world
 from worldsmith.posttrain.recipes import generate_action2world
@@ -30,7 +30,17 @@ Tokenizer = Annotated[
 
 def _generate(out: Path, seed: int, command: str, **kw) -> None:
     ckpt = kw.pop("ckpt")
-    run_command(out, command, {"ckpt": ckpt, **kw}, seed, lambda: run_generate(ckpt, out, seed=seed, **kw))
+
+    def work() -> dict:
+        with progress() as bar:
+            task = bar.add_task("sample", total=kw["steps"])
+
+            def step(done: int, _: int) -> None:
+                bar.update(task, completed=done)
+
+            return run_generate(ckpt, out, seed=seed, on_step=step, **kw)
+
+    run_command(out, command, {"ckpt": ckpt, **kw}, seed, work)
     console.print(f"wrote {out / 'video.mp4'}")
 
 
