@@ -174,6 +174,14 @@ def agent_id(folder: str) -> int:
     return int(next(k for k, v in episode_meta(folder)["instances"].items() if v == "robot"))
 
 
+def predict_recon(world, clip: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[F, H, W, 3]`` -> the tokenizer's decode(encode(clip)), uint8."""
+    from worldsmith.video.transforms import to_uint8
+
+    x = to_model(clip)[None]  # [1, 3, F, H, W]
+    return to_uint8(world.tokenizer.decode(world.tokenizer.encode(x))[0].clamp(-1, 1))
+
+
 def score(preds: torch.Tensor, clips, agents) -> list[dict]:
     return [
         future_scores(p.numpy(), c.numpy(), m.numpy(), agent=a)
@@ -199,6 +207,7 @@ def main() -> None:
     p.add_argument("--base-steps", type=int, default=600)
     p.add_argument("--steps", type=int, default=500, help="post-training steps per run")
     p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--guidance", type=float, default=4.0, help="CFG scale on actions of the extra rows")
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args()
     cache = args.cache
@@ -228,6 +237,11 @@ def main() -> None:
                 sse_copy,
             )
         )
+    with (
+        torch.no_grad()
+    ):  # the tokenizer's own reconstruction of the true clips: what any prediction can reach
+        recon = torch.stack([predict_recon(base, c) for c in test.frames])
+    table_rows.append(mean_row("tokenizer reconstruction (bound)", score(recon, test, agents), sse_copy))
     shuffled = test.actions.roll(1, 0)  # every clip gets another clip's actions
     cf = [
         read_action_clips(cache / "cf" / f"start_{s:02d}", frames=FRAMES, masks=True)
@@ -245,6 +259,14 @@ def main() -> None:
         )
         table_rows.append({**mean_row(f"{name}, shuffled actions", score(shuf_pred, test, agents), sse_copy),
                            "rank": rank, "seed": seed, "shuffled": True})  # fmt: skip
+        if seed == 0:  # classifier-free guidance on actions amplifies what the actions change
+            for acts, tag in ((test.actions, ""), (shuffled, ", shuffled actions")):
+                with torch_threads(1):
+                    pred = predict_with_actions(world, net, given, acts, guidance=args.guidance)
+                row = mean_row(
+                    f"{name}, guidance {args.guidance:g}{tag}", score(pred, test, agents), sse_copy
+                )
+                table_rows.append({**row, "rank": rank, "seed": seed, "guidance": args.guidance})
         per_start = []
         for c in cf:
             with torch_threads(1):
