@@ -78,12 +78,20 @@ def train_base(cache: Path, args) -> Path:
         return cache / "base" / "model"
     clips = read_action_clips(cache / "train", frames=FRAMES, stride=16)
     t0 = time.perf_counter()
-    fit_base(cache, torch.stack([to_model(c) for c in clips.frames]), args.tok_steps, args.base_steps)
+    x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
+    fit_base(cache, x, args.tok_steps, args.base_steps, spatial=args.spatial)
     console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
     return cache / "base" / "model"
 
 
-def fit_base(cache: Path, x: torch.Tensor, tok_steps: int, base_steps: int, tokenizer: Path | None = None):
+def fit_base(
+    cache: Path,
+    x: torch.Tensor,
+    tok_steps: int,
+    base_steps: int,
+    tokenizer: Path | None = None,
+    spatial: int = 8,
+):
     """A tiny CV4x8x8 tokenizer (from `tokenizer` when given) trained `tok_steps` on clips ``x [N, 3, F,
     H, W]``, then a tiny Video2World DiT on its latents -> ``cache/base/model``."""
     from worldsmith.tokenizers.model import CausalTokenizer
@@ -91,7 +99,8 @@ def fit_base(cache: Path, x: torch.Tensor, tok_steps: int, base_steps: int, toke
     from worldsmith.train import TrainConfig, Trainer
 
     tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=(16, 32, 32, 32),
-                      decoder_channels=(16, 32, 32, 32), num_res_blocks=1, lowpass_shortcut=True)  # fmt: skip
+                      decoder_channels=(16, 32, 32, 32), num_res_blocks=1, lowpass_shortcut=True,
+                      spatial_compression=spatial)  # fmt: skip
     with seeded_init(0):
         tok = CausalTokenizer(tok_cfg) if tokenizer is None else CausalTokenizer.from_pretrained(tokenizer)
     tcfg = TrainConfig(steps=tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
@@ -204,11 +213,13 @@ def main() -> None:
     p.add_argument("--cf-starts", type=int, default=4)
     p.add_argument("--K", type=int, default=4)
     p.add_argument("--tok-steps", type=int, default=600)
+    p.add_argument("--spatial", type=int, default=8, help="tokenizer spatial compression (8: 8x8 latents)")
     p.add_argument("--base-steps", type=int, default=600)
     p.add_argument("--steps", type=int, default=500, help="post-training steps per run")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--guidance", type=float, default=4.0, help="CFG scale on actions of the extra rows")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     args = p.parse_args()
     cache = args.cache
     t_start = time.perf_counter()
@@ -366,9 +377,9 @@ def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
         )
     if args.no_save:
         return
-    fs.write_json(RESULTS, {
+    fs.write_json(args.out, {
         "benchmark": "action post-training (issue 24)",
-        "config": {k: v for k, v in vars(args).items() if k not in ("cache", "no_save")},
+        "config": {k: v for k, v in vars(args).items() if k not in ("cache", "no_save", "out")},
         "rows": rows,
         "sensitivity": sens,
         "runs": {f"r{r}_s{s}": v for (r, s), v in runs.items()},
@@ -377,7 +388,7 @@ def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
         "machine": "shared 2-core CPU, 1 torch thread per process",
         "versions": versions(),
     })  # fmt: skip
-    console.print(f"wrote {RESULTS} in {seconds / 60:.1f} min")
+    console.print(f"wrote {args.out} in {seconds / 60:.1f} min")
 
 
 if __name__ == "__main__":
