@@ -52,7 +52,7 @@ def plan(
         planners=planners, policy_starts=policy_starts, goal=goal, task_steps=task_steps,
         goal_image=goal_image,
     )  # fmt: skip
-    search_cfg = {"search": search, "iters": iters, "samples": samples}
+    search_cfg = {"search": search, "iters": iters, "samples": samples, "elites": max(2, samples // 6)}
     print_result(run_command(out, "plan", args, seed, lambda: plan_run(ckpt, out, run=run, mpc=search_cfg)))
 
 
