@@ -31,6 +31,10 @@ from rich.table import Table
 # the action benchmark's CLI runner and tokenizer + base recipe (as a script, benchmarks/ is on the path)
 from posttrain_action import cli, train_base  # noqa: E402, I001
 from worldsmith import fs
+from worldsmith.plan.models import WorldModelPlanner, load_planner_world, track
+from worldsmith.plan.run import FIRST_SEED
+from worldsmith.plan.twin import Twin
+from worldsmith.posttrain.recipes import decode_latents, encode_clips
 from worldsmith.runs import versions
 from worldsmith.sim.dataset import DatasetConfig, write_dataset
 
@@ -69,6 +73,33 @@ def run_part(cache: Path, model: Path, task: str, args) -> dict:
             cli(cmd, cache / f"{out.name}.log")
         results[seed] = json.loads((out / "metrics.json").read_text())
     return results
+
+
+@torch.no_grad()
+def model_error(model: Path, starts: int = 4) -> dict:
+    """Why the planner does what it does: where the robot is after 16 held random actions from
+    held-out starts, tracked (`plan.models.track`) in the tokenizer's reconstruction of the true
+    clip (the ceiling any world model on this tokenizer has), in the world model's prediction, and
+    for copy-last-frame (the robot stays put); metres from the true position, mean over starts."""
+    world, net = load_planner_world(model)
+    errs = {"tokenizer reconstruction": [], "world model": [], "copy-last-frame": []}
+    for seed in range(FIRST_SEED + 900, FIRST_SEED + 900 + starts):
+        acts = np.repeat(np.random.default_rng(seed).uniform(-0.4, 0.4, (4, 2)), 4, axis=0)  # [16, 2]
+        with Twin(seed, size=SIZE) as twin:
+            obs = twin.observe()
+            planner = WorldModelPlanner(world, net, twin, steps=10, sampler="heun")
+            frames = [obs.frame]
+            for a in acts:
+                twin.step(a)
+                frames.append(twin.observe().frame)
+            clip = torch.from_numpy(np.stack(frames))[None]  # [1, 17, H, W, 3]
+            recon = decode_latents(world, encode_clips(world, clip), clip).numpy()
+            pred = planner.predict(clip[:, :1], torch.from_numpy(acts)[None])
+            truth = twin.positions()[0]
+            for name, video in (("tokenizer reconstruction", recon), ("world model", pred)):
+                errs[name].append(float(np.linalg.norm(track(twin, obs, video)[0][0, -1].numpy() - truth)))
+            errs["copy-last-frame"].append(float(np.linalg.norm(obs.agent - truth)))
+    return {name: float(np.mean(v)) for name, v in errs.items()}
 
 
 def _pooled(parts: dict, planner: str) -> dict:
@@ -112,7 +143,8 @@ def collect(cache: Path, args) -> dict:
         targets.append({"target": "policy evaluation: Spearman(predicted, measured success) >= 0.8",
                         "value": pol["spearman_success"], "reference": 0.8,
                         "met": bool(pol["spearman_success"] >= 0.8)})  # fmt: skip
-    return {"tables": tables, "policy_evaluation": pol, "targets": targets}
+    errors = model_error(cache / "act" / "model")
+    return {"tables": tables, "policy_evaluation": pol, "robot_position_error_m": errors, "targets": targets}
 
 
 def main() -> None:
@@ -149,6 +181,7 @@ def main() -> None:
         for row in rows:
             table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
         console.print(table)
+    console.print(f"robot position after 16 actions, error (m): {result['robot_position_error_m']}")
     if result["policy_evaluation"]:
         console.print(result["policy_evaluation"])
     for t in result["targets"]:

@@ -10,7 +10,8 @@ import torch
 
 from worldsmith.errors import ConfigError
 from worldsmith.plan.models import CENTROID_Z, CopyLastModel, SimulatorModel, track
-from worldsmith.plan.mpc import MPCConfig, expand, run_episode
+from worldsmith.plan.mpc import EpisodeResult, MPCConfig, expand, run_episode
+from worldsmith.plan.run import summarize
 from worldsmith.plan.tasks import GoalError, Rollout, Task, make_task, position_cost
 from worldsmith.plan.twin import Twin, unproject_to_plane
 from worldsmith.sim import camera as cam
@@ -98,3 +99,16 @@ def test_mpc_with_the_simulator_reaches_and_random_does_not():
     assert not copy.success  # every plan looks the same to a model in which nothing moves
     assert sim.executed.shape == sim.imagined.shape == (9, 32, 32, 3)
     assert len(sim.plan_seconds) == 2 and sim.rollouts == 2 * 2 * 16
+
+
+def test_summary_counts_planning_time_per_executed_action():
+    task = Task(kind="reach", seed=1, goal=(0.0, 0.0), steps=8)
+    a = EpisodeResult(task=task, planner="m", success=True, start_distance=0.3, final_distance=0.01,
+                      plan_seconds=[2.0, 4.0], rollout_seconds=3.0, rollouts=60)  # fmt: skip
+    b = EpisodeResult(task=task, planner="m", success=False, start_distance=0.3, final_distance=0.2,
+                      plan_seconds=[2.0, 2.0], rollout_seconds=1.0, rollouts=20)  # fmt: skip
+    s = summarize([a, b])
+    assert s["success_rate"] == 0.5 and s["final_distance_mean"] == pytest.approx(0.105)
+    assert s["plan_seconds_per_action_median"] == 0.5  # 2 s plans that each execute 4 of the 8 actions
+    assert s["plan_seconds_per_action_p90"] == pytest.approx(0.85)  # np.quantile of [.5, 1, .5, .5]
+    assert s["rollouts_per_second"] == 20.0
