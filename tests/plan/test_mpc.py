@@ -12,7 +12,15 @@ from worldsmith.errors import ConfigError
 from worldsmith.plan.models import CENTROID_Z, CopyLastModel, SimulatorModel, track
 from worldsmith.plan.mpc import EpisodeResult, MPCConfig, expand, run_episode
 from worldsmith.plan.run import summarize
-from worldsmith.plan.tasks import GoalError, Rollout, Task, make_task, position_cost
+from worldsmith.plan.tasks import (
+    GoalError,
+    Rollout,
+    Task,
+    _clear_path,
+    _object_positions,
+    make_task,
+    position_cost,
+)
 from worldsmith.plan.twin import Twin, unproject_to_plane
 from worldsmith.sim import camera as cam
 
@@ -64,6 +72,11 @@ def test_tracking_a_video_by_known_appearance_recovers_positions(twin_and_truth)
 def test_tasks_goals_and_costs():
     a, b = make_task("push", 10_000), make_task("push", 10_000)
     assert a == b and a.target is not None and a.steps == 40
+    for seed in range(10_000, 10_004):  # reach goals are free: no object on them to push there
+        goal, objects = make_task("reach", seed).goal, _object_positions(seed)
+        assert np.linalg.norm(objects - np.asarray(goal), axis=1).min() > 0.12
+    assert not _clear_path(np.zeros(2), np.array([0.4, 0.0]), np.array([[0.2, 0.05]]))
+    assert _clear_path(np.zeros(2), np.array([0.4, 0.0]), np.array([[0.2, 0.1]]))
     with pytest.raises(GoalError, match="outside the workspace"):
         Task(kind="reach", seed=1, goal=(0.9, 0.0))
     with pytest.raises(ConfigError, match="target"):

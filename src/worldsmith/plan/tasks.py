@@ -67,11 +67,13 @@ def make_task(kind: str, seed: int, *, steps: int | None = None, goal=None) -> T
     rng = np.random.default_rng([seed, 25])
     lo, hi = WORKSPACE
     if kind == "reach":
-        start = np.asarray(PUCK_START)
+        start, objects = np.asarray(PUCK_START), _object_positions(seed)
         while True:
             angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0.15, 0.35)
             g = start + dist * np.array([np.cos(angle), np.sin(angle)])
-            if goal is not None or ((g > lo + 0.02).all() and (g < hi - 0.02).all()):
+            # a free goal: an object on it (or on the way) would be pushed there and block the robot
+            free = np.linalg.norm(objects - g, axis=1).min() > 0.12 and _clear_path(start, g, objects)
+            if goal is not None or ((g > lo + 0.02).all() and (g < hi - 0.02).all() and free):
                 return Task(
                     kind="reach", seed=seed, goal=tuple(goal if goal is not None else g), steps=steps or 24
                 )
@@ -83,6 +85,13 @@ def make_task(kind: str, seed: int, *, steps: int | None = None, goal=None) -> T
         if goal is not None or ((g > lo + 0.02).all() and (g < hi - 0.02).all()):
             g = g if goal is None else goal
             return Task(kind="push", seed=seed, goal=tuple(g), target=target, steps=steps or 40)
+
+
+def _clear_path(a: np.ndarray, b: np.ndarray, objects: np.ndarray, clearance: float = 0.09) -> bool:
+    """No object centre within `clearance` of the segment a-b."""
+    d = b - a
+    t = np.clip(((objects - a) @ d) / (d @ d), 0, 1)  # [M] closest points along the segment
+    return bool((np.linalg.norm(a + t[:, None] * d - objects, axis=1) > clearance).all())
 
 
 def _object_positions(seed: int) -> np.ndarray:
