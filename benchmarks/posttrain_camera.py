@@ -34,8 +34,10 @@ from rich.table import Table
 
 from worldsmith import fs
 from worldsmith.eval.camera import camera_following, recovered_path, summarize
+from worldsmith.eval.metrics import psnr
 from worldsmith.eval.report import Report
 from worldsmith.posttrain.camera_recipes import load_camera_world, predict_with_camera, read_camera_clips
+from worldsmith.posttrain.recipes import decode_latents, encode_clips
 from worldsmith.runs import torch_threads, versions
 from worldsmith.sim.camera import CAMERA_MODES
 from worldsmith.sim.dataset import write_episode
@@ -83,9 +85,10 @@ def posttrain(cache: Path, base: Path, seed: int, steps: int, batch: int = 8) ->
 
 
 def score(videos, clips) -> list[dict]:
+    """Camera following per clip, and PSNR of the generated frames 1.. against the true ones."""
     return [
-        camera_following(v.numpy(), K[0].numpy(), E.numpy())
-        for v, K, E in zip(videos, clips.K, clips.w2c, strict=True)
+        {**camera_following(v.numpy(), K[0].numpy(), E.numpy()), "psnr": float(psnr(v[1:], t[1:]))}
+        for v, t, K, E in zip(videos, clips.frames, clips.K, clips.w2c, strict=True)
     ]
 
 
@@ -116,10 +119,14 @@ def main() -> None:
 
     test = read_camera_clips(cache / "test", frames=FRAMES, size=(SIZE, SIZE))
     given = test.frames[:, :1]
+    base = WorldModel.from_pretrained(base_dir)
     rows = {"true videos": score(test.frames, test)}
     with torch_threads(1):
-        rows["base, no camera"] = score(predict_with_camera(WorldModel.from_pretrained(base_dir), None, given,
-                                                            None, None), test)  # fmt: skip
+        # The tokenizer's reconstruction of the true video: the most any generated video can show.
+        rows["tokenizer reconstruction"] = score(
+            decode_latents(base, encode_clips(base, test.frames), given), test
+        )
+        rows["base, no camera"] = score(predict_with_camera(base, None, given, None, None), test)
         for seed, info in runs.items():
             world, net = load_camera_world(Path(info["model_dir"]))
             for w in (1.0, 2.0):
@@ -133,30 +140,39 @@ def _target(target: str, value, reference: str, met) -> dict:
 
 
 def targets(summ: dict, camera: list[str]) -> list[dict]:
+    """The issue's targets on the worst camera-conditioned seed (CFG 1). A ratio to a zero or NaN
+    reference is not met: nothing was measured."""
     base, true = summ["base, no camera"], summ["true videos"]
     cam = {k: [summ[n][k] for n in camera] for k in true}
-    worst = {"rotation_err_deg": max(cam["rotation_err_deg"]), "pose_success": min(cam["pose_success"]),
-             "sampson_px": max(cam["sampson_px"])}  # fmt: skip
-    ratio = [m / true["motion_px"] for m in cam["motion_px"]]
+    rot, pose, samp = max(cam["rotation_err_deg"]), min(cam["pose_success"]), max(cam["sampson_px"])
+    ratio = [m / true["flow_motion_px"] for m in cam["flow_motion_px"]]
+    b = base["flow_motion_px"] / true["flow_motion_px"]
     return [
-        _target("rotation error <= 0.5x the base model's (worst seed)", worst["rotation_err_deg"],
-                f"base {base['rotation_err_deg']:.2f} deg",
-                worst["rotation_err_deg"] <= 0.5 * base["rotation_err_deg"]),
-        _target("pose estimation success >= 2x the base model's (worst seed)", worst["pose_success"],
-                f"base {base['pose_success']:.3f}", worst["pose_success"] >= 2 * base["pose_success"]),
-        _target("pose estimation success >= 0.8x the true videos'", worst["pose_success"],
-                f"true {true['pose_success']:.3f}", worst["pose_success"] >= 0.8 * true["pose_success"]),
-        _target("Sampson error <= 1.5x the true videos'", worst["sampson_px"],
-                f"true {true['sampson_px']:.3f} px", worst["sampson_px"] <= 1.5 * true["sampson_px"]),
-        _target("recovered motion magnitude within 25% of the requested path's (every seed)", ratio,
-                f"true video {true['motion_px']:.2f} px; base {base['motion_px'] / true['motion_px']:.2f}x",
+        _target("rotation error <= 0.5x the base model's (worst seed)", rot,
+                f"base {base['rotation_err_deg']:.2f} deg", rot <= 0.5 * base["rotation_err_deg"]),
+        _target("pose estimation success >= 2x the base model's (worst seed)", pose,
+                f"base {base['pose_success']:.3f}", pose > 0 and pose >= 2 * base["pose_success"]),
+        _target("pose estimation success >= 0.8x the true videos'", pose,
+                f"true {true['pose_success']:.3f}", pose > 0 and pose >= 0.8 * true["pose_success"]),
+        _target("Sampson error <= 1.5x the true videos'", samp,
+                f"true {true['sampson_px']:.3f} px", samp <= 1.5 * true["sampson_px"]),
+        _target("recovered motion magnitude within 25% of the requested path's (dense flow; every seed)",
+                ratio, f"true video {true['flow_motion_px']:.2f} px; base {b:.2f}x",
                 all(abs(r - 1) <= 0.25 for r in ratio)),
     ]  # fmt: skip
 
 
 def report(args, test, rows: dict, runs: dict, seconds: float) -> None:
     summ = {name: summarize(r) for name, r in rows.items()}
-    keys = ("pose_success", "rotation_err_deg", "translation_err", "sampson_px", "motion_px")
+    keys = (
+        "pose_success",
+        "rotation_err_deg",
+        "translation_err",
+        "sampson_px",
+        "motion_px",
+        "flow_motion_px",
+        "psnr",
+    )
     table = Table(
         title=f"camera following on {len(test)} held-out clips (1 given frame, 16 generated, 64x64)"
     )

@@ -50,8 +50,12 @@ def test_motion_magnitude_scales_with_the_move_and_a_frozen_video_has_none():
     small = camera_following(_video(_path(0.5, 0.04)), K, _path(0.5, 0.04), every=3, upscale=1)
     large = camera_following(_video(_path(1.0, 0.08)), K, _path(1.0, 0.08), every=3, upscale=1)
     assert 1.6 < large["motion_px"] / small["motion_px"] < 2.4
+    # Dense flow: a pure pan of 0.5 vs 1 deg per frame moves ~2.3 vs ~4.5 px per frame (fx = 260).
+    pans = [camera_following(_video(_path(d, 0.0)), K, _path(d, 0.0), every=6, upscale=1) for d in (0.5, 1.0)]
+    assert abs(pans[0]["flow_motion_px"] - 6 * 260 * np.tan(np.radians(0.5))) < 2.0
+    assert 1.7 < pans[1]["flow_motion_px"] / pans[0]["flow_motion_px"] < 2.3
     frozen = camera_following(np.stack([render_corner(np.eye(3), np.zeros(3))] * 7), K, _path(1.0, 0.08))
-    assert frozen["motion_px"] < 0.5
+    assert frozen["motion_px"] < 0.5 and frozen["flow_motion_px"] < 0.05
     assert not (frozen["rotation_err_deg"] < 3.0)  # no pose, or the wrong one
     s = summarize([small, large])
     assert s["motion_px"] == (small["motion_px"] + large["motion_px"]) / 2 and "pairs" not in s
