@@ -130,7 +130,7 @@ def recovered_path(pairs: list[dict]) -> dict[str, list[float]]:
 
 
 def summarize(rows: list[dict]) -> dict[str, float]:
-    """Mean scores over videos (NaN-aware; `pairs` dropped)."""
+    """Mean scores over videos (NaN-aware; `pairs` dropped; other numeric keys of the rows kept)."""
     keys = (
         "pose_success",
         "rotation_err_deg",
@@ -139,8 +139,9 @@ def summarize(rows: list[dict]) -> dict[str, float]:
         "motion_px",
         "flow_motion_px",
     )
+    extra = [k for k in (rows[0] if rows else {}) if k not in keys and k != "pairs"]  # e.g. a caller's psnr
     out = {}
-    for k in keys:
+    for k in (*keys, *extra):
         vals = np.array([r[k] for r in rows], dtype=float)
         out[k] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
     return out
