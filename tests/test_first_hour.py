@@ -14,6 +14,7 @@ from rich.progress import TextColumn
 from torch.utils.data import TensorDataset
 
 import worldsmith.console as ws_console
+from synthetic_inputs import moving_square, save_tokenizers  # noqa: E402  (tests/, see conftest)
 from worldsmith.cli import main
 from worldsmith.distributed.parallel_dims import ParallelConfig
 from worldsmith.train import TrainConfig, Trainer
@@ -74,17 +75,11 @@ def test_every_training_command_takes_steps(command, target, extra, monkeypatch,
 
 @pytest.fixture(scope="module")
 def tiny_inputs(tmp_path_factory):
-    import numpy as np
-
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
     from worldsmith.video import io as vio
 
     root = tmp_path_factory.mktemp("inputs")
-    torch.manual_seed(0)
-    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "tok")
-    CausalTokenizer(get_preset("tiny-dv4x8x8")).save_pretrained(root / "dv")
-    vio.write(root / "videos" / "a.mp4", np.full((9, 32, 32, 3), 90, np.uint8), fps=10)
+    save_tokenizers(root, tok="tiny-cv4x8x8", dv="tiny-dv4x8x8")
+    vio.write(root / "videos" / "a.mp4", moving_square(9, 32, 32, 0), fps=10)
     return root
 
 
@@ -114,6 +109,8 @@ def test_bad_overrides_fail_before_encoding(command, bad, message, tiny_inputs, 
 def test_generate_checks_the_video_before_loading_guards(monkeypatch, tmp_path, capsys):
     def guard(name):
         raise AssertionError("guard models loaded before the video was checked")
+
+    import worldsmith.cli.generate  # noqa: F401  (its imports bind the real build_guard before the patch)
 
     monkeypatch.setattr("worldsmith.diffusion.pipeline.build_guard", guard)
     args = ["generate", "video2world", "--video", tmp_path / "missing.mp4", "--prompt", "a box"]
@@ -210,3 +207,17 @@ def test_not_a_video_and_nothing_to_curate_are_one_line_errors(tmp_path, capsys)
     code, _, err = run_cli(["train", "ar", "--tokenizer", tmp_path, "--data", tmp_path / "shards",
                             "--out", tmp_path / "r"], capsys)  # fmt: skip
     assert code == 2 and "manifest.parquet" in err and "PosixPath" not in err
+
+
+def test_nproc_relaunches_the_line_main_was_given(monkeypatch, tmp_path, capsys):
+    """In-process `main(argv)` (the README test, the Studio) re-runs argv under torchrun, not sys.argv."""
+    seen = {}
+
+    def relaunch(nproc, argv=None):
+        seen["argv"] = argv
+        return 0
+
+    monkeypatch.setattr("worldsmith.distributed.launch.relaunch", relaunch)
+    args = ["train", "diffusion", "--tokenizer", tmp_path, "--data", tmp_path, "--out", tmp_path / "r"]
+    code, _, _ = run_cli([*args, "--nproc", 2], capsys)
+    assert code == 0 and seen["argv"] == [str(a) for a in [*args, "--nproc", 2]]

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 
+from synthetic_inputs import moving_square, save_tokenizers  # noqa: E402  (tests/, see conftest)
 from worldsmith.cli import main
 from worldsmith.video import io
 
@@ -141,19 +142,9 @@ def test_every_readme_command_is_covered():
     assert not stale, f"COVER lists commands the README no longer has: {stale}"
 
 
-def moving_square(T: int, H: int, W: int, shift: int) -> np.ndarray:
-    frames = np.full((T, H, W, 3), 40, np.uint8)
-    for t in range(T):
-        x = (shift + 2 * t) % (W - 12)
-        frames[t, 10:22, x : x + 12] = (220, 80, 30)
-    return frames
-
-
 def make_inputs(root: Path) -> None:
     """Every input the README names, tiny."""
     from worldsmith.refine import ContextRefiner, RefinerConfig
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
 
     io.write(root / "clip.mp4", moving_square(17, 32, 40, 3), fps=10)
     for i in range(2):
@@ -161,9 +152,7 @@ def make_inputs(root: Path) -> None:
     (root / "videos" / "v0.txt").write_text("an orange box slides to the right")
     cut = np.concatenate([moving_square(25, 32, 40, 0), 255 - moving_square(25, 32, 40, 5)])
     io.write(root / "raw.mp4", cut, fps=10)
-    torch.manual_seed(0)
-    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "TOK")
-    CausalTokenizer(get_preset("tiny-dv4x8x8")).save_pretrained(root / "DV_TOK")
+    save_tokenizers(root, TOK="tiny-cv4x8x8", DV_TOK="tiny-dv4x8x8")
     ContextRefiner(RefinerConfig(width=8)).save_pretrained(root / "runs" / "demo" / "refiner" / "model")
     released_weights(root)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
+from synthetic_inputs import moving_square, save_tokenizers  # noqa: E402  (tests/, see conftest)
 from worldsmith.autoregressive.bundle import ARWorld
 from worldsmith.cli import main
 from worldsmith.video import io
@@ -23,23 +23,10 @@ def run_cli(args, capsys):
     return exc.value.code, out.out, out.err
 
 
-def moving_square(T: int, H: int, W: int, shift: int) -> np.ndarray:
-    frames = np.full((T, H, W, 3), 40, np.uint8)
-    for t in range(T):
-        x = (shift + 2 * t) % (W - 12)
-        frames[t, 10:22, x : x + 12] = (220, 80, 30)
-    return frames
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-
     root = tmp_path_factory.mktemp("ar_e2e")
-    torch.manual_seed(0)
-    CausalTokenizer(get_preset("tiny-dv4x8x8")).save_pretrained(root / "tok")
-    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "cv")
+    save_tokenizers(root, tok="tiny-dv4x8x8", cv="tiny-cv4x8x8")
     for i in range(2):
         io.write(root / "data" / f"clip{i}.mp4", moving_square(18, 32, 40, 7 * i), fps=12)
     (root / "data" / "clip0.txt").write_text("an orange box slides to the right")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from synthetic_inputs import moving_square, save_tokenizers  # noqa: E402  (tests/, see conftest)
 from worldsmith.cli import main
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.refine import ContextRefiner, RefinerConfig
@@ -22,22 +23,10 @@ def run_cli(args, capsys):
     return exc.value.code, out.out, out.err
 
 
-def moving_square(T: int, H: int, W: int, shift: int) -> np.ndarray:
-    frames = np.full((T, H, W, 3), 40, np.uint8)
-    for t in range(T):
-        x = (shift + 2 * t) % (W - 12)
-        frames[t, 10:22, x : x + 12] = (220, 80, 30)
-    return frames
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-
     root = tmp_path_factory.mktemp("e2e")
-    torch.manual_seed(0)
-    CausalTokenizer(get_preset("tiny-cv4x8x8")).save_pretrained(root / "tok")
+    save_tokenizers(root, tok="tiny-cv4x8x8")
     data = root / "data"
     for i in range(2):
         io.write(data / f"clip{i}.mp4", moving_square(18, 32, 40, 7 * i), fps=12)

@@ -109,6 +109,7 @@ app = typer.Typer(
 
 class _State:
     debug = False
+    argv: list[str] = []  # this command line (`--nproc` re-runs it under torchrun)
 
 
 state = _State()
@@ -124,6 +125,7 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `worldsmith` script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    state.argv = list(argv)
     # --debug is accepted anywhere on the line, not only before the subcommand.
     state.debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]

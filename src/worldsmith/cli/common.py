@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from worldsmith.cli import state
 from worldsmith.console import console
 from worldsmith.data.curated import SELECT_HELP, Selection
 from worldsmith.errors import ConfigError
@@ -107,7 +108,7 @@ def parallel(nproc: int, fsdp: bool, cp: int, ac: bool, compile_: bool, prefix: 
     """Relaunch under torchrun for --nproc > 1 (exits with its code); else the parallel overrides."""
     from worldsmith.distributed.launch import parallel_overrides, relaunch
 
-    code = relaunch(nproc)
+    code = relaunch(nproc, argv=state.argv)  # the line main() was given (sys.argv when run as a script)
     if code is not None:
         raise typer.Exit(code)
     return parallel_overrides(fsdp=fsdp, cp=cp, ac=ac, compile=compile_, prefix=prefix)
