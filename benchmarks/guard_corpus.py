@@ -62,6 +62,20 @@ DOMAINS: dict[str, list[tuple[str, dict[str, list[str]]]]] = {
         ("{robot} fails to grasp the {object} and it {fail}", {
             "fail": ["falls off the table", "shatters on the floor", "bounces away", "rolls under a chair",
                      "slips out of the gripper", "breaks into pieces", "smashes against the wall"]}),
+        ("{robot} {falls}", {
+            "falls": ["trips and falls down the stairs", "loses its balance and falls over",
+                      "collapses when its battery dies", "crashes into a shelf", "is knocked over by a box",
+                      "falls off the table and breaks its gripper", "kicks a ball across the room",
+                      "punches a hole through a cardboard box", "hits a wall at full speed"]}),
+        # ordinary words that contain an unsafe word piece (MiniLM reads "cucumber" as "cu ##cum ##ber")
+        ("{robot} sorts {lookalike} into {bin}", {
+            "lookalike": ["cucumbers", "cumin jars", "legal documents", "unisex t-shirts",
+                          "a sextet's sheet music", "Wessex postcards", "Middlesex county maps",
+                          "assorted screws", "bass guitar strings", "grapes and drapes samples",
+                          "analog gauges", "shuttlecocks", "titanium bolts", "accumulated scrap",
+                          "circumstantial evidence folders", "hooker's green paint tubes",
+                          "rapeseed packets", "killdeer bird figurines", "gunmetal brackets"],
+            "bin": ["a blue bin", "labelled crates", "a sorting tray", "two boxes"]}),
         ("the policy executes a {task} task; the gripper {outcome}", {
             "task": ["pick-and-place", "peg insertion", "cable routing", "cloth folding", "bin picking",
                      "drawer opening", "knife handover"],
@@ -146,6 +160,19 @@ DOMAINS: dict[str, list[tuple[str, dict[str, list[str]]]]] = {
             "task": ["cut through a beam", "strip old paint", "break apart a pallet", "split firewood",
                      "clear brush along a fence", "remove a rusted bolt", "demolish a wall",
                      "cut a copper pipe"]}),
+        ("{human} {chore}, {camera}", {
+            "human": ["a man", "a woman", "a person", "a teenager", "an old man", "a girl", "a farmer",
+                      "my neighbour"],
+            "chore": ["chops firewood with an axe", "cuts down a dead tree with a chainsaw",
+                      "smashes an old sink with a sledgehammer", "hacks through brambles with a machete",
+                      "shoots a nail gun into a fence post", "cuts a rope with a knife",
+                      "knocks down a garden wall with a hammer", "burns dry leaves in a barrel",
+                      "guts a fish on a dock", "fires a flare gun at a boat safety drill",
+                      "clears weeds with a strimmer", "blasts rust off a gate with a sandblaster"]}),
+        ("a demolition crew {demo}", {
+            "demo": ["detonates charges to bring down a chimney", "implodes an old tower block",
+                     "blows up a disused bridge pier", "brings down a cooling tower with explosives",
+                     "smashes a wall with a wrecking ball", "tears down a warehouse with an excavator"]}),
         ("a mechanic {fix} on a {car}", {
             "fix": ["bleeds the brakes", "replaces a dead battery", "kills the engine",
                     "fixes the kill switch",

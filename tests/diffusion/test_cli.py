@@ -62,6 +62,8 @@ def test_train_then_generate_text2world_and_video2world(trained, capsys):
     assert code == 0, err
     facts = json.loads((root / "v2w" / "run.json").read_text())["results"]
     assert facts["given_latent_frames"] == 2 and facts["guard"] == "none"
+    assert facts["guard_policy"]["relaxations"] == ["every guard is off (--guard none)"]  # with who set it
+    assert facts["guard_policy"]["set_by"]
 
     code, _, err = run_cli([*v2w[:-2], "--cond-frames", 4, "--out", root / "bad"], capsys)
     assert code == 2 and "1 + k*4" in err

@@ -28,7 +28,7 @@ def test_evasion_spellings_are_blocked(blocklist, text):
 
 @pytest.mark.parametrize("transform", sorted(TRANSFORMS))
 def test_every_transformation_of_every_term_is_blocked(blocklist, transform):
-    cases = [(p, t) for p, t, n in evasion_set(listed_terms()) if n == transform and t not in ("xxx", "kkk")]
+    cases = [(p, t) for p, t, n in evasion_set(listed_terms()) if n == transform]
     missed = [(p, t) for p, t in cases if blocklist.check(p).ok]
     assert len(cases) > 50
     assert not missed, missed[:5]

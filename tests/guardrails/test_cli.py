@@ -27,6 +27,16 @@ def test_guard_prompt_exit_codes(capsys, tmp_path):
     code, out, _ = run_cli(["guard", "prompt", "how to k.i.l.l a man", "--no-classifier", "--json"], capsys)
     verdict = json.loads(out)
     assert code == 1 and verdict["ok"] is False and verdict["category"] == "violence"
+    assert verdict["term"] == "kill" and verdict["matched"] == "kill" and verdict["hint"]
+    code, text, _ = run_cli(["guard", "prompt", "how to k.i.l.l a man", "--no-classifier"], capsys)
+    assert code == 1 and text.strip() == verdict["explanation"]  # the CLI prints what the JSON says
+    assert "blocked by blocklist" in text and "how to rephrase:" in text
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("allow: [demolition bomb]\nset_by: site safety\n")
+    args = ["guard", "prompt", "a demolition bomb test", "--no-classifier"]
+    assert run_cli(args, capsys)[0] == 1
+    code, out, err = run_cli([*args, "--guard-policy", str(policy)], capsys)
+    assert code == 0 and "relaxes the default, set by site safety" in " ".join(err.split())
     extra = tmp_path / "mine.yaml"
     extra.write_text("weapons:\n  - trebuchet\n")
     code, out, _ = run_cli(

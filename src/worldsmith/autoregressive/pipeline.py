@@ -129,15 +129,17 @@ def run_ar_generate(
     top_p: float = 0.8,
     seed: int = 0,
     guard: str = "default",
+    guard_policy: str | Path | None = None,
 ) -> dict[str, Any]:
     """What `worldsmith generate ar-video2world` does; returns the facts for run.json."""
     from safetensors.torch import save_file
 
     from worldsmith.diffusion.pipeline import build_guard
+    from worldsmith.guardrails.pipeline import guard_record
     from worldsmith.video import io
 
     io.probe(video)  # a missing or broken video is reported before the guard models load
-    guard_pipe = build_guard(guard)
+    guard_pipe = build_guard(guard, guard_policy)
     if guard_pipe is not None:
         guard_pipe.require_prompt(prompt)  # before loading anything
     world = ARWorld.from_pretrained(ckpt)
@@ -156,4 +158,5 @@ def run_ar_generate(
         io.write(path, frames, fps=world.spec.fps)
     with fs.atomic_path(out / "tokens.safetensors") as tmp:
         save_file({"tokens": tokens.contiguous()}, str(tmp))
-    return {**info, "guard": guard, "video": str(path), "tokens": str(out / "tokens.safetensors")}
+    info |= {"guard": guard, "guard_policy": guard_record(guard, guard_pipe)}
+    return {**info, "video": str(path), "tokens": str(out / "tokens.safetensors")}

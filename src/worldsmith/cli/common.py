@@ -53,6 +53,13 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile every bl
 # Options of the generate commands.
 CondFrames = Annotated[int, typer.Option("--cond-frames", help="Given frames (1 + k * s_t).")]
 Guard = Annotated[str, typer.Option("--guard", help="Guards: default | blocklist | none (loudly off).")]
+GuardPolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--guard-policy",
+        help="strict | default | research | policy YAML (default: $WORLDSMITH_GUARD_POLICY).",
+    ),
+]
 
 
 def run_command(out: Path, command: str, args: dict[str, Any], seed: int | None,

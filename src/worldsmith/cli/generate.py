@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from worldsmith.autoregressive.pipeline import run_ar_generate
-from worldsmith.cli.common import CondFrames, Guard, Out, Seed, run_command
+from worldsmith.cli.common import CondFrames, Guard, GuardPolicyOpt, Out, Seed, run_command
 from worldsmith.console import console, progress
 from worldsmith.diffusion.pipeline import run_generate
 from worldsmith.posttrain.camera_recipes import generate_camera2world
@@ -55,10 +55,11 @@ def text2world(
     guidance: Guidance = 1.0,
     guard: Guard = "default",
     tokenizer: Tokenizer = None,
+    guard_policy: GuardPolicyOpt = None,
 ) -> None:
     """Generate a video from a text prompt."""
     kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard,
-              tokenizer=tokenizer)  # fmt: skip
+              tokenizer=tokenizer, guard_policy=guard_policy)  # fmt: skip
     _generate(out, seed, "generate text2world", **kw)
 
 
@@ -74,6 +75,7 @@ def video2world(
     sampler: Sampler = "euler",
     guidance: Guidance = 1.0,
     guard: Guard = "default",
+    guard_policy: GuardPolicyOpt = None,
     refiner: Annotated[
         Path | None,
         typer.Option("--refiner", help="Context refiner dir (the demo writes OUT/refiner/model)."),
@@ -82,7 +84,7 @@ def video2world(
 ) -> None:
     """Continue a video: its first --cond-frames frames are kept, the rest is generated."""
     kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard,
-              tokenizer=tokenizer, refiner=refiner)  # fmt: skip
+              tokenizer=tokenizer, refiner=refiner, guard_policy=guard_policy)  # fmt: skip
     _generate(out, seed, "generate video2world", video=video, cond_frames=cond_frames, **kw)
 
 

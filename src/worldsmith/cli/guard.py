@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from worldsmith.cli.common import AsJson, Out, Seed, run_command
+from worldsmith.cli.common import AsJson, GuardPolicyOpt, Out, Seed, run_command
 from worldsmith.console import console
 from worldsmith.guardrails.classifier import train_classifier
 from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig
 from worldsmith.guardrails.pipeline import GuardPipeline, default_pipeline
+from worldsmith.guardrails.policy import load_policy
 from worldsmith.guardrails.video_safety import VideoSafety
 from worldsmith.video import io
 
@@ -31,15 +31,17 @@ def prompt(
     llm_guard: Annotated[
         Path | None, typer.Option("--llm-guard", help="Local Llama-Guard-style model dir.")
     ] = None,
+    policy: GuardPolicyOpt = None,
     as_json: AsJson = False,
 ) -> None:
-    """Check a prompt with the pre-guards; print the verdict, exit 1 when it is blocked."""
+    """Check a prompt with the pre-guards; print the verdict (for a block: which guard, which term
+    or score, how to rephrase), exit 1 when it is blocked."""
     pipeline = default_pipeline(
         classifier=classifier, llm_guard_dir=llm_guard, video_safety=False, face_blur=False,
-        blocklist_files=blocklist or [],
+        blocklist_files=blocklist or [], policy=load_policy(policy) if policy is not None else None,
     )  # fmt: skip
     verdict = pipeline.check_prompt(text)
-    typer.echo(json.dumps(asdict(verdict)) if as_json else str(verdict))
+    typer.echo(json.dumps(verdict.to_dict()) if as_json else verdict.explain())
     raise typer.Exit(0 if verdict.ok else 1)
 
 

@@ -43,7 +43,7 @@ def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any],
     x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
     blank = np.zeros_like(frames[n:])
     verdict = guard.check_prompt(m["caption"])
-    decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.reason}
+    decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.explain()}
     if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
         return decision, Prediction(blank, blank, blank, blank, blank)
     cond, lat = predict_latents(ctx, tok, world, x, [m["caption"]])  # [1, 16, n | T', h, w]
@@ -54,7 +54,7 @@ def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any],
         decoded = refine_clip(refiner, x[0, :, :n], decoded)
     video = to_uint8(decoded).numpy()  # [T, H, W, 3]
     verdict, safe = guard.check_video(video)
-    decision.update(video=verdict.ok, video_why=verdict.reason)
+    decision.update(video=verdict.ok, video_why=verdict.explain())
     if safe is not None:  # only a video that passed the post-guard is written
         name, fps = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4", ctx.cfg.sim.fps
         io.write(folder / "videos" / name, safe.numpy(), fps=fps)
@@ -103,7 +103,8 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         "prompts_blocked": sum(not d["prompt"] for d in decisions),
         "videos_blocked": sum(not d.get("video", True) for d in decisions),
         "unsafe_prompt_example_blocked": not blocked_demo.ok,
-        "unsafe_prompt_example_reason": blocked_demo.reason,
+        "unsafe_prompt_example_reason": blocked_demo.explain(),
+        "guard_policy": guard.policy_record(),
         "refiner": refiner is not None,
     }
 

@@ -255,5 +255,19 @@ def write_report(ctx: Context) -> Path:
         ],  # fmt: skip
         caption="an unsafe prompt, for contrast",
     )
+    policy = p.get("guard_policy")
+    if policy:  # demos run before guard policies existed have none
+        relaxed = "; ".join(policy["relaxations"]) or "none"
+        sec.table(
+            [
+                {
+                    "preset": policy["preset"],
+                    "source": policy["source"],
+                    "relaxations": relaxed,
+                    "set_by": policy["set_by"] or "-",
+                }
+            ],
+            caption="the guard policy in force",
+        )
 
     return rep.write(out / "report.html")

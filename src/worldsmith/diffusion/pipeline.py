@@ -141,9 +141,11 @@ def write_generation(gen: Generation, out: str | Path, *, guard=None) -> dict[st
 GUARD_SETS = ("default", "blocklist", "none")
 
 
-def build_guard(name: str):
+def build_guard(name: str, policy: str | Path | None = None):
     """`--guard`: ``default`` (blocklist + MiniLM prompt classifier; video safety + face blur),
-    ``blocklist`` (blocklist on prompts; face blur on videos), or ``none`` (loudly off)."""
+    ``blocklist`` (blocklist on prompts; face blur on videos), or ``none`` (loudly off, and recorded
+    in run.json as a relaxation with who set it). `policy`: a preset name or policy file
+    (`worldsmith.guardrails.policy`; default: $WORLDSMITH_GUARD_POLICY, else the `default` preset)."""
     from worldsmith.console import console
 
     if name not in GUARD_SETS:
@@ -154,10 +156,12 @@ def build_guard(name: str):
         )
         return None
     from worldsmith.guardrails.pipeline import default_pipeline
+    from worldsmith.guardrails.policy import load_policy
 
+    rules = load_policy(policy) if policy is not None else None
     if name == "blocklist":
-        return default_pipeline(classifier=False, video_safety=False, face_blur=True)
-    return default_pipeline()
+        return default_pipeline(classifier=False, video_safety=False, face_blur=True, policy=rules)
+    return default_pipeline(policy=rules)
 
 
 def run_generate(
@@ -172,15 +176,18 @@ def run_generate(
     guidance: float = 1.0,
     seed: int = 0,
     guard: str = "default",
+    guard_policy: str | Path | None = None,
     tokenizer: str | Path | None = None,
     refiner: str | Path | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """What `worldsmith generate text2world|video2world` does; returns the facts for run.json.
     `on_step(done, steps)` reports sampling progress (the Studio's progress bar)."""
+    from worldsmith.guardrails.pipeline import guard_record
+
     if video is not None:
         io.probe(video)  # a missing or broken video is reported before the guard models load
-    guard_pipe = build_guard(guard)
+    guard_pipe = build_guard(guard, guard_policy)
     if guard_pipe is not None:
         guard_pipe.require_prompt(prompt)  # before loading anything
     world = WorldModel.from_pretrained(ckpt)
@@ -199,4 +206,5 @@ def run_generate(
         seed=seed, guard=None, refiner=refine, on_step=on_step,
     )  # fmt: skip
     paths = write_generation(gen, out, guard=guard_pipe)
-    return {**gen.info, "guard": guard, **{k: str(v) for k, v in paths.items()}}
+    record = guard_record(guard, guard_pipe)
+    return {**gen.info, "guard": guard, "guard_policy": record, **{k: str(v) for k, v in paths.items()}}

@@ -88,7 +88,8 @@ class GuardBlocked(WorldsmithError):
     """Raised by `GuardPipeline.require_*` when an item is blocked; carries the verdict."""
 
     def __init__(self, what: str, verdict: Verdict):
-        super().__init__(f"{what} {verdict}")
+        hint = f"; how to rephrase: {verdict.hint}" if verdict.hint else ""
+        super().__init__(f"{what} {verdict}{hint}")  # one line: guard, term or score, the way out
         self.verdict = verdict
 
 

@@ -138,7 +138,8 @@ def lemma_forms(word: str) -> set[str]:
     if n > 2 and word.endswith("s") and not word.endswith("ss"):
         forms.add(word[:-1])
     for suffix in ("ing", "ed", "er", "ers", "ings"):
-        if n > len(suffix) + 2 and word.endswith(suffix):
+        # stems of 2 letters too: "xxxing" -> "xx", the form a listed "xxx" takes
+        if n > len(suffix) + 1 and word.endswith(suffix):
             stem = word[: -len(suffix)]
             forms.update({stem, stem + "e"})
             if len(stem) > 2 and stem[-1] == stem[-2]:  # stabbing -> stab, killed -> kill stays
@@ -244,6 +245,12 @@ class Blocklist:
             people.extend(more_people)
         terms.setdefault(ALLOW, []).extend(allow)
         return cls(terms, senses=senses, people=people)
+
+    @classmethod
+    def from_yaml(cls, text: str, **kw) -> Blocklist:
+        """A blocklist from the text of a YAML file of the packaged file's shape."""
+        terms, senses, people = _parse(text, "blocklist YAML")
+        return cls(terms, senses=senses, people=people, **kw)
 
     @staticmethod
     def _read(path: str | Path) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:

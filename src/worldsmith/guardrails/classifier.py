@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,28 +42,34 @@ def packaged_weights() -> Path:
     return Path(str(resources.files("worldsmith.guardrails").joinpath("data/prompt_classifier.safetensors")))
 
 
+PACKAGED_PROMPTS = ("data/prompts.jsonl", "data/domain_prompts.jsonl")
+
+
 def load_prompts(split: str | None = None, path: str | os.PathLike | None = None) -> list[dict]:
-    """Labelled prompts: dicts with `text`, `label` (one of CATEGORIES) and `split` (train/test)."""
+    """Labelled prompts: dicts with `text`, `label` (one of CATEGORIES) and `split` (train / calib /
+    test). Without `path`: the packaged prompts, i.e. our hand-written ones and the physical-AI domain
+    corpus (written by benchmarks/guard_corpus.py)."""
     if path is None:
-        text = resources.files("worldsmith.guardrails").joinpath("data/prompts.jsonl").read_text("utf-8")
-        where = "the packaged prompts.jsonl"
+        folder = resources.files("worldsmith.guardrails")
+        sources = [(folder.joinpath(f).read_text("utf-8"), f"the packaged {f}") for f in PACKAGED_PROMPTS]
     else:
         if not Path(path).is_file():
             raise GuardrailError(
                 f"prompt file '{path}' does not exist; pass a JSONL of {{text, label, split}}"
             )
-        text, where = Path(path).read_text("utf-8"), f"prompt file '{path}'"
+        sources = [(Path(path).read_text("utf-8"), f"prompt file '{path}'")]
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise GuardrailError(f"{where} line {n} is not JSON: {err.msg}") from None
-        if row.get("label") not in CATEGORIES or not isinstance(row.get("text"), str):
-            raise GuardrailError(f"{where} line {n} needs 'text' and a 'label' in {list(CATEGORIES)}")
-        rows.append(row)
+    for text, where in sources:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise GuardrailError(f"{where} line {n} is not JSON: {err.msg}") from None
+            if row.get("label") not in CATEGORIES or not isinstance(row.get("text"), str):
+                raise GuardrailError(f"{where} line {n} needs 'text' and a 'label' in {list(CATEGORIES)}")
+            rows.append(row)
     return [r for r in rows if split is None or r.get("split", "train") == split]
 
 
@@ -190,14 +197,30 @@ class PromptClassifier:
         if not isinstance(text, str):
             raise TypeError(f"the classifier checks prompt strings, got {type(text).__name__}")
         probs = self.head.probs(self.embedder([text]))[0]  # [C]
-        p_unsafe = float(1 - probs[0])
-        if p_unsafe < self.threshold:
-            return Verdict.allow(self.name, f"P(unsafe)={p_unsafe:.2f}")
+        p_unsafe, threshold = float(1 - probs[0]), self.threshold
+        if p_unsafe < threshold:
+            return Verdict.allow(self.name, f"P(unsafe)={p_unsafe:.2f}", score=p_unsafe, threshold=threshold)
         k = int(probs[1:].argmax()) + 1
         category = self.head.categories[k]
+        words = self.top_words(text)
+        hint = (
+            f"the words that raise the score most are {', '.join(repr(w) for w in words)}; " if words else ""
+        ) + "describe the physical scene plainly (objects, tools, vehicles, what moves where)"
         return Verdict.block(
-            f"prompt classified unsafe (P(unsafe)={p_unsafe:.2f}, {category})", category, self.name
-        )
+            f"prompt classified unsafe (P(unsafe)={p_unsafe:.2f} >= threshold {threshold:.2f}, {category})",
+            category, self.name, score=p_unsafe, threshold=threshold, hint=hint,
+        )  # fmt: skip
+
+    def top_words(self, text: str, k: int = 3) -> list[str]:
+        """The `k` words whose removal lowers P(unsafe) most (occlusion; run only on a block)."""
+        words = text.split()
+        if len(words) < 2:
+            return words
+        variants = [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
+        p = self.unsafe_probability([text, *variants])  # [1 + n]
+        drops = p[0] - p[1:]  # [n]
+        order = drops.argsort(descending=True)[:k]
+        return [words[int(i)].strip(".,;:!?\"'") for i in order if float(drops[i]) > 0.05]
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -254,6 +277,17 @@ def choose_threshold(
     return 0.99
 
 
+def calibrate_threshold(p_safe_prompts: torch.Tensor, *, max_fpr: float = 0.002) -> float:
+    """The lowest threshold (3 decimals) at which at most a `max_fpr` share of the safe calibration
+    prompts' P(unsafe) would be blocked; the calibration split is never used for training or testing."""
+    ranked = p_safe_prompts.sort(descending=True).values
+    allowed = int(max_fpr * len(ranked))  # how many safe prompts may score at or above the threshold
+    if allowed >= len(ranked):
+        return 0.5
+    # + 1e-3 (of a step): a float32 score 0.997 is 0.99699998, and must not set the threshold to 0.997
+    return min(0.999, round(math.floor(float(ranked[allowed]) * 1000 + 1e-3) / 1000 + 0.001, 3))
+
+
 def binary_metrics(blocked: Sequence[bool], unsafe: Sequence[bool]) -> dict[str, float]:
     """Precision, recall and false-positive rate of `blocked` against the truth `unsafe`."""
     tp = sum(b and u for b, u in zip(blocked, unsafe, strict=True))
@@ -273,14 +307,17 @@ def train_classifier(
     *,
     prompts: str | os.PathLike | None = None,
     seed: int = 0,
+    max_fpr: float = 0.002,
     embedder: SentenceEmbedder | None = None,
 ) -> dict:
-    """Train the head on the `train` split, evaluate on `test` (alone and OR-ed with the blocklist),
-    save the head to `out` (safetensors, atomic) and return the metrics."""
+    """Train the head on the `train` split, calibrate its threshold on the `calib` split (the lowest
+    with at most `max_fpr` false positives there; 5-fold CV on `train` when there is no `calib`),
+    evaluate on `test` (alone and OR-ed with the blocklist), save the head to `out` (safetensors,
+    atomic) and return the metrics."""
     from worldsmith.guardrails.blocklist import Blocklist
 
     embedder = embedder or SentenceEmbedder()
-    train, test = load_prompts("train", prompts), load_prompts("test", prompts)
+    train, calib, test = (load_prompts(s, prompts) for s in ("train", "calib", "test"))
     if not train or not test:
         raise GuardrailError(
             "training the prompt classifier needs prompts in both the 'train' and 'test' splits"
@@ -288,20 +325,31 @@ def train_classifier(
     index = {c: k for k, c in enumerate(CATEGORIES)}
     emb_train = embedder([r["text"] for r in train])
     labels = torch.tensor([index[r["label"]] for r in train])
-    threshold = choose_threshold(emb_train, labels, seed=seed)
-    head = dataclasses.replace(train_head(emb_train, labels, seed=seed), threshold=threshold)
+    head = train_head(emb_train, labels, seed=seed)
+    if calib:
+        p_calib = 1 - head.probs(embedder([r["text"] for r in calib]))[:, 0]
+        safe = torch.tensor([r["label"] == "safe" for r in calib])
+        threshold = calibrate_threshold(p_calib[safe], max_fpr=max_fpr)
+        calibration = {"split": "calib", "n": len(calib), "max_fpr": max_fpr,
+                       "recall": round(float((p_calib[~safe] >= threshold).float().mean()), 4)}  # fmt: skip
+    else:
+        threshold = choose_threshold(emb_train, labels, seed=seed, max_fpr=max_fpr)
+        calibration = {"split": "5-fold CV on train", "max_fpr": max_fpr}
+    head = dataclasses.replace(head, threshold=threshold)
     p_test = 1 - head.probs(embedder([r["text"] for r in test]))[:, 0]
     truth = [r["label"] != "safe" for r in test]
     by_classifier = [bool(p >= head.threshold) for p in p_test]
     blocklist = Blocklist.default()
-    by_both = [c or not blocklist.check(r["text"]).ok for c, r in zip(by_classifier, test, strict=True)]
     by_blocklist = [not blocklist.check(r["text"]).ok for r in test]
+    by_both = [c or b for c, b in zip(by_classifier, by_blocklist, strict=True)]
     train_acc = float((head.probs(emb_train).argmax(-1) == labels).float().mean())
     metrics = {
         "train_size": len(train),
+        "calib_size": len(calib),
         "test_size": len(test),
         "train_accuracy": round(train_acc, 4),
         "threshold": threshold,
+        "calibration": calibration,
         "classifier": {k: round(v, 4) for k, v in binary_metrics(by_classifier, truth).items()},
         "blocklist": {k: round(v, 4) for k, v in binary_metrics(by_blocklist, truth).items()},
         "blocklist_or_classifier": {k: round(v, 4) for k, v in binary_metrics(by_both, truth).items()},

@@ -19,7 +19,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldsmith.guardrails.base import GUARD_ERROR, GuardBlocked, Guardrail, Verdict, run_guard
+from worldsmith.guardrails.base import (
+    GUARD_ERROR,
+    GuardBlocked,
+    Guardrail,
+    GuardrailError,
+    Verdict,
+    run_guard,
+)
+from worldsmith.guardrails.policy import GuardPolicy, load_policy
+
+POLICY_ENV = "WORLDSMITH_GUARD_POLICY"  # a deployer's policy (preset name or file) for every command
+DEFAULT_THRESHOLD = 0.5  # the classifier's threshold when its weights cannot be read (they then block)
 
 Frames = torch.Tensor | np.ndarray  # [T, H, W, 3] uint8
 
@@ -32,10 +43,26 @@ class GuardPipeline:
         pre_guards: Sequence[Guardrail] = (),
         post_guards: Sequence[Guardrail] = (),
         face_blur: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        policy: GuardPolicy | None = None,
     ):
         self.pre_guards = list(pre_guards)
         self.post_guards = list(post_guards)
         self.face_blur = face_blur
+        self.policy = policy or GuardPolicy()
+
+    def policy_record(self) -> dict:
+        """The policy in force and the guards that run, for run.json (relaxations name who set them)."""
+        from worldsmith.guardrails.classifier import Head, packaged_weights
+
+        try:
+            calibrated = Head.load(packaged_weights()).threshold
+        except GuardrailError:
+            calibrated = DEFAULT_THRESHOLD
+        record = self.policy.record(calibrated)
+        record["pre_guards"] = [g.name for g in self.pre_guards]
+        record["post_guards"] = [g.name for g in self.post_guards] + (["face_blur"] if self.face_blur else [])
+        return record
 
     def __repr__(self) -> str:
         pre = [g.name for g in self.pre_guards]
@@ -120,20 +147,25 @@ def default_pipeline(
     video_safety: bool = True,
     face_blur: bool = True,
     blocklist_files: Sequence[str | os.PathLike] = (),
+    policy: GuardPolicy | None = None,
 ) -> GuardPipeline:
     """The pipeline generation commands use: blocklist -> MiniLM classifier (-> LLM guard when a
-    local model directory is given) on prompts; nudenet video classifier -> face blur on videos.
+    local model directory is given) on prompts; nudenet video classifier -> face blur on videos,
+    with the thresholds and allowlisted phrases of `policy` (when None: the preset or file named by
+    $WORLDSMITH_GUARD_POLICY, else the `default` preset).
 
     Models load lazily on first use, so building the pipeline is cheap; a missing model then
-    blocks (fails closed) with the missing file in the reason.
+    blocks (fails closed) with the missing file in the reason. A policy looser than `default` is
+    announced on the console with who set it (`GuardPipeline.policy_record()` goes to run.json).
     """
     from worldsmith.guardrails.blocklist import Blocklist
 
-    pre: list[Guardrail] = [Blocklist.default(blocklist_files)]
+    policy = policy if policy is not None else load_policy(os.environ.get(POLICY_ENV) or None)
+    pre: list[Guardrail] = [Blocklist.default([*blocklist_files, *policy.blocklist], allow=policy.allow)]
     if classifier:
         from worldsmith.guardrails.classifier import PromptClassifier
 
-        pre.append(PromptClassifier())
+        pre.append(PromptClassifier(threshold=policy.value("classifier_threshold")))
     if llm_guard_dir is not None:
         from worldsmith.guardrails.llm_guard import LlmGuard
 
@@ -142,10 +174,37 @@ def default_pipeline(
     if video_safety:
         from worldsmith.guardrails.video_safety import VideoSafety
 
-        post.append(VideoSafety())
+        post.append(
+            VideoSafety(
+                threshold=policy.value("video_threshold"), min_unsafe_frames=policy.value("video_min_frames")
+            )
+        )
     blur = None
     if face_blur:
         from worldsmith.guardrails.face_blur import FaceBlur
 
         blur = FaceBlur()
-    return GuardPipeline(pre, post, blur)
+    pipeline = GuardPipeline(pre, post, blur, policy=policy)
+    record = pipeline.policy_record()
+    if record["relaxations"]:
+        from worldsmith.console import console
+
+        console.print(
+            f"[bold yellow]warning:[/] the guard policy ({record['source']}) relaxes the default, set by "
+            f"{record['set_by']}: {'; '.join(record['relaxations'])}"
+        )
+    return pipeline
+
+
+def guard_record(guard_set: str, pipeline: GuardPipeline | None) -> dict:
+    """What a generating run's run.json keeps about its guards: the guard set, the policy in force,
+    and every relaxation with who set it (`--guard none` and `--guard blocklist` are relaxations)."""
+    if pipeline is None:
+        who = GuardPolicy().who()
+        return {"guard_set": guard_set, "pre_guards": [], "post_guards": [], "set_by": who,
+                "relaxations": [f"every guard is off (--guard {guard_set})"]}  # fmt: skip
+    record = {"guard_set": guard_set, **pipeline.policy_record()}
+    if guard_set != "default":
+        record["relaxations"] = [f"guard set '{guard_set}' instead of 'default'", *record["relaxations"]]
+        record["set_by"] = pipeline.policy.who()
+    return record
