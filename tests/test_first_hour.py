@@ -58,15 +58,22 @@ def data(n=16):
         ("ar", "train_ar", ["--tokenizer", "T"]),
         ("medusa", "train_medusa", ["--base", "B"]),
         ("diffusion-decoder", "train_diffusion_decoder", ["--dv", "D", "--cv", "C"]),
+        ("posttrain action", "posttrain_action", ["--init", "I"]),
+        ("posttrain camera", "posttrain_camera", ["--init", "I"]),
     ],
 )
 def test_every_training_command_takes_steps(command, target, extra, monkeypatch, tmp_path, capsys):
     seen = {}
-    monkeypatch.setattr(f"worldsmith.cli.train.{target}", lambda *a, **kw: seen.update(kw) or {})
-    args = ["train", command, *extra, "--data", tmp_path, "--out", tmp_path / "run"]
+    module = "posttrain" if command.startswith("posttrain") else "train"
+    monkeypatch.setattr(f"worldsmith.cli.{module}.{target}", lambda *a, **kw: seen.update(kw) or {})
+    words = command.split() if module == "posttrain" else ["train", command]
+    args = [*words, *extra, "--data", tmp_path, "--out", tmp_path / "run"]
     code, _, err = run_cli([*args, "--set", "train.lr=0.1", "--steps", 7], capsys)
     assert code == 0, err
-    assert seen["overrides"][-2:] == ["train.lr=0.1", "train.steps=7"]
+    last = (
+        ["train.lr=0.1", "train.steps=7"] if module == "train" else ["lr=0.1", "steps=7"]
+    )  # posttrain: TrainConfig
+    assert seen["overrides"][-2:] == last
     assert json.loads((tmp_path / "run" / "run.json").read_text())["args"]["set"][-1] == "train.steps=7"
 
 

@@ -84,9 +84,9 @@ COVER: dict[str, list[str]] = {
 NOT_RUN = {"studio --runs runs/": "tests/studio/test_cli.py"}
 # Minutes by nature (the whole demo, torch.compile, two torchrun ranks): run with `-m slow`.
 SLOW: dict[str, list[str]] = {
-    "demo --out runs/demo": ["--quick"],
     "train diffusion ... --nproc 2 --cp 2 --ac": [*TINY_DIT, "--out", "runs/dit_cp"],
     "tokenizer train ... --precision bf16 --compile": ["--steps", "2", "--out", "runs/tok_compiled"],
+    "demo --out runs/demo": ["--quick"],
 }
 
 
@@ -266,7 +266,8 @@ def test_readme_commands_run_as_written(workspace, capsys):
 
 
 @pytest.mark.slow
-def test_slow_readme_commands(workspace, capsys):
+def test_slow_readme_commands(workspace, capfd):
+    """capfd: the torchrun ranks write to the process's stderr, not to sys.stderr."""
     first = {k: v for k, v in COVER.items() if k.startswith("train diffusion --tokenizer")}
-    run_all(first, workspace, capsys)
-    run_all(SLOW, workspace, capsys)
+    run_all(first, workspace, capfd)
+    run_all(SLOW, workspace, capfd)

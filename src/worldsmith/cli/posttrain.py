@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from worldsmith.cli.common import Out, Seed, Sets, parse_size, run_command
+from worldsmith.cli.common import Out, Seed, Sets, TrainSteps, parse_size, run_command, train_sets
 from worldsmith.console import console
 from worldsmith.errors import ConfigError
 from worldsmith.posttrain.camera_recipes import CameraPosttrainConfig, posttrain_camera
@@ -42,11 +42,12 @@ def action(
         str | None, typer.Option("--size", help="HxW of the clips (default: the base's).")
     ] = None,
     resume: Resume = False,
+    steps: TrainSteps = None,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
     """Make a pretrained world model follow a robot's actions (action dimension read from --data)."""
-    sets = _train_sets(override)
+    sets = _train_sets(train_sets(override, steps))
     cfg = ActionPosttrainConfig(
         lora_rank=lora_rank,
         action_dropout=action_dropout,
@@ -87,11 +88,12 @@ def camera(
     ] = 0.1,
     tokenizer: Tokenizer = None,
     resume: Resume = False,
+    steps: TrainSteps = None,
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
     """Make a pretrained world model follow a requested camera path (Plücker rays on its input)."""
-    sets = _train_sets(override)
+    sets = _train_sets(train_sets(override, steps))
     cfg = CameraPosttrainConfig(lora_rank=lora_rank, camera_dropout=camera_dropout)
     args = dict(init=init, data=data, lora_rank=lora_rank, camera_dropout=camera_dropout, set=sets)
     run_command(out, "posttrain camera", args, seed, lambda: posttrain_camera(
