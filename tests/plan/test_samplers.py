@@ -35,6 +35,7 @@ def test_one_cem_iteration_is_the_elite_mean_and_std():
         quadratic, mean, std, iters=1, samples=16, elites=4, generator=torch.Generator().manual_seed(1)
     )
     a = torch.randn((16, 3, 2), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    a[0] = mean  # the first sample is the mean itself
     elite = a[torch.argsort(quadratic(a))[:4]]
     torch.testing.assert_close(found.mean, elite.mean(0))
     torch.testing.assert_close(found.best, elite[0])
@@ -45,12 +46,20 @@ def test_one_mppi_iteration_is_the_softmin_weighted_mean():
     found = mppi(quadratic, mean, std, iters=1, samples=16, temperature=0.5,
                  generator=torch.Generator().manual_seed(2))  # fmt: skip
     a = torch.randn((16, 3, 2), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    a[0] = mean
     c = quadratic(a)
     w = torch.exp(-c / 0.5) / torch.exp(-c / 0.5).sum()
     torch.testing.assert_close(found.mean, (w[:, None, None] * a).sum(0))
     # the shift by min(c) only guards against underflow: the weights are unchanged, and stay finite
     torch.testing.assert_close(mppi_weights(c + 1e4, 0.5), w)
     assert torch.isfinite(mppi_weights(torch.tensor([1e6, float("inf"), 1e6 + 1]), 1e-3)).all()
+
+
+def test_the_start_is_never_lost():
+    """A mean that is already optimal stays the best found, however few the samples."""
+    found = cem(quadratic, TARGET.clone(), torch.ones_like(TARGET), iters=2, samples=3, elites=1,
+                generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert found.best_cost == 0.0 and torch.equal(found.best, TARGET)
 
 
 def test_bounds_and_bad_arguments():

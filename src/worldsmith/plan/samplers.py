@@ -45,7 +45,10 @@ def _check(mean: torch.Tensor, std: torch.Tensor, iters: int, samples: int) -> N
 
 
 def _sample(mean, std, samples, generator, lower, upper) -> torch.Tensor:
+    """``samples`` sequences ``mean + std eps``; the first is the mean itself, so an iteration
+    (and a warm-started replan) never loses the plan it starts from (iCEM keeps its elites alike)."""
     eps = torch.randn((samples, *mean.shape), generator=generator, dtype=mean.dtype)  # [N, H, A]
+    eps[0] = 0
     a = mean + std * eps
     if lower is not None or upper is not None:
         a = a.clamp(lower, upper)
