@@ -22,6 +22,7 @@ import torch
 from worldsmith.errors import WorldsmithError
 
 CostFn = Callable[[torch.Tensor], torch.Tensor]
+Bound = float | torch.Tensor | None  # per-element action bounds (clamped)
 
 
 @dataclass
@@ -62,36 +63,34 @@ def _costs(cost_fn: CostFn, actions: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(c, nan=float("inf"))
 
 
-def cem(
-    cost_fn: CostFn,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    *,
-    iters: int = 4,
-    samples: int = 64,
-    elites: int = 8,
-    generator: torch.Generator | None = None,
-    lower: float | torch.Tensor | None = None,
-    upper: float | torch.Tensor | None = None,
-    min_std: float = 1e-3,
-) -> Search:
-    """The cross-entropy method: sample, keep the `elites` cheapest, refit mean and std to them."""
+def _search(cost_fn: CostFn, mean, std, iters, samples, generator, lower, upper, update) -> Search:
+    """The loop both share: sample, score, `update(a, c, mean, std) -> (mean, std)`, keep the best."""
     _check(mean, std, iters, samples)
-    if not 1 <= elites <= samples:
-        raise WorldsmithError(f"elites must be in 1..samples ({samples}), got {elites}")
     mean, std = mean.clone(), std.clone()
     best, best_cost, history = mean.clone(), float("inf"), []
     for _ in range(iters):
         a = _sample(mean, std, samples, generator, lower, upper)  # [N, H, A]
-        c = _costs(cost_fn, a)
-        idx = torch.argsort(c)[:elites]
-        elite = a[idx]  # [E, H, A]
-        mean = elite.mean(0)
-        std = elite.std(0, unbiased=False).clamp_min(min_std) if elites > 1 else std
-        if float(c[idx[0]]) < best_cost:
-            best, best_cost = a[idx[0]].clone(), float(c[idx[0]])
-        history.append(float(c[idx[0]]))
+        c = _costs(cost_fn, a)  # [N]
+        mean, std = update(a, c, mean, std)
+        i = int(torch.argmin(c))
+        if float(c[i]) < best_cost:
+            best, best_cost = a[i].clone(), float(c[i])
+        history.append(float(c[i]))
     return Search(mean=mean, best=best, best_cost=best_cost, evaluations=iters * samples, costs=history)
+
+
+def cem(cost_fn: CostFn, mean: torch.Tensor, std: torch.Tensor, *, iters: int = 4, samples: int = 64,
+        elites: int = 8, generator: torch.Generator | None = None, lower: Bound = None, upper: Bound = None,
+        min_std: float = 1e-3) -> Search:  # fmt: skip
+    """The cross-entropy method: sample, keep the `elites` cheapest, refit mean and std to them."""
+    if not 1 <= elites <= samples:
+        raise WorldsmithError(f"elites must be in 1..samples ({samples}), got {elites}")
+
+    def refit(a, c, mean, std):
+        elite = a[torch.argsort(c)[:elites]]  # [E, H, A]
+        return elite.mean(0), (elite.std(0, unbiased=False).clamp_min(min_std) if elites > 1 else std)
+
+    return _search(cost_fn, mean, std, iters, samples, generator, lower, upper, refit)
 
 
 def mppi_weights(costs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -101,34 +100,17 @@ def mppi_weights(costs: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(-(c - c.min()) / temperature, dim=0)
 
 
-def mppi(
-    cost_fn: CostFn,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    *,
-    iters: int = 4,
-    samples: int = 64,
-    temperature: float = 0.05,
-    generator: torch.Generator | None = None,
-    lower: float | torch.Tensor | None = None,
-    upper: float | torch.Tensor | None = None,
-) -> Search:
+def mppi(cost_fn: CostFn, mean: torch.Tensor, std: torch.Tensor, *, iters: int = 4, samples: int = 64,
+         temperature: float = 0.05, generator: torch.Generator | None = None, lower: Bound = None,
+         upper: Bound = None) -> Search:  # fmt: skip
     """MPPI: sample around the mean (fixed std), move the mean to the cost-weighted average."""
-    _check(mean, std, iters, samples)
     if temperature <= 0:
         raise WorldsmithError(f"temperature must be positive, got {temperature}")
-    mean = mean.clone()
-    best, best_cost, history = mean.clone(), float("inf"), []
-    for _ in range(iters):
-        a = _sample(mean, std, samples, generator, lower, upper)  # [N, H, A]
-        c = _costs(cost_fn, a)
-        w = mppi_weights(c, temperature).to(a.dtype)  # [N]
-        mean = torch.einsum("n,nha->ha", w, a)
-        i = int(torch.argmin(c))
-        if float(c[i]) < best_cost:
-            best, best_cost = a[i].clone(), float(c[i])
-        history.append(float(c[i]))
-    return Search(mean=mean, best=best, best_cost=best_cost, evaluations=iters * samples, costs=history)
+
+    def weigh(a, c, mean, std):
+        return torch.einsum("n,nha->ha", mppi_weights(c, temperature).to(a.dtype), a), std
+
+    return _search(cost_fn, mean, std, iters, samples, generator, lower, upper, weigh)
 
 
 SEARCHES = {"cem": cem, "mppi": mppi}

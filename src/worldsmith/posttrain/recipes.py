@@ -268,22 +268,12 @@ def decode_latents(world: WorldModel, x: torch.Tensor, given: torch.Tensor) -> t
 
 
 def predict_with_actions(
-    world: WorldModel,
-    net: ActionDiT | None,
-    given: torch.Tensor,
-    actions: torch.Tensor | None,
-    *,
-    steps: int = 10,
-    sampler: str = "heun",
-    guidance: float = 1.0,
-    seed: int = 0,
+    world: WorldModel, net: ActionDiT | None, given: torch.Tensor, actions: torch.Tensor | None, **sample: Any
 ) -> torch.Tensor:
     """Predicted clips ``[B, F, H, W, 3]`` uint8 from the given first frames ``[B, 1, H, W, 3]`` and
-    the actions ``[B, >= F - 1, A]`` (`net` None or `actions` None: the base model alone)."""
-    x = sample_action_latents(
-        world, net, given, actions, steps=steps, sampler=sampler, guidance=guidance, seed=seed
-    )
-    return decode_latents(world, x, given)
+    the actions ``[B, >= F - 1, A]`` (`net` None or `actions` None: the base model alone); `sample`:
+    `sample_action_latents`'s steps, sampler, guidance, seed."""
+    return decode_latents(world, sample_action_latents(world, net, given, actions, **sample), given)
 
 
 def read_actions_file(path: str | Path) -> torch.Tensor:
