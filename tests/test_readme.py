@@ -5,7 +5,7 @@ tests/test_readme_path.py); each command line is looked up in `COVER` (kept in s
 `test_every_readme_command_is_covered`) and run in-process, in a scratch folder holding every input
 the README names (`clip.mp4`, `videos/`, `TOK`, `raw/`, `start.mp4`, ...), made tiny by this test.
 A `...` after the subcommand stands for the options of the README line above it with the same
-subcommand that the line does not give itself; `--prompt "..."` gets a real prompt. `COVER`
+subcommand that the line does not give itself (`--prompt "..."` is run as written). `COVER`
 appends only size flags (fewer steps, frames, episodes), the last of a repeated option winning.
 Commands that take minutes by nature run in `test_slow_readme_commands`.
 """
@@ -33,7 +33,6 @@ README = Path(__file__).parents[1] / "README.md"
 PREFIX = ".venv/bin/worldsmith"
 TINY_DIT = ["--frames", "9", "--size", "32x32", "--steps", "2", "--set", "model.depth=1"]
 TINY_AR = ["--frames", "9", "--size", "32x32", "--steps", "2"]
-PROMPT = "a robot arm pushes a red box across a table"  # for the README's --prompt "..."
 
 # README line (without the prefix and comment) -> flags appended to it. In run order: inputs first.
 COVER: dict[str, list[str]] = {
@@ -115,19 +114,20 @@ def _options(words: list[str]) -> list[list[str]]:
     return groups
 
 
-def _words(line: str) -> list[str]:
-    words = shlex.split(line)
-    return [PROMPT if w == "..." and i and words[i - 1] == "--prompt" else w for i, w in enumerate(words)]
+def _elision(words: list[str]) -> int | None:
+    """Where `...` stands for earlier options (not the README's placeholder prompt `--prompt "..."`)."""
+    return next((i for i, w in enumerate(words) if w == "..." and words[i - 1] != "--prompt"), None)
 
 
 def expand(line: str, earlier: list[str]) -> list[str]:
     """`line` as argv: `...` takes the options of the last earlier line with the same subcommand
-    that this line does not give; `--prompt "..."` a real prompt; `~` the home folder."""
-    words = _words(line)
-    if "..." in words:
-        i = words.index("...")
+    that this line does not give; `~` is the home folder."""
+    words = shlex.split(line)
+    if (i := _elision(words)) is not None:
         given = {w for w in words if w.startswith("-")}
-        above = next(e for e in map(_words, reversed(earlier)) if e[:2] == words[:2] and "..." not in e)
+        above = next(
+            e for e in map(shlex.split, reversed(earlier)) if e[:2] == words[:2] and _elision(e) is None
+        )
         keep = [w for g in _options(above[2:]) if g[0] not in given for w in g]
         words = [*words[:i], *keep, *words[i + 1 :]]
     return [os.path.expanduser(w) if w.startswith("~") else w for w in words]
