@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
-from worldsmith.eval.camera import camera_following, recovered_path, summarize
+from worldsmith.eval.camera import SCORES, camera_following, recovered_path, summarize
 from worldsmith.eval.metrics import psnr
 from worldsmith.eval.report import Report
 from worldsmith.posttrain.camera_recipes import load_camera_world, predict_with_camera, read_camera_clips
@@ -167,15 +167,7 @@ def targets(summ: dict, camera: list[str]) -> list[dict]:
 
 def report(args, test, rows: dict, runs: dict, seconds: float) -> None:
     summ = {name: summarize(r) for name, r in rows.items()}
-    keys = (
-        "pose_success",
-        "rotation_err_deg",
-        "translation_err",
-        "sampson_px",
-        "motion_px",
-        "flow_motion_px",
-        "psnr",
-    )
+    keys = (*SCORES, "psnr")
     table = Table(
         title=f"camera following on {len(test)} held-out clips (1 given frame, 16 generated, 64x64)"
     )

@@ -34,6 +34,9 @@ from worldsmith.eval.geometry import (
     upscaled,
 )
 
+# The per-video scores `summarize` averages.
+SCORES = ("pose_success", "rotation_err_deg", "translation_err", "sampson_px", "motion_px", "flow_motion_px")
+
 
 def frame_pairs(num_frames: int, every: int = 4) -> list[int]:
     """The frames ``j`` compared with frame 0: every `every`-th one and the last."""
@@ -131,17 +134,9 @@ def recovered_path(pairs: list[dict]) -> dict[str, list[float]]:
 
 def summarize(rows: list[dict]) -> dict[str, float]:
     """Mean scores over videos (NaN-aware; `pairs` dropped; other numeric keys of the rows kept)."""
-    keys = (
-        "pose_success",
-        "rotation_err_deg",
-        "translation_err",
-        "sampson_px",
-        "motion_px",
-        "flow_motion_px",
-    )
-    extra = [k for k in (rows[0] if rows else {}) if k not in keys and k != "pairs"]  # e.g. a caller's psnr
+    extra = [k for k in (rows[0] if rows else {}) if k not in SCORES and k != "pairs"]  # e.g. a caller's psnr
     out = {}
-    for k in (*keys, *extra):
+    for k in (*SCORES, *extra):
         vals = np.array([r[k] for r in rows], dtype=float)
         out[k] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
     return out
