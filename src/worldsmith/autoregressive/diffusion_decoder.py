@@ -35,15 +35,19 @@ import torch
 from torch import nn
 
 from worldsmith import fs
+from worldsmith.autoregressive.recipes import _discrete, _fit, _train_config
 from worldsmith.checkpoint import Pretrained
-from worldsmith.config import check, check_overrides, from_dict, split_overrides, to_dict
+from worldsmith.config import check, check_overrides, from_dict, load, split_overrides, to_dict
 from worldsmith.data import Selection, encode_clips, open_data
-from worldsmith.diffusion.dit import DiT, DiTConfig
+from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.edm import EDMConfig, EDMDenoiser, denoising_loss
 from worldsmith.diffusion.samplers import SAMPLERS, karras_sigmas
-from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.diffusion.world import latent_stats
+from worldsmith.errors import CheckpointError, ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init
 from worldsmith.tokenizers.fsq import FSQ
+from worldsmith.tokenizers.model import CausalTokenizer
+from worldsmith.train import TrainConfig, Trainer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,7 +260,6 @@ class DiffusionDecoder(nn.Module, Pretrained):
 
 def load_decoder(path: str | Path, *, map_location: str = "cpu") -> tuple[DiffusionDecoder, nn.Module]:
     """(decoder, CV tokenizer) from a directory written by `train_diffusion_decoder`."""
-    from worldsmith.tokenizers.model import CausalTokenizer
 
     path = Path(path)
     decoder = DiffusionDecoder.from_pretrained(path, map_location=map_location)
@@ -366,14 +369,6 @@ def train_diffusion_decoder(
     `overrides` are dotted ``train.*`` (TrainConfig), ``model.*`` (DiTConfig) or ``decoder.*``.
     """
     from dataclasses import replace
-
-    from worldsmith.autoregressive.recipes import _discrete, _fit, _train_config
-    from worldsmith.config import load
-    from worldsmith.diffusion.dit import PRESETS
-    from worldsmith.diffusion.world import latent_stats
-    from worldsmith.errors import ConfigError
-    from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.train import TrainConfig, Trainer
 
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     cache = Path(cache) if cache is not None else out / "cache"

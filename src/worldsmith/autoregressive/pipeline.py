@@ -22,7 +22,10 @@ from worldsmith.autoregressive.diffusion_decoder import DiffusionDecoder, decode
 from worldsmith.autoregressive.generate import video2world
 from worldsmith.autoregressive.medusa import MedusaHeads
 from worldsmith.autoregressive.sampling import SamplingConfig
+from worldsmith.diffusion.pipeline import build_guard
 from worldsmith.errors import WorldsmithError
+from worldsmith.guardrails.pipeline import guard_record
+from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
 
 
@@ -133,10 +136,6 @@ def run_ar_generate(
 ) -> dict[str, Any]:
     """What `worldsmith generate ar-video2world` does; returns the facts for run.json."""
     from safetensors.torch import save_file
-
-    from worldsmith.diffusion.pipeline import build_guard
-    from worldsmith.guardrails.pipeline import guard_record
-    from worldsmith.video import io
 
     io.probe(video)  # a missing or broken video is reported before the guard models load
     guard_pipe = build_guard(guard, guard_policy)

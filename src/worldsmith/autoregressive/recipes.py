@@ -23,6 +23,7 @@ from worldsmith.errors import ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.train import TrainConfig, Trainer
+from worldsmith.train.metrics import read_metrics
 
 
 class TokenDataset(PromptedDataset):
@@ -44,7 +45,6 @@ def _discrete(tokenizer_dir: str | Path) -> CausalTokenizer:
 
 
 def _fit(trainer: Trainer, out: Path, n_threads: int | None) -> dict[str, Any]:
-    from worldsmith.train.metrics import read_metrics
 
     t0 = time.perf_counter()
     with torch_threads(n_threads):

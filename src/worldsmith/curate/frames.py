@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 import av
 
 from worldsmith.curate.tasks import ClipTask
+from worldsmith.video.io import iter_av_frames, reformat
 
 IndexedFrames = list[tuple[int, av.VideoFrame]]  # (frame index in the source, frame)
 
@@ -84,7 +85,6 @@ def source_stride(fps: float, max_fps: float) -> int:
 
 def to_yuv(frame: av.VideoFrame, size: tuple[int, int]) -> av.VideoFrame:
     """A decoded frame as yuv420p at (height, width): the encoder's input (area filter to shrink)."""
-    from worldsmith.video.io import reformat
 
     h, w = size
     if (frame.height, frame.width) == (h, w) and frame.format.name == "yuv420p":
@@ -103,7 +103,6 @@ def encoder_input(
     source: str, start: int, end: int, stride: int, size: tuple[int, int], decoded: IndexedFrames | None
 ) -> Iterator[av.VideoFrame]:
     """The frames the encoder gets for a clip: from `decoded` when split kept them, else decoded."""
-    from worldsmith.video.io import iter_av_frames
 
     frames: Iterable[av.VideoFrame] = (
         select(decoded, start, end, stride)

@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worldsmith import config as cfg
 from worldsmith import fs
 from worldsmith.config import check
+from worldsmith.console import console, progress
+from worldsmith.curate.runners import RayRunner, SequentialRunner
 from worldsmith.curate.stages.caption import CaptionConfig, CaptionStage
 from worldsmith.curate.stages.dedup import DedupConfig, semdedup
 from worldsmith.curate.stages.embed import EmbedConfig, EmbedStage
@@ -38,6 +41,8 @@ from worldsmith.curate.stages.shard import ShardConfig, write_manifest, write_sh
 from worldsmith.curate.stages.split import SplitConfig, SplitStage
 from worldsmith.curate.stages.transcode import TranscodeConfig, TranscodeStage
 from worldsmith.curate.tasks import ClipTask, VideoTask
+from worldsmith.errors import WorldsmithError
+from worldsmith.runs import RunDir
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +104,6 @@ def curate(
     `runner` defaults to `SequentialRunner()`; `on_progress(video)` is called as each video
     finishes and `on_stage(stage, n)` as videos leave a stage (the CLI's progress bars).
     """
-    from worldsmith.curate.runners import SequentialRunner
 
     config = config or CurateConfig()
     runner = runner or SequentialRunner()
@@ -195,11 +199,6 @@ def summary_table(summary: dict[str, Any]):
 def run_cli(input, out, *, runner="sequential", config=None, overrides=(), ray_address=None, workers=2,
             strict=False, seed=None) -> int:  # fmt: skip
     """`worldsmith curate`: load the config, run with a progress bar, print the summary; the exit code."""
-    from worldsmith import config as cfg
-    from worldsmith.console import console, progress
-    from worldsmith.curate.runners import RayRunner, SequentialRunner
-    from worldsmith.errors import WorldsmithError
-    from worldsmith.runs import RunDir
 
     if runner not in ("sequential", "ray"):
         raise WorldsmithError(f"unknown runner '{runner}'; choose sequential or ray")

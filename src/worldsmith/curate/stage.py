@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from worldsmith.curate.tasks import ClipTask, VideoTask
+from worldsmith.errors import WorldsmithError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,5 @@ def guard_video(stage: str, video: VideoTask, fn, *args) -> None:
 
 
 def _is_user_error(err: Exception) -> bool:
-    from worldsmith.errors import WorldsmithError
 
     return isinstance(err, WorldsmithError)

@@ -25,9 +25,11 @@ from typing import Any
 import torch
 
 from worldsmith import fs
+from worldsmith.console import console
 from worldsmith.data.clips import iter_windows, open_data
 from worldsmith.data.curated import Selection
 from worldsmith.data.videos import DataError, fingerprint
+from worldsmith.video.transforms import to_model
 
 WAIT_S = 24 * 3600.0  # how long a rank other than local rank 0 waits for the cache
 
@@ -79,8 +81,6 @@ def encode_clips(
     (never written) when their key matches, e.g. the AR base model's token cache for Medusa heads."""
     from safetensors.torch import save_file
 
-    from worldsmith.video.transforms import to_model
-
     source = open_data(data, selection)
     geometry = {"frames": frames, "size": list(size), "stride": frames}
     key = fingerprint({"tokenizer": fingerprint_dir(tokenizer_dir), "data": source.fingerprint, **geometry})
@@ -129,8 +129,6 @@ def encode_clips(
 def _read(cache: Path, name: str, key: str) -> Encoded | None:
     """The cache's content when its key is `key`, else None."""
     from safetensors.torch import load_file
-
-    from worldsmith.console import console
 
     index_path, values_path = cache / "index.json", cache / f"{name}.safetensors"
     if not (index_path.is_file() and values_path.is_file()):

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from worldsmith.text.encoders import load_text_encoder
+
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
@@ -67,7 +69,6 @@ def encode_captions(
     """
     if encoder == "none" or not any(c.strip() for c in captions):
         return None, None, "none"
-    from worldsmith.text.encoders import load_text_encoder
 
     distinct = {c: i for i, c in enumerate(sorted(set(captions)))}
     text, mask = load_text_encoder(encoder).encode(list(distinct))  # [U, L, D], [U, L]

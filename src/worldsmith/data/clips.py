@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import Dataset
 
+from worldsmith.console import progress
 from worldsmith.data.curated import CuratedClips, Selection, manifest_of
 from worldsmith.data.videos import Clip, DataError, VideoFiles, fingerprint
 from worldsmith.video.transforms import resize_center_crop, to_model
@@ -85,7 +86,6 @@ def iter_windows(
     """``(clip, window)`` for every window (uint8 ``[frames, H, W, 3]``, every `stride` frames, default
     `frames`) of every clip of `source`, resized to cover `size` and centre-cropped; one clip is
     decoded at a time, with a progress bar named `label`."""
-    from worldsmith.console import progress
 
     stride = stride or frames
     if frames < 1 or stride < 1:

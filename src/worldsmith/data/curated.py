@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from worldsmith.data.videos import Clip, DataError, fingerprint
+from worldsmith.video.io import to_rgb
 
 MANIFESTS = ("manifest.parquet", "manifest.jsonl")  # curate writes both; the Parquet one is read first
 
@@ -128,8 +129,6 @@ def _decode_mp4(data: bytes, max_frames: int | None, where: str) -> torch.Tensor
     """mp4 bytes -> uint8 ``[T, H, W, 3]`` (the first `max_frames` frames), colours converted as
     `worldsmith.video.io.read` converts a file's."""
     import av
-
-    from worldsmith.video.io import to_rgb
 
     frames = []
     try:

@@ -18,6 +18,7 @@ import torch
 
 from worldsmith.data.captions import sidecar_caption
 from worldsmith.errors import WorldsmithError
+from worldsmith.video import io
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts")
 
@@ -91,7 +92,6 @@ class VideoFiles:
         return len(self.files)
 
     def clips(self, max_frames: int | None = None) -> Iterator[Clip]:
-        from worldsmith.video import io
 
         for path, caption in zip(self.files, self.captions, strict=True):
             video = io.read(path, end=max_frames)

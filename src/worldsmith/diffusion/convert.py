@@ -20,6 +20,9 @@ import torch
 from worldsmith import fs
 from worldsmith.checkpoint import load_strict
 from worldsmith.diffusion.dit import DiT, DiTConfig
+from worldsmith.diffusion.edm import EDMConfig
+from worldsmith.diffusion.flow import FlowConfig
+from worldsmith.diffusion.world import WorldModel, WorldSpec
 from worldsmith.errors import CheckpointError
 
 # Ordered (ours, diffusers) name fragments; applied left to right on dotted keys.
@@ -208,8 +211,6 @@ _FLOW_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler"
 
 def noise_from_scheduler(s_cfg: dict[str, Any]):
     """``(family, EDMConfig, FlowConfig)`` from a diffusers ``scheduler_config.json``."""
-    from worldsmith.diffusion.edm import EDMConfig
-    from worldsmith.diffusion.flow import FlowConfig
 
     name = s_cfg.get("_class_name", "EDMEulerScheduler")
     if name in _FLOW_SCHEDULERS:  # Predict 2 registers 0.002..80 on its scheduler; 2.5 uses 0.01..200
@@ -237,7 +238,6 @@ def convert_diffusers(src: str | Path, out: str | Path) -> dict[str, Any]:
     (1.0: 30; Predict 2: 16; Predict 2.5: none), and the text encoder (``src/text_encoder`` when
     present: referenced, not copied). Returns a summary.
     """
-    from worldsmith.diffusion.world import WorldModel, WorldSpec
 
     src, out = Path(src), Path(out)
     if not (src / "transformer").is_dir():

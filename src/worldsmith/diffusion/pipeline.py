@@ -13,9 +13,14 @@ from typing import Any
 
 import torch
 
+from worldsmith import fs
+from worldsmith.console import console
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.guardrails.pipeline import default_pipeline, guard_record
+from worldsmith.guardrails.policy import load_policy
+from worldsmith.text.encoders import load_text_encoder
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
 
@@ -44,7 +49,6 @@ def _tokenizer(world: WorldModel):
 def encode_prompt(world: WorldModel, prompt: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     if world.spec.text_encoder == "none" or not prompt:
         return None, None
-    from worldsmith.text.encoders import load_text_encoder
 
     return load_text_encoder(world.spec.text_encoder).encode([prompt])
 
@@ -125,8 +129,6 @@ def write_generation(gen: Generation, out: str | Path, *, guard=None) -> dict[st
     """``out/video.mp4`` (through the post-guard when given) and ``out/latents.safetensors``."""
     from safetensors.torch import save_file
 
-    from worldsmith import fs
-
     out = Path(out)
     video = out / "video.mp4"
     if guard is not None:
@@ -146,7 +148,6 @@ def build_guard(name: str, policy: str | Path | None = None):
     ``blocklist`` (blocklist on prompts; face blur on videos), or ``none`` (loudly off, and recorded
     in run.json as a relaxation with who set it). `policy`: a preset name or policy file
     (`worldsmith.guardrails.policy`; default: $WORLDSMITH_GUARD_POLICY, else the `default` preset)."""
-    from worldsmith.console import console
 
     if name not in GUARD_SETS:
         raise WorldsmithError(f"unknown guard set '{name}'; choose one of {', '.join(GUARD_SETS)}")
@@ -155,8 +156,6 @@ def build_guard(name: str, policy: str | Path | None = None):
             "[bold yellow]warning:[/] guardrails are OFF (--guard none): prompts and videos are unchecked"
         )
         return None
-    from worldsmith.guardrails.pipeline import default_pipeline
-    from worldsmith.guardrails.policy import load_policy
 
     rules = load_policy(policy) if policy is not None else None
     if name == "blocklist":
@@ -183,7 +182,6 @@ def run_generate(
 ) -> dict[str, Any]:
     """What `worldsmith generate text2world|video2world` does; returns the facts for run.json.
     `on_step(done, steps)` reports sampling progress (the Studio's progress bar)."""
-    from worldsmith.guardrails.pipeline import guard_record
 
     if video is not None:
         io.probe(video)  # a missing or broken video is reported before the guard models load

@@ -25,7 +25,8 @@ from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
 from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.tokenizers.wan import load_tokenizer
-from worldsmith.train import TrainConfig
+from worldsmith.train import TrainConfig, Trainer
+from worldsmith.train.metrics import read_metrics
 
 
 class LatentDataset(PromptedDataset):
@@ -49,7 +50,6 @@ def train_world_model(
     threads: int | None = None,
 ) -> tuple[WorldModel, dict[str, Any]]:
     """Train a DiT on raw tokenizer latents ``[N, C, T, H, W]``; write the world model to ``out/model``."""
-    from worldsmith.train import Trainer
 
     if latents.ndim != 5 or latents.shape[1] != dit_cfg.latent_channels:
         raise WorldsmithError(
@@ -91,7 +91,6 @@ def train_world_model(
     dit.load_state_dict(weights)
     dit.eval()
     world.save_pretrained(out / "model")
-    from worldsmith.train.metrics import read_metrics
 
     losses = [r["loss"] for r in read_metrics(out / "train" / "metrics.jsonl") if "loss" in r]
     metrics = {

@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 
 from worldsmith.errors import WorldsmithError
+from worldsmith.eval.geometry import MIN_INLIERS, video_consistency
+from worldsmith.eval.multiview import multiview_consistency
+from worldsmith.eval.physics import copy_last_frame, linear_extrapolation, physics_alignment
+from worldsmith.sim.dataset import load_episode
 from worldsmith.video import io
 
 
 def _episode(folder: str | os.PathLike):
-    from worldsmith.sim.dataset import load_episode
 
     if not Path(folder, "meta.json").is_file():
         raise WorldsmithError(
@@ -39,7 +42,6 @@ def _small_frames_hint(options: dict[str, Any]) -> str:
 
 
 def _geometry(frames: np.ndarray, K: np.ndarray | None, gap: int, options: dict[str, Any]) -> dict[str, Any]:
-    from worldsmith.eval.geometry import MIN_INLIERS, video_consistency
 
     scores = video_consistency(frames, K, gap=gap, **options)
     if not scores["pairs"]:
@@ -84,7 +86,6 @@ def physics(
     frames are then ignored). The episode must have been written with instance masks. With
     `lpips_backbone` (torchvision weights on disk, see `worldsmith.eval.lpips`), rows add LPIPS.
     """
-    from worldsmith.eval.physics import copy_last_frame, linear_extrapolation, physics_alignment
 
     ep = _episode(episode)
     if ep.masks is None:
@@ -121,8 +122,6 @@ def physics(
 def multiview(folder: str | os.PathLike, **options: Any) -> dict[str, Any]:
     """Temporal and cross-view Sampson errors of a multi-camera sim episode (`options`:
     `upscale`, `contrast_threshold`)."""
-    from worldsmith.eval.geometry import MIN_INLIERS
-    from worldsmith.eval.multiview import multiview_consistency
 
     ep = _episode(folder)
     if ep.frames.shape[0] < 2:

@@ -45,6 +45,7 @@ from worldsmith.posttrain.recipes import (
 )
 from worldsmith.posttrain.world import load_base, load_posttrained, save_posttrained
 from worldsmith.runs import seeded_init
+from worldsmith.sim.dataset import load_episode
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop
 
@@ -90,7 +91,6 @@ def read_camera_clips(
     root: str | Path, *, frames: int, size: tuple[int, int], stride: int | None = None
 ) -> CameraClips:
     """Every `frames`-frame window (every `stride` frames) of camera 0 of every episode under `root`."""
-    from worldsmith.sim.dataset import load_episode
 
     stride = stride or max(1, frames - 1)
     out_f, out_k, out_e, sources = [], [], [], []

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from worldsmith.posttrain.action import ActionError
+from worldsmith.sim.dataset import load_episode
+from worldsmith.video.transforms import resize_center_crop
 
 
 @dataclass
@@ -73,8 +75,6 @@ def read_action_clips(
 ) -> ActionClips:
     """Every ``frames``-frame window (every `stride` frames, default `frames - 1`) of every episode
     under `root`, resized (centre crop) to `size` when given."""
-    from worldsmith.sim.dataset import load_episode
-    from worldsmith.video.transforms import resize_center_crop
 
     stride = stride or max(1, frames - 1)
     out_f, out_a, out_m, sources, dims = [], [], [], [], {}

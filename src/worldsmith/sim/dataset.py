@@ -32,6 +32,7 @@ from worldsmith.sim.catalogue import PHYSICS_ALIGNMENT, SCENARIOS
 from worldsmith.sim.episode import Episode, make_episode
 from worldsmith.sim.errors import SimError
 from worldsmith.sim.explore import EXPLORATION
+from worldsmith.video import io
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +112,6 @@ def _request(config: DatasetConfig, index: int) -> dict[str, Any]:
 
 def write_episode(episode: Episode, folder: str | Path, *, crf: int = 18) -> Path:
     """Write one episode atomically: videos, meta.json, states.npz, masks and depth per camera."""
-    from worldsmith.video import io
 
     folder = Path(folder)
     fps = episode.meta["fps"]
@@ -129,7 +129,6 @@ def write_episode(episode: Episode, folder: str | Path, *, crf: int = 18) -> Pat
 
 def load_episode(folder: str | Path) -> Episode:
     """Read an episode folder back (frames decoded from the mp4s, so lossy)."""
-    from worldsmith.video import io
 
     folder = Path(folder)
     if not (folder / "meta.json").is_file():

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from worldsmith import fs
+from worldsmith.console import progress
 from worldsmith.sim.catalogue import SCENARIOS
 from worldsmith.sim.episode import make_episode
 from worldsmith.sim.errors import SimError
+from worldsmith.video import io
 
 TRANSITIONS = ("cut", "dissolve", "fade")
 MOVES = ("static", "orbit", "pan", "dolly")
@@ -166,8 +168,6 @@ def write_footage(
     fps: float = 10.0,
 ) -> list[dict[str, Any]]:
     """Write `footage_<k>.mp4` + `footage_<k>.json` (ground truth) for k < videos; skip existing."""
-    from worldsmith.console import progress
-    from worldsmith.video import io
 
     out = Path(out)
     written = []

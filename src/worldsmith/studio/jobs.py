@@ -28,7 +28,10 @@ import numpy as np
 
 from worldsmith import fs
 from worldsmith.config import check
+from worldsmith.diffusion.pipeline import build_guard, run_generate
+from worldsmith.diffusion.samplers import SAMPLERS
 from worldsmith.errors import WorldsmithError
+from worldsmith.runs import RunDir
 from worldsmith.studio.paths import StudioPathError, relative, resolve_inside
 from worldsmith.studio.runs import walk
 
@@ -140,7 +143,6 @@ class Jobs:
         self._guard = None
 
     def _pre_guard(self, prompt: str) -> None:
-        from worldsmith.diffusion.pipeline import build_guard
 
         with self._lock:  # the guard models load once per server
             if self._guard is None:
@@ -159,7 +161,6 @@ class Jobs:
         raise AssertionError("unreachable")
 
     def submit(self, req: GenerateRequest) -> Job:
-        from worldsmith.diffusion.samplers import SAMPLERS  # torch: once a generation is asked for
 
         check(req.sampler in SAMPLERS, "sampler", req.sampler, f"must be one of {', '.join(SAMPLERS)}")
         ckpt = resolve_inside(self.root, req.ckpt, kind="dir")
@@ -178,7 +179,6 @@ class Jobs:
         return job
 
     def _run(self, job: Job, req: GenerateRequest, ckpt: Path, video: Path | None, out: Path) -> None:
-        from worldsmith.runs import RunDir
 
         job.status, job.phase = "running", "loading the checkpoint"
 
@@ -214,7 +214,6 @@ class Jobs:
                 np.save(tmp, np.asarray(req.actions, dtype=np.float32))  # [T, A]
             job.phase = "sampling (action models report no steps)"
             return generate_action2world(ckpt, given, out / "actions.npy", out, seed=req.seed, **kw)
-        from worldsmith.diffusion.pipeline import run_generate
 
         if given is not None:
             kw = {**kw, "video": given, "cond_frames": req.cond_frames}

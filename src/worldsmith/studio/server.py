@@ -34,6 +34,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 
 from worldsmith.config import from_dict
+from worldsmith.console import console
+from worldsmith.diffusion.samplers import SAMPLERS
 from worldsmith.errors import WorldsmithError
 from worldsmith.studio import data, runs
 from worldsmith.studio.jobs import GenerateRequest, Jobs, find_checkpoints
@@ -189,7 +191,6 @@ def create_app(
 
     @app.get("/api/checkpoints")
     def api_checkpoints():
-        from worldsmith.diffusion.samplers import SAMPLERS  # torch: only the Generate page needs it
 
         return {"checkpoints": find_checkpoints(root), "samplers": list(SAMPLERS)}
 
@@ -233,8 +234,6 @@ def create_app(
 def serve(root: str | Path, *, host: str = "127.0.0.1", port: int = 8765, guard: str = "default") -> None:
     """Run the Studio with uvicorn until Ctrl-C; loud when reachable from other machines."""
     import uvicorn
-
-    from worldsmith.console import console
 
     loopback = host in LOOPBACK_HOSTS
     app = create_app(root, guard=guard, allowed_hosts=LOOPBACK_HOSTS if loopback else None)

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from worldsmith.config import check
 from worldsmith.errors import WorldsmithError
 from worldsmith.studio.paths import relative
+from worldsmith.video import io
 
 UPLOAD_EXT = (".mp4", ".webm", ".mov", ".mkv", ".avi")
 UPLOAD_DIR = ".studio/uploads"
@@ -85,7 +86,6 @@ async def save_upload(
 
 def check_video(path: Path, name: str, limits: UploadLimits) -> None:
     """Probe (size limits), then decode every frame with `worldsmith.video.io` (the CLI's reader)."""
-    from worldsmith.video import io  # imports torch: only once a clip is uploaded
 
     try:
         info = io.probe(path)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from worldsmith.console import progress
 from worldsmith.eval.metrics import summarize
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.video.transforms import to_model, to_uint8
@@ -61,7 +62,6 @@ def evaluate(
     """Mean metrics over uint8 ``[T, H, W, 3]`` videos (each trimmed to valid sizes), with a
     progress bar. Each video is encoded and decoded once (streamed with `chunk_frames`);
     `on_reconstruction(i, frames)` receives video i's reconstruction (uint8) as soon as it is made."""
-    from worldsmith.console import progress
 
     model.eval()
     c = model.config

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from worldsmith import config as cfg
+from worldsmith.distributed.checkpoint import apply_training_state, training_state
 from worldsmith.tokenizers.discriminator import (
     PatchDiscriminator3D,
     adaptive_weight,
@@ -95,7 +96,6 @@ class TokenizerObjective:
         """Discriminator weights, its optimizer state and the call counter (empty when adversarial is off)."""
         if self.discriminator is None:
             return {}
-        from worldsmith.distributed.checkpoint import training_state
 
         state = training_state(self.discriminator, self.disc_optimizer)
         state["calls"] = torch.tensor(self.calls)
@@ -104,7 +104,6 @@ class TokenizerObjective:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.discriminator is None:
             return
-        from worldsmith.distributed.checkpoint import apply_training_state
 
         apply_training_state(self.discriminator, self.disc_optimizer, state)
         self.calls = int(state["calls"])

@@ -1,4 +1,4 @@
-"""Train a tokenizer on the shared `Trainer`, and the demo step (`demo_train`)."""
+"""Train a tokenizer on the shared `Trainer`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from worldsmith.data import ClipDataset, InMemory, open_data
+from worldsmith.data import ClipDataset
 from worldsmith.distributed.parallel_dims import ParallelConfig
 from worldsmith.errors import WorldsmithError
 from worldsmith.runs import seeded_init
-from worldsmith.tokenizers.evaluate import evaluate
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.objective import ObjectiveConfig, TokenizerObjective
 from worldsmith.tokenizers.presets import get_preset
@@ -65,33 +62,3 @@ def train_tokenizer(
     if compile:  # hand back a plain module: inference and streaming would each recompile
         return CausalTokenizer.from_pretrained(Path(out) / "tokenizer").eval(), result
     return trainer.model.eval(), result
-
-
-def demo_train(
-    frames_or_dir: torch.Tensor | list[torch.Tensor] | str | Path,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    steps: int = 150,
-    size: int = 32,
-    preset: str = "tiny-cv4x8x8",
-) -> tuple[CausalTokenizer, dict[str, Any]]:
-    """Demo step: train a tiny CV tokenizer for `steps` on CPU, report PSNR vs the naive codec.
-
-    `frames_or_dir`: uint8 ``[T, H, W, 3]`` videos, or anything `worldsmith.data.open_data` reads (a
-    folder of videos such as sim episodes, a curate output folder). The last video is held out for
-    evaluation when there are several.
-    """
-    from worldsmith.video.transforms import resize_center_crop
-
-    clips = open_data(frames_or_dir).clips(max_frames=200)
-    videos = [resize_center_crop(c.frames, (size, size)) for c in clips]
-    train_videos, held_out = (videos[:-1], videos[-1:]) if len(videos) > 1 else (videos, videos)
-    st = get_preset(preset).temporal_compression
-    data = ClipDataset(InMemory(train_videos), frames=1 + 2 * st, stride=st)
-    model, result = train_tokenizer(preset, data, out, steps=steps, seed=seed, batch_size=4)
-    metrics = evaluate(model, held_out)
-    metrics.update(
-        steps=steps, train_windows=len(data), held_out="last video" if len(videos) > 1 else "train video"
-    )
-    return model, metrics

@@ -29,6 +29,7 @@ from torch import nn
 from worldsmith import fs
 from worldsmith.errors import CheckpointError
 from worldsmith.tokenizers.config import TokenizerInputError
+from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.tiling import _tiled
 
 
@@ -132,8 +133,6 @@ def load_tokenizer(path: str | Path, *, map_location: str = "cpu"):
     """The tokenizer in folder `path`: a Wan VAE saved by diffusers (`WanTokenizer`) or a Cosmos
     tokenizer (`CausalTokenizer`: ours, or a diffusers ``AutoencoderKLCosmos`` folder), in eval mode."""
     import json
-
-    from worldsmith.tokenizers.model import CausalTokenizer
 
     config = Path(path) / "config.json"
     name = json.loads(config.read_text()).get("_class_name") if config.is_file() else None

@@ -46,6 +46,7 @@ from torch import nn
 from worldsmith import config as config_lib
 from worldsmith.config import check
 from worldsmith.console import console, progress
+from worldsmith.distributed.checkpoint import apply_training_state, full_model_state, training_state
 from worldsmith.distributed.parallel_dims import ParallelConfig, ParallelDims, init_process_group
 from worldsmith.errors import WorldsmithError
 from worldsmith.runs import seed_everything
@@ -175,7 +176,6 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        from worldsmith.distributed.checkpoint import training_state
 
         state = training_state(self.model, self.optimizer)
         if self.ema is not None:
@@ -205,7 +205,6 @@ class Trainer:
         )
 
     def load_checkpoint(self, path: str | Path) -> None:
-        from worldsmith.distributed.checkpoint import apply_training_state
 
         state = self._state()
         meta = ckpt.load_training(path, state, rank=self.rank)
@@ -226,7 +225,6 @@ class Trainer:
     def full_state_dict(self, *, ema: bool = True) -> dict[str, torch.Tensor]:
         """Unsharded CPU weights (EMA ones when there is an EMA and `ema`), e.g. to save a family's own
         bundle after `fit`. Every rank must call it; under FSDP2 only rank 0 gets them ({} elsewhere)."""
-        from worldsmith.distributed.checkpoint import full_model_state
 
         with self.ema.swapped_in(self.model) if (self.ema is not None and ema) else contextlib.nullcontext():
             if self.world_size > 1:

@@ -13,9 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from worldsmith.console import progress
 from worldsmith.curate.shots.base import ShotDetector, ShotError, cuts_to_shots
 from worldsmith.curate.shots.registry import DETECTORS, get_detector
 from worldsmith.curate.shots.rules import ClipRules, apply_clip_rules
+from worldsmith.video import io
+from worldsmith.video.io import probe
 
 __all__ = [
     "DETECTORS",
@@ -41,7 +44,6 @@ def split_video(
     Returns ``{"video", "fps", "num_frames", "detector", "cuts", "shots", "clips"}``, where `shots`
     and `clips` are half-open ``[start, end)`` frame ranges (the CLI's `--json` schema).
     """
-    from worldsmith.video.io import probe
 
     info = probe(path)
     det = get_detector(detector) if isinstance(detector, str) else detector
@@ -61,8 +63,6 @@ def split_video(
 
 def write_clips(path: str | os.PathLike, clips: list, out: str | os.PathLike) -> list[Path]:
     """Write each ``[start, end)`` frame range of video `path` to ``out/clip_NNN.mp4``."""
-    from worldsmith.console import progress
-    from worldsmith.video import io
 
     written = []
     with progress() as bar:

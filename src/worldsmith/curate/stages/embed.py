@@ -21,8 +21,13 @@ import cv2
 import numpy as np
 
 from worldsmith.config import check
+from worldsmith.curate.frames import clip_frames
 from worldsmith.curate.stage import ClipStage, Resources
 from worldsmith.curate.tasks import ClipTask
+from worldsmith.errors import WorldsmithError
+from worldsmith.tokenizers.model import CausalTokenizer
+from worldsmith.video.io import iter_frames, to_rgb
+from worldsmith.video.transforms import resize_center_crop, to_model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +57,6 @@ class Embedder(Protocol):
 
 def even_frames(path: str, num_frames: int, count: int, size: tuple[int, int] | None) -> np.ndarray:
     """`count` frames spread evenly over a clip, uint8 [count', h, w, 3]."""
-    from worldsmith.video.io import iter_frames
 
     stride = max(1, num_frames // count)
     frames = [f for _, f in zip(range(count), iter_frames(path, stride=stride, size=size), strict=False)]
@@ -110,9 +114,6 @@ class TokenizerEmbedder:
     def __init__(self, checkpoint: str, size: tuple[int, int] = (64, 64)):
         import torch
 
-        from worldsmith.errors import WorldsmithError
-        from worldsmith.tokenizers.model import CausalTokenizer
-
         self.torch, self.size = torch, size
         self.model = CausalTokenizer.from_pretrained(checkpoint)
         if self.model.discrete:
@@ -121,7 +122,6 @@ class TokenizerEmbedder:
             )
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
-        from worldsmith.video.transforms import resize_center_crop, to_model
 
         x = to_model(
             resize_center_crop(self.torch.from_numpy(np.ascontiguousarray(frames)), self.size)
@@ -152,8 +152,6 @@ class EmbedStage(ClipStage):
             self.embedder = makers[c.backend]()
 
     def process_clip(self, clip: ClipTask) -> None:
-        from worldsmith.curate.frames import clip_frames
-        from worldsmith.video.io import to_rgb
 
         self.setup()
         size = PerceptualEmbedder.size if self.config.backend == "perceptual" else None

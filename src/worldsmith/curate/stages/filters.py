@@ -23,8 +23,10 @@ import cv2
 import numpy as np
 
 from worldsmith.config import check
+from worldsmith.curate.frames import clip_frames
 from worldsmith.curate.stage import ClipStage, Resources
 from worldsmith.curate.tasks import ClipTask
+from worldsmith.video.io import to_rgb
 
 FILTERS = ("motion", "exposure", "blur", "entropy", "frozen", "text")  # checked in this order
 
@@ -66,8 +68,6 @@ def sample_stride(clip_fps: float, num_frames: int, config: FilterConfig) -> int
 def sample_frames(clip: ClipTask, config: FilterConfig, height: int) -> np.ndarray:
     """Frames of a clip's encoder input sampled at about `sample_fps` (at most `max_samples`),
     scaled to `height` (never up), as uint8 [N, h, w, 3]."""
-    from worldsmith.curate.frames import clip_frames
-    from worldsmith.video.io import to_rgb
 
     stride = sample_stride(clip.clip_fps or clip.fps, clip.num_frames, config)
     h = min(height, clip.height)

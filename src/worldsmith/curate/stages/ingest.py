@@ -11,6 +11,7 @@ from worldsmith.curate.stage import Resources, guard_video
 from worldsmith.curate.tasks import VideoTask, video_id
 from worldsmith.data import VIDEO_SUFFIXES
 from worldsmith.data import find_videos as find_video_files
+from worldsmith.video.io import probe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +52,6 @@ class IngestStage:
         return batch
 
     def _probe(self, video: VideoTask) -> None:
-        from worldsmith.video.io import probe
 
         info = probe(video.path)
         video.fps, video.num_frames, video.duration = info.fps, info.num_frames, info.duration

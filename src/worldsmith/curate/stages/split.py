@@ -20,8 +20,10 @@ from worldsmith.curate.shots import (
     get_detector,
     split_video,
 )
+from worldsmith.curate.shots.content import decode_size, plane_features
 from worldsmith.curate.stage import Resources, guard_video
 from worldsmith.curate.tasks import ClipTask, VideoTask
+from worldsmith.video.io import iter_av_frames, reformat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,9 +84,6 @@ class SplitStage:
         (a test checks it).
         """
         import numpy as np
-
-        from worldsmith.curate.shots.content import decode_size, plane_features
-        from worldsmith.video.io import iter_av_frames, reformat
 
         det = self.detector
         h, w = decode_size(video.height, video.width, det.width)

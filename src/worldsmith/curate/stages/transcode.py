@@ -36,6 +36,7 @@ from worldsmith.config import check
 from worldsmith.curate import frames as shared
 from worldsmith.curate.stage import ClipStage, Resources, guard_clip
 from worldsmith.curate.tasks import ClipTask, VideoTask
+from worldsmith.video.io import probe
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -83,7 +84,6 @@ class TranscodeStage(ClipStage):
         return batch
 
     def process_clip(self, clip: ClipTask) -> None:
-        from worldsmith.video.io import probe
 
         info = probe(clip.source)
         self._transcode(clip, output_size(info.width, info.height, self.config.max_height), None)
