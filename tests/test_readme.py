@@ -250,8 +250,9 @@ def run_all(table: dict[str, list[str]], root: Path, capsys) -> dict[str, float]
         seconds[line] = time.perf_counter() - t0
         out, err = capsys.readouterr()
         assert exc.value.code == 0, f"`worldsmith {line}` exited {exc.value.code} ({seconds}):\n{err[-2000:]}"
-        if seconds[line] > 2:  # long work says what it is doing
-            assert err.strip(), f"`worldsmith {line}` ran {seconds[line]:.0f} s without a word on stderr"
+        # long work says what it is doing; every README command does (measured), so the check asks it of
+        # all of them instead of timing them (a timed check failed on a loaded machine)
+        assert err.strip(), f"`worldsmith {line}` ran {seconds[line]:.0f} s without a word on stderr"
         assert "…" not in err, f"`worldsmith {line}` cut a line short:\n{err}"  # readable in a log
     return seconds
 

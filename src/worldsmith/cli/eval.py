@@ -48,6 +48,7 @@ def geometry(
     if gap < 1:
         raise typer.BadParameter(f"need --gap >= 1, got {gap}")
     opts = {"gap": gap, **_matching(upscale, contrast_threshold)}
+    console.print(f"[dim]3D consistency of {target}: SIFT matches, RANSAC, Sampson error[/]")
     score = files.episode_geometry if target.is_dir() else files.geometry
     _print_scores(score(target, **opts))
 
@@ -67,6 +68,7 @@ def physics(
     lpips_net: Annotated[str, typer.Option("--lpips-net", help="alex or vgg.")] = "alex",
 ) -> None:
     """Physics alignment against simulator ground truth, with copy-last and linear baselines."""
+    console.print(f"[dim]physics alignment of {prediction} against {episode} and the baselines[/]")
     print_json(
         files.physics(prediction, episode, cond=cond, lpips_backbone=lpips_backbone, lpips_net=lpips_net)
     )
@@ -79,4 +81,5 @@ def multiview(
     contrast_threshold: Contrast = 0.04,
 ) -> None:
     """Multi-view consistency: temporal (TSE) and cross-view (CSE) Sampson errors."""
+    console.print(f"[dim]multi-view consistency of {episode}: temporal and cross-view Sampson errors[/]")
     _print_scores(files.multiview(episode, **_matching(upscale, contrast_threshold)))
