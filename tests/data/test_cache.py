@@ -110,7 +110,7 @@ class CountingEncoder:
 
 def test_encode_captions_once_per_distinct_caption(monkeypatch):
     fake = CountingEncoder()
-    monkeypatch.setattr("worldsmith.text.encoders.load_text_encoder", lambda name: fake)
+    monkeypatch.setattr("worldsmith.data.captions.load_text_encoder", lambda name: fake)
     captions = ["a ball", "", "a ball", "a cube", ""]
     text, mask, name = encode_captions(captions, "fake")
     assert name == "fake" and fake.batches == [["", "a ball", "a cube"]]  # each distinct caption once
