@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from worldsmith import __version__, config, fs
-from worldsmith.checkpoint import Pretrained, unshare
+from worldsmith.checkpoint import Pretrained, load_strict, unshare
 from worldsmith.distributed import checkpoint as dcp_io
 from worldsmith.errors import CheckpointError
 
@@ -222,16 +222,10 @@ def read_export(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torc
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load an export's weights into `model` (strict); mismatches raise `CheckpointError`."""
     _, weights = read_export(path)
-    result = model.load_state_dict(weights, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(
-            f"'{path}' does not match {type(model).__name__}: missing {result.missing_keys[:5]}, "
-            f"unexpected {result.unexpected_keys[:5]}; build the model from the export's config.json"
-        )
-    return model
+    return load_strict(model, weights, path)
 
 
 def load_model(path: str | os.PathLike, build) -> nn.Module:
-    """``build(config_dict) -> nn.Module``, then its weights from the export at `path`."""
-    cfg, _ = read_export(path)
-    return load_weights(build(cfg), path)
+    """``build(config_dict) -> nn.Module``, then its weights from the export at `path` (read once)."""
+    cfg, weights = read_export(path)
+    return load_strict(build(cfg), weights, path)
