@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ar_tiny import tiny_config  # noqa: E402
 
 from worldsmith.autoregressive.gpt import GPT  # noqa: E402
+from worldsmith.runs import torch_threads
 
 
 @pytest.fixture
@@ -22,7 +23,5 @@ def model() -> GPT:
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny models are overhead-bound: one thread avoids oversubscribing the shared 2-core CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with torch_threads(1):
+        yield

@@ -6,14 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from worldsmith.runs import torch_threads
 
 sys.path.insert(0, str(Path(__file__).parent))  # posttrain_helpers
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield

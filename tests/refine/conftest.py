@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+from worldsmith.runs import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
