@@ -39,9 +39,9 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
+from worldsmith.data.episodes import episode_meta, read_action_clips
 from worldsmith.diffusion.recipes import demo_train
 from worldsmith.eval.action import future_scores, sensitivity, skill
-from worldsmith.posttrain.data import episode_meta, read_action_clips
 from worldsmith.posttrain.recipes import predict_with_actions
 from worldsmith.posttrain.world import load_action_world
 from worldsmith.runs import seeded_init, torch_threads, versions

@@ -214,7 +214,7 @@ def report(args, test, rows: dict, runs: dict, seconds: float) -> None:
 
 
 def _meta(folder: str) -> dict:
-    from worldsmith.posttrain.data import episode_meta
+    from worldsmith.data.episodes import episode_meta
 
     return episode_meta(folder)
 

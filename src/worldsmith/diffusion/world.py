@@ -26,6 +26,7 @@ from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.edm import EDMConfig
 from worldsmith.diffusion.flow import FlowConfig
 from worldsmith.errors import CheckpointError, WorldsmithError
+from worldsmith.video.transforms import to_model, to_uint8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +92,28 @@ class WorldModel:
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(x)
         return x / self.spec.noise.sigma_data * std + mean
+
+    @torch.no_grad()
+    def encode_frames(self, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
+        """uint8 clips ``[N, F, H, W, 3]`` -> diffusion-space latents ``[N, C, T, h, w]`` with the
+        world's tokenizer, `batch` clips at a time (in-memory clips; a dataset goes through the
+        latent cache, `worldsmith.data.encode_clips`)."""
+        out = []
+        for i in range(0, len(frames), batch):
+            x = torch.stack([to_model(f) for f in frames[i : i + batch]])  # [b, 3, F, H, W]
+            out.append(self.normalize(self._tokenizer().encode(x)))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def decode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Diffusion-space latents ``[B, C, T, h, w]`` -> uint8 clips ``[B, F, H, W, 3]``."""
+        decoded = self._tokenizer().decode(self.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]
+        return torch.stack([to_uint8(d) for d in decoded])
+
+    def _tokenizer(self) -> torch.nn.Module:
+        if self.tokenizer is None:
+            raise WorldsmithError("this world model has no tokenizer; load one with --tokenizer DIR")
+        return self.tokenizer
 
     def save_pretrained(self, path: str | Path) -> Path:
         with fs.atomic_dir(path) as tmp:

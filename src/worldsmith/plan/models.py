@@ -23,7 +23,7 @@ from worldsmith.errors import CheckpointError, WorldsmithError
 from worldsmith.eval.physics import appearance_models, background_plate, segment
 from worldsmith.plan.tasks import Rollout
 from worldsmith.plan.twin import ACTION_DIM, ROBOT, Observation, Twin, unproject_to_plane
-from worldsmith.posttrain.recipes import clip_geometry, decode_latents, encode_clips, sample_action_latents
+from worldsmith.posttrain.recipes import clip_geometry, decode_latents, sample_action_latents
 from worldsmith.posttrain.world import load_action_world
 from worldsmith.sim.robot import TABLE_Z
 
@@ -125,7 +125,7 @@ class WorldModelPlanner:
         clip of it (latent frames after the first summarise k frames; the first, one)."""
         frames, _, _ = clip_geometry(self.world)
         clip = torch.from_numpy(image).expand(1, frames, *image.shape)  # [1, F, h, w, 3]
-        return encode_clips(self.world, clip)[0, :, -1]
+        return self.world.encode_frames(clip)[0, :, -1]
 
     def predict(self, given: torch.Tensor, actions: torch.Tensor) -> np.ndarray:
         return self.sample(given, actions)[1]

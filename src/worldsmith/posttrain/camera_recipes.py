@@ -23,11 +23,11 @@ import torch
 from worldsmith import fs
 from worldsmith.config import check
 from worldsmith.console import console
+from worldsmith.data.episodes import episode_folders
 from worldsmith.diffusion.pipeline import build_guard
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.posttrain.camera import CameraDiT, CameraError, CameraObjective, camera_rays, check_path
 from worldsmith.posttrain.camera_path import read_camera_path
-from worldsmith.posttrain.data import episode_folders
 from worldsmith.posttrain.lora import (
     LoRAConfig,
     add_lora,
@@ -38,7 +38,6 @@ from worldsmith.posttrain.recipes import (
     clip_geometry,
     condition_objective_config,
     decode_latents,
-    encode_clips,
     fit_posttrain,
     posttrain_train_config,
     sample_conditioned,
@@ -152,7 +151,7 @@ def posttrain_camera(
     frames, size, _ = clip_geometry(world)
     clips = read_camera_clips(data, frames=frames, size=size, stride=cfg.stride)
     console.print(f"{len(clips)} clips of {frames} frames with their cameras")
-    latents = encode_clips(world, clips.frames)
+    latents = world.encode_frames(clips.frames)
     rays = rays_for(world, clips.K, clips.w2c)  # [N, 6, T, h, w]
     train_cfg = posttrain_train_config(train, overrides, len(clips))
     with seeded_init(train_cfg.seed):

@@ -22,6 +22,7 @@ import torch
 from worldsmith import fs
 from worldsmith.config import check, load
 from worldsmith.console import console
+from worldsmith.data.episodes import read_action_clips
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import ObjectiveConfig
 from worldsmith.diffusion.pipeline import build_guard
@@ -35,14 +36,13 @@ from worldsmith.posttrain.action import (
     actions_needed,
     check_actions,
 )
-from worldsmith.posttrain.data import read_action_clips
 from worldsmith.posttrain.lora import LoRAConfig, add_lora, trainable_parameters
 from worldsmith.posttrain.world import load_action_world, load_base, save_action_world
 from worldsmith.runs import seeded_init, torch_threads
 from worldsmith.train import TrainConfig, Trainer
 from worldsmith.train.metrics import read_metrics
 from worldsmith.video import io
-from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
+from worldsmith.video.transforms import resize_center_crop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,16 +77,6 @@ def clip_geometry(world: WorldModel) -> tuple[int, tuple[int, int], int]:
     st, s = tok.config.temporal_compression, tok.config.spatial_compression
     T, h, w = world.spec.latent_size
     return 1 + st * (T - 1), (h * s, w * s), st
-
-
-@torch.no_grad()
-def encode_clips(world: WorldModel, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
-    """uint8 clips ``[N, F, H, W, 3]`` -> normalised latents ``[N, C, T, h, w]`` (EDM space)."""
-    out = []
-    for i in range(0, len(frames), batch):
-        x = torch.stack([to_model(f) for f in frames[i : i + batch]])  # [b, 3, F, H, W]
-        out.append(world.normalize(world.tokenizer.encode(x)))
-    return torch.cat(out)
 
 
 def peak_rss_mb() -> float:
@@ -179,7 +169,7 @@ def posttrain_action(
     console.print(
         f"{len(clips)} clips of {frames} frames, action dimension {clips.action_dim} (from the data)"
     )
-    latents = encode_clips(world, clips.frames)
+    latents = world.encode_frames(clips.frames)
     train_cfg = posttrain_train_config(train, overrides, len(clips))
     with seeded_init(train_cfg.seed):
         net = ActionDiT(world.dit, action_cfg)
@@ -246,7 +236,7 @@ def sample_conditioned(
     frames, size, _ = clip_geometry(world)
     if tuple(given.shape[2:4]) != size:
         raise WorldsmithError(f"given frames are {tuple(given.shape[2:4])}, the model works at {size}")
-    cond = encode_clips(world, given[:, :1])  # [B, C, 1, h, w]
+    cond = world.encode_frames(given[:, :1])  # [B, C, 1, h, w]
     B, C, _, h, w = cond.shape
     T = world.spec.latent_size[0]
     model = net if net is not None else world.dit
@@ -261,8 +251,7 @@ def sample_conditioned(
 @torch.no_grad()
 def decode_latents(world: WorldModel, x: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
     """Normalised latents ``[B, C, T, h, w]`` -> uint8 clips ``[B, F, H, W, 3]`` (frame 0: `given`)."""
-    decoded = world.tokenizer.decode(world.denormalize(x)).clamp(-1, 1)  # [B, 3, F, H, W]
-    video = torch.stack([to_uint8(d) for d in decoded])  # [B, F, H, W, 3]
+    video = world.decode_frames(x)  # [B, F, H, W, 3]
     video[:, :1] = given[:, :1]
     return video
 

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from worldsmith.data.curated import MANIFESTS, read_manifest
 from worldsmith.errors import WorldsmithError
 from worldsmith.studio.paths import StudioPathError, relative, resolve_inside
 from worldsmith.studio.runs import walk
 
-MANIFESTS = ("manifest.parquet", "manifest.jsonl")
 MAX_LIMIT = 500
 
 
@@ -36,15 +36,7 @@ def load_manifest(folder: Path) -> list[dict[str, Any]]:
     hit = _cache.get(path)
     if hit and hit[0] == stamp:
         return hit[1]
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            rows = pq.read_table(path).to_pylist()
-        else:
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except Exception as err:  # noqa: BLE001 - any unreadable manifest is the user's file, reported
-        raise WorldsmithError(f"manifest '{path.name}' cannot be read: {err}") from None
+    rows = read_manifest(path)  # the training path's reader: what the page shows is what training reads
     _cache[path] = (stamp, rows)
     return rows
 

@@ -1,4 +1,4 @@
-"""Robot episodes with actions -> clips for action post-training and its evaluation.
+"""Twin episodes with actions -> clips for post-training (actions, camera paths) and its evaluation.
 
 Reads episode folders written by `worldsmith sim run` (`worldsmith.sim.dataset`): the video of one
 camera and ``states.npz``'s ``actions [T, A]`` (action t moves frame t to t + 1), plus what the
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldsmith.posttrain.action import ActionError
+from worldsmith.data.videos import DataError
 from worldsmith.sim.dataset import load_episode
 from worldsmith.video.transforms import resize_center_crop
 
@@ -41,7 +41,7 @@ def episode_folders(root: str | Path) -> list[Path]:
     root = Path(root)
     folders = sorted(p.parent for p in root.glob("**/meta.json"))
     if not folders:
-        raise ActionError(
+        raise DataError(
             f"'{root}' holds no episode folders (episode_*/meta.json); render robot episodes with "
             "`worldsmith sim run robot --out DIR` (or `pusher` for the second robot)"
         )
@@ -52,15 +52,15 @@ def read_actions(folder: Path) -> np.ndarray:
     """``actions [T, A]`` of one episode, checked (present, 2-D, finite)."""
     with np.load(folder / "states.npz", allow_pickle=False) as z:
         if "actions" not in z.files:
-            raise ActionError(
+            raise DataError(
                 f"'{folder}/states.npz' has no actions (scenario without an agent); post-train on robot "
                 "scenarios (push, push_noisy, explore_ou, explore_waypoints, pusher)"
             )
         actions = z["actions"].astype(np.float32)
     if actions.ndim != 2:
-        raise ActionError(f"'{folder}/states.npz': actions must be [T, A], got shape {actions.shape}")
+        raise DataError(f"'{folder}/states.npz': actions must be [T, A], got shape {actions.shape}")
     if not np.isfinite(actions).all():
-        raise ActionError(f"'{folder}/states.npz': actions contain NaN or inf; re-render or drop the episode")
+        raise DataError(f"'{folder}/states.npz': actions contain NaN or inf; re-render or drop the episode")
     return actions
 
 
@@ -83,7 +83,7 @@ def read_action_clips(
         dims.setdefault(actions.shape[1], folder)
         if len(dims) > 1:
             (a, fa), (b, fb) = list(dims.items())[:2]
-            raise ActionError(
+            raise DataError(
                 f"episodes disagree on the action dimension: '{fa}' has {a}, '{fb}' has {b}; "
                 "post-train one robot per run (one --data folder per action space)"
             )
@@ -99,7 +99,7 @@ def read_action_clips(
                 out_m.append(_resize_masks(m, size) if size is not None else m)
             sources.append((str(folder), start))
     if not out_f:
-        raise ActionError(
+        raise DataError(
             f"no episode under '{root}' has {frames} frames; render longer episodes or lower --frames"
         )
     return ActionClips(
