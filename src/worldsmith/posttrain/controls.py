@@ -60,7 +60,9 @@ def parse_controls(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 def _check_video(frames: torch.Tensor, what: str) -> np.ndarray:
     if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ControlError(f"{what}: expected a uint8 video [T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
+        raise ControlError(
+            f"{what}: expected a uint8 video [T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}"
+        )
     return frames.numpy()
 
 
@@ -145,12 +147,12 @@ def check_controls(controls: dict[str, torch.Tensor], frames: int | None = None,
         want_T = frames if frames is not None else (ref.shape[0] if ref is not None else T)
         want_hw = size if size is not None else (tuple(ref.shape[1:3]) if ref is not None else (H, W))
         other = f"the video ({want_hw[1]}x{want_hw[0]}, {want_T} frames)" if ref is None or size else ref_name
-        if (H, W) != tuple(want_hw):
+        if tuple(want_hw) != (H, W):
             raise ControlError(
                 f"{where} {name}: {W}x{H} frames, unlike {other}; give controls of the video's size "
                 f"({want_hw[1]}x{want_hw[0]})"
             )
-        if T != want_T:
+        if want_T != T:
             raise ControlError(
                 f"{where} {name}: {T} frames, unlike {other}; give one control frame per video frame "
                 f"({want_T})"
@@ -165,7 +167,9 @@ def control_latents(video: torch.Tensor, name: str, k: int, s: int) -> torch.Ten
     c = CONTROL_CHANNELS[check_type(name)]
     Fr, H, W, _ = video.shape
     if (Fr - 1) % k or H % s or W % s:
-        raise ControlError(f"{name} control of {Fr} frames at {W}x{H} does not fit 1 + n*{k} frames, x{s} cells")
+        raise ControlError(
+            f"{name} control of {Fr} frames at {W}x{H} does not fit 1 + n*{k} frames, x{s} cells"
+        )
     x = video.permute(3, 0, 1, 2).float() / 127.5 - 1.0  # [3, F, H, W]
     x = x[:c] if c == 3 else x.mean(0, keepdim=True)  # [c, F, H, W]
     rest = rearrange(x[:, 1:], "c (t k) h w -> c t k h w", k=k).mean(2) if Fr > 1 else x[:, :0]
