@@ -104,3 +104,5 @@ def test_every_writing_command_takes_seed():
     assert len(commands) > 30
     missing = [name for name, opts in commands if "--out" in opts and "--seed" not in opts]
     assert not missing, missing
+    unrelaxable = [name for name, opts in commands if "--guard" in opts and "--guard-policy" not in opts]
+    assert not unrelaxable, unrelaxable  # every guarded command takes a site's policy (docs/guardrails.md)

@@ -115,11 +115,12 @@ def ar_video2world(
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus mass (Cosmos: 0.8; 1 = off).")] = 0.8,
     seed: Seed = 0,
     guard: Guard = "default",
+    guard_policy: GuardPolicyOpt = None,
 ) -> None:
     """Continue a video token by token with an AR world model (KV cache; Medusa with --medusa)."""
     kw = dict(video=video, prompt=prompt, cond_frames=cond_frames, latent_frames=latent_frames, medusa=medusa,
-              diffusion_decoder=diffusion_decoder, decoder_steps=decoder_steps,
-              temperature=temperature, top_k=top_k, top_p=top_p, guard=guard)  # fmt: skip
+              diffusion_decoder=diffusion_decoder, decoder_steps=decoder_steps, temperature=temperature,
+              top_k=top_k, top_p=top_p, guard=guard, guard_policy=guard_policy)  # fmt: skip
     run_command(out, "generate ar-video2world", {"ckpt": ckpt, **kw}, seed,
                 lambda: run_ar_generate(ckpt, out, seed=seed, **kw))  # fmt: skip
     console.print(f"wrote {out / 'video.mp4'}")
@@ -136,9 +137,10 @@ def action2world(
     sampler: Sampler = "heun",
     guidance: Annotated[float, typer.Option("--guidance", help="CFG scale on actions (1 = off).")] = 1.0,
     guard: Guard = "default",
+    guard_policy: GuardPolicyOpt = None,
 ) -> None:
     """Predict what the robot's actions do, from one start frame."""
-    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard, guard_policy=guard_policy)
     _conditioned(out, seed, "action2world", generate_action2world, ckpt, video, actions=actions, **kw)
 
 
@@ -163,7 +165,8 @@ def camera2world(
     sampler: Sampler = "heun",
     guidance: Annotated[float, typer.Option("--guidance", help="CFG scale on the camera (1 = off).")] = 1.0,
     guard: Guard = "default",
+    guard_policy: GuardPolicyOpt = None,
 ) -> None:
     """Render what the camera would see moving along a requested path, from one start frame."""
-    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard)
+    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard, guard_policy=guard_policy)
     _conditioned(out, seed, "camera2world", generate_camera2world, ckpt, video, camera=camera, **kw)

@@ -3,8 +3,9 @@ with LoRA; `merge` folds LoRA adapters into the DiT for export."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +22,22 @@ Init = Annotated[Path, typer.Option("--init", help="Base world-model dir (ours, 
 LoraRank = Annotated[int, typer.Option("--lora-rank", help="LoRA rank; 0 = full fine-tuning.")]
 Tokenizer = Annotated[Path | None, typer.Option("--tokenizer", help="Tokenizer dir, if --init has none.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")]
+
+
+def run_posttrain(out: Path, command: str, fn: Callable[..., dict[str, Any]], *, init: Path, data: Path,
+                  config: Any, args: dict[str, Any], seed: int, override: list[str] | None, steps: int | None,
+                  tokenizer: Path | None, resume: bool) -> None:  # fmt: skip
+    """One post-training command: ``fn(init, data, out, config=, train=, overrides=, tokenizer=, resume=)``
+    inside the run directory, with the `train.` overrides checked and recorded (every `posttrain` recipe
+    has this signature, so a new condition is one recipe and one command)."""
+    sets = _train_sets(train_sets(override, steps))
+    record = {"init": init, "data": data, **args, "set": sets}
+    keys = [s.removeprefix("train.") for s in sets]  # the recipes take TrainConfig keys
+    run_command(out, f"posttrain {command}", record, seed, lambda: fn(
+        init, data, out, config=config, train={"seed": seed}, overrides=keys, tokenizer=tokenizer,
+        resume=resume,
+    ))  # fmt: skip
+    console.print(f"wrote {out / 'model'}")
 
 
 @app.command("action")
@@ -47,22 +64,15 @@ def action(
     seed: Seed = 0,
 ) -> None:
     """Make a pretrained world model follow a robot's actions (action dimension read from --data)."""
-    sets = _train_sets(train_sets(override, steps))
     cfg = ActionPosttrainConfig(
         lora_rank=lora_rank,
         action_dropout=action_dropout,
         frames=frames,
         size=parse_size(size) if size else None,
     )
-    args = dict(
-        init=init, data=data, lora_rank=lora_rank, action_dropout=action_dropout, frames=frames, size=size
-    )
-    args["set"] = sets
-    run_command(out, "posttrain action", args, seed, lambda: posttrain_action(
-        init, data, out, config=cfg, train={"seed": seed}, overrides=[s[len("train."):] for s in sets],
-        tokenizer=tokenizer, resume=resume,
-    ))  # fmt: skip
-    console.print(f"wrote {out / 'model'}")
+    args = dict(lora_rank=lora_rank, action_dropout=action_dropout, frames=frames, size=size)
+    run_posttrain(out, "action", posttrain_action, init=init, data=data, config=cfg, args=args, seed=seed,
+                  override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 
 
 def _train_sets(override: list[str] | None) -> list[str]:
@@ -93,14 +103,10 @@ def camera(
     seed: Seed = 0,
 ) -> None:
     """Make a pretrained world model follow a requested camera path (Plücker rays on its input)."""
-    sets = _train_sets(train_sets(override, steps))
     cfg = CameraPosttrainConfig(lora_rank=lora_rank, camera_dropout=camera_dropout)
-    args = dict(init=init, data=data, lora_rank=lora_rank, camera_dropout=camera_dropout, set=sets)
-    run_command(out, "posttrain camera", args, seed, lambda: posttrain_camera(
-        init, data, out, config=cfg, train={"seed": seed}, overrides=[s[len("train."):] for s in sets],
-        tokenizer=tokenizer, resume=resume,
-    ))  # fmt: skip
-    console.print(f"wrote {out / 'model'}")
+    args = dict(lora_rank=lora_rank, camera_dropout=camera_dropout)
+    run_posttrain(out, "camera", posttrain_camera, init=init, data=data, config=cfg, args=args, seed=seed,
+                  override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 
 
 @app.command("merge")

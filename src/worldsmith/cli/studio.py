@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from worldsmith.cli.common import GuardPolicyOpt
+
 
 def studio(
     runs: Annotated[
@@ -20,11 +22,12 @@ def studio(
     guard: Annotated[
         str, typer.Option("--guard", help="Guards on generations: default | blocklist.")
     ] = "default",
+    guard_policy: GuardPolicyOpt = None,
 ) -> None:
     """Serve the Studio: look at runs, curated data and predictions; generate interactively."""
     from worldsmith.studio.server import serve  # fastapi + uvicorn (~0.6 s to import): only this command
 
-    serve(runs, host=host, port=port, guard=guard)
+    serve(runs, host=host, port=port, guard=guard, guard_policy=guard_policy)
 
 
 COMMANDS = {"studio": studio}

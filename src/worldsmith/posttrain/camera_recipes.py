@@ -211,10 +211,11 @@ def generate_camera2world(
     guidance: float = 1.0,
     seed: int = 0,
     guard: str = "default",
+    guard_policy: str | Path | None = None,
 ) -> dict[str, Any]:
     """``worldsmith generate camera2world``: the first frame of `video` + the camera path `camera`
     (path.json or a COLMAP text export) -> ``out/video.mp4``."""
-    guard_pipe = build_guard(guard)
+    guard_pipe = build_guard(guard, guard_policy)
     path = read_camera_path(camera)
     world, net = load_camera_world(ckpt)
     frames, size, _ = clip_geometry(world)

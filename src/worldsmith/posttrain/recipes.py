@@ -292,10 +292,11 @@ def generate_action2world(
     guidance: float = 1.0,
     seed: int = 0,
     guard: str = "default",
+    guard_policy: str | Path | None = None,
 ) -> dict[str, Any]:
     """``worldsmith generate action2world``: the first frame of `video` + the actions in `actions`
     (``.npy``, ``[T, A]``) -> ``out/video.mp4`` (the predicted clip, first frame given)."""
-    guard_pipe = build_guard(guard)
+    guard_pipe = build_guard(guard, guard_policy)
     acts = read_actions_file(actions)
     world, net = load_action_world(ckpt)
     frames, size, k = clip_geometry(world)

@@ -132,10 +132,10 @@ def find_checkpoints(root: Path, *, max_depth: int = 5) -> list[dict[str, Any]]:
 class Jobs:
     """Generation jobs of one server: one runs at a time, the others wait in order."""
 
-    def __init__(self, root: Path, *, guard: str = "default"):
+    def __init__(self, root: Path, *, guard: str = "default", guard_policy: str | None = None):
         if guard not in STUDIO_GUARDS:
             raise WorldsmithError(f"studio --guard must be one of {', '.join(STUDIO_GUARDS)}, got '{guard}'")
-        self.root, self.guard_name = root.resolve(), guard
+        self.root, self.guard_name, self.guard_policy = root.resolve(), guard, guard_policy
         self.jobs: dict[str, Job] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-generate")
         self._lock = threading.Lock()
@@ -146,7 +146,7 @@ class Jobs:
 
         with self._lock:  # the guard models load once per server
             if self._guard is None:
-                self._guard = build_guard(self.guard_name)
+                self._guard = build_guard(self.guard_name, self.guard_policy)
         self._guard.require_prompt(prompt)  # GuardBlocked (a WorldsmithError): the request fails
 
     def _new_run(self) -> Path:
@@ -186,7 +186,7 @@ class Jobs:
             job.step, job.phase = done, "sampling" if done < steps else "decoding + post-guard"
 
         kw: dict[str, Any] = dict(steps=req.steps, sampler=req.sampler, guidance=req.guidance)
-        kw |= dict(guard=self.guard_name)
+        kw |= dict(guard=self.guard_name, guard_policy=self.guard_policy)
         args = {"ckpt": relative(self.root, ckpt), "prompt": req.prompt, **kw, "via": "studio"}
         if video is not None:
             args |= {"video": relative(self.root, video), "cond_frames": req.cond_frames}

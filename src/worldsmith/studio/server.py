@@ -109,6 +109,7 @@ def create_app(
     root: str | Path,
     *,
     guard: str = "default",
+    guard_policy: str | None = None,
     limits: UploadLimits | None = None,
     allowed_hosts: tuple[str, ...] | None = None,
 ) -> FastAPI:
@@ -117,7 +118,7 @@ def create_app(
     if not root.is_dir():
         raise WorldsmithError(f"runs folder '{root}' does not exist; pass --runs DIR (e.g. runs/)")
     limits = limits or UploadLimits()
-    jobs = Jobs(root, guard=guard)
+    jobs = Jobs(root, guard=guard, guard_policy=guard_policy)
     app = FastAPI(
         title="worldsmith studio",
         docs_url=None,
@@ -231,12 +232,21 @@ def create_app(
     return app
 
 
-def serve(root: str | Path, *, host: str = "127.0.0.1", port: int = 8765, guard: str = "default") -> None:
+def serve(
+    root: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    guard: str = "default",
+    guard_policy: str | None = None,
+) -> None:
     """Run the Studio with uvicorn until Ctrl-C; loud when reachable from other machines."""
     import uvicorn
 
     loopback = host in LOOPBACK_HOSTS
-    app = create_app(root, guard=guard, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+    app = create_app(
+        root, guard=guard, guard_policy=guard_policy, allowed_hosts=LOOPBACK_HOSTS if loopback else None
+    )
     if not loopback:
         console.print(
             f"[bold red]WARNING: the studio listens on {host}: anyone who can reach this machine on port "
