@@ -34,10 +34,10 @@ from rich.console import Console
 from rich.table import Table
 
 import guard_corpus  # benchmarks/guard_corpus.py, beside this script
+from guard_evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS, evasion_set  # beside this script
 from worldsmith import fs
 from worldsmith.guardrails.blocklist import Blocklist, listed_terms
 from worldsmith.guardrails.classifier import PromptClassifier, binary_metrics, load_prompts
-from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS, evasion_set
 from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig, high_frequency_energy
 from worldsmith.guardrails.pipeline import default_pipeline
 from worldsmith.guardrails.video_safety import VideoSafety, nudenet_model_path

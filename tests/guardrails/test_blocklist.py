@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from guard_evasion import LOOKALIKE_PROMPTS, TRANSFORMS, evasion_set
 from worldsmith.guardrails.base import GuardrailError
 from worldsmith.guardrails.blocklist import Blocklist, lemma_forms, listed_terms, normalize, word_forms
-from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, TRANSFORMS, evasion_set
 
 
 @pytest.fixture(scope="module")

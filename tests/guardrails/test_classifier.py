@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from guard_evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS
 from worldsmith.guardrails import GuardPipeline
 from worldsmith.guardrails.base import GUARD_ERROR, GuardrailError
 from worldsmith.guardrails.blocklist import Blocklist
@@ -23,7 +24,6 @@ from worldsmith.guardrails.classifier import (
     packaged_weights,
     train_head,
 )
-from worldsmith.guardrails.evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS
 
 
 @pytest.fixture(scope="module")
