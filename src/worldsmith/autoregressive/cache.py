@@ -7,7 +7,8 @@ state, so `generate()` never mutates the model and two decodes can share one mod
 
 Buffers are allocated once for ``max_len`` tokens (``[B, Hkv, max_len, Dh]`` per layer) and filled
 left to right; `truncate` rolls back rejected speculative tokens (Medusa) in O(1). The text keys and
-values of cross-attention are computed once per prompt and kept in `cross`.
+values of cross-attention are computed once per prompt and kept in `cross`; those of conditions added
+by post-training (robot actions) in `extra`, under the condition's name.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class KVCache:
     v: list[torch.Tensor]
     length: int = 0
     cross: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer text k, v
+    extra: dict[str, list] = field(default_factory=dict)  # condition -> per layer k, v (post-training)
 
     @classmethod
     def empty(

@@ -6,6 +6,9 @@ the keys/values of every earlier token, so each step runs the network on one tok
 ``use_cache=False`` each step recomputes the whole sequence (the reference the cache must equal,
 and the baseline of `benchmarks/autoregressive.py`). The model is never mutated. A callback
 receives each latent frame ``[B, H, W]`` as soon as its last token exists (streaming).
+
+`cond` holds the extra keyword arguments of a post-trained model's ``hidden`` (an
+`worldsmith.posttrain.ar_action.ActionGPT` takes ``actions``), passed on every forward pass.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def generate(
     use_cache: bool = True,
     on_frame: FrameCallback | None = None,
     stats: dict | None = None,
+    cond: dict | None = None,
 ) -> torch.Tensor:
     """Continue `prefix` ``[B, P]`` by `num_tokens` tokens; returns ``[B, P + num_tokens]``.
 
@@ -47,12 +51,13 @@ def generate(
     stream.update(prefix)
     cache = model.new_cache(prefix.shape[0], P + num_tokens) if use_cache else None
     head = model.output_head()  # logits of the last position only, every method alike
-    passes, new = 0, prefix
+    passes, new, cond = 0, prefix, cond or {}
     for i in range(num_tokens):
         if cache is not None:  # only the new tokens; cross-attention text is cached on the first call
-            h = model.hidden(new, text=text if cache.length == 0 else None, text_mask=text_mask, cache=cache)
+            first = cache.length == 0
+            h = model.hidden(new, text=text if first else None, text_mask=text_mask, cache=cache, **cond)
         else:
-            h = model.hidden(seq[:, : P + i], text=text, text_mask=text_mask)
+            h = model.hidden(seq[:, : P + i], text=text, text_mask=text_mask, **cond)
         passes += 1
         new = sample(head(h[:, -1]), sampling, generator)[:, None]  # [B, 1]
         seq[:, P + i] = new[:, 0]
@@ -75,6 +80,7 @@ def video2world(
     medusa: MedusaHeads | None = None,
     on_frame: FrameCallback | None = None,
     stats: dict | None = None,
+    cond: dict | None = None,
 ) -> torch.Tensor:
     """Given latent frames ``[B, Tg, H, W]`` of DV indices -> ``[B, Tg + num_frames, H, W]``.
 
@@ -94,8 +100,9 @@ def video2world(
     prefix = given.reshape(given.shape[0], -1)  # [B, Tg*H*W]
     n = num_frames * H * W
     kw = dict(
-        text=text, text_mask=text_mask, sampling=sampling, generator=generator, on_frame=on_frame, stats=stats
-    )
+        text=text, text_mask=text_mask, sampling=sampling, generator=generator, on_frame=on_frame,
+        stats=stats, cond=cond,
+    )  # fmt: skip
     if medusa is not None:
         seq = medusa_generate(model, medusa, prefix, n, **kw)
     else:

@@ -18,7 +18,9 @@ Video2World conditions on at least one given latent frame. Attention goes throug
 
 ``GPT.hidden(tokens, cache=...)`` returns the final-normed hidden states ``[B, n, D]``;
 ``GPT(tokens, cache=...)`` the logits ``[B, n, V]``. With a `KVCache` the tokens continue the
-cached sequence (the cache is advanced; the model is never mutated).
+cached sequence (the cache is advanced; the model is never mutated). ``hidden(..., adapter=fn)``
+lets post-training insert layers between the blocks (`worldsmith.posttrain.ar_action`: cross-attention
+to robot actions) without a second copy of this loop.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from worldsmith.nn.rope import apply_rope, rope_3d
 
 class ARInputError(WorldsmithError, ValueError):
     """Tokens or conditions that do not fit the autoregressive model."""
+
+
+Adapter = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]  # (layer, x, positions) -> x
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,6 +273,7 @@ class GPT(nn.Module, Pretrained):
         cache: KVCache | None = None,
         positions: torch.Tensor | None = None,
         attn_mask: torch.Tensor | None = None,
+        adapter: Adapter | None = None,
     ) -> torch.Tensor:
         """Final-normed hidden states ``[B, n, D]`` of `tokens` ``[B, n]``.
 
@@ -278,6 +284,9 @@ class GPT(nn.Module, Pretrained):
         A candidate tree (Medusa) passes, with a cache, each token's grid `positions` ``[n]`` (for
         RoPE and the absolute embedding) and `attn_mask` ``[n, cache.length + n]`` (True = may attend);
         by default the tokens are consecutive and causal.
+
+        `adapter` ``(layer, x [B, n, D], positions [n]) -> x`` runs after every block (layers added
+        by post-training; the positions are the tokens' grid positions).
         """
         start = cache.length if cache is not None else 0
         n = tokens.shape[1]
@@ -296,12 +305,16 @@ class GPT(nn.Module, Pretrained):
         mask = None if text_mask is None else text_mask[:, None, None, :].bool()  # [B, 1, 1, S]
         if cache is not None and text is not None and not cache.cross:
             cache.cross = [blk.cross.text_kv(text) for blk in self.blocks]
+        if adapter is not None and positions is None:
+            positions = torch.arange(start, start + n, device=x.device)  # [n]
         for i, blk in enumerate(self.blocks):
             if cache is not None and cache.cross:
                 text_kv = cache.cross[i]
             else:
                 text_kv = blk.cross.text_kv(text) if text is not None else None
             x = blk(x, rope, text_kv=text_kv, text_mask=mask, cache=cache, start=start, mask=attn_mask)
+            if adapter is not None:
+                x = adapter(i, x, positions)
         if cache is not None:
             cache.length = start + n
         return self.norm(x)

@@ -199,11 +199,12 @@ def medusa_generate(
     on_frame: FrameCallback | None = None,
     stats: dict | None = None,
     tree: CandidateTree | None = None,
+    cond: dict | None = None,
 ) -> torch.Tensor:
     """`generate` with Medusa speculation; prefix ``[1, P]`` -> ``[1, P + num_tokens]``.
 
     `tree` defaults to `CandidateTree.branching` over all heads. `stats` receives ``forward_passes``,
-    ``mean_accepted`` (tokens emitted per verification pass) and ``tree_nodes``.
+    ``mean_accepted`` (tokens emitted per verification pass) and ``tree_nodes``. `cond`: as `generate`'s.
     """
     sampling = sampling or SamplingConfig()
     heads.check_base(model)
@@ -217,7 +218,8 @@ def medusa_generate(
     head_fn = model.output_head()
     stream = FrameStream(model, on_frame, P)
     seq = torch.cat([prefix, prefix.new_zeros(1, num_tokens)], dim=1)  # filled in place
-    h = model.hidden(prefix, text=text, text_mask=text_mask, cache=cache)[0, -1]  # [D]
+    cond = cond or {}
+    h = model.hidden(prefix, text=text, text_mask=text_mask, cache=cache, **cond)[0, -1]  # [D]
     nxt = int(sample(head_fn(h)[None], sampling, generator)[0])
     proposals = _propose(heads, h, head_fn, tree.width)  # [K, w]
     produced, passes, verifies = 0, 1, 0
@@ -228,7 +230,7 @@ def medusa_generate(
         cand[0] = nxt
         mask = torch.cat([torch.ones(n, start, dtype=torch.bool), tree.mask[:n, :n]], dim=1)
         h = model.hidden(cand[None], text_mask=text_mask, cache=cache, positions=start + tree.depth[:n],
-                         attn_mask=mask)[0]  # fmt: skip
+                         attn_mask=mask, **cond)[0]  # fmt: skip
         logits = head_fn(h)  # [n, V]: the base's prediction after each node
         if sampling.greedy:  # one argmax per row, shared by the acceptance test and the next token
             best = logits.argmax(-1)  # [n]

@@ -63,9 +63,14 @@ class ARObjective:
         )
         check(self.max_positions >= 0, "max_positions", self.max_positions, "must be >= 0 (0 = all)")
 
+    def condition(self, batch: Any) -> dict[str, Any]:
+        """Extra keyword arguments of ``model.hidden`` from the batch (post-training: actions)."""
+        return {}
+
     def __call__(self, model: GPT, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         tokens, text, mask = unpack(batch)
-        hidden = model.hidden(tokens[:, :-1], text=text, text_mask=mask)  # [B, L-1, D]
+        cond = self.condition(batch)
+        hidden = model.hidden(tokens[:, :-1], text=text, text_mask=mask, **cond)  # [B, L-1, D]
         pos = _subset(hidden.shape[1], self.max_positions, tokens.device)
         logits = model.lm_head(hidden[:, pos])  # [B, P, V]
         ignore = self.ignore_first_latents * model.cfg.tokens_per_frame
