@@ -69,7 +69,7 @@ def diffusers_key(key: str) -> str:
     return key
 
 
-def _diffusers_parts(key: str) -> list[str]:
+def diffusers_parts(key: str) -> list[str]:
     """The diffusers keys whose tensors, stacked, make our tensor `key`."""
     for fused, parts in _FUSED.items():
         if key.endswith(fused):
@@ -155,11 +155,15 @@ def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
     }
 
 
-def from_diffusers_state_dict(model: DiT, sd: dict[str, torch.Tensor], *, where: str = "state dict") -> DiT:
-    """Load a ``CosmosTransformer3DModel`` state dict into `model` (strict: every tensor accounted for)."""
+def from_diffusers_state_dict(
+    model: torch.nn.Module, sd: dict[str, torch.Tensor], *, where: str = "state dict", parts_of=None
+) -> torch.nn.Module:
+    """Load a ``CosmosTransformer3DModel`` state dict into `model` (strict: every tensor accounted for).
+    `parts_of(key)` names the diffusers keys of our `key` (default: the DiT's; ControlNet branches
+    pass theirs, `worldsmith.posttrain.control`)."""
     ours, used = {}, set()
     for key in model.state_dict():
-        parts = _diffusers_parts(key)
+        parts = (parts_of or diffusers_parts)(key)
         if all(p in sd for p in parts):
             ours[key] = torch.cat([sd[p] for p in parts]) if len(parts) > 1 else sd[parts[0]]
             used.update(parts)
@@ -168,11 +172,12 @@ def from_diffusers_state_dict(model: DiT, sd: dict[str, torch.Tensor], *, where:
     return model
 
 
-def to_diffusers_state_dict(model: DiT) -> dict[str, torch.Tensor]:
-    """Our weights under diffusers' names (to load into ``CosmosTransformer3DModel``)."""
+def to_diffusers_state_dict(model: torch.nn.Module, *, parts_of=None) -> dict[str, torch.Tensor]:
+    """Our weights under diffusers' names (to load into ``CosmosTransformer3DModel``; `parts_of` as in
+    `from_diffusers_state_dict`)."""
     out = {}
     for key, value in model.state_dict().items():
-        parts = _diffusers_parts(key)
+        parts = (parts_of or diffusers_parts)(key)
         out |= dict(zip(parts, value.chunk(len(parts)), strict=True))
     return out
 

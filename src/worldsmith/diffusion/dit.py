@@ -290,6 +290,7 @@ class DiT(nn.Module, Pretrained):
         extra_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         img_context: torch.Tensor | None = None,
         extra_tokens: torch.Tensor | None = None,
+        block_residuals: dict[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Args:
         x: ``[B, C, T, H, W]`` preconditioned latents (``c_in * x``).
@@ -304,6 +305,8 @@ class DiT(nn.Module, Pretrained):
         img_context: ``[B, N, img_context_dim]`` image tokens (configs with `img_context_dim`).
         extra_tokens: ``[B, L, D]`` added to the patch embeddings: extra input channels concatenated
             to the latents, as a linear layer of their patches (`worldsmith.posttrain.camera`).
+        block_residuals: ``{i: [B, L, D]}`` added to the output of block ``i`` (ControlNet branches,
+            `worldsmith.posttrain.control`; diffusers' ``block_controlnet_hidden_states``).
         """
         cfg = self.cfg
         B, C, T, H, W = x.shape
@@ -350,8 +353,10 @@ class DiT(nn.Module, Pretrained):
         if self.text_proj is not None:
             text = F.gelu(self.text_proj(text))  # [B, S, text_dim]
         img = None if img_context is None or self.img_proj is None else F.gelu(self.img_proj(img_context))
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x, emb, shared, text, rope=rope, pos=pos, text_mask=mask, img=img)
+            if block_residuals is not None and i in block_residuals:
+                x = x + block_residuals[i].to(x.dtype)
 
         shift, scale = self.final_mod(emb, shared)
         x = self.proj_out(_modulate(x, shift, scale))  # [B, L, ph*pw*pt*C]
