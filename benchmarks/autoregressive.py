@@ -56,6 +56,7 @@ from worldsmith.autoregressive.medusa import (
 from worldsmith.autoregressive.objective import ARObjective, MedusaObjective
 from worldsmith.autoregressive.recipes import TokenDataset
 from worldsmith.autoregressive.sampling import GREEDY
+from worldsmith.machine import read_result, write_result
 from worldsmith.runs import versions
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.presets import get_preset as tokenizer_preset
@@ -457,7 +458,7 @@ def main() -> None:
         prepare_tokenizers(args.cache, args.dv, args.cv, args.tokenizer_steps, quick=args.quick,
                            shortcut=args.lowpass_shortcut, fast=args.fast)  # fmt: skip
         return
-    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.quick else {}
+    old = read_result(RESULTS) if not args.quick else {}
     result = {
         "benchmark": "autoregressive: decoding speed (no cache / KV cache / Medusa) and diffusion decoder"
     }
@@ -494,9 +495,9 @@ def main() -> None:
     if args.validation and args.part in ("all", "decoder"):
         dec, validation = old.get("diffusion_decoder"), dec
     result |= {"speed": speed, "diffusion_decoder": dec, "diffusion_decoder_validation": validation,
-               "quick": args.quick, "machine": MACHINE, "versions": versions()}  # fmt: skip
+               "quick": args.quick, "load": MACHINE, "versions": versions()}  # fmt: skip
     if not args.quick:
-        fs.write_json(RESULTS, result)
+        write_result(RESULTS, result)
         console.print(f"wrote {RESULTS}")
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.config import load, to_dict
 from worldsmith.curate.pipeline import CurateConfig, curate
 from worldsmith.curate.runners import RayRunner, SequentialRunner, cpu_seconds
+from worldsmith.machine import write_result
 from worldsmith.runs import versions
 from worldsmith.video import io
 
@@ -134,7 +134,7 @@ def main() -> None:
     machine = (f"{os.cpu_count()} cores, shared with other jobs (load average "
                f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after)")  # fmt: skip
     print(machine)
-    fs.write_json(args.out, {"corpus": str(raw), "corpus_videos": sizes, "overrides": args.set,
+    write_result(args.out, {"corpus": str(raw), "corpus_videos": sizes, "overrides": args.set,
                              "config": to_dict(config), "machine": machine, "ray_init_s": ray_init_s,
                              "results": results, "versions": versions()})  # fmt: skip
     print(f"wrote {args.out}")

@@ -23,8 +23,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.demo import run_demo
+from worldsmith.machine import write_result
 from worldsmith.runs import versions
 
 RESULTS = Path(__file__).parent / "results" / "demo.json"
@@ -105,7 +105,7 @@ def main() -> None:
             r["target"], f"{r['world model']:.3f}", f"{r['reference']:.3f}", "yes" if r["met"] else "NO"
         )
     console.print(table)
-    fs.write_json(
+    write_result(
         RESULTS,
         {
             "benchmark": "demo targets",

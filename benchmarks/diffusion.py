@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import tempfile
 import time
@@ -30,9 +29,9 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.diffusion import convert
 from worldsmith.diffusion.dit import DiT, DiTConfig
+from worldsmith.machine import read_result, write_result
 from worldsmith.runs import versions
 
 RESULTS = Path(__file__).parent / "results" / "diffusion.json"
@@ -322,15 +321,15 @@ def main() -> None:
         "note": "shared 2-core CPU (other agents' jobs running); timings are noisy",
         "speed" if not args.bf16 else "speed_bf16": bench_speed(args.quick, args.compile, args.bf16),
     }
-    if RESULTS.is_file():  # keep the parts this run did not measure
-        previous = json.loads(RESULTS.read_text())
+    previous = read_result(RESULTS)  # keep the parts this run did not measure (on this machine)
+    if previous:
         for key in ("speed", "speed_bf16", "sampling"):
             if key in previous and key not in result and (key != "sampling" or args.skip_sampling):
                 result[key] = previous[key]
     if not args.skip_sampling:
         with tempfile.TemporaryDirectory() as tmp:
             result["sampling"] = bench_sampling(args.quick, Path(tmp))
-    fs.write_json(RESULTS, result)
+    write_result(RESULTS, result)
     console.print(f"wrote {RESULTS}")
 
 

@@ -20,7 +20,6 @@ budgets are small; the script says so in its JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -31,8 +30,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.diffusion.dit import DiTConfig
+from worldsmith.machine import read_result, write_result
 from worldsmith.runs import versions
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -331,8 +330,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)  # process entry point
     speed = None if args.skip_speed else bench_speed(args.quick)
-    if speed is None and RESULTS.is_file():  # keep the stored speed measurement
-        speed = json.loads(RESULTS.read_text()).get("speed")
+    if speed is None:  # keep the stored speed measurement of this machine
+        speed = read_result(RESULTS).get("speed")
     with tempfile.TemporaryDirectory() as tmp:
         quality = None if args.skip_quality else bench_quality(args.quick, Path(tmp))
     result = {
@@ -347,7 +346,7 @@ def main() -> None:
     for t in result["targets"]:
         console.print(f"[{'green' if t['met'] else 'red'}]{t['target']}: {t['value']} vs {t['reference']}")
     if not args.quick:
-        fs.write_json(RESULTS, result)
+        write_result(RESULTS, result)
 
 
 if __name__ == "__main__":

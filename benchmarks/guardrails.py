@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import subprocess
 import tempfile
@@ -35,12 +34,12 @@ from rich.table import Table
 
 import guard_corpus  # benchmarks/guard_corpus.py, beside this script
 from guard_evasion import LOOKALIKE_PROMPTS, UNSEEN_LOOKALIKE_PROMPTS, evasion_set  # beside this script
-from worldsmith import fs
 from worldsmith.guardrails.blocklist import Blocklist, listed_terms
 from worldsmith.guardrails.classifier import PromptClassifier, binary_metrics, load_prompts
 from worldsmith.guardrails.face_blur import FaceBlur, FaceBlurConfig, high_frequency_energy
 from worldsmith.guardrails.pipeline import default_pipeline
 from worldsmith.guardrails.video_safety import VideoSafety, nudenet_model_path
+from worldsmith.machine import read_result, write_result
 from worldsmith.runs import versions
 from worldsmith.video import io
 
@@ -369,7 +368,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", action="append", choices=list(SECTIONS), help="rerun these sections only")
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if args.only and RESULTS.is_file() else {}
+    results = read_result(RESULTS) if args.only else {}
     for name in args.only or SECTIONS:
         results[name] = SECTIONS[name](args.quick)
     results["targets"] = targets(results)
@@ -427,7 +426,7 @@ def main() -> None:
         console.print(
             f"{'MET ' if t['met'] else 'MISS'} {t['target']}: {t['value']} (reference {t['reference']})"
         )
-    fs.write_json(RESULTS, results)
+    write_result(RESULTS, results)
     console.print(f"wrote {RESULTS}")
 
 

@@ -30,7 +30,7 @@ from rich.table import Table
 
 # the action benchmark's CLI runner and tokenizer + base recipe (as a script, benchmarks/ is on the path)
 from posttrain_action import cli, train_base  # noqa: E402, I001
-from worldsmith import fs
+from worldsmith.machine import write_result
 from worldsmith.plan.models import WorldModelPlanner, load_planner_world, track
 from worldsmith.plan.run import FIRST_SEED
 from worldsmith.plan.twin import Twin
@@ -190,7 +190,7 @@ def main() -> None:
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         posttrain = json.loads((args.cache / "act" / "posttrain_metrics.json").read_text())
         seconds = round(time.perf_counter() - t0, 1)
-        fs.write_json(RESULTS, {**result, "settings": settings, "world_model": posttrain,
+        write_result(RESULTS, {**result, "settings": settings, "world_model": posttrain,
                                 "seconds": seconds, "versions": versions()})  # fmt: skip
 
 

@@ -38,10 +38,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.data.episodes import episode_meta, read_action_clips
 from worldsmith.diffusion.recipes import demo_train
 from worldsmith.eval.action import future_scores, sensitivity, skill
+from worldsmith.machine import write_result
 from worldsmith.posttrain.recipes import predict_with_actions
 from worldsmith.posttrain.world import load_action_world
 from worldsmith.runs import seeded_init, torch_threads, versions
@@ -377,7 +377,7 @@ def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
         )
     if args.no_save:
         return
-    fs.write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "action post-training (issue 24)",
         "config": {k: v for k, v in vars(args).items() if k not in ("cache", "no_save", "out")},
         "rows": rows,

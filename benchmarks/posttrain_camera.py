@@ -32,10 +32,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.eval.camera import SCORES, camera_following, recovered_path, summarize
 from worldsmith.eval.metrics import psnr
 from worldsmith.eval.report import Report
+from worldsmith.machine import write_result
 from worldsmith.posttrain.camera_recipes import load_camera_world, predict_with_camera, read_camera_clips
 from worldsmith.posttrain.recipes import decode_latents, encode_clips
 from worldsmith.runs import torch_threads, versions
@@ -208,7 +208,7 @@ def report(args, test, rows: dict, runs: dict, seconds: float) -> None:
         "targets": tg,
     }
     if not args.no_save:
-        fs.write_json(RESULTS, out)
+        write_result(RESULTS, out)
         html.write(RESULTS.with_suffix(".html"))
     console.print(f"{seconds / 60:.1f} min")
 

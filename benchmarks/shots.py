@@ -40,6 +40,7 @@ from rich.table import Table
 from worldsmith import fs
 from worldsmith.curate.shots import get_detector
 from worldsmith.curate.shots.score import boundaries_from_transitions, match, prf
+from worldsmith.machine import write_result
 from worldsmith.runs import versions
 from worldsmith.video import io
 
@@ -455,7 +456,7 @@ def main() -> None:
                 f"<= {f['max_prob_error']:.4f} in probability"
             )
     if not args.no_save:
-        fs.write_json(
+        write_result(
             RESULTS,
             {
                 "videos": len(suite),

@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
+from worldsmith.machine import write_result
 from worldsmith.runs import versions
 
 RESULTS = Path(__file__).parent / "results" / "sim.json"
@@ -134,7 +134,7 @@ def main() -> None:
     import os
 
     load = os.getloadavg()
-    fs.write_json(
+    write_result(
         RESULTS,
         {
             "benchmark": "sim",

@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith import fs
+from worldsmith.machine import write_result
 from worldsmith.video import io
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,7 +209,7 @@ def main() -> None:
     for t in targets:
         mark = "met   " if t["met"] else "MISSED"
         console.print(f"{mark} {t['target']}: {t['value']:.1f} (reference {t['reference']:.1f})")
-    fs.write_json(args.out, {
+    write_result(args.out, {
         "runs": args.runs, "repeats": args.repeats, "median_ms": med, "api_runs_warm_ms": api_ms,
         "server_rss_mb": {"start": rss_start, "after_pages": rss_end}, "import_torch_rss_mb": torch_mb,
         "samples": {"studio": studio, "static page": peer}, "targets": targets,

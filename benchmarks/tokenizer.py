@@ -28,7 +28,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
+from worldsmith.machine import write_result
 
 RESULTS = Path(__file__).parent / "results" / "tokenizer.json"
 
@@ -169,7 +169,7 @@ def main() -> None:
     # tokenizer[_bf16][_1thread].json: the 2-thread float32 run is the headline
     name = "tokenizer" + ("_bf16" if a.bf16 else "") + (f"_{a.threads}thread" if a.threads != 2 else "")
     results = RESULTS.with_name(name + ".json")
-    fs.write_json(results, result)
+    write_result(results, result)
     table = Table(
         title=f"CV8x8x8 encode+decode, {result['input']}, CPU, {a.threads} threads, {result['precision']}"
     )

@@ -23,7 +23,6 @@ steps, wall and CPU seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
+from worldsmith.machine import read_result, write_result
 from worldsmith.runs import versions
 
 RESULTS = Path(__file__).parent / "results" / "tokenizer_quality.json"
@@ -137,8 +136,8 @@ def main() -> None:
                      **evaluate(model, videos)}
                 )  # fmt: skip
     # a run of some presets keeps the other presets' rows of an earlier run at the same size
-    if RESULTS.exists() and not args.quick and not args.no_save:
-        earlier = json.loads(RESULTS.read_text())
+    if not args.quick and not args.no_save:
+        earlier = read_result(RESULTS)  # this machine's entry
         if earlier.get("size") == args.size and not earlier.get("quick"):
             done = {r["tokenizer"] for r in rows}
             rows = [r for r in earlier.get("rows", []) if r["tokenizer"] not in done] + rows
@@ -160,7 +159,7 @@ def main() -> None:
     }
     if args.no_save:
         return
-    fs.write_json(
+    write_result(
         RESULTS,
         {
             "benchmark": "tokenizer quality vs naive codec",

@@ -37,6 +37,7 @@ from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.distributed.launch import spawn
 from worldsmith.distributed.parallel_dims import ParallelConfig
 from worldsmith.distributed.parallelize import local_optimizer_bytes, local_param_bytes
+from worldsmith.machine import write_result
 from worldsmith.train import TrainConfig, Trainer
 
 RESULTS = Path(__file__).parent / "results" / "train.json"
@@ -207,7 +208,7 @@ def main() -> None:
             f"{r['memory_vs_1_process']:.2f}",
         )  # fmt: skip
     console.print(table)
-    fs.write_json(
+    write_result(
         RESULTS,
         {
             "benchmark": "train",

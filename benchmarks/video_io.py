@@ -23,7 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
+from worldsmith.machine import write_result
 from worldsmith.runs import versions
 from worldsmith.video import io
 
@@ -140,7 +140,7 @@ def main() -> None:
             f"{r['psnr_db']:.1f}" if "psnr_db" in r else "",
         )
     Console().print(table)
-    fs.write_json(RESULTS, {"clip": str(path.name), "frames": n, "rows": rows, "versions": versions()})
+    write_result(RESULTS, {"clip": str(path.name), "frames": n, "rows": rows, "versions": versions()})
     print(f"wrote {RESULTS}")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from worldsmith import fs
+from worldsmith.machine import write_result
 from worldsmith.runs import torch_threads, versions
 
 RESULTS = Path(__file__).parent / "results" / "wan_vae.json"
@@ -78,7 +78,7 @@ def main() -> None:
         "note": "random weights of the published architectures; shared 2-core CPU, interleaved medians",
     }  # fmt: skip
     if not args.quick:
-        fs.write_json(RESULTS, result)
+        write_result(RESULTS, result)
 
 
 if __name__ == "__main__":
