@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from worldsmith.diffusion import convert
 from worldsmith.diffusion.dit import DiT
-from worldsmith.diffusion.recipes import demo_predict, demo_train
+from worldsmith.diffusion.recipes import decode_relative, demo_predict, demo_train
 from worldsmith.diffusion.world import WorldModel, latent_stats
 from worldsmith.errors import CheckpointError, WorldsmithError
 
@@ -140,3 +140,30 @@ def test_convert_a_diffusers_pipeline_directory(tmp_path, monkeypatch):
         torch.testing.assert_close(ours(x, t, text, condition_mask=cond), expect, atol=1e-5, rtol=1e-5)
     with pytest.raises(CheckpointError, match="transformer/"):
         convert.convert_diffusers(tmp_path, tmp_path / "o2")
+
+
+class _RepeatDecoder(torch.nn.Module):
+    """Causal 4x temporal 'decoder': latent 0 -> frame 0, latent k -> frames 4k-3..4k."""
+
+    def decode(self, z):
+        return torch.cat([z[:, :, :1], z[:, :, 1:].repeat_interleave(4, dim=2)], dim=2)
+
+
+def test_decode_relative_adds_only_the_decoded_change_to_the_last_given_frame():
+    g = torch.Generator().manual_seed(0)
+    lat = torch.rand(2, 3, 5, 6, 6, generator=g) - 0.5  # decoder output = latent values (3 channels)
+    given = torch.rand(2, 3, 5, 6, 6, generator=g) * 2 - 1  # true frames, not the decoded latents
+    held = lat.clone()
+    held[:, :, 2:] = lat[:, :, 1:2]
+    out = decode_relative(_RepeatDecoder(), given, held, 2)
+    assert out.shape == (2, 3, 17, 6, 6)
+    torch.testing.assert_close(out[:, :, :5], given)
+    torch.testing.assert_close(out[:, :, 5:], given[:, :, -1:].expand(-1, -1, 12, -1, -1))  # exact copy-last
+    moved = held.clone()
+    moved[:, :, 3] += 0.1  # the DiT predicts a change in latent frame 3 = frames 9..12
+    out = decode_relative(_RepeatDecoder(), given, moved, 2)
+    expect = (given[:, :, -1:] + 0.1).clamp(-1, 1).expand(-1, -1, 4, -1, -1)
+    torch.testing.assert_close(out[:, :, 9:13], expect)
+    torch.testing.assert_close(out[:, :, 5:9], given[:, :, -1:].expand(-1, -1, 4, -1, -1))
+    with pytest.raises(WorldsmithError, match="n_cond"):
+        decode_relative(_RepeatDecoder(), given, moved, 0)

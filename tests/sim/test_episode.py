@@ -107,3 +107,16 @@ def test_bad_inputs_raise_sim_error_naming_the_fix():
         make_episode("ramp", 0, frames=0)
     with pytest.raises(SimError, match="fps"):
         make_episode("ramp", 0, frames=2, size=32, fps=0)
+
+
+def test_a_second_take_starts_minutely_displaced_and_stays_close():
+    a = make_episode("tower", 4, frames=6, size=48, depth=False)
+    b = make_episode("tower", 4, frames=6, size=48, depth=False, perturb=1e-3)
+    again = make_episode("tower", 4, frames=6, size=48, depth=False, perturb=1e-3)
+    np.testing.assert_array_equal(b.frames, again.frames)  # the displacement is drawn from the seed
+    moved = np.abs(b.states["obj_pos"][0] - a.states["obj_pos"][0])  # [N, 3] metres at frame 0
+    assert 0 < moved.max() < 5e-3  # a few sigma of 1 mm
+    np.testing.assert_allclose(np.linalg.norm(b.states["obj_quat"][0], axis=-1), 1.0, atol=1e-9)
+    assert 0 < np.abs(b.frames.astype(int) - a.frames).mean() < 2  # grey levels
+    with pytest.raises(SimError, match="perturb"):
+        make_episode("ramp", 0, frames=2, size=32, perturb=-1.0)

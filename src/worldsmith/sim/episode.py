@@ -65,6 +65,7 @@ def make_episode(
     depth: bool = True,
     quality: RenderQuality | None = None,
     controller: Callable[[Scene], Controller] | None = None,
+    perturb: float = 0.0,
 ) -> Episode:
     """Simulate `scenario` with `seed` for `frames` frames at `fps` and render every camera.
 
@@ -79,6 +80,8 @@ def make_episode(
         masks, depth: also render instance masks / metric depth.
         controller: replaces the scene's controller, e.g. `explore.counterfactual(k)`: the same
             start state under another action sequence.
+        perturb: displace the start state by N(0, perturb) per degree of freedom (metres/radians):
+            a second take of the same episode, for the physical variance of `eval.physics_iq`.
     """
     if frames < 1:
         raise SimError(f"frames must be >= 1, got {frames}")
@@ -89,7 +92,7 @@ def make_episode(
     scene = build_scene(scenario, seed)
     if controller is not None:
         scene = replace(scene, controller=controller(scene))
-    sim = Simulation(scene, fps)
+    sim = Simulation(scene, fps, perturb=perturb, rng=np.random.default_rng([seed, 11]))
     views = _camera_views(scene, sim, mujoco, cameras, camera_mode, frames, seed, camera_speed)
     V = len(views)
     rgb = np.empty((V, frames, height, width, 3), np.uint8)

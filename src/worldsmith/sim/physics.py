@@ -20,9 +20,21 @@ from worldsmith.sim.scenes import Scene
 class Simulation:
     """A built scene: `model`, `data`, `advance()` one frame interval, `state()` of the objects."""
 
-    def __init__(self, scene: Scene, fps: float, *, max_timestep: float = 0.004):
+    def __init__(
+        self,
+        scene: Scene,
+        fps: float,
+        *,
+        max_timestep: float = 0.004,
+        perturb: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ):
+        """`perturb`: displace every degree of freedom of the start state by N(0, perturb) (metres or
+        radians, drawn from `rng`): a second take of the same experiment (`eval.physics_iq`)."""
         if not (fps > 0 and math.isfinite(fps)):
             raise SimError(f"fps must be a positive number, got {fps}")
+        if not (perturb >= 0 and math.isfinite(perturb)):
+            raise SimError(f"perturb must be a non-negative number, got {perturb}")
         mujoco = import_mujoco()
         self._mj = mujoco
         self.scene = scene
@@ -35,6 +47,9 @@ class Simulation:
             self.data.joint(joint).qpos[:] = value
         for joint, value in scene.init_qvel.items():
             self.data.joint(joint).qvel[:] = value
+        if perturb > 0:  # on the manifold: quaternions stay unit (mj_integratePos)
+            dq = (rng or np.random.default_rng(0)).normal(0.0, perturb, self.model.nv)
+            mujoco.mj_integratePos(self.model, self.data.qpos, dq, 1.0)
         if scene.kinematics is not None:
             scene.kinematics.pose(self.model, self.data, 0.0)
         mujoco.mj_forward(self.model, self.data)

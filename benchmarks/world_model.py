@@ -1,0 +1,243 @@
+"""Does the diffusion model carry the dynamics? (issue 28)
+
+    OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/world_model.py > /tmp/wm.log &
+
+1. Twins (`sim.make_episode`): the 8 physics scenarios, 17 frames at 64 px and 10 fps. Training
+   episodes use seeds 0..K-1 per scenario; the held-out ones follow `eval.dynamics.HeldOut` (fixed
+   before any model was scored: 3 per scenario, seeds from 2**31 + 100000, 5 given frames, 12
+   predicted, horizon bins 1-4 / 5-8 / 9-12), each with a second take re-simulated from a start
+   displaced by 1 mm / 1 mrad per degree of freedom (the physical variance of Physics-IQ).
+2. Per variant and seed: a tiny causal tokenizer (4x temporal; spatial 4 or 8; L1 + temporal-
+   consistency loss, `tokenizers.train.train_tokenizer`) and a tiny Video2World DiT on its latents
+   (`diffusion.recipes.demo_train`, optionally residual to the last given latent).
+3. Predictions of the held-out futures from 2 given latent frames, decoded plainly
+   (`tokenizer.decode`) or relative to the last given frame (`diffusion.recipes.decode_relative`);
+   the no-DiT ablation decodes the last given latent held over the future in the same way.
+4. `eval.dynamics.score`: PSNR / SSIM / object IoU, the Physics-IQ terms and score, pooled-MSE skill
+   over copy-last and linear extrapolation per horizon bin; overall and per scenario. Each method's
+   numbers are the mean over seeds with the spread (half the range).
+
+Targets (computed here; `benchmarks/results/world_model.json`): the main row's skill over copy-last
+> 0 in every seed; its Physics-IQ spatial and spatiotemporal IoU above copy-last's and linear's;
+its skill and spatiotemporal IoU above the no-DiT row's beyond the seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from worldsmith import fs
+from worldsmith.diffusion.recipes import decode_relative, demo_predict, demo_train
+from worldsmith.diffusion.world import WorldModel
+from worldsmith.eval.dynamics import HeldOut, render_held_out, score
+from worldsmith.runs import torch_threads, versions
+from worldsmith.sim.episode import make_episode
+from worldsmith.tokenizers.model import CausalTokenizer
+from worldsmith.tokenizers.objective import ObjectiveConfig as TokenizerObjectiveConfig
+from worldsmith.tokenizers.train import train_tokenizer
+from worldsmith.video.transforms import to_model, to_uint8
+
+RESULTS = Path(__file__).parent / "results" / "world_model.json"
+console = Console(width=230)
+RULE = HeldOut()
+N_COND = 2  # given latent frames (= RULE.given = 5 frames at 4x temporal compression)
+# name -> (tokenizer spatial compression, DiT residual to the last given latent)
+VARIANTS = {"s4-residual": (4, True), "s8-residual": (8, True), "s4-plain": (4, False)}
+MAIN = "s4-residual"
+
+
+def stage_data(work: Path, per_scenario: int) -> tuple[np.ndarray, dict]:
+    path = work / "data.npz"
+    if not path.exists():
+        kw = dict(frames=RULE.frames, size=RULE.size, fps=RULE.fps, depth=False, masks=False)
+        train = [make_episode(s, k, **kw).frames[0] for s in RULE.scenarios for k in range(per_scenario)]
+        held = render_held_out(RULE)
+        with fs.atomic_path(path) as tmp:
+            np.savez_compressed(tmp, train=np.stack(train), **held)
+    with np.load(path) as d:
+        held = {k: d[k] for k in ("frames", "take2", "masks", "scenario")}
+        held["scenario"] = [str(s) for s in held["scenario"]]
+        return d["train"], held
+
+
+def videos(frames: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N, T, H, W, 3]`` -> ``[N, 3, T, H, W]`` in [-1, 1]."""
+    return torch.stack([to_model(torch.from_numpy(f)) for f in frames])
+
+
+def stage_tokenizer(work: Path, spatial: int, seed: int, steps: int, train: np.ndarray) -> CausalTokenizer:
+    folder = work / f"tokenizer_s{spatial}_seed{seed}"
+    if not (folder / "tokenizer" / "config.json").exists():
+        overrides = dict(encoder_channels=(16, 32, 32, 32), decoder_channels=(16, 32, 32, 32),
+                         num_res_blocks=1, lowpass_shortcut=True, spatial_compression=spatial)  # fmt: skip
+        with torch_threads(1):
+            train_tokenizer("tiny-CV4x8x8", videos(train), folder, steps=steps, seed=seed,
+                            overrides=overrides, objective=TokenizerObjectiveConfig(stage=2))  # fmt: skip
+    return CausalTokenizer.from_pretrained(folder / "tokenizer").eval()
+
+
+@torch.no_grad()
+def encode(tok: CausalTokenizer, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
+
+
+@torch.no_grad()
+def decode(tok: CausalTokenizer, z: torch.Tensor) -> torch.Tensor:
+    return torch.cat([tok.decode(z[i : i + 8]) for i in range(0, len(z), 8)]).clamp(-1, 1)
+
+
+def stage_world(work: Path, name: str, seed: int, steps: int, tok, train: np.ndarray) -> WorldModel:
+    folder = work / f"dit_{name}_seed{seed}"
+    if not (folder / "model" / "world.json").exists():
+        latents = encode(tok, videos(train))  # [N, 16, 5, h, w]
+        demo_train(latents, folder, seed=seed, steps=steps, fps=RULE.fps, residual_to_given=VARIANTS[name][1])
+    return WorldModel.from_pretrained(folder / "model")
+
+
+def future(x: torch.Tensor) -> np.ndarray:
+    """The predicted frames of videos ``[N, 3, T, H, W]``: uint8 ``[N, F, H, W, 3]``."""
+    return np.stack([to_uint8(v).numpy()[RULE.given :] for v in x])
+
+
+@torch.no_grad()
+def predictions(tok, world, held: dict, seed: int, sampler: tuple[str, int]) -> dict[str, np.ndarray]:
+    x = videos(held["frames"])
+    given = x[:, :, : RULE.given]
+    cond = encode(tok, given)  # [N, 16, 2, h, w]
+    T = world.spec.latent_size[0]
+    kw = dict(total_frames=T, sampler=sampler[0], steps=sampler[1], seed=seed)
+    lat = torch.cat([demo_predict(world, cond[i : i + 8], **kw) for i in range(0, len(cond), 8)])
+    held_lat = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, T - N_COND, -1, -1)], dim=2)
+    rel = lambda z: torch.cat([decode_relative(tok, given[i : i + 8], z[i : i + 8], N_COND)  # noqa: E731
+                               for i in range(0, len(z), 8)])  # fmt: skip
+    return {
+        "DiT, relative decode": future(rel(lat)),
+        "no DiT, relative decode": future(rel(held_lat)),
+        "DiT, plain decode": future(decode(tok, lat)),
+        "no DiT, plain decode": future(decode(tok, held_lat)),
+        "tokenizer reconstruction": future(decode(tok, encode(tok, x))),
+    }
+
+
+def aggregate(per_seed: list[dict]) -> dict:
+    """Mean and spread (half the range) over seeds of every number of every method and scenario."""
+
+    def walk(items: list):
+        first = items[0]
+        if isinstance(first, dict):
+            return {k: walk([it[k] for it in items]) for k in first if all(k in it for it in items)}
+        v = np.array(items, float)
+        return {"mean": float(np.mean(v)), "spread": float((v.max() - v.min()) / 2), "seeds": v.tolist()}
+
+    return walk(per_seed)
+
+
+def targets(agg: dict) -> list[dict]:
+    o = agg["overall"]
+    main, nodit = f"{MAIN}: DiT, relative decode", f"{MAIN}: no DiT, relative decode"
+    rows = []
+
+    def add(target, value, reference, met):
+        rows.append({"target": target, "value": value, "reference": reference, "met": bool(met)})
+
+    skill = o[main]["skill_copy"]["1-12"]
+    add("world model skill over copy-last (pooled MSE, future frames 1-12) > 0 in every seed",
+        skill["seeds"], 0.0, min(skill["seeds"]) > 0)  # fmt: skip
+    for term in ("spatial_iou", "spatiotemporal_iou"):
+        for base in ("copy last frame", "linear extrapolation"):
+            v, r = o[main][term], o[base][term]
+            add(f"world model Physics-IQ {term} > {base} (every seed)", v["seeds"], r["mean"],
+                min(v["seeds"]) > r["mean"])  # fmt: skip
+    for key, label in (
+        (("skill_copy", "1-12"), "skill over copy-last"),
+        (("spatiotemporal_iou",), "spatiotemporal IoU"),
+    ):
+        a, b = o[main], o[nodit]
+        for k in key:
+            a, b = a[k], b[k]
+        beyond = a["mean"] - a["spread"] > b["mean"] + b["spread"]
+        add(f"DiT row above no-DiT row on {label} beyond the seed spread (mean - spread > mean + spread)",
+            [a["mean"], a["spread"]], [b["mean"], b["spread"]], beyond)  # fmt: skip
+    return rows
+
+
+def show(agg: dict, title: str) -> None:
+    t = Table(title=title)
+    cols = ("psnr", "ssim", "iou", "pooled_psnr", "spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou",
+            "mse", "physics_iq")  # fmt: skip
+    for c in ("method", *cols, "skill copy 1-4/5-8/9-12", "skill linear 1-12"):
+        t.add_column(c)
+    for name, m in agg.items():
+        cells = [
+            f"{m[c]['mean']:.3f}±{m[c]['spread']:.3f}" if c != "mse" else f"{m[c]['mean']:.2e}" for c in cols
+        ]
+        sk = "/".join(f"{m['skill_copy'][b]['mean']:+.2f}" for b in ("1-4", "5-8", "9-12"))
+        t.add_row(name, *cells, sk, f"{m['skill_linear']['1-12']['mean']:+.2f}")
+    console.print(t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--work", type=Path, default=Path("runs/world_model_bench"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--variants", nargs="+", default=[MAIN], choices=list(VARIANTS))
+    p.add_argument("--one-seed-variants", nargs="*", default=[], choices=list(VARIANTS),
+                   help="extra variants trained with the first seed only (the design table)")  # fmt: skip
+    p.add_argument("--train-per-scenario", type=int, default=40)
+    p.add_argument("--tokenizer-steps", type=int, default=2000)
+    p.add_argument("--dit-steps", type=int, default=3000)
+    p.add_argument("--sampler", nargs=2, default=["euler", "3"], metavar=("NAME", "STEPS"))
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    train, held = stage_data(args.work, args.train_per_scenario)
+    console.print(f"data: {len(train)} training, {len(held['frames'])} held-out episodes")
+    runs = [(v, s) for v in args.variants for s in args.seeds]
+    runs += [(v, args.seeds[0]) for v in args.one_seed_variants if v not in args.variants]
+    per_seed: dict[int, dict] = {}
+    seconds = {}
+    for name, seed in runs:
+        t = time.perf_counter()
+        tok = stage_tokenizer(args.work, VARIANTS[name][0], seed, args.tokenizer_steps, train)
+        world = stage_world(args.work, name, seed, args.dit_steps, tok, train)
+        preds = predictions(tok, world, held, seed, (args.sampler[0], int(args.sampler[1])))
+        per_seed.setdefault(seed, {}).update({f"{name}: {k}": v for k, v in preds.items()})
+        seconds[f"{name} seed {seed}"] = round(time.perf_counter() - t, 1)
+        quick = score(held, preds, RULE)["overall"]  # progress: the overall numbers of this run
+        console.print(f"{name} seed {seed}: {seconds[f'{name} seed {seed}']:.0f} s; " + "; ".join(
+            f"{k}: skill {v['skill_copy']['1-12']:+.3f} ST-IoU {v['spatiotemporal_iou']:.3f} "
+            f"PIQ {v['physics_iq']:.1f}" for k, v in quick.items()))  # fmt: skip
+    scores = {seed: score(held, preds, RULE) for seed, preds in per_seed.items()}
+    main_seeds = [scores[s] for s in args.seeds]
+    agg = aggregate(main_seeds)  # methods present in every seed (the one-seed variants drop out)
+    extra = {s: scores[args.seeds[0]]["overall"] for s in [args.seeds[0]]}
+    show(agg["overall"], f"held-out episodes, mean ± spread over seeds {args.seeds}")
+    for scenario, rows in agg["scenarios"].items():
+        show(rows, f"scenario {scenario}")
+    if args.one_seed_variants:
+        show(aggregate([extra[args.seeds[0]]]), f"all variants, seed {args.seeds[0]} only")
+    rows = targets(agg)
+    for r in rows:
+        mark = "[green]met [/]" if r["met"] else "[red]MISS[/]"
+        console.print(f"{mark} {r['target']}: {r['value']} vs {r['reference']}")
+    fs.write_json(args.out, {
+        "benchmark": "world model dynamics (issue 28)", "protocol": vars(RULE) | {"n_cond_latents": N_COND},
+        "args": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds,
+        "cpu_minutes_this_run": round(time.process_time() / 60, 1), "versions": versions(),
+        "targets": rows, "all_met": all(r["met"] for r in rows),
+        "overall": agg["overall"], "scenarios": agg["scenarios"],
+        "seed0_all_variants": extra[args.seeds[0]],
+    })  # fmt: skip
+    console.print(f"wrote {args.out} ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
