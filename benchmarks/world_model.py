@@ -33,10 +33,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith import fs
 from worldsmith.diffusion.recipes import decode_relative, demo_predict, demo_train
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval.dynamics import HeldOut, render_held_out, score
+from worldsmith.fs import atomic_path
+from worldsmith.machine import write_result
 from worldsmith.runs import torch_threads, versions
 from worldsmith.sim.episode import make_episode
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -59,7 +60,7 @@ def stage_data(work: Path, per_scenario: int) -> tuple[np.ndarray, dict]:
         kw = dict(frames=RULE.frames, size=RULE.size, fps=RULE.fps, depth=False, masks=False)
         train = [make_episode(s, k, **kw).frames[0] for s in RULE.scenarios for k in range(per_scenario)]
         held = render_held_out(RULE)
-        with fs.atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             np.savez_compressed(tmp, train=np.stack(train), **held)
     with np.load(path) as d:
         held = {k: d[k] for k in ("frames", "take2", "masks", "scenario")}
@@ -228,7 +229,7 @@ def main() -> None:
     for r in rows:
         mark = "[green]met [/]" if r["met"] else "[red]MISS[/]"
         console.print(f"{mark} {r['target']}: {r['value']} vs {r['reference']}")
-    fs.write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "world model dynamics (issue 28)", "protocol": vars(RULE) | {"n_cond_latents": N_COND},
         "args": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds,
         "cpu_minutes_this_run": round(time.process_time() / 60, 1), "versions": versions(),
