@@ -208,7 +208,8 @@ class ControlDiT(nn.Module):
 class ControlObjective(DiffusionObjective):
     """The diffusion objective with ``batch["controls"] {name: [B, Cc, T, H, W]}`` as conditions, each
     dropped per sample with probability `control_dropout` (weight 0: trains every subset of the
-    controls, and gives classifier-free guidance on them)."""
+    controls, and gives classifier-free guidance on them); ``batch["control_present"] {name: [B]}``
+    marks the clips that have a control (real videos have no depth or seg)."""
 
     def __init__(self, cfg: ObjectiveConfig | None = None, *, control_dropout: float = 0.2,
                  generator: torch.Generator | None = None):  # fmt: skip
@@ -219,8 +220,11 @@ class ControlObjective(DiffusionObjective):
     def condition(self, batch: dict[str, Any], B: int, device) -> dict[str, Any]:
         if not batch.get("controls"):
             raise ControlError("the training batch has no 'controls'; post-train on clips with controls")
-        keep = {n: (torch.rand(B, generator=self.generator) >= self.control_dropout).float().to(device)
-                for n in batch["controls"]}  # fmt: skip
+        present = batch.get("control_present") or {}
+        keep = {}
+        for n in batch["controls"]:  # dropped (or absent from the clip) -> weight 0
+            k = (torch.rand(B, generator=self.generator) >= self.control_dropout).float()
+            keep[n] = (k * present[n].float().cpu() if n in present else k).to(device)
         return {"controls": {n: c.to(device) for n, c in batch["controls"].items()}, "control_weights": keep}
 
 
