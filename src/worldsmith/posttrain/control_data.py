@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from worldsmith.posttrain.controls import CONTROL_TYPES, ControlError, blur, depth_video, edges, seg_video
 from worldsmith.data.episodes import episode_folders
+from worldsmith.posttrain.controls import CONTROL_TYPES, ControlError, blur, depth_video, edges, seg_video
 from worldsmith.sim.dataset import load_episode
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop
