@@ -91,6 +91,7 @@ def fit_base(
     base_steps: int,
     tokenizer: Path | None = None,
     spatial: int = 8,
+    residual_to_given: bool = True,
 ):
     """A tiny CV4x8x8 tokenizer (from `tokenizer` when given) trained `tok_steps` on clips ``x [N, 3, F,
     H, W]``, then a tiny Video2World DiT on its latents -> ``cache/base/model``."""
@@ -110,7 +111,8 @@ def fit_base(
     tok.eval()
     with torch.no_grad():
         latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
-    demo_train(latents, cache / "base", steps=base_steps, fps=10.0, tokenizer=tok, residual_to_given=True)
+    demo_train(latents, cache / "base", steps=base_steps, fps=10.0, tokenizer=tok,
+               residual_to_given=residual_to_given)  # fmt: skip
 
 
 def cli(args: list, log: Path) -> dict:

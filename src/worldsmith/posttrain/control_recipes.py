@@ -173,12 +173,14 @@ def transfer(
     sampler: str = "heun",
     guidance: float = 1.0,
     seed: int = 0,
+    batch: int = 1,
 ) -> torch.Tensor:
     """Clips ``[B, F, H, W, 3]`` uint8 generated from control videos ``{name: [B, F, H, W, 3]}`` of the
     model's clip size (`net` None or no controls: the base model, Text2World). `weights`: per control
-    a float, ``[B]`` or a map ``[B|1, 1, T, h, w]`` (`weight_map`); `text`: (embeddings, mask)."""
+    a float, ``[B]`` or a map ``[B|1, 1, T, h, w]`` (`weight_map`); `text`: (embeddings, mask);
+    `batch`: how many clips to draw when there are no controls."""
     frames, size, _ = clip_geometry(world)
-    B = len(next(iter(controls.values()))) if controls else 1
+    B = len(next(iter(controls.values()))) if controls else batch
     for i in range(B if controls else 0):
         check_controls({n: v[i] for n, v in controls.items()}, frames, size)
     use = net is not None and bool(controls)
