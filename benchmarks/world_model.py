@@ -33,7 +33,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from worldsmith.diffusion.recipes import decode_relative, demo_predict, demo_train
+from worldsmith.diffusion.generate import decode_relative
+from worldsmith.diffusion.objective import ObjectiveConfig
+from worldsmith.diffusion.recipes import demo_predict, demo_train
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval.dynamics import HeldOut, render_held_out, score
 from worldsmith.fs import atomic_path
@@ -49,8 +51,14 @@ RESULTS = Path(__file__).parent / "results" / "world_model.json"
 console = Console(width=230)
 RULE = HeldOut()
 N_COND = 2  # given latent frames (= RULE.given = 5 frames at 4x temporal compression)
-# name -> (tokenizer spatial compression, DiT residual to the last given latent)
-VARIANTS = {"s4-residual": (4, True), "s8-residual": (8, True), "s4-plain": (4, False)}
+# name -> (tokenizer spatial compression, DiT residual to the last given latent, DiT objective)
+TWO_GIVEN = ObjectiveConfig(min_cond_frames=2, max_cond_frames=2, p_text2world=0.0)
+VARIANTS = {
+    "s4-residual": (4, True, TWO_GIVEN),
+    "s4-plain": (4, False, TWO_GIVEN),
+    "s4-residual-mixed": (4, True, ObjectiveConfig()),  # the library default: 1..2 given, 25% Text2World
+    "s8-residual": (8, True, TWO_GIVEN),
+}
 MAIN = "s4-residual"
 
 
@@ -98,7 +106,9 @@ def stage_world(work: Path, name: str, seed: int, steps: int, tok, train: np.nda
     folder = work / f"dit_{name}_seed{seed}"
     if not (folder / "model" / "world.json").exists():
         latents = encode(tok, videos(train))  # [N, 16, 5, h, w]
-        demo_train(latents, folder, seed=seed, steps=steps, fps=RULE.fps, residual_to_given=VARIANTS[name][1])
+        _, residual, objective = VARIANTS[name]
+        demo_train(latents, folder, seed=seed, steps=steps, fps=RULE.fps, residual_to_given=residual,
+                   objective=objective)  # fmt: skip
     return WorldModel.from_pretrained(folder / "model")
 
 
@@ -113,8 +123,12 @@ def predictions(tok, world, held: dict, seed: int, sampler: tuple[str, int]) -> 
     given = x[:, :, : RULE.given]
     cond = encode(tok, given)  # [N, 16, 2, h, w]
     T = world.spec.latent_size[0]
-    kw = dict(total_frames=T, sampler=sampler[0], steps=sampler[1], seed=seed)
-    lat = torch.cat([demo_predict(world, cond[i : i + 8], **kw) for i in range(0, len(cond), 8)])
+
+    def sample(name: str, steps: int) -> torch.Tensor:
+        kw = dict(total_frames=T, sampler=name, steps=steps, seed=seed)
+        return torch.cat([demo_predict(world, cond[i : i + 8], **kw) for i in range(0, len(cond), 8)])
+
+    lat, mean = sample(*sampler), sample("euler", 1)  # a sample; one step from pure noise: E[future]
     held_lat = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, T - N_COND, -1, -1)], dim=2)
     rel = lambda z: torch.cat([decode_relative(tok, given[i : i + 8], z[i : i + 8], N_COND)  # noqa: E731
                                for i in range(0, len(z), 8)])  # fmt: skip
@@ -122,6 +136,7 @@ def predictions(tok, world, held: dict, seed: int, sampler: tuple[str, int]) -> 
         "DiT, relative decode": future(rel(lat)),
         "no DiT, relative decode": future(rel(held_lat)),
         "DiT, plain decode": future(decode(tok, lat)),
+        "DiT one-step mean, relative decode": future(rel(mean)),
         "no DiT, plain decode": future(decode(tok, held_lat)),
         "tokenizer reconstruction": future(decode(tok, encode(tok, x))),
     }
@@ -191,6 +206,8 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=[MAIN], choices=list(VARIANTS))
     p.add_argument("--one-seed-variants", nargs="*", default=[], choices=list(VARIANTS),
                    help="extra variants trained with the first seed only (the design table)")  # fmt: skip
+    p.add_argument("--tokenizer-seed", type=int, default=None,
+                   help="one tokenizer (this seed) for every run; default: each run its own")  # fmt: skip
     p.add_argument("--train-per-scenario", type=int, default=40)
     p.add_argument("--tokenizer-steps", type=int, default=2000)
     p.add_argument("--dit-steps", type=int, default=3000)
@@ -207,7 +224,8 @@ def main() -> None:
     seconds = {}
     for name, seed in runs:
         t = time.perf_counter()
-        tok = stage_tokenizer(args.work, VARIANTS[name][0], seed, args.tokenizer_steps, train)
+        tok_seed = seed if args.tokenizer_seed is None else args.tokenizer_seed
+        tok = stage_tokenizer(args.work, VARIANTS[name][0], tok_seed, args.tokenizer_steps, train)
         world = stage_world(args.work, name, seed, args.dit_steps, tok, train)
         preds = predictions(tok, world, held, seed, (args.sampler[0], int(args.sampler[1])))
         per_seed.setdefault(seed, {}).update({f"{name}: {k}": v for k, v in preds.items()})

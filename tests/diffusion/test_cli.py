@@ -84,6 +84,16 @@ def test_train_then_generate_text2world_and_video2world(trained, capsys):
     plain = io.read(root / "v2w" / "video.mp4").frames.numpy().astype(np.float32)
     assert np.abs(plain[5:] - given.astype(np.float32)).mean() > 3 * err
 
+    # --relative-decode: the given frames come back as given (not decoded), the future is the last
+    # given frame plus the decoded change
+    code, _, err = run_cli([*v2w, "--relative-decode", "--out", root / "v2w_rel"], capsys)
+    assert code == 0, err
+    assert json.loads((root / "v2w_rel" / "run.json").read_text())["results"]["relative_decode"] is True
+    rel = io.read(root / "v2w_rel" / "video.mp4").frames.numpy().astype(np.float32)
+    first = resize_center_crop(io.read(root / "data" / "clip1.mp4").frames[:5], (32, 32)).numpy()
+    rel_err = np.abs(rel[:5] - first.astype(np.float32)).mean()
+    assert rel_err < 3 and np.abs(plain[:5] - first.astype(np.float32)).mean() > 2 * rel_err
+
 
 def test_guard_blocks_a_prompt_before_any_work(trained, capsys, tmp_path):
     args = ["generate", "text2world", "--ckpt", tmp_path / "missing", "--out", tmp_path / "g"]

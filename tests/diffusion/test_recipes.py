@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from worldsmith.diffusion import convert
 from worldsmith.diffusion.dit import DiT
-from worldsmith.diffusion.recipes import decode_relative, demo_predict, demo_train
+from worldsmith.diffusion.generate import decode_relative
+from worldsmith.diffusion.recipes import demo_predict, demo_train
 from worldsmith.diffusion.world import WorldModel, latent_stats
 from worldsmith.errors import CheckpointError, WorldsmithError
 

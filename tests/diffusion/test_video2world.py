@@ -10,7 +10,7 @@ from worldsmith.diffusion.conditioning import frame_indicator, video2world_denoi
 from worldsmith.diffusion.dit import DiT, DiTConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
-from worldsmith.errors import WorldsmithError
+from worldsmith.errors import ConfigError, WorldsmithError
 
 
 def tiny(**kw) -> DiTConfig:
@@ -113,6 +113,12 @@ def test_objective_masks_given_frames_and_mixes_tasks():
     assert 0.3 < metrics["n_cond_mean"] < 1.5  # half Text2World, half 1..2 given frames
     with pytest.raises(WorldsmithError, match="text"):
         obj(model, {"latents": batch["latents"], "text": torch.randn(64, 2, 5)})
+    fixed = DiffusionObjective(
+        ObjectiveConfig(min_cond_frames=2, max_cond_frames=2, p_text2world=0.0), generator=torch.Generator()
+    )
+    assert fixed(model, batch)[1]["n_cond_mean"] == 2.0  # always 2 given frames
+    with pytest.raises(ConfigError, match="min_cond_frames"):
+        ObjectiveConfig(min_cond_frames=3, max_cond_frames=2)
 
 
 def test_overfit_one_batch():

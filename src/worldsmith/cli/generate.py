@@ -81,10 +81,14 @@ def video2world(
         typer.Option("--refiner", help="Context refiner dir (the demo writes OUT/refiner/model)."),
     ] = None,
     tokenizer: Tokenizer = None,
+    relative: Annotated[
+        bool,
+        typer.Option("--relative-decode", help="Future = last given frame + the decoded predicted change."),
+    ] = False,
 ) -> None:
     """Continue a video: its first --cond-frames frames are kept, the rest is generated."""
     kw = dict(ckpt=ckpt, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard,
-              tokenizer=tokenizer, refiner=refiner, guard_policy=guard_policy)  # fmt: skip
+              tokenizer=tokenizer, refiner=refiner, guard_policy=guard_policy, relative=relative)  # fmt: skip
     _generate(out, seed, "generate video2world", video=video, cond_frames=cond_frames, **kw)
 
 

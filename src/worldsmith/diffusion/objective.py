@@ -30,7 +30,10 @@ class ObjectiveConfig:
     family: Literal["edm", "flow"] = "edm"  # which noise family trains (and then samples) the model
     edm: EDMConfig = field(default_factory=EDMConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
-    max_cond_frames: int = 2  # Video2World samples get 1..max_cond_frames given latent frames
+    max_cond_frames: int = 2  # Video2World samples get min_cond_frames..max_cond_frames given latent frames
+    # Not in Cosmos: > 1 trains only predictions from that many given frames, e.g. 2 for a future
+    # always predicted from 2 given latents (one latent frame alone shows no motion)
+    min_cond_frames: int = 1
     p_text2world: float = 0.25  # fraction of samples with no given frame
     text_dropout: float = 0.1  # fraction of samples trained with the null text (for guidance)
     augment_P_mean: float = -3.0  # ln(sigma_aug) ~ N(mean, std^2) for the given frames
@@ -38,6 +41,12 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         check(self.max_cond_frames >= 0, "max_cond_frames", self.max_cond_frames, "must be >= 0")
+        check(
+            1 <= self.min_cond_frames <= max(1, self.max_cond_frames),
+            "min_cond_frames",
+            self.min_cond_frames,
+            f"must be in 1..max_cond_frames ({self.max_cond_frames})",
+        )
         check(0 <= self.p_text2world <= 1, "p_text2world", self.p_text2world, "must be in [0, 1]")
         check(0 <= self.text_dropout <= 1, "text_dropout", self.text_dropout, "must be in [0, 1]")
 
@@ -91,7 +100,8 @@ class DiffusionObjective:
         n_cond = torch.zeros(B, dtype=torch.long)
         if k > 0:
             v2w = torch.rand(B, generator=g) >= cfg.p_text2world
-            n_cond = torch.where(v2w, torch.randint(1, k + 1, (B,), generator=g), n_cond)
+            low = min(cfg.min_cond_frames, k)
+            n_cond = torch.where(v2w, torch.randint(low, k + 1, (B,), generator=g), n_cond)
         n_cond = n_cond.to(dev)
         aug = (cfg.augment_P_mean + cfg.augment_P_std * torch.randn(B, generator=g)).exp().to(dev)
         sigma = cfg.noise.sample_sigma(B, generator=g).to(dev)

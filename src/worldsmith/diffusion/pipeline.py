@@ -15,7 +15,7 @@ import torch
 
 from worldsmith import fs
 from worldsmith.console import console
-from worldsmith.diffusion.generate import sample_latents
+from worldsmith.diffusion.generate import decode_relative, sample_latents
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError, WorldsmithError
 from worldsmith.guardrails.pipeline import default_pipeline, guard_record
@@ -66,15 +66,19 @@ def generate_world(
     seed: int = 0,
     guard=None,
     refiner=None,
+    relative: bool = False,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Generation:
     """Text2World (``video=None``) or Video2World (the first `cond_frames` frames of uint8 `video`
     ``[T, H, W, 3]`` given). `guard` is a `GuardPipeline` (its pre-guard runs here first).
     `refiner`: a `refine.ContextRefiner` that finishes the decoded future from the given frames
-    (Video2World only). `on_step(done, steps)` is called after each sampler step (progress)."""
-    if refiner is not None and video is None:
+    (Video2World only). `relative`: decode the future as the last given frame plus the decoded
+    change (`generate.decode_relative`; Video2World only). `on_step(done, steps)` is called after
+    each sampler step (progress)."""
+    if (refiner is not None or relative) and video is None:
         raise WorldsmithError(
-            "a refiner finishes Video2World predictions from the given frames: pass --video too"
+            "a refiner or --relative-decode finishes Video2World predictions from the given frames: "
+            "pass --video too"
         )
     if guard is not None:
         guard.require_prompt(prompt)
@@ -108,7 +112,10 @@ def generate_world(
     if cond is not None:
         latents[:, :, :n] = cond
     with torch.no_grad():
-        decoded = tok.decode(latents)[0].clamp(-1, 1)  # [3, T, H, W]
+        if relative:  # the given frames exact, the future = last given frame + the decoded change
+            decoded = decode_relative(tok, to_model(frames)[None], latents, n)[0]  # [3, T, H, W]
+        else:
+            decoded = tok.decode(latents)[0].clamp(-1, 1)  # [3, T, H, W]
     if refiner is not None:
         from worldsmith.refine import refine_clip
 
@@ -121,6 +128,7 @@ def generate_world(
         "steps": steps,
         "sampler": sampler,
         "refined": refiner is not None,
+        "relative_decode": relative,
     }
     return Generation(frames=frames, latents=latents, fps=world.spec.fps, info=info)
 
@@ -178,6 +186,7 @@ def run_generate(
     guard_policy: str | Path | None = None,
     tokenizer: str | Path | None = None,
     refiner: str | Path | None = None,
+    relative: bool = False,
     on_step: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """What `worldsmith generate text2world|video2world` does; returns the facts for run.json.
@@ -201,7 +210,7 @@ def run_generate(
     frames = None if video is None else io.read(video).frames
     gen = generate_world(
         world, prompt, video=frames, cond_frames=cond_frames, steps=steps, sampler=sampler, guidance=guidance,
-        seed=seed, guard=None, refiner=refine, on_step=on_step,
+        seed=seed, guard=None, refiner=refine, relative=relative, on_step=on_step,
     )  # fmt: skip
     paths = write_generation(gen, out, guard=guard_pipe)
     record = guard_record(guard, guard_pipe)

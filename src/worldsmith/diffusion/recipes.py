@@ -178,28 +178,6 @@ def demo_predict(
     return out
 
 
-@torch.no_grad()
-def decode_relative(
-    tokenizer: torch.nn.Module, given: torch.Tensor, latents: torch.Tensor, n_cond: int
-) -> torch.Tensor:
-    """Video of a Video2World latent prediction as the last given frame plus the decoded change:
-    ``given[-1] + decode(latents) - decode(held)``, where `held` repeats the last given latent frame
-    over the future. The tokenizer's reconstruction error cancels (a held latent gives exactly the
-    copied last frame) and only the motion the DiT predicted is added to the true pixels.
-
-    `given`: the given frames ``[B, 3, n, H, W]`` in [-1, 1]; `latents`: ``[B, C, T', h, w]`` whose
-    first `n_cond` frames encode them. Returns ``[B, 3, T, H, W]`` in [-1, 1], the given frames exact.
-    """
-    if not 0 < n_cond < latents.shape[2]:
-        raise WorldsmithError(f"n_cond must be in 1..{latents.shape[2] - 1}, got {n_cond}")
-    n = given.shape[2]
-    held = latents.clone()
-    held[:, :, n_cond:] = latents[:, :, n_cond - 1 : n_cond]
-    change = tokenizer.decode(latents) - tokenizer.decode(held)  # [B, 3, T, H, W]
-    future = (given[:, :, -1:] + change[:, :, n:]).clamp(-1, 1)
-    return torch.cat([given, future], dim=2)
-
-
 # --- `worldsmith train diffusion`: data -> latent cache -> DiT ---------------------------------------
 
 
