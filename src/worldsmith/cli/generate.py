@@ -1,5 +1,5 @@
 """`worldsmith generate`: text2world, video2world (diffusion), ar-video2world (autoregressive), and the
-post-trained action2world and camera2world."""
+post-trained action2world, camera2world and transfer (from control videos)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from worldsmith.cli.common import CondFrames, Guard, GuardPolicyOpt, Out, Seed, 
 from worldsmith.console import console, progress
 from worldsmith.diffusion.pipeline import run_generate
 from worldsmith.posttrain.camera_recipes import generate_camera2world
+from worldsmith.posttrain.control_recipes import generate_transfer, parse_pairs
 from worldsmith.posttrain.recipes import generate_action2world
 
 app = typer.Typer(help="Generate video with a world model.", no_args_is_help=True)
@@ -174,3 +175,30 @@ def camera2world(
     """Render what the camera would see moving along a requested path, from one start frame."""
     kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard, guard_policy=guard_policy)
     _conditioned(out, seed, "camera2world", generate_camera2world, ckpt, video, camera=camera, **kw)
+
+
+@app.command("transfer")
+def transfer(
+    control: Annotated[
+        list[str], typer.Option("--control", help="TYPE=video: edge|blur|depth|seg (docs/posttrain.md).")
+    ],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Control world model (posttrain control: OUT/model).")],
+    out: Out,
+    weight: Annotated[
+        list[str] | None, typer.Option("--weight", help="TYPE=number or TYPE=grey map video (default 1).")
+    ] = None,
+    prompt: Annotated[str, typer.Option("--prompt", help="What the video should show.")] = "",
+    seed: Seed = 0,
+    steps: Steps = 10,
+    sampler: Sampler = "heun",
+    guidance: Annotated[float, typer.Option("--guidance", help="CFG scale on the controls (1 = off).")] = 1.0,
+    guard: Guard = "default",
+    guard_policy: GuardPolicyOpt = None,
+) -> None:
+    """Generate video that follows depth, segmentation, edge or blur videos (sim-to-real)."""
+    controls, weights = parse_pairs(control, "--control"), parse_pairs(weight or [], "--weight")
+    kw = dict(weights=weights, prompt=prompt, steps=steps, sampler=sampler, guidance=guidance, guard=guard,
+              guard_policy=guard_policy)  # fmt: skip
+    run_command(out, "generate transfer", {"control": controls, "ckpt": ckpt, **kw}, seed,
+                lambda: generate_transfer(ckpt, controls, out, seed=seed, **kw))  # fmt: skip
+    console.print(f"wrote {out / 'video.mp4'}")

@@ -1,5 +1,5 @@
-"""`worldsmith posttrain`: teach a pretrained world model a new condition (robot actions), fully or
-with LoRA; `merge` folds LoRA adapters into the DiT for export."""
+"""`worldsmith posttrain`: teach a pretrained world model a new condition (robot actions, cameras,
+controls), fully or with LoRA; `merge` folds LoRA adapters into the DiT for export."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from worldsmith.cli.common import Out, Seed, Sets, TrainSteps, parse_size, run_c
 from worldsmith.console import console
 from worldsmith.errors import ConfigError
 from worldsmith.posttrain.camera_recipes import CameraPosttrainConfig, posttrain_camera
+from worldsmith.posttrain.control_recipes import ControlPosttrainConfig, posttrain_control
+from worldsmith.posttrain.controls import parse_controls
 from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
 from worldsmith.posttrain.world import merge_export
 
@@ -24,9 +26,9 @@ Tokenizer = Annotated[Path | None, typer.Option("--tokenizer", help="Tokenizer d
 Resume = Annotated[bool, typer.Option("--resume", help="Continue OUT/train's latest checkpoint.")]
 
 
-def run_posttrain(out: Path, command: str, fn: Callable[..., dict[str, Any]], *, init: Path, data: Path,
-                  config: Any, args: dict[str, Any], seed: int, override: list[str] | None, steps: int | None,
-                  tokenizer: Path | None, resume: bool) -> None:  # fmt: skip
+def run_posttrain(out: Path, command: str, fn: Callable[..., dict[str, Any]], *, init: Path,
+                  data: Path | None, config: Any, args: dict[str, Any], seed: int, override: list[str] | None,
+                  steps: int | None, tokenizer: Path | None, resume: bool) -> None:  # fmt: skip
     """One post-training command: ``fn(init, data, out, config=, train=, overrides=, tokenizer=, resume=)``
     inside the run directory, with the `train.` overrides checked and recorded (every `posttrain` recipe
     has this signature, so a new condition is one recipe and one command)."""
@@ -106,6 +108,44 @@ def camera(
     cfg = CameraPosttrainConfig(lora_rank=lora_rank, camera_dropout=camera_dropout)
     args = dict(lora_rank=lora_rank, camera_dropout=camera_dropout)
     run_posttrain(out, "camera", posttrain_camera, init=init, data=data, config=cfg, args=args, seed=seed,
+                  override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
+
+
+@app.command("control")
+def control(
+    init: Init,
+    out: Out,
+    controls: Annotated[
+        str, typer.Option("--controls", help="Comma-separated: edge, blur, depth, seg (one branch each).")
+    ] = "depth,seg,edge",
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Twin episodes with depth and masks (worldsmith sim).")
+    ] = None,
+    video: Annotated[
+        list[Path] | None, typer.Option("--video", help="Real video for edge/blur controls (repeatable).")
+    ] = None,
+    blocks: Annotated[int, typer.Option("--blocks", help="Blocks per branch (copies of the first N).")] = 2,
+    every_n: Annotated[int, typer.Option("--every-n", help="Branch block i feeds base block i*N.")] = 1,
+    appearances: Annotated[
+        int, typer.Option("--appearances", help="Repaints of each twin clip (one control, many looks).")
+    ] = 4,
+    control_dropout: Annotated[
+        float, typer.Option("--control-dropout", help="P(a control dropped) in training, for guidance.")
+    ] = 0.2,
+    tokenizer: Tokenizer = None,
+    resume: Resume = False,
+    steps: TrainSteps = None,
+    override: Sets = None,
+    seed: Seed = 0,
+) -> None:
+    """Teach a frozen world model to follow depth, segmentation, edge and blur videos (ControlNet)."""
+    names = parse_controls(controls)
+    videos = tuple(str(v) for v in video or ())
+    cfg = ControlPosttrainConfig(controls=names, blocks=blocks, every_n=every_n, appearances=appearances,
+                                 control_dropout=control_dropout, videos=videos)  # fmt: skip
+    args = dict(controls=list(names), video=list(videos), blocks=blocks, every_n=every_n,
+                appearances=appearances, control_dropout=control_dropout)  # fmt: skip
+    run_posttrain(out, "control", posttrain_control, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 
 

@@ -25,10 +25,17 @@ from worldsmith.config import check, from_dict, to_dict
 from worldsmith.console import console
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import ObjectiveConfig
+from worldsmith.diffusion.pipeline import build_guard, encode_prompt
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.posttrain.control import ControlConfig, ControlDiT, ControlObjective
 from worldsmith.posttrain.control_data import ControlClips, concat, twin_control_clips, video_control_clips
-from worldsmith.posttrain.controls import CONTROL_TYPES, ControlError, check_controls, control_latents
+from worldsmith.posttrain.controls import (
+    CONTROL_TYPES,
+    ControlError,
+    check_controls,
+    check_type,
+    control_latents,
+)
 from worldsmith.posttrain.lora import trainable_parameters
 from worldsmith.posttrain.recipes import (
     _tokenizer_of,
@@ -38,6 +45,8 @@ from worldsmith.posttrain.recipes import (
 )
 from worldsmith.posttrain.world import load_base, load_posttrained, save_posttrained
 from worldsmith.runs import seeded_init
+from worldsmith.video import io
+from worldsmith.video.transforms import resize_center_crop
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,3 +208,87 @@ def transfer(
         text_mask=None if text is None or text[1] is None else text[1].expand(B, -1),
     )  # fmt: skip
     return world.decode_frames(x)  # [B, F, H, W, 3]
+
+
+def parse_pairs(specs: list[str] | tuple[str, ...], option: str) -> dict[str, str]:
+    """``["depth=d.mp4", ...]`` -> ``{"depth": "d.mp4"}`` (each control named once)."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not value:
+            raise ControlError(f"{option} '{spec}' must be NAME=VALUE, e.g. {option} depth=depth.mp4")
+        if name in out:
+            raise ControlError(f"{option} {name} is given twice; give each control once")
+        out[check_type(name, option)] = value
+    return out
+
+
+def _weight(name: str, value: str, frames: int, size, k: int, s: int):
+    """`--weight NAME=VALUE`: a number, or a grey video (255 = 1) as a spatiotemporal map."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    if not Path(value).is_file():
+        raise ControlError(
+            f"--weight {name}={value}: not a number or a video file; give e.g. {name}=0.5 or {name}=map.mp4"
+        )
+    video = io.read(value).frames
+    if len(video) < frames:
+        raise ControlError(f"--weight {name}={value}: {len(video)} frames; the model generates {frames}")
+    return weight_map(resize_center_crop(video[:frames], size), k, s)
+
+
+def generate_transfer(
+    ckpt: str | Path,
+    controls: dict[str, str | Path],
+    out: str | Path,
+    *,
+    weights: dict[str, str] | None = None,
+    prompt: str = "",
+    steps: int = 10,
+    sampler: str = "heun",
+    guidance: float = 1.0,
+    seed: int = 0,
+    guard: str = "default",
+    guard_policy: str | Path | None = None,
+) -> dict[str, Any]:
+    """``worldsmith generate transfer``: control videos (``{type: file}``, one size and length; the
+    first clip-length frames are used, resized to the model's size) + weights + prompt ->
+    ``out/video.mp4``; the controls as the model saw them go to ``out/controls/<type>.mp4``."""
+    guard_pipe = build_guard(guard, guard_policy)
+    if guard_pipe is not None and prompt:
+        guard_pipe.require_prompt(prompt)
+    world, net = load_control_world(ckpt)
+    missing = [n for n in controls if n not in net.control]
+    if missing:
+        raise ControlError(
+            f"--control {missing[0]}: this model has branches for {', '.join(net.control)} only; "
+            f"post-train one with --controls {','.join([*net.control, missing[0]])}"
+        )
+    videos = {n: io.read(p).frames for n, p in controls.items()}
+    check_controls(videos, where="--control")
+    frames, size, k = clip_geometry(world)
+    have = len(next(iter(videos.values())))
+    if have < frames:
+        raise ControlError(
+            f"--control: the controls have {have} frames; the model generates {frames}: give >= {frames}"
+        )
+    videos = {n: resize_center_crop(v[:frames], size) for n, v in videos.items()}
+    s = net.control_cfg.cell
+    w = {n: _weight(n, v, frames, size, k, s) for n, v in (weights or {}).items()}
+    text = encode_prompt(world, prompt)
+    pred = transfer(
+        world, net, {n: v[None] for n, v in videos.items()}, w, text=text if text[0] is not None else None,
+        steps=steps, sampler=sampler, guidance=guidance, seed=seed,
+    )[0]  # fmt: skip
+    out = Path(out)
+    for n, v in videos.items():
+        io.write(out / "controls" / f"{n}.mp4", v, fps=world.spec.fps)
+    if guard_pipe is not None:
+        guard_pipe.write_video(out / "video.mp4", pred, world.spec.fps)
+    else:
+        io.write(out / "video.mp4", pred, fps=world.spec.fps)
+    used = {n: str(v) for n, v in (weights or {}).items()}
+    return {"frames": frames, "controls": list(videos), "weights": used, "video": str(out / "video.mp4"),
+            "guard": guard}  # fmt: skip

@@ -144,21 +144,22 @@ def check_controls(controls: dict[str, torch.Tensor], frames: int | None = None,
         check_type(name, where)
         _check_video(video, f"{where} {name}")
         T, H, W, _ = video.shape
-        want_T = frames if frames is not None else (ref.shape[0] if ref is not None else T)
-        want_hw = size if size is not None else (tuple(ref.shape[1:3]) if ref is not None else (H, W))
-        other = f"the video ({want_hw[1]}x{want_hw[0]}, {want_T} frames)" if ref is None or size else ref_name
-        if tuple(want_hw) != (H, W):
-            raise ControlError(
-                f"{where} {name}: {W}x{H} frames, unlike {other}; give controls of the video's size "
-                f"({want_hw[1]}x{want_hw[0]})"
-            )
-        if want_T != T:
-            raise ControlError(
-                f"{where} {name}: {T} frames, unlike {other}; give one control frame per video frame "
-                f"({want_T})"
-            )
         if ref is None:
             ref_name, ref = name, video
+        h, w = size if size is not None else ref.shape[1:3]
+        n = frames if frames is not None else ref.shape[0]
+        if (h, w) != (H, W):
+            other = "the video" if size is not None else ref_name
+            raise ControlError(
+                f"{where} {name}: {W}x{H} frames, unlike {other} ({w}x{h}); give every control the "
+                "video's size"
+            )
+        if n != T:
+            other = "the video" if frames is not None else ref_name
+            raise ControlError(
+                f"{where} {name}: {T} frames, unlike {other} ({n} frames); give one control frame per "
+                "video frame"
+            )
 
 
 def control_latents(video: torch.Tensor, name: str, k: int, s: int) -> torch.Tensor:
