@@ -246,16 +246,14 @@ def generate_transfer(
     *,
     weights: dict[str, str] | None = None,
     prompt: str = "",
-    steps: int = 10,
-    sampler: str = "heun",
-    guidance: float = 1.0,
-    seed: int = 0,
     guard: str = "default",
     guard_policy: str | Path | None = None,
+    **sample: Any,
 ) -> dict[str, Any]:
     """``worldsmith generate transfer``: control videos (``{type: file}``, one size and length; the
     first clip-length frames are used, resized to the model's size) + weights + prompt ->
-    ``out/video.mp4``; the controls as the model saw them go to ``out/controls/<type>.mp4``."""
+    ``out/video.mp4``; the controls as the model saw them go to ``out/controls/<type>.mp4``. `sample`:
+    `transfer`'s steps, sampler, guidance, seed."""
     guard_pipe = build_guard(guard, guard_policy)
     if guard_pipe is not None and prompt:
         guard_pipe.require_prompt(prompt)
@@ -278,10 +276,8 @@ def generate_transfer(
     s = net.control_cfg.cell
     w = {n: _weight(n, v, frames, size, k, s) for n, v in (weights or {}).items()}
     text = encode_prompt(world, prompt)
-    pred = transfer(
-        world, net, {n: v[None] for n, v in videos.items()}, w, text=text if text[0] is not None else None,
-        steps=steps, sampler=sampler, guidance=guidance, seed=seed,
-    )[0]  # fmt: skip
+    videos_b = {n: v[None] for n, v in videos.items()}  # [1, F, H, W, 3]
+    pred = transfer(world, net, videos_b, w, text=text if text[0] is not None else None, **sample)[0]
     out = Path(out)
     for n, v in videos.items():
         io.write(out / "controls" / f"{n}.mp4", v, fps=world.spec.fps)
