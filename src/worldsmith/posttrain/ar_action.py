@@ -26,10 +26,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from worldsmith.autoregressive.bundle import ARWorld
 from worldsmith.autoregressive.cache import KVCache
+from worldsmith.autoregressive.generate import video2world
 from worldsmith.autoregressive.gpt import GPT, CrossAttention
 from worldsmith.autoregressive.objective import ARObjective
+from worldsmith.autoregressive.sampling import GREEDY, SamplingConfig
+from worldsmith.config import check
 from worldsmith.posttrain.action import ActionConfig, ActionError, action_chunks, check_actions
+from worldsmith.video.transforms import to_model, to_uint8
 
 # LoRA on the GPT's self-attention and SwiGLU projections (the text cross-attention is left out, as in
 # the DiT's `lora.DEFAULT_TARGETS`).
@@ -112,10 +117,12 @@ class ActionGPT(nn.Module):
         tokens: torch.Tensor,
         *,
         actions: torch.Tensor | None = None,
+        action_keep: torch.Tensor | None = None,
         cache: KVCache | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
-        """`GPT.hidden` with the action layers after every block (`actions` None: the base model)."""
+        """`GPT.hidden` with the action layers after every block (`actions` None: the base model).
+        `action_keep` ``[B]`` scales each sample's action layers (0: actions dropped, in training)."""
         if actions is None:
             return self.base.hidden(tokens, cache=cache, **kwargs)
         if cache is not None and "action" in cache.extra:
@@ -138,7 +145,8 @@ class ActionGPT(nn.Module):
                 )
             mask = torch.arange(n_act, device=x.device)[None, :] <= frame[:, None]  # [n, T']
             layer = self.action.layers[i]
-            return x + layer.cross(layer.norm(x), kv[i], mask[None, None])
+            delta = layer.cross(layer.norm(x), kv[i], mask[None, None])  # [B, n, D]
+            return x + (delta if action_keep is None else delta * action_keep.view(-1, 1, 1))
 
         return self.base.hidden(tokens, cache=cache, adapter=adapter, **kwargs)
 
@@ -148,9 +156,62 @@ class ActionGPT(nn.Module):
 
 @dataclass(frozen=True, kw_only=True)
 class ARActionObjective(ARObjective):
-    """Next-token cross-entropy of an `ActionGPT` given ``batch["actions"] [B, F, A]``."""
+    """Next-token cross-entropy of an `ActionGPT` given ``batch["actions"] [B, F, A]``, dropped per
+    sample with probability `action_dropout` (the dropped samples train the model without actions)."""
+
+    action_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(0 <= self.action_dropout <= 1, "action_dropout", self.action_dropout, "must be in [0, 1]")
 
     def condition(self, batch: Any) -> dict[str, Any]:
         if not isinstance(batch, dict) or batch.get("actions") is None:
             raise ActionError("the training batch has no 'actions'; post-train on episodes with actions")
-        return {"actions": batch["actions"]}
+        actions = batch["actions"]
+        if not self.action_dropout:
+            return {"actions": actions}
+        keep = (torch.rand(actions.shape[0]) >= self.action_dropout).float()  # [B]; the Trainer seeds
+        return {"actions": actions, "action_keep": keep.to(actions.device)}
+
+
+def ar_clip_frames(world: ARWorld) -> tuple[int, tuple[int, int], int]:
+    """(frames per clip, (H, W) in pixels, frames per latent frame) of an AR world model's clips."""
+    return world.spec.frames, world.spec.size, world.tokenizer.config.temporal_compression
+
+
+@torch.no_grad()
+def encode_tokens(world: ARWorld, frames: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    """uint8 clips ``[N, F, H, W, 3]`` -> DV token indices ``[N, T, h, w]`` by the world's tokenizer."""
+    out = []
+    for i in range(0, len(frames), batch):
+        x = torch.stack([to_model(f) for f in frames[i : i + batch]])  # [b, 3, F, H, W]
+        out.append(world.tokenizer.encode(x))  # [b, T, h, w]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def predict_ar_with_actions(
+    world: ARWorld,
+    net: ActionGPT | None,
+    given: torch.Tensor,
+    actions: torch.Tensor | None,
+    *,
+    sampling: SamplingConfig = GREEDY,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Predicted clips ``[B, F, H, W, 3]`` uint8 from the given first frames ``[B, 1, H, W, 3]`` and the
+    actions ``[B, >= F - 1, A]``: DV tokens of the first frame, the rest decoded token by token (KV
+    cache), then the DV decoder (`net` None or `actions` None: the world's GPT without actions)."""
+    model = net if net is not None and actions is not None else world.gpt
+    cond = {"actions": actions} if model is net else None
+    given_tokens = encode_tokens(world, given[:, :1])  # [B, 1, h, w]
+    T = world.gpt.cfg.latent_shape[0]
+    g = torch.Generator().manual_seed(seed)
+    tokens = video2world(
+        model, given_tokens, T - 1, sampling=sampling, generator=g, cond=cond
+    )  # [B, T, h, w]
+    decoded = world.tokenizer.decode(tokens).clamp(-1, 1)  # [B, 3, F, H, W]
+    video = torch.stack([to_uint8(d) for d in decoded])  # [B, F, H, W, 3]
+    video[:, :1] = given[:, :1]
+    return video

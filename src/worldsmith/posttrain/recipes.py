@@ -22,7 +22,7 @@ import torch
 from worldsmith import fs
 from worldsmith.config import check, load
 from worldsmith.console import console
-from worldsmith.data.episodes import read_action_clips
+from worldsmith.data.episodes import ActionClips, read_action_clips
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import ObjectiveConfig
 from worldsmith.diffusion.pipeline import build_guard
@@ -33,9 +33,9 @@ from worldsmith.posttrain.action import (
     ActionDiT,
     ActionObjective,
     action_stats,
-    actions_needed,
     check_actions,
 )
+from worldsmith.posttrain.ar_action import ActionGPT, ar_clip_frames, predict_ar_with_actions
 from worldsmith.posttrain.lora import LoRAConfig, add_lora, trainable_parameters
 from worldsmith.posttrain.world import load_action_world, load_base, save_action_world
 from worldsmith.runs import seeded_init, torch_threads
@@ -158,17 +158,7 @@ def posttrain_action(
         world.spec = replace(world.spec, latent_size=(T, h, w))
     frames, size, k = clip_geometry(world)
     clips = read_action_clips(data, frames=frames, size=size, stride=cfg.stride)
-    mean, std = action_stats(clips.actions)
-    action_cfg = ActionConfig(
-        action_dim=clips.action_dim,
-        frames_per_latent=k,
-        hidden_mult=cfg.hidden_mult,
-        action_mean=mean,
-        action_std=std,
-    )
-    console.print(
-        f"{len(clips)} clips of {frames} frames, action dimension {clips.action_dim} (from the data)"
-    )
+    action_cfg = action_config(clips, k, cfg)
     latents = world.encode_frames(clips.frames)
     train_cfg = posttrain_train_config(train, overrides, len(clips))
     with seeded_init(train_cfg.seed):
@@ -176,11 +166,32 @@ def posttrain_action(
         lora = LoRAConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha) if cfg.lora_rank else None
         if lora is not None:
             add_lora(net.base, lora)
-    n_train, n_total = trainable_parameters(net)
+    n_params = trainable_parameters(net)
     dataset = [{"latents": latents[i], "actions": clips.actions[i]} for i in range(len(clips))]
     objective = ActionObjective(condition_objective_config(world), action_dropout=cfg.action_dropout)
     fit = fit_posttrain(net, objective, dataset, train_cfg, out, resume=resume, threads=threads)
     save_action_world(world, net, out / "model", lora=lora)
+    return write_action_metrics(out, init=init, clips=clips, frames=frames, cfg=cfg, params=n_params, fit=fit)
+
+
+def action_config(clips: ActionClips, k: int, cfg: ActionPosttrainConfig) -> ActionConfig:
+    """The action conditioning of these clips: dimension and normalisation read from the data."""
+    mean, std = action_stats(clips.actions)
+    frames = clips.frames.shape[1]
+    console.print(
+        f"{len(clips)} clips of {frames} frames, action dimension {clips.action_dim} (from the data)"
+    )
+    return ActionConfig(
+        action_dim=clips.action_dim, frames_per_latent=k, hidden_mult=cfg.hidden_mult, action_mean=mean,
+        action_std=std,
+    )  # fmt: skip
+
+
+def write_action_metrics(
+    out: Path, *, init, clips: ActionClips, frames: int, cfg: ActionPosttrainConfig, params, fit: dict
+) -> dict[str, Any]:
+    """``out/posttrain_metrics.json`` of an action post-training run (returned too)."""
+    n_train, n_total = params
     metrics = {
         "init": str(init),
         "clips": len(clips),
@@ -299,20 +310,20 @@ def generate_action2world(
     guard_pipe = build_guard(guard, guard_policy)
     acts = read_actions_file(actions)
     world, net = load_action_world(ckpt)
-    frames, size, k = clip_geometry(world)
-    needed = actions_needed(world.spec.latent_size[0], k)
+    ar = isinstance(net, ActionGPT)
+    frames, size, _ = ar_clip_frames(world) if ar else clip_geometry(world)
+    needed = frames - 1  # one action per frame after the first
     check_actions(acts[None], net.action_cfg.action_dim, needed, where=f"--actions '{actions}'")
-    first = resize_center_crop(io.read(video).frames[:1], size)  # [1, H, W, 3]
-    pred = predict_with_actions(
-        world,
-        net,
-        first[None],
-        acts[None, :needed],
-        steps=steps,
-        sampler=sampler,
-        guidance=guidance,
-        seed=seed,
-    )[0]
+    first = resize_center_crop(io.read(video).frames[:1], size)[None]  # [1, 1, H, W, 3]
+    if ar:  # token by token, greedy: the AR family has no sampler steps nor guidance on actions
+        if guidance != 1.0:
+            raise WorldsmithError(f"--guidance {guidance:g}: '{ckpt}' is an AR world model, which has no "
+                                  "guidance on actions; leave --guidance at 1")  # fmt: skip
+        pred = predict_ar_with_actions(world, net, first, acts[None, :needed], seed=seed)[0]
+    else:
+        pred = predict_with_actions(
+            world, net, first, acts[None, :needed], steps=steps, sampler=sampler, guidance=guidance, seed=seed
+        )[0]
     out = Path(out)
     if guard_pipe is not None:  # the post-guard (video safety, face blur) sees the video before it is written
         guard_pipe.write_video(out / "video.mp4", pred, world.spec.fps)

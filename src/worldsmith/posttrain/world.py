@@ -7,7 +7,11 @@ A post-trained world-model directory is a base world-model directory plus the ne
                                      unchanged base weights; after full fine-tuning or a merge, the new ones
       action/                        ``config.json`` (`ActionConfig`) + ``model.safetensors`` (the embedder)
       adapter/                       LoRA adapters, saved apart (`lora.save_adapter`); absent when merged
-      posttrain.json                 {"condition": "action", "adapter": true|false}
+      posttrain.json                 {"condition": "action", "adapter": true|false, "family": "diffusion"}
+
+An AR world model post-trained with actions (`posttrain.ar_action`) has the layout of an `ARWorld`
+(``world.json tokenizer/ config.json model.safetensors``: the GPT) plus the same ``action/``,
+``adapter/`` and a posttrain.json with ``"family": "ar"``.
 
 `merge_export` folds the adapters into ``dit/`` for export: the result loads and samples without LoRA
 layers, with the same outputs up to float rounding.
@@ -21,6 +25,8 @@ from pathlib import Path
 import torch
 
 from worldsmith import fs
+from worldsmith.autoregressive.bundle import ARWorld
+from worldsmith.autoregressive.gpt import GPT
 from worldsmith.checkpoint import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -35,6 +41,7 @@ from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError
 from worldsmith.posttrain.action import ActionConfig, ActionDiT
+from worldsmith.posttrain.ar_action import ActionGPT
 from worldsmith.posttrain.lora import LoRAConfig, load_adapter, lora_layers, merge_lora, save_adapter
 
 
@@ -82,17 +89,22 @@ def load_base(path: str | Path, *, tokenizer: str | Path | None = None) -> World
     return world
 
 
-def _plain_base(net: ActionDiT) -> DiT:
-    """The base DiT's own weights (adapter tensors left out), as a DiT of the base's config."""
+def _plain_base(net: torch.nn.Module) -> torch.nn.Module:
+    """The base network's own weights (adapter tensors left out), as a model of the base's class and
+    config (a `DiT`, or the `GPT` of an AR world model)."""
     sd = {k: v for k, v in net.base.state_dict().items() if k.rsplit(".", 1)[-1] not in ("lora_A", "lora_B")}
     with torch.device("meta"):
-        dit = DiT(net.base.cfg)
-    dit.load_state_dict(sd, assign=True)
-    return dit
+        base = type(net.base)(net.base.cfg)
+    base.load_state_dict(sd, assign=True)
+    return base
+
+
+def _world_family(world: WorldModel | ARWorld) -> str:
+    return "ar" if isinstance(world, ARWorld) else "diffusion"
 
 
 def save_posttrained(
-    world: WorldModel,
+    world: WorldModel | ARWorld,
     net: torch.nn.Module,
     path: str | Path,
     *,
@@ -102,33 +114,49 @@ def save_posttrained(
     lora: LoRAConfig | None,
 ) -> Path:
     """Write a post-trained world model atomically: the base (``net.base``'s own weights), the new
-    `part` under ``<condition>/`` (with `meta` as its config.json), adapters, posttrain.json."""
+    `part` under ``<condition>/`` (with `meta` as its config.json), adapters, posttrain.json (which
+    names the family: a diffusion `WorldModel` or an AR `ARWorld`)."""
     if lora is not None and not lora_layers(net.base):
         lora = None  # already merged
     with fs.atomic_dir(path) as tmp:
-        WorldModel(_plain_base(net), world.spec, world.tokenizer).save_pretrained(tmp)
+        if isinstance(world, ARWorld):
+            ARWorld(_plain_base(net), world.tokenizer, world.spec).save_pretrained(tmp)
+        else:
+            WorldModel(_plain_base(net), world.spec, world.tokenizer).save_pretrained(tmp)
         (tmp / condition).mkdir()
         if meta is not None:
             fs.write_json(tmp / condition / CONFIG_FILE, meta)
         save_weights(tmp / condition / WEIGHTS_FILE, part.state_dict())
         if lora is not None:
             save_adapter(net.base, lora, tmp / "adapter")
-        fs.write_json(tmp / "posttrain.json", {"condition": condition, "adapter": lora is not None})
+        info = {"condition": condition, "adapter": lora is not None, "family": _world_family(world)}
+        fs.write_json(tmp / "posttrain.json", info)
     return Path(path)
 
 
+def posttrain_info(path: str | Path) -> dict:
+    """The ``posttrain.json`` of a post-trained world model (empty when there is none)."""
+    f = Path(path) / "posttrain.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
 def load_posttrained(path: str | Path, condition: str, make, *, map_location: str = "cpu"):
-    """``(world, net)`` of a post-trained model of `condition`: ``net = make(world.dit, path)`` gets
-    the weights of its `part` (``net.<condition>``) and the adapters."""
+    """``(world, net)`` of a post-trained model of `condition`: ``net = make(base, path)`` (the base: the
+    world's DiT, or the GPT of an AR world) gets the weights of its `part` (``net.<condition>``) and the
+    adapters."""
     path = Path(path)
-    info = path / "posttrain.json"
-    if not info.is_file() or json.loads(info.read_text()).get("condition") != condition:
+    info = posttrain_info(path)
+    if info.get("condition") != condition:
         raise CheckpointError(
             f"'{path}' is not a '{condition}' post-trained world model (no posttrain.json with condition "
             f"'{condition}'); make one with `worldsmith posttrain {condition} --out DIR` (writes DIR/model)"
         )
-    world = WorldModel.from_pretrained(path, map_location=map_location)
-    net = make(world.dit, path)
+    if info.get("family") == "ar":
+        world: WorldModel | ARWorld = ARWorld.from_pretrained(path, map_location=map_location)
+        net = make(world.gpt, path)
+    else:
+        world = WorldModel.from_pretrained(path, map_location=map_location)
+        net = make(world.dit, path)
     weights = load_weights_file(path / condition / WEIGHTS_FILE, map_location=map_location)
     load_strict(getattr(net, condition), weights, path / condition)
     if (path / "adapter").is_dir():
@@ -137,26 +165,28 @@ def load_posttrained(path: str | Path, condition: str, make, *, map_location: st
 
 
 def save_action_world(
-    world: WorldModel, net: ActionDiT, path: str | Path, *, lora: LoRAConfig | None
+    world: WorldModel | ARWorld, net: ActionDiT | ActionGPT, path: str | Path, *, lora: LoRAConfig | None
 ) -> Path:
     """Write a post-trained action world model (layout in the module docstring), atomically."""
     meta = {"model": "action-embedder", "format_version": FORMAT_VERSION, "config": to_dict(net.action_cfg)}
     return save_posttrained(world, net, path, condition="action", part=net.action, meta=meta, lora=lora)
 
 
-def load_action_world(path: str | Path, *, map_location: str = "cpu") -> tuple[WorldModel, ActionDiT]:
-    """A post-trained action world model: its `WorldModel` (whose ``dit`` is the adapted base) and
-    the `ActionDiT` to sample with."""
+def load_action_world(path: str | Path, *, map_location: str = "cpu"):
+    """A post-trained action world model: its `WorldModel` (whose ``dit`` is the adapted base) and the
+    `ActionDiT` to sample with, or for the AR family its `ARWorld` and `ActionGPT`."""
 
-    def make(dit: DiT, folder: Path) -> ActionDiT:
+    def make(base: DiT | GPT, folder: Path) -> ActionDiT | ActionGPT:
         meta = read_json(folder / "action" / CONFIG_FILE)
-        return ActionDiT(dit, from_dict(ActionConfig, meta.get("config", {})))
+        cfg = from_dict(ActionConfig, meta.get("config", {}))
+        return ActionGPT(base, cfg) if isinstance(base, GPT) else ActionDiT(base, cfg)
 
     return load_posttrained(path, "action", make, map_location=map_location)
 
 
 def merge_export(src: str | Path, out: str | Path) -> Path:
-    """Fold the LoRA adapters of the post-trained model at `src` into its DiT and write it to `out`."""
+    """Fold the LoRA adapters of the post-trained model at `src` into its DiT (or GPT) and write it to
+    `out`."""
     world, net = load_action_world(src)
     merge_lora(net.base)
     return save_action_world(world, net, out, lora=None)
