@@ -207,13 +207,18 @@ def mean_row(name: str, rows: list[dict], sse_copy: list[float]) -> dict:
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def episode_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The cache folder and the episodes `render` writes there (shared with `posttrain_action_ar.py`)."""
     p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-posttrain-bench"))
     p.add_argument("--train-episodes", type=int, default=48)
     p.add_argument("--test-episodes", type=int, default=12)
     p.add_argument("--cf-starts", type=int, default=4)
     p.add_argument("--K", type=int, default=4)
+    return p
+
+
+def main() -> None:
+    p = episode_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.add_argument("--tok-steps", type=int, default=600)
     p.add_argument("--spatial", type=int, default=8, help="tokenizer spatial compression (8: 8x8 latents)")
     p.add_argument("--base-steps", type=int, default=600)
@@ -315,14 +320,19 @@ def _target(target: str, value, reference: str, met) -> dict:
     return {"target": target, "value": value, "reference": reference, "met": met}
 
 
-def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
-    table = Table(title="held-out action following (1 given frame, 16 predicted, 64x64)")
+def print_rows(title: str, rows: list[dict]) -> None:
+    """The table of held-out scores, one row per method."""
+    table = Table(title=title)
     cols = ("psnr", "ssim", "arm_iou", "arm_centroid_px", "object_iou", "object_centroid_px", "skill")
     for c in ("method", *cols):
         table.add_column(c)
     for r in rows:
         table.add_row(r["method"], *(f"{r[c]:.3f}" for c in cols))
     console.print(table)
+
+
+def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
+    print_rows("held-out action following (1 given frame, 16 predicted, 64x64)", rows)
     st = Table(title="action sensitivity (counterfactuals: K action sequences from one start)")
     for c in ("method", "match_centroid_px", "mismatch_centroid_px", "ratio_centroid_px", "ratio_mse"):
         st.add_column(c)

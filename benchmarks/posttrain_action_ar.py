@@ -38,13 +38,23 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from posttrain_action import _l1, _target, agent_id, mean_row, render, score  # noqa: E402
+from posttrain_action import (  # noqa: E402
+    _l1,
+    _target,
+    agent_id,
+    episode_arguments,
+    mean_row,
+    print_rows,
+    render,
+    score,
+)
 from worldsmith import fs  # noqa: E402
 from worldsmith.autoregressive.bundle import ARSpec, ARWorld  # noqa: E402
 from worldsmith.autoregressive.gpt import GPT, get_preset  # noqa: E402
 from worldsmith.autoregressive.objective import ARObjective  # noqa: E402
 from worldsmith.data.episodes import read_action_clips  # noqa: E402
 from worldsmith.eval.action import sensitivity  # noqa: E402
+from worldsmith.machine import write_result  # noqa: E402
 from worldsmith.posttrain.ar_action import encode_tokens, predict_ar_with_actions  # noqa: E402
 from worldsmith.posttrain.ar_recipes import posttrain_ar_action  # noqa: E402
 from worldsmith.posttrain.recipes import ActionPosttrainConfig  # noqa: E402
@@ -116,17 +126,11 @@ def reconstruct(world: ARWorld, clip: torch.Tensor) -> torch.Tensor:
 
 def cf_clips(cache: Path, start: int, frames: int):
     """The K counterfactual clips of one start state: each episode's first `frames` frames."""
-    c = read_action_clips(cache / "cf" / f"start_{start:02d}", frames=frames, masks=True, stride=100)
-    return c
+    return read_action_clips(cache / "cf" / f"start_{start:02d}", frames=frames, masks=True, stride=100)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-posttrain-bench"))
-    p.add_argument("--train-episodes", type=int, default=48)
-    p.add_argument("--test-episodes", type=int, default=12)
-    p.add_argument("--cf-starts", type=int, default=4)
-    p.add_argument("--K", type=int, default=4)
+    p = episode_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.add_argument("--frames", type=int, default=9)
     p.add_argument("--spatial", type=int, default=4, help="tokenizer spatial compression")
     p.add_argument("--tok-steps", type=int, default=400)
@@ -182,15 +186,7 @@ def main() -> None:
 
 
 def report(args, rows, sens, runs, seconds, cache) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"held-out action following, AR (1 given frame, {args.frames - 1} predicted, 64x64)")
-    cols = ("psnr", "ssim", "arm_iou", "arm_centroid_px", "object_iou", "object_centroid_px", "skill")
-    for c in ("method", *cols):
-        table.add_column(c)
-    for r in rows:
-        table.add_row(r["method"], *(f"{r[c]:.3f}" for c in cols))
-    console.print(table)
+    print_rows(f"held-out action following, AR (1 given frame, {args.frames - 1} predicted, 64x64)", rows)
     for r in sens:
         console.print(
             f"sensitivity {r['method']}: match {r['match_centroid_px']:.2f} px, mismatch "
@@ -224,13 +220,13 @@ def report(args, rows, sens, runs, seconds, cache) -> None:
         return
     seconds_file = cache / "ar_base" / "seconds.json"
     base_seconds = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
-    fs.write_json(args.out, {
+    write_result(args.out, {
         "benchmark": "action post-training of the AR world model (issue 24)",
         "config": {k: v for k, v in vars(args).items() if k not in ("cache", "no_save", "out")},
         "rows": rows, "sensitivity": sens,
         "runs": {f"r{r}_s{s}": v for (r, s), v in runs.items()},
         "base_seconds": base_seconds, "targets": targets, "seconds": round(seconds, 1),
-        "machine": "shared 2-core CPU, 1 torch thread, nice 10", "versions": versions(),
+        "threads": "1 torch thread, nice 10, a 2-core CPU shared by other agents", "versions": versions(),
     })  # fmt: skip
     console.print(f"wrote {args.out} in {seconds / 60:.1f} min")
 

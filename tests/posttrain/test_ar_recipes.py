@@ -1,13 +1,17 @@
 """AR action post-training end to end: robot episodes + a pretrained AR world model -> `posttrain_ar_action`
 (LoRA: adapters apart; full) -> the checkpoint loads as an `ActionGPT`, predicts clips, merges to the
-same logits, resumes exactly; bad bases and options fail naming the fix."""
+same logits, resumes exactly; on the command line `posttrain action` picks the AR recipe from `--init`
+and `generate action2world` / `posttrain merge` take its checkpoint; bad bases, options and actions fail
+naming the fix (exit 2)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from posttrain_helpers import run_cli  # noqa: E402  (tests/posttrain, see conftest)
 from safetensors.torch import load_file
 
 from worldsmith.autoregressive.bundle import ARSpec, ARWorld
@@ -21,6 +25,7 @@ from worldsmith.posttrain.world import load_action_world, merge_export
 from worldsmith.sim.dataset import DatasetConfig, write_dataset
 from worldsmith.tokenizers.model import CausalTokenizer
 from worldsmith.tokenizers.presets import get_preset as tokenizer_preset
+from worldsmith.video import io
 
 
 def save_tiny_ar_base(path) -> None:
@@ -102,3 +107,54 @@ def test_bad_bases_and_options_name_the_fix(root):
             posttrain_ar_action(root / "lora" / "model", arm, root / "x")
     with pytest.raises(WorldsmithError, match="--frames.*do not apply to the AR world model"):
         posttrain_ar_action(root / "base", arm, root / "x", config=ActionPosttrainConfig(frames=17))
+
+
+# --- the command line: `posttrain action` picks the AR recipe from --init ---------------------------
+
+
+def test_posttrain_generate_merge_with_an_ar_base(root, capsys):
+    args = ["posttrain", "action", "--init", root / "base", "--data", root / "arm", "--out", root / "act"]
+    code, _, err = run_cli([*args, "--lora-rank", 4, "--set", "train.steps=2"], capsys)
+    assert code == 0, err
+    assert json.loads((root / "act" / "model" / "posttrain.json").read_text())["family"] == "ar"
+    assert json.loads((root / "act" / "run.json").read_text())["results"]["action_dim"] == 3
+
+    np.save(root / "acts.npy", np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32))
+    video = root / "arm" / "episode_000000" / "cam0.mp4"
+    gen = ["generate", "action2world", "--video", video, "--ckpt", root / "act" / "model", "--guard", "none"]
+    code, _, err = run_cli([*gen, "--actions", root / "acts.npy", "--out", root / "a2w"], capsys)
+    assert code == 0, err
+    assert io.probe(root / "a2w" / "video.mp4").num_frames == 9
+
+    code, _, err = run_cli(
+        ["posttrain", "merge", "--ckpt", root / "act" / "model", "--out", root / "m"], capsys
+    )
+    assert code == 0, err
+    assert not (root / "m" / "model" / "adapter").exists()
+
+
+@pytest.mark.parametrize(
+    "actions, extra, message",
+    [
+        (np.zeros((8, 2), np.float32), [], "dimension 2, the model was post-trained with 3"),
+        (np.zeros((5, 3), np.float32), [], "5 actions for a clip that needs 8"),
+        (np.full((8, 3), np.nan, np.float32), [], "NaN"),
+        (np.zeros((8, 3), np.float32), ["--guidance", 3], "no guidance on actions"),
+    ],
+    ids=["dimension", "too-few", "nan", "guidance"],
+)
+def test_bad_actions_exit_2_naming_the_fix(root, capsys, actions, extra, message):
+    if not (root / "act" / "model").is_dir():
+        pytest.skip("needs the model of test_posttrain_generate_merge_with_an_ar_base")
+    np.save(root / "bad.npy", actions)
+    video = root / "arm" / "episode_000000" / "cam0.mp4"
+    args = ["generate", "action2world", "--video", video, "--ckpt", root / "act" / "model", "--guard", "none"]
+    code, _, err = run_cli([*args, "--actions", root / "bad.npy", "--out", root / "bad", *extra], capsys)
+    assert code == 2 and message in err, err
+    assert extra or "bad.npy" in err, err
+
+
+def test_options_of_the_diffusion_recipe_are_refused_for_an_ar_base(root, capsys):
+    args = ["posttrain", "action", "--init", root / "base", "--data", root / "arm", "--out", root / "x"]
+    code, _, err = run_cli([*args, "--frames", 17], capsys)
+    assert code == 2 and "do not apply to the AR world model" in err, err

@@ -23,6 +23,7 @@ from worldsmith.errors import CheckpointError, WorldsmithError
 from worldsmith.eval.physics import appearance_models, background_plate, segment
 from worldsmith.plan.tasks import Rollout
 from worldsmith.plan.twin import ACTION_DIM, ROBOT, Observation, Twin, unproject_to_plane
+from worldsmith.posttrain.ar_action import ActionGPT
 from worldsmith.posttrain.recipes import clip_geometry, decode_latents, sample_action_latents
 from worldsmith.posttrain.world import load_action_world
 from worldsmith.sim.robot import TABLE_Z
@@ -80,6 +81,11 @@ def load_planner_world(ckpt: str | Path):
             f"--ckpt '{ckpt}' has no action conditioning to plan with ({str(err).split(';')[0]}); "
             "give the model/ folder of `worldsmith posttrain action --data <pusher episodes>`"
         ) from None
+    if isinstance(net, ActionGPT):
+        raise WorldsmithError(
+            f"--ckpt '{ckpt}' is an AR action world model; the planner rolls out diffusion ones: give the "
+            "model/ folder of `worldsmith posttrain action --init <diffusion world model>`"
+        )
     if net.action_cfg.action_dim != ACTION_DIM:
         raise WorldsmithError(
             f"--ckpt '{ckpt}' takes {net.action_cfg.action_dim}-D actions but the task's robot "
