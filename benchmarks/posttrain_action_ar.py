@@ -55,7 +55,11 @@ from worldsmith.autoregressive.objective import ARObjective  # noqa: E402
 from worldsmith.data.episodes import read_action_clips  # noqa: E402
 from worldsmith.eval.action import sensitivity  # noqa: E402
 from worldsmith.machine import write_result  # noqa: E402
-from worldsmith.posttrain.ar_action import encode_tokens, predict_ar_with_actions  # noqa: E402
+from worldsmith.posttrain.ar_action import (  # noqa: E402
+    ARActionObjective,
+    encode_tokens,
+    predict_ar_with_actions,
+)
 from worldsmith.posttrain.ar_recipes import posttrain_ar_action  # noqa: E402
 from worldsmith.posttrain.recipes import ActionPosttrainConfig  # noqa: E402
 from worldsmith.posttrain.world import load_action_world  # noqa: E402
@@ -124,6 +128,15 @@ def reconstruct(world: ARWorld, clip: torch.Tensor) -> torch.Tensor:
     return to_uint8(world.tokenizer.decode(encode_tokens(world, clip[None]))[0].clamp(-1, 1))
 
 
+@torch.no_grad()
+def token_ce(model, tokens: torch.Tensor, actions: torch.Tensor | None) -> float:
+    """Held-out next-token cross-entropy (nats; the given latent frame is never a target): the most
+    direct measure of whether a model uses its actions, before any decoding."""
+    if actions is None:
+        return float(ARObjective()(model, tokens)[0])
+    return float(ARActionObjective()(model, {"tokens": tokens, "actions": actions})[0])
+
+
 def cf_clips(cache: Path, start: int, frames: int):
     """The K counterfactual clips of one start state: each episode's first `frames` frames."""
     return read_action_clips(cache / "cf" / f"start_{start:02d}", frames=frames, masks=True, stride=100)
@@ -164,7 +177,9 @@ def main() -> None:
     recon = torch.stack([reconstruct(base, c) for c in test.frames])
     rows.append(mean_row("DV tokenizer reconstruction (bound)", score(recon, test, agents), sse_copy))
     pred_base = predict_ar_with_actions(base, None, given, None)
-    rows.append(mean_row("AR base, no actions", score(pred_base, test, agents), sse_copy))
+    tokens = encode_tokens(base, test.frames)  # [N, T, h, w]: teacher-forced held-out cross-entropy
+    row = mean_row("AR base, no actions", score(pred_base, test, agents), sse_copy)
+    rows.append({**row, "token_ce": token_ce(base.gpt, tokens, None)})
     shuffled = test.actions.roll(1, 0)  # every clip gets another clip's actions
     cf = [cf_clips(cache, s, args.frames) for s in range(args.cf_starts)]
     sens = []
@@ -174,7 +189,8 @@ def main() -> None:
         for acts, tag in ((test.actions, ""), (shuffled, ", shuffled actions")):
             pred = predict_ar_with_actions(world, net, given, acts)
             row = mean_row(name + tag, score(pred, test, agents), sse_copy)
-            rows.append({**row, "rank": rank, "seed": seed, "shuffled": bool(tag)})
+            ce = token_ce(net, tokens, acts)
+            rows.append({**row, "rank": rank, "seed": seed, "shuffled": bool(tag), "token_ce": ce})
         per_start = []
         for c in cf:
             preds = predict_ar_with_actions(world, net, c.frames[:, :1], c.actions)
@@ -193,6 +209,9 @@ def report(args, rows, sens, runs, seconds, cache) -> None:
             f"{r['mismatch_centroid_px']:.2f} px, ratio {r['ratio_centroid_px']:.3f} "
             f"(mse {r['ratio_mse']:.3f})"
         )
+    for r in rows:
+        if "token_ce" in r:
+            console.print(f"held-out token cross-entropy {r['method']}: {r['token_ce']:.4f}")
     by = {r["method"]: r for r in rows}
     seeds = range(args.seeds)
     full = [by[f"AR full FT seed {s}"] for s in seeds]
@@ -202,6 +221,7 @@ def report(args, rows, sens, runs, seconds, cache) -> None:
     vs_base = [a["arm_centroid_px"] / base["arm_centroid_px"] for a in full]
     ratio = [r["ratio_centroid_px"] for r in sens if r["rank"] == 0]
     skill = [r["skill"] for r in full]
+    ce_gap = [b["token_ce"] - a["token_ce"] for a, b in zip(full, shuf, strict=True)]  # > 0: actions help
     targets = [
         _target("AR: EE (arm) centroid error, actions / shuffled actions <= 0.5 (every seed)", max(vs_shuf),
                 "shuffled actions", max(vs_shuf) <= 0.5),
@@ -211,6 +231,8 @@ def report(args, rows, sens, runs, seconds, cache) -> None:
                 max(ratio), "mismatched truths", max(ratio) <= 0.5),
         _target("AR: skill over copy-last-frame (pooled SSE) > 0.2 (every seed)", min(skill),
                 "copy last frame", min(skill) > 0.2),
+        _target("AR: held-out token cross-entropy lower under the true than under shuffled actions "
+                "(nats, every seed)", min(ce_gap), "shuffled actions", min(ce_gap) > 0),
         _target("AR: skill of the post-trained model above the AR base's (every seed)",
                 min(skill) - base["skill"], "AR base", min(skill) > base["skill"]),
     ]  # fmt: skip
