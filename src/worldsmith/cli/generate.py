@@ -144,7 +144,8 @@ def action2world(
     guard: Guard = "default",
     guard_policy: GuardPolicyOpt = None,
 ) -> None:
-    """Predict what the robot's actions do, from one start frame."""
+    """Predict what the robot's actions do, from one start frame (a diffusion or an AR action world
+    model; the AR one decodes greedily, token by token, and has no steps, sampler or guidance)."""
     kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard, guard_policy=guard_policy)
     _conditioned(out, seed, "action2world", generate_action2world, ckpt, video, actions=actions, **kw)
 

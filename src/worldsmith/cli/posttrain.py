@@ -12,6 +12,7 @@ import typer
 from worldsmith.cli.common import Out, Seed, Sets, TrainSteps, parse_size, run_command, train_sets
 from worldsmith.console import console
 from worldsmith.errors import ConfigError
+from worldsmith.posttrain.ar_recipes import is_ar_world, posttrain_ar_action
 from worldsmith.posttrain.camera_recipes import CameraPosttrainConfig, posttrain_camera
 from worldsmith.posttrain.control_recipes import ControlPosttrainConfig, posttrain_control
 from worldsmith.posttrain.controls import parse_controls
@@ -65,15 +66,17 @@ def action(
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
-    """Make a pretrained world model follow a robot's actions (action dimension read from --data)."""
+    """Make a pretrained world model follow a robot's actions (action dimension read from --data); an AR
+    --init (train ar's OUT/model) gets cross-attention to the actions, a diffusion one action MLPs."""
+    family, recipe = ("ar", posttrain_ar_action) if is_ar_world(init) else ("diffusion", posttrain_action)
     cfg = ActionPosttrainConfig(
         lora_rank=lora_rank,
         action_dropout=action_dropout,
         frames=frames,
         size=parse_size(size) if size else None,
     )
-    args = dict(lora_rank=lora_rank, action_dropout=action_dropout, frames=frames, size=size)
-    run_posttrain(out, "action", posttrain_action, init=init, data=data, config=cfg, args=args, seed=seed,
+    args = dict(family=family, lora_rank=lora_rank, action_dropout=action_dropout, frames=frames, size=size)
+    run_posttrain(out, "action", recipe, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 
 
