@@ -161,3 +161,96 @@ def relative_pose(w2c_a: np.ndarray, w2c_b: np.ndarray) -> tuple[np.ndarray, np.
     Rb, tb = w2c_b[:3, :3], w2c_b[:3, 3]
     R = Rb @ Ra.T
     return R, tb - R @ ta
+
+
+def _bilinear(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``img [H, W]`` at float pixel coordinates (pixel centres at integers), clamped at the border."""
+    H, W = img.shape
+    u, v = np.clip(u, 0, W - 1), np.clip(v, 0, H - 1)
+    u0, v0 = np.minimum(np.floor(u).astype(int), W - 2), np.minimum(np.floor(v).astype(int), H - 2)
+    a, b = u - u0, v - v0
+    top = img[v0, u0] * (1 - a) + img[v0, u0 + 1] * a
+    bottom = img[v0 + 1, u0] * (1 - a) + img[v0 + 1, u0 + 1] * a
+    return top * (1 - b) + bottom * b
+
+
+def _photometric_cost(gray0, gray_t, X_ego, K, ego_to_cam, cand: np.ndarray) -> np.ndarray:
+    """Mean |I_t(project(X seen after the ego motion)) - I_0| per candidate ``[M, 3]`` (dx, dy, yaw)."""
+    c, s = np.cos(cand[:, 2]), np.sin(cand[:, 2])
+    d = X_ego[None, :, :2] - cand[:, None, :2]  # [M, P, 2]: point minus ego displacement, ego-0 axes
+    x = c[:, None] * d[..., 0] + s[:, None] * d[..., 1]  # R(yaw)^T: into the moved ego frame
+    y = -s[:, None] * d[..., 0] + c[:, None] * d[..., 1]
+    X_t = np.stack([x, y, np.broadcast_to(X_ego[None, :, 2], x.shape)], -1)  # [M, P, 3]
+    cam = X_t @ ego_to_cam[:3, :3].T + ego_to_cam[:3, 3]  # [M, P, 3]
+    z = cam[..., 2]
+    uvw = cam @ K.T
+    u, v = uvw[..., 0] / np.maximum(z, 1e-6), uvw[..., 1] / np.maximum(z, 1e-6)
+    H, W = gray_t.shape
+    ok = (z > 0.1) & (u >= 0) & (u <= W - 1) & (v >= 0) & (v <= H - 1)
+    err = np.abs(_bilinear(gray_t, u, v) - gray0[None]) * ok
+    frac = ok.mean(1)
+    return np.where(frac > 0.3, err.sum(1) / np.maximum(ok.sum(1), 1), np.inf)
+
+
+def ego_motion_direct(
+    frames: np.ndarray,
+    depth0: np.ndarray,
+    K: np.ndarray,
+    ego_to_cam: np.ndarray,
+    *,
+    static0: np.ndarray | None = None,
+    max_speed: float = 16.0,
+    fps: float = 10.0,
+    max_points: int = 768,
+) -> np.ndarray:
+    """Metric ego positions ``[F - 1, 2]`` (x forward, y left; ego frame of frame 0) of frames 1.. of a
+    forward camera's clip ``frames [F, H, W, 3]`` uint8, by direct image alignment: frame 0's pixels,
+    lifted to 3D with the twin's metric depth ``depth0 [H, W]`` (this is where the metric scale comes
+    from), are moved by candidate planar ego motions (dx, dy, yaw), projected with ``K`` and
+    ``ego_to_cam [4, 4]`` and compared with frame t (mean absolute grey difference); a coarse grid,
+    then a finer one with yaw. Robust to the blur of small generated frames, which SIFT is not.
+    Like direct sparse odometry it uses the `max_points` pixels of strongest gradient, of the static
+    scene where ``static0 [H, W]`` (bool, e.g. the twin's masks without the other vehicles) says.
+    """
+    gray = frames.astype(np.float64).mean(-1) / 255.0  # [F, H, W]
+    H, W = depth0.shape
+    v, u = np.mgrid[0:H, 0:W]
+    pix = np.stack([u.ravel(), v.ravel(), np.ones(H * W)], -1)  # [H W, 3]
+    cam_to_ego = np.linalg.inv(ego_to_cam)
+    rays = (pix @ np.linalg.inv(K).T) @ cam_to_ego[:3, :3].T  # [H W, 3]: z = 1 in the camera, ego axes
+    origin = cam_to_ego[:3, 3]
+    depth = np.nan_to_num(depth0.ravel().astype(np.float64), nan=np.inf)
+    ok = ((depth > 0.1) & (depth < 150.0)).reshape(H, W)  # the far plane (sky) carries no motion
+    # and the border of the rendered depth (the near clipping plane) moves with the camera: keep away
+    ok = cv2.erode(ok.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool).ravel()
+    if static0 is not None:
+        ok &= static0.ravel()
+    gy, gx = np.gradient(gray[0])
+    strength = np.where(ok, np.hypot(gx, gy).ravel(), -1.0)
+    idx = np.argsort(-strength)[: min(max_points, int(ok.sum()))]
+    X_ego = origin + rays[idx] * depth[idx, None]  # [P, 3]
+    g0 = gray[0].ravel()[idx]
+    out, prev, vel = [], np.zeros(2), np.zeros(2)
+    for t in range(1, len(frames)):
+        # search around the constant-velocity guess (at t = 1: anything up to max_speed ahead)
+        lo = np.array([-0.2, -1.0]) if t == 1 else prev + vel - [1.5, 0.8]
+        hi = np.array([max_speed / fps, 1.0]) if t == 1 else prev + vel + [1.5, 0.8]
+        dx, dy = np.meshgrid(
+            np.arange(lo[0], hi[0] + 1e-9, 0.2), np.arange(lo[1], hi[1] + 1e-9, 0.2), indexing="ij"
+        )
+        cand = np.stack([dx.ravel(), dy.ravel(), np.zeros(dx.size)], -1)
+        best = cand[np.argmin(_photometric_cost(g0, gray[t], X_ego, K, ego_to_cam, cand))]
+        f = np.arange(-0.2, 0.201, 0.05)
+        yaw = np.radians(np.arange(-4.0, 4.01, 2.0))
+        fine = np.stack(np.meshgrid(best[0] + f, best[1] + f, yaw, indexing="ij"), -1).reshape(-1, 3)
+        pos = fine[np.argmin(_photometric_cost(g0, gray[t], X_ego, K, ego_to_cam, fine))][:2]
+        vel, prev = pos - prev, pos
+        out.append(pos)
+    return np.array(out)
+
+
+def trajectory_error(estimated: np.ndarray, requested: np.ndarray) -> float:
+    """ATE: root mean square of the distances between matching points ``[N, 2|3]`` (metres)."""
+    n = min(len(estimated), len(requested))
+    diff = np.asarray(estimated)[:n, :2] - np.asarray(requested)[:n, :2]
+    return float(np.sqrt((diff**2).sum(-1).mean()))
