@@ -56,7 +56,7 @@ console = Console()
 SIZE, CLIP, POINTS = 64, 9, 8
 CAMS = ("front_left", "front", "front_right")
 PAIRS = [(0, 1), (1, 2)]  # cameras that share a field of view
-SIFT = dict(upscale=8, contrast_threshold=0.005)
+SIFT = dict(upscale=4, contrast_threshold=0.005)
 
 
 def render(folder: Path, seeds: range, frames: int, truth: bool) -> None:
@@ -73,7 +73,7 @@ def train_base(cache: Path, args) -> Path:
             cache / "train", frames=CLIP, size=(SIZE, SIZE), points=POINTS, cameras=CAMS, stride=4
         )
         x = torch.stack([to_model(c) for c in clips.frames.flatten(0, 1)])  # [N V, 3, F, H, W]
-        fit_base(cache, x, args.tok_steps, args.base_steps)
+        fit_base(cache, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer)
     return cache / "base" / "model"
 
 
@@ -115,11 +115,12 @@ def score(rigs: torch.Tensor, trajs: torch.Tensor, truths: list[dict]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-multiview-bench"))
-    p.add_argument("--train-episodes", type=int, default=32)
-    p.add_argument("--test-episodes", type=int, default=10)
-    p.add_argument("--tok-steps", type=int, default=1000)
-    p.add_argument("--base-steps", type=int, default=800)
-    p.add_argument("--steps", type=int, default=1000, help="post-training steps per run")
+    p.add_argument("--train-episodes", type=int, default=20)
+    p.add_argument("--test-episodes", type=int, default=6)
+    p.add_argument("--tokenizer", type=Path, default=None, help="start from this tokenizer (tiny-cv4x8x8)")
+    p.add_argument("--tok-steps", type=int, default=600)
+    p.add_argument("--base-steps", type=int, default=500)
+    p.add_argument("--steps", type=int, default=500, help="post-training steps per run")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args()

@@ -66,6 +66,9 @@ COVER: dict[str, list[str]] = {
     "generate camera2world --video start.mp4 --camera path.json --ckpt runs/cam/model --out runs/c2w": ["--steps", "2"],
     "posttrain control --init runs/dit/model --data runs/twins --controls depth,seg,edge --out runs/ctl": ["--set", "train.steps=2", "--appearances", "1", "--blocks", "1"],
     'generate transfer --control depth=d.mp4 --control seg=s.mp4 --weight depth=0.5 --prompt "a warehouse" --ckpt runs/ctl/model --out runs/tr': ["--steps", "2"],
+    "posttrain multiview --init runs/dit/model --data runs/drive --out runs/mv": ["--set", "train.steps=2"],
+    "generate multiview --rig runs/drive/episode_000000 --trajectory traj.json --ckpt runs/mv/model --out runs/mvgen":
+        ["--steps", "2"],
     "plan --ckpt runs/act/model --task push --episodes 20 --out runs/plan": [
         "--episodes", "1", "--task-steps", "4", "--iters", "1", "--samples", "4", "--steps", "1",
         "--policy-starts", "1", "--record", "1"],
@@ -229,6 +232,15 @@ def before(line: str, root: Path) -> None:
         ep = load_episode(root / "runs" / "twins" / "episode_000000")
         io.write(root / "d.mp4", depth_video(ep.depth[0]), fps=10)
         io.write(root / "s.mp4", seg_video(ep.masks[0]), fps=10)
+    if line.startswith("posttrain multiview"):  # six-camera rigs long enough for the base's 9 frames
+        shutil.rmtree(root / "runs" / "drive")
+        write_dataset(
+            DatasetConfig(scenarios=("drive",), cameras=6, **{**tiny, "frames": 10}), root / "runs" / "drive"
+        )
+    if line.startswith("generate multiview"):
+        from worldsmith.posttrain.rig_data import write_trajectory
+
+        write_trajectory(root / "traj.json", np.stack([np.arange(1.0, 9.0), np.zeros(8), np.zeros(8)], -1))
     if line.startswith("eval physics pred.mp4"):
         truth = io.read(root / "runs" / "physics" / "episode_000000" / "cam0.mp4").frames
         io.write(root / "pred.mp4", truth[9:], fps=10)

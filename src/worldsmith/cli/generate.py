@@ -1,5 +1,5 @@
 """`worldsmith generate`: text2world, video2world (diffusion), ar-video2world (autoregressive), and the
-post-trained action2world, camera2world and transfer (from control videos)."""
+post-trained action2world, camera2world, transfer (from control videos) and multiview."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from worldsmith.console import console, progress
 from worldsmith.diffusion.pipeline import run_generate
 from worldsmith.posttrain.camera_recipes import generate_camera2world
 from worldsmith.posttrain.control_recipes import generate_transfer, parse_pairs
+from worldsmith.posttrain.multiview_recipes import generate_multiview
 from worldsmith.posttrain.recipes import generate_action2world
 
 app = typer.Typer(help="Generate video with a world model.", no_args_is_help=True)
@@ -203,3 +204,28 @@ def transfer(
     run_command(out, "generate transfer", {"control": controls, "ckpt": ckpt, **kw}, seed,
                 lambda: generate_transfer(ckpt, controls, out, seed=seed, **kw))  # fmt: skip
     console.print(f"wrote {out / 'video.mp4'}")
+
+
+@app.command("multiview")
+def multiview(
+    rig: Annotated[Path, typer.Option("--rig", help="Start rig: an episode folder or <camera>.png files.")],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Multi-view model (posttrain multiview: OUT/model).")],
+    out: Out,
+    trajectory: Annotated[
+        Path | None, typer.Option("--trajectory", help='Ego path {"dt": 0.1, "points": [[x, y, z], ...]}.')
+    ] = None,
+    seed: Seed = 0,
+    steps: Steps = 10,
+    sampler: Sampler = "heun",
+    guidance: Annotated[
+        float, typer.Option("--guidance", help="CFG scale on the trajectory (1 = off).")
+    ] = 1.0,
+    guard: Guard = "default",
+    guard_policy: GuardPolicyOpt = None,
+) -> None:
+    """Generate every camera of a rig jointly from its first frames: OUT/<camera>.mp4 + OUT/preview.mp4."""
+    kw = dict(steps=steps, sampler=sampler, guidance=guidance, guard=guard, guard_policy=guard_policy)
+    args = {"rig": rig, "trajectory": trajectory, "ckpt": ckpt, **kw}
+    run_command(out, "generate multiview", args, seed,
+                lambda: generate_multiview(ckpt, rig, trajectory, out, seed=seed, **kw))  # fmt: skip
+    console.print(f"wrote {out / 'preview.mp4'}")

@@ -16,6 +16,7 @@ from worldsmith.posttrain.ar_recipes import is_ar_world, posttrain_ar_action
 from worldsmith.posttrain.camera_recipes import CameraPosttrainConfig, posttrain_camera
 from worldsmith.posttrain.control_recipes import ControlPosttrainConfig, posttrain_control
 from worldsmith.posttrain.controls import parse_controls
+from worldsmith.posttrain.multiview_recipes import MultiViewPosttrainConfig, posttrain_multiview
 from worldsmith.posttrain.recipes import ActionPosttrainConfig, posttrain_action
 from worldsmith.posttrain.world import merge_export
 
@@ -135,6 +136,24 @@ def control(
     control_dropout: Annotated[
         float, typer.Option("--control-dropout", help="P(a control dropped) in training, for guidance.")
     ] = 0.2,
+@app.command("multiview")
+def multiview(
+    init: Init,
+    data: Annotated[
+        Path, typer.Option("--data", help="Rig episodes (worldsmith sim run drive --cameras 6).")
+    ],
+    out: Out,
+    cameras: Annotated[
+        str | None, typer.Option("--cameras", help="Comma-separated rig cameras (default: all).")
+    ] = None,
+    lora_rank: LoraRank = 0,
+    trajectory_points: Annotated[
+        int | None,
+        typer.Option("--trajectory-points", help="Ego points every 0.1 s (default: cover a clip)."),
+    ] = None,
+    trajectory_dropout: Annotated[
+        float, typer.Option("--trajectory-dropout", help="P(trajectory dropped) in training.")
+    ] = 0.1,
     tokenizer: Tokenizer = None,
     resume: Resume = False,
     steps: TrainSteps = None,
@@ -150,6 +169,18 @@ def control(
                 appearances=appearances, control_dropout=control_dropout)  # fmt: skip
     run_posttrain(out, "control", posttrain_control, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
+    """Make a single-view world model generate a camera rig jointly, following the ego trajectory."""
+    cams = tuple(c.strip() for c in cameras.split(",")) if cameras else None
+    cfg = MultiViewPosttrainConfig(
+        cameras=cams,
+        lora_rank=lora_rank,
+        trajectory_points=trajectory_points,
+        trajectory_dropout=trajectory_dropout,
+    )
+    args = dict(cameras=cameras, lora_rank=lora_rank, trajectory_points=trajectory_points,
+                trajectory_dropout=trajectory_dropout)  # fmt: skip
+    run_posttrain(out, "multiview", posttrain_multiview, init=init, data=data, config=cfg, args=args,
+                  seed=seed, override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 
 
 @app.command("merge")

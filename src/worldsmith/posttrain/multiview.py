@@ -158,6 +158,10 @@ class MultiViewDiT(nn.Module):
     def cfg(self):
         return self.base.cfg
 
+    def parallel_blocks(self) -> list[nn.Module]:
+        """The base's blocks: context parallelism splits the joint ``V T H W`` sequence across ranks."""
+        return list(self.base.blocks)
+
     def _text(
         self, text: torch.Tensor, mask: torch.Tensor | None, L: int
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -220,10 +220,11 @@ def generate_multiview(
     guidance: float = 1.0,
     seed: int = 0,
     guard: str = "default",
+    guard_policy: str | Path | None = None,
 ) -> dict[str, Any]:
     """``worldsmith generate multiview``: the first frame of every camera of `rig` + the ego
     `trajectory` file -> ``out/<camera>.mp4`` per camera and ``out/preview.mp4`` (views tiled)."""
-    guard_pipe = build_guard(guard)
+    guard_pipe = build_guard(guard, guard_policy)
     world, net = load_multiview_world(ckpt)
     cfg = net.mv_cfg
     _, size, _ = clip_geometry(world)

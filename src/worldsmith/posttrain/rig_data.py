@@ -162,7 +162,7 @@ def _first_frame(path: Path) -> torch.Tensor:
         return io.read(path, end=1).frames[:1]
     from PIL import Image  # Pillow: image files only
 
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB")))[None]
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB")))[None]
 
 
 def write_trajectory(path: str | Path, points: np.ndarray | torch.Tensor, dt: float = 0.1) -> Path:
