@@ -136,6 +136,23 @@ def control(
     control_dropout: Annotated[
         float, typer.Option("--control-dropout", help="P(a control dropped) in training, for guidance.")
     ] = 0.2,
+    tokenizer: Tokenizer = None,
+    resume: Resume = False,
+    steps: TrainSteps = None,
+    override: Sets = None,
+    seed: Seed = 0,
+) -> None:
+    """Teach a frozen world model to follow depth, segmentation, edge and blur videos (ControlNet)."""
+    names = parse_controls(controls)
+    videos = tuple(str(v) for v in video or ())
+    cfg = ControlPosttrainConfig(controls=names, blocks=blocks, every_n=every_n, appearances=appearances,
+                                 control_dropout=control_dropout, videos=videos)  # fmt: skip
+    args = dict(controls=list(names), video=list(videos), blocks=blocks, every_n=every_n,
+                appearances=appearances, control_dropout=control_dropout)  # fmt: skip
+    run_posttrain(out, "control", posttrain_control, init=init, data=data, config=cfg, args=args, seed=seed,
+                  override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
+
+
 @app.command("multiview")
 def multiview(
     init: Init,
@@ -160,15 +177,6 @@ def multiview(
     override: Sets = None,
     seed: Seed = 0,
 ) -> None:
-    """Teach a frozen world model to follow depth, segmentation, edge and blur videos (ControlNet)."""
-    names = parse_controls(controls)
-    videos = tuple(str(v) for v in video or ())
-    cfg = ControlPosttrainConfig(controls=names, blocks=blocks, every_n=every_n, appearances=appearances,
-                                 control_dropout=control_dropout, videos=videos)  # fmt: skip
-    args = dict(controls=list(names), video=list(videos), blocks=blocks, every_n=every_n,
-                appearances=appearances, control_dropout=control_dropout)  # fmt: skip
-    run_posttrain(out, "control", posttrain_control, init=init, data=data, config=cfg, args=args, seed=seed,
-                  override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
     """Make a single-view world model generate a camera rig jointly, following the ego trajectory."""
     cams = tuple(c.strip() for c in cameras.split(",")) if cameras else None
     cfg = MultiViewPosttrainConfig(
