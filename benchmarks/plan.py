@@ -34,7 +34,7 @@ from worldsmith.machine import write_result
 from worldsmith.plan.models import WorldModelPlanner, load_planner_world, track
 from worldsmith.plan.run import FIRST_SEED
 from worldsmith.plan.twin import Twin
-from worldsmith.posttrain.recipes import decode_latents, encode_clips
+from worldsmith.posttrain.recipes import decode_latents
 from worldsmith.runs import versions
 from worldsmith.sim.dataset import DatasetConfig, write_dataset
 
@@ -93,7 +93,7 @@ def model_error(model: Path, starts: int = 4) -> dict:
                 twin.step(a)
                 frames.append(twin.observe().frame)
             clip = torch.from_numpy(np.stack(frames))[None]  # [1, 17, H, W, 3]
-            recon = decode_latents(world, encode_clips(world, clip), clip).numpy()
+            recon = decode_latents(world, world.encode_frames(clip), clip).numpy()
             pred = planner.predict(clip[:, :1], torch.from_numpy(acts)[None])
             truth = twin.positions()[0]
             for name, video in (("tokenizer reconstruction", recon), ("world model", pred)):
@@ -152,6 +152,8 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-plan-bench"))
     p.add_argument("--train-episodes", type=int, default=48)
     p.add_argument("--tok-steps", type=int, default=1200)
+    p.add_argument("--spatial", type=int, default=8, help="tokenizer spatial compression (train_base)")
+    p.add_argument("--tokenizer", type=Path, default=None, help="start from this pretrained tokenizer")
     p.add_argument("--base-steps", type=int, default=800)
     p.add_argument("--pt-steps", type=int, default=800)
     p.add_argument("--episodes", type=int, default=4, help="held-out tasks per seed and planner")

@@ -47,7 +47,7 @@ from worldsmith.posttrain.world import load_action_world
 from worldsmith.runs import seeded_init, torch_threads, versions
 from worldsmith.sim.dataset import DatasetConfig, write_dataset, write_episode
 from worldsmith.sim.episode import make_episode
-from worldsmith.sim.explore import EXPLORATION, counterfactual
+from worldsmith.sim.explore import EXPLORATION, EXPLORATION_LARGE, counterfactual
 from worldsmith.video.transforms import to_model
 
 RESULTS = Path(__file__).parent / "results" / "posttrain_action.json"
@@ -56,14 +56,23 @@ FRAMES, SIZE = 17, 64
 
 
 def render(cache: Path, args) -> None:
-    common = dict(scenarios=tuple(EXPLORATION), frames=33, size=SIZE, depth=False, masks=True)
+    large = args.arm == "large"
+    marker = cache / "arm.txt"  # one look per cache: render skips the episodes already there
+    held = marker.read_text() if marker.is_file() else "default" if (cache / "train").is_dir() else None
+    if held not in (None, args.arm):
+        raise SystemExit(f"{cache} holds --arm {held} episodes; give another --cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    marker.write_text(args.arm)
+    scenarios = tuple(EXPLORATION_LARGE if large else EXPLORATION)
+    common = dict(scenarios=scenarios, frames=33, size=SIZE, depth=False, masks=True)
     write_dataset(DatasetConfig(episodes=args.train_episodes, seed=0, **common), cache / "train")
     write_dataset(DatasetConfig(episodes=args.test_episodes, seed=1, **common), cache / "test")
     for s in range(args.cf_starts):
         for k in range(args.K):
             folder = cache / "cf" / f"start_{s:02d}" / f"k_{k:02d}"
             if not (folder / "meta.json").is_file():
-                ep = make_episode("explore_waypoints", 9000 + s, frames=FRAMES, size=SIZE, depth=False,
+                name = "explore_waypoints_large" if large else "explore_waypoints"
+                ep = make_episode(name, 9000 + s, frames=FRAMES, size=SIZE, depth=False,
                                   controller=counterfactual(k))  # fmt: skip
                 write_episode(ep, folder, crf=0)
 
@@ -79,7 +88,7 @@ def train_base(cache: Path, args) -> Path:
     clips = read_action_clips(cache / "train", frames=FRAMES, stride=16)
     t0 = time.perf_counter()
     x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
-    fit_base(cache, x, args.tok_steps, args.base_steps, spatial=args.spatial)
+    fit_base(cache, x, args.tok_steps, args.base_steps, spatial=args.spatial, tokenizer=args.tokenizer)
     console.print(f"base: tokenizer + DiT in {time.perf_counter() - t0:.0f} s")
     return cache / "base" / "model"
 
@@ -93,8 +102,8 @@ def fit_base(
     spatial: int = 8,
     residual_to_given: bool = True,
 ):
-    """A tiny CV4x8x8 tokenizer (from `tokenizer` when given) trained `tok_steps` on clips ``x [N, 3, F,
-    H, W]``, then a tiny Video2World DiT on its latents -> ``cache/base/model``."""
+    """A tiny CV4x8x8 tokenizer (from `tokenizer` when given) trained `tok_steps` (0: used as given)
+    on clips ``x [N, 3, F, H, W]``, then a tiny Video2World DiT on its latents -> ``cache/base/model``."""
     from worldsmith.tokenizers.model import CausalTokenizer
     from worldsmith.tokenizers.presets import get_preset
     from worldsmith.train import TrainConfig, Trainer
@@ -104,10 +113,11 @@ def fit_base(
                       spatial_compression=spatial)  # fmt: skip
     with seeded_init(0):
         tok = CausalTokenizer(tok_cfg) if tokenizer is None else CausalTokenizer.from_pretrained(tokenizer)
-    tcfg = TrainConfig(steps=tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
-                       log_every=50, tensorboard=False)  # fmt: skip
-    with torch_threads(1):
-        Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
+    if tok_steps > 0:
+        tcfg = TrainConfig(steps=tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
+                           log_every=50, tensorboard=False)  # fmt: skip
+        with torch_threads(1):
+            Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
     tok.eval()
     with torch.no_grad():
         latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
@@ -127,13 +137,16 @@ def cli(args: list, log: Path) -> dict:
     return json.loads((Path(args[args.index("--out") + 1]) / "run.json").read_text())["results"]
 
 
-def posttrain(cache: Path, base: Path, rank: int, seed: int, steps: int, extra=()) -> dict:
-    out = cache / f"pt_r{rank}_s{seed}_{steps}"
+def posttrain(cache: Path, base: Path, rank: int, seed: int, steps: int, action_args=()) -> dict:
+    """One `worldsmith posttrain action` run (cached by its run.json); `action_args`: more CLI options."""
+    tag = "".join(str(a).lstrip("-").replace("-", "")[:6] for a in action_args)
+    out = cache / f"pt_r{rank}_s{seed}_{steps}{'_' + tag if tag else ''}"
     if (out / "run.json").is_file() and json.loads((out / "run.json").read_text()).get("status") == "ok":
         return json.loads((out / "run.json").read_text())["results"]
-    sets = [f"train.steps={steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50", *extra]
+    sets = [f"train.steps={steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50"]
     args = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", out,
-            "--lora-rank", rank, "--seed", seed] + sum((["--set", s] for s in sets), [])  # fmt: skip
+            "--lora-rank", rank, "--seed", seed, *action_args]  # fmt: skip
+    args += sum((["--set", s] for s in sets), [])
     return cli(args, cache / f"{out.name}.log")
 
 
@@ -214,17 +227,49 @@ def episode_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--test-episodes", type=int, default=12)
     p.add_argument("--cf-starts", type=int, default=4)
     p.add_argument("--K", type=int, default=4)
+    p.add_argument(
+        "--arm",
+        choices=["default", "large"],
+        default="default",
+        help="the arm's look in the twin (large: sim.robot.ARM_LOOKS['large'], what a tiny tokenizer keeps)",
+    )
     return p
 
 
 def main() -> None:
     p = episode_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    p.set_defaults(arm="large", cache=Path("/tmp/worldsmith-posttrain-bench-large"))
     p.add_argument("--tok-steps", type=int, default=600)
-    p.add_argument("--spatial", type=int, default=8, help="tokenizer spatial compression (8: 8x8 latents)")
+    p.add_argument("--spatial", type=int, default=4, help="tokenizer spatial compression (4: 16x16 latents)")
+    p.add_argument(
+        "--tokenizer",
+        type=Path,
+        default=None,
+        help="start the tokenizer from this pretrained one (its spatial compression wins)",
+    )
     p.add_argument("--base-steps", type=int, default=600)
-    p.add_argument("--steps", type=int, default=500, help="post-training steps per run")
+    p.add_argument("--steps", type=int, default=300, help="post-training steps per run")
+    p.add_argument(
+        "--inject",
+        choices=["adaln", "tokens", "both"],
+        default="both",
+        help="where actions enter the DiT (posttrain action --inject)",
+    )
+    p.add_argument("--motion-weight", type=float, default=4.0, help="posttrain action --motion-weight")
+    p.add_argument("--sampler", default="euler", help="sampler of every prediction")
+    p.add_argument(
+        "--sample-steps",
+        type=int,
+        default=1,
+        help="sampling steps of every prediction (1 euler step = the denoiser's mean; heun 10 was worse)",
+    )
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--guidance", type=float, default=4.0, help="CFG scale on actions of the extra rows")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=3.0,
+        help="CFG scale on actions of every prediction (seed 0 also without: 1)",
+    )
     p.add_argument("--no-save", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     args = p.parse_args()
@@ -233,8 +278,12 @@ def main() -> None:
     torch.set_num_threads(1)
     render(cache, args)
     base_dir = train_base(cache, args)
-    runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps) for s in range(args.seeds) for r in (16, 0)}
+    action_args = ["--inject", args.inject, "--motion-weight", args.motion_weight]
+    runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps, action_args)
+            for s in range(args.seeds) for r in (16, 0)}  # fmt: skip
     resume_ok = check_resume(cache, base_dir)
+    base_sample = dict(steps=args.sample_steps, sampler=args.sampler)
+    sample = dict(base_sample, guidance=args.guidance)  # every action-conditioned prediction
 
     from worldsmith.diffusion.world import WorldModel
 
@@ -251,7 +300,7 @@ def main() -> None:
         table_rows.append(
             mean_row(
                 "base, no actions",
-                score(predict_with_actions(base, None, given, None), test, agents),
+                score(predict_with_actions(base, None, given, None, **base_sample), test, agents),
                 sse_copy,
             )
         )
@@ -270,25 +319,23 @@ def main() -> None:
         name = f"{'LoRA r16' if rank else 'full FT'} seed {seed}"
         world, net = load_action_world(Path(info["model_dir"]))
         with torch_threads(1):
-            true_pred = predict_with_actions(world, net, given, test.actions)
-            shuf_pred = predict_with_actions(world, net, given, shuffled)
+            true_pred = predict_with_actions(world, net, given, test.actions, **sample)
+            shuf_pred = predict_with_actions(world, net, given, shuffled, **sample)
         table_rows.append(
             {**mean_row(name, score(true_pred, test, agents), sse_copy), "rank": rank, "seed": seed}
         )
         table_rows.append({**mean_row(f"{name}, shuffled actions", score(shuf_pred, test, agents), sse_copy),
                            "rank": rank, "seed": seed, "shuffled": True})  # fmt: skip
-        if seed == 0:  # classifier-free guidance on actions amplifies what the actions change
+        if seed == 0 and args.guidance != 1:  # the same without classifier-free guidance on actions
             for acts, tag in ((test.actions, ""), (shuffled, ", shuffled actions")):
                 with torch_threads(1):
-                    pred = predict_with_actions(world, net, given, acts, guidance=args.guidance)
-                row = mean_row(
-                    f"{name}, guidance {args.guidance:g}{tag}", score(pred, test, agents), sse_copy
-                )
-                table_rows.append({**row, "rank": rank, "seed": seed, "guidance": args.guidance})
+                    pred = predict_with_actions(world, net, given, acts, **base_sample)
+                row = mean_row(f"{name}, no guidance{tag}", score(pred, test, agents), sse_copy)
+                table_rows.append({**row, "rank": rank, "seed": seed, "guidance": 1.0})
         per_start = []
         for c in cf:
             with torch_threads(1):
-                preds = predict_with_actions(world, net, c.frames[:, :1], c.actions)
+                preds = predict_with_actions(world, net, c.frames[:, :1], c.actions, **sample)
             a = agent_id(c.sources[0][0])
             per_start.append(
                 sensitivity(

@@ -74,14 +74,15 @@ def test_bad_actions_name_the_problem_and_the_fix():
         check_actions(bad, 2, 8, "acts.npy")
 
 
+@pytest.mark.parametrize("inject", ["adaln", "tokens", "both"])
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
-def test_step_zero_reproduces_the_base_exactly(lora):
+def test_step_zero_reproduces_the_base_exactly(lora, inject):
     base = randomized()
     x, c, text = inputs()
     with torch.no_grad():
         expect = base(x, c, text)
     net = ActionDiT(base, ActionConfig(action_dim=3, frames_per_latent=2, action_mean=(1.0, 0.0, 0.0),
-                                       action_std=(2.0, 1.0, 1.0)))  # fmt: skip
+                                       action_std=(2.0, 1.0, 1.0), inject=inject))  # fmt: skip
     if lora:
         add_lora(net.base, LoRAConfig(rank=4))
     actions = torch.randn(2, 4, 3)

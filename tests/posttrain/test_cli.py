@@ -58,9 +58,14 @@ def test_posttrain_generate_merge(root, capsys):
         "--out",
         root / "puck_run",
     ]
-    code, _, err = run_cli([*puck, "--lora-rank", 0, "--set", "train.steps=1"], capsys)
+    # ... post-trained with per-token injection and the motion-weighted loss (the benchmark's choice)
+    opts = ["--inject", "both", "--motion-weight", 2]
+    code, _, err = run_cli([*puck, "--lora-rank", 0, *opts, "--set", "train.steps=1"], capsys)
     assert code == 0, err
-    assert json.loads((root / "puck_run" / "run.json").read_text())["results"]["action_dim"] == 2
+    results = json.loads((root / "puck_run" / "run.json").read_text())["results"]
+    assert results["action_dim"] == 2 and results["inject"] == "both" and results["motion_weight"] == 2
+    meta = json.loads((root / "puck_run" / "model" / "action" / "config.json").read_text())
+    assert meta["config"]["inject"] == "both"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +93,9 @@ def test_bad_bases_and_data_exit_2(root, capsys):
         ["posttrain", "action", "--init", tok, "--data", root / "arm", "--out", root / "x"], capsys
     )
     assert code == 2 and "not a diffusion world model" in err, err
+    args = ["posttrain", "action", "--init", root / "base", "--data", root / "arm", "--out", root / "z"]
+    code, _, err = run_cli([*args, "--inject", "film"], capsys)
+    assert code == 2 and "inject" in err and "adaln, tokens, both" in err, err
     both = root / "both"
     for name in ("arm", "puck"):
         shutil.copytree(root / name, both / name)

@@ -55,6 +55,13 @@ def action(
     action_dropout: Annotated[
         float, typer.Option("--action-dropout", help="P(actions dropped) in training, for guidance.")
     ] = 0.1,
+    inject: Annotated[
+        str, typer.Option("--inject", help="Diffusion: where actions enter: adaln (Cosmos), tokens, or both.")
+    ] = "adaln",
+    motion_weight: Annotated[
+        float,
+        typer.Option("--motion-weight", help="Diffusion: loss weight on changing latents (0 = uniform)."),
+    ] = 0.0,
     tokenizer: Tokenizer = None,
     frames: Annotated[
         int | None, typer.Option("--frames", help="Frames per clip (default: the base's).")
@@ -73,10 +80,13 @@ def action(
     cfg = ActionPosttrainConfig(
         lora_rank=lora_rank,
         action_dropout=action_dropout,
+        inject=inject,
+        motion_weight=motion_weight,
         frames=frames,
         size=parse_size(size) if size else None,
     )
-    args = dict(family=family, lora_rank=lora_rank, action_dropout=action_dropout, frames=frames, size=size)
+    args = dict(family=family, lora_rank=lora_rank, action_dropout=action_dropout, inject=inject,
+                motion_weight=motion_weight, frames=frames, size=size)  # fmt: skip
     run_posttrain(out, "action", recipe, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 

@@ -115,9 +115,17 @@ class DiffusionObjective:
         )  # fmt: skip
         given = frame_indicator(n_cond, B, T, dev)
         weight = (1 - given).expand_as(y)  # loss on the frames the model generates
+        region = self.region_weight(y, n_cond)
+        if region is not None:
+            weight = weight * region
         err = cfg.noise.loss_weight(s) * (D_x - y) ** 2
         loss = (err * weight).sum() / weight.sum().clamp_min(1.0)
         return loss, {"n_cond_mean": n_cond.float().mean().item(), "sigma_median": sigma.median().item()}
+
+    def region_weight(self, y: torch.Tensor, n_cond: torch.Tensor) -> torch.Tensor | None:
+        """Per-element loss weights broadcastable to ``y [B, C, T, H, W]`` (None: uniform). Post-training
+        objectives weight the regions that their condition moves."""
+        return None
 
     def condition(self, batch: dict[str, Any], B: int, device) -> dict[str, Any]:
         """Extra network inputs read from the batch: none here. Post-training objectives

@@ -51,6 +51,8 @@ class ActionPosttrainConfig:
     lora_alpha: float | None = None
     action_dropout: float = 0.1  # p of classifier-free guidance on actions
     hidden_mult: float = 4.0  # action MLP width / D (Cosmos: 4)
+    inject: str = "adaln"  # where actions enter the DiT (`ActionConfig.inject`)
+    motion_weight: float = 0.0  # loss weight on latents that change (`action.motion_weight`); 0 = uniform
     stride: int | None = None  # between clip starts in an episode; default: clip length - 1
     # Clip geometry; default: the base's (`WorldSpec.latent_size`). A converted Cosmos base is set
     # up for 121 frames at 704x1280: post-train it on the robot's own clips with these.
@@ -60,6 +62,7 @@ class ActionPosttrainConfig:
     def __post_init__(self) -> None:
         check(self.lora_rank >= 0, "lora_rank", self.lora_rank, "must be >= 0 (0 = full fine-tuning)")
         check(0 <= self.action_dropout <= 1, "action_dropout", self.action_dropout, "must be in [0, 1]")
+        check(self.motion_weight >= 0, "motion_weight", self.motion_weight, "must be >= 0")
 
 
 def _tokenizer_of(world: WorldModel, init: Any):
@@ -168,7 +171,9 @@ def posttrain_action(
             add_lora(net.base, lora)
     n_params = trainable_parameters(net)
     dataset = [{"latents": latents[i], "actions": clips.actions[i]} for i in range(len(clips))]
-    objective = ActionObjective(condition_objective_config(world), action_dropout=cfg.action_dropout)
+    objective = ActionObjective(
+        condition_objective_config(world), action_dropout=cfg.action_dropout, motion_weight=cfg.motion_weight
+    )
     fit = fit_posttrain(net, objective, dataset, train_cfg, out, resume=resume, threads=threads)
     save_action_world(world, net, out / "model", lora=lora)
     return write_action_metrics(out, init=init, clips=clips, frames=frames, cfg=cfg, params=n_params, fit=fit)
@@ -183,7 +188,7 @@ def action_config(clips: ActionClips, k: int, cfg: ActionPosttrainConfig) -> Act
     )
     return ActionConfig(
         action_dim=clips.action_dim, frames_per_latent=k, hidden_mult=cfg.hidden_mult, action_mean=mean,
-        action_std=std,
+        action_std=std, inject=cfg.inject,
     )  # fmt: skip
 
 
@@ -198,6 +203,8 @@ def write_action_metrics(
         "action_dim": clips.action_dim,
         "frames_per_clip": frames,
         "lora_rank": cfg.lora_rank,
+        "inject": cfg.inject,
+        "motion_weight": cfg.motion_weight,
         "trainable_params": n_train,
         "total_params": n_total,
         "trainable_fraction": n_train / n_total,

@@ -41,6 +41,10 @@ SCENARIOS: dict[str, Scenario] = {
         _entry(explore.explore_ou),
         _entry(explore.explore_waypoints),
         _entry(explore.pusher),
+        _entry(explore.push_large),
+        _entry(explore.push_noisy_large),
+        _entry(explore.explore_ou_large),
+        _entry(explore.explore_waypoints_large),
         _entry(drive.drive),
     ]
 }

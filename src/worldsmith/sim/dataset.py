@@ -31,7 +31,7 @@ from worldsmith.sim.camera import CAMERA_MODES
 from worldsmith.sim.catalogue import PHYSICS_ALIGNMENT, SCENARIOS
 from worldsmith.sim.episode import Episode, make_episode
 from worldsmith.sim.errors import SimError
-from worldsmith.sim.explore import EXPLORATION
+from worldsmith.sim.explore import EXPLORATION, EXPLORATION_LARGE
 from worldsmith.video import io
 
 
@@ -67,12 +67,14 @@ class DatasetConfig:
 
 
 def scenario_list(name: str) -> tuple[str, ...]:
-    """'physics' = the physics-alignment set, 'robot' = the arm with exploratory actions, 'all' = every
-    scenario, else a comma-separated list."""
+    """'physics' = the physics-alignment set, 'robot' = the arm with exploratory actions, 'robot-large'
+    = the same arm seen large, 'all' = every scenario, else a comma-separated list."""
     if name == "physics":
         return tuple(PHYSICS_ALIGNMENT)
     if name == "robot":
         return tuple(EXPLORATION)
+    if name == "robot-large":
+        return tuple(EXPLORATION_LARGE)
     if name == "all":
         return tuple(SCENARIOS)
     return tuple(s.strip() for s in name.split(",") if s.strip())

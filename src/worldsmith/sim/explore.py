@@ -122,26 +122,60 @@ def _random_pushes(rng, labels):
     return pushes, "A robot arm moves around a table, pushing objects.", None
 
 
-def _explorer(rng, scenario: str, make) -> Scene:
+def _explorer(rng, scenario: str, make, look: str = "default") -> Scene:
     seed = [int(rng.integers(2**31))]
-    return _build(
-        rng, scenario, int(rng.integers(2, 5)), _random_pushes, lambda names, p: make(names, p, seed)
-    )
+    make_policy = lambda names, p: make(names, p, seed)  # noqa: E731
+    return _build(rng, scenario, int(rng.integers(2, 5)), _random_pushes, make_policy, look=look)
+
+
+def _noisy(names, pushes, seed):
+    return NoisyPushPolicy(names, pushes, seed)
+
+
+def _ou(names, _, seed):
+    return ArmExplorer(names, "ou", seed)
+
+
+def _waypoints(names, _, seed):
+    return ArmExplorer(names, "waypoints", seed)
 
 
 def push_noisy(rng: np.random.Generator) -> Scene:
     """The arm's scripted pushes with an Ornstein-Uhlenbeck perturbation of the tip (exploration)."""
-    return _explorer(rng, "push_noisy", NoisyPushPolicy)
+    return _explorer(rng, "push_noisy", _noisy)
 
 
 def explore_ou(rng: np.random.Generator) -> Scene:
     """The arm moves its tip with a random smooth (OU) velocity, lowering and raising it at random."""
-    return _explorer(rng, "explore_ou", lambda names, _, seed: ArmExplorer(names, "ou", seed))
+    return _explorer(rng, "explore_ou", _ou)
 
 
 def explore_waypoints(rng: np.random.Generator) -> Scene:
     """The arm moves to random waypoints at random speeds, most of them through an object."""
-    return _explorer(rng, "explore_waypoints", lambda names, _, seed: ArmExplorer(names, "waypoints", seed))
+    return _explorer(rng, "explore_waypoints", _waypoints)
+
+
+# --- the same arm, seen large (`robot.ARM_LOOKS["large"]`): what a small tokenizer can keep ------
+
+
+def push_large(rng: np.random.Generator) -> Scene:
+    """The arm's scripted pushes, seen large: closer, from above, thick links, a plain table."""
+    return _build(rng, "push_large", int(rng.integers(2, 5)), _random_pushes, look="large")
+
+
+def push_noisy_large(rng: np.random.Generator) -> Scene:
+    """Noisy scripted pushes (OU perturbation of the tip), the arm seen large."""
+    return _explorer(rng, "push_noisy_large", _noisy, look="large")
+
+
+def explore_ou_large(rng: np.random.Generator) -> Scene:
+    """Random smooth (OU) tip velocity, the arm seen large."""
+    return _explorer(rng, "explore_ou_large", _ou, look="large")
+
+
+def explore_waypoints_large(rng: np.random.Generator) -> Scene:
+    """Random waypoints at random speeds, the arm seen large."""
+    return _explorer(rng, "explore_waypoints_large", _waypoints, look="large")
 
 
 # --- a second robot: a planar pusher under 2-D velocity control ------------------------------------
@@ -224,3 +258,4 @@ def counterfactual(k: int):
 
 
 EXPLORATION = ["push", "push_noisy", "explore_ou", "explore_waypoints"]  # the arm's training mix
+EXPLORATION_LARGE = [f"{name}_large" for name in EXPLORATION]  # the same mix, the arm seen large

@@ -12,6 +12,7 @@ kinematics (law of cosines).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,6 +26,29 @@ L1 = L2 = 0.5  # link lengths
 LINK_Z = TABLE_Z + 0.17
 LIFT_UP, LIFT_DOWN = 0.07, -0.02  # pusher bottom 11 cm / 2 cm above the table (objects: 6-9 cm)
 SPEED = 0.35  # m/s of the tip target
+
+
+@dataclass(frozen=True)
+class ArmLook:
+    """How the arm scenes look (physics and policies are the same for every look, geometry aside)."""
+
+    link_radius: tuple[float, float] = (0.025, 0.022)  # upper arm, forearm capsules (m)
+    pusher_radius: float = 0.022
+    colours: tuple[str, str, str] = ("0.85 0.85 0.88 1", "0.2 0.45 0.8 1", "0.15 0.15 0.15 1")
+    table: str = 'material="wall"'  # the checker texture; or a plain rgba
+    distance: tuple[float, float] = (1.6, 1.9)  # camera distance range (m)
+    elevation: tuple[float, float] = (-50.0, -35.0)  # degrees
+
+
+# `large`: the arm seen from closer and more from above, with 2x thicker links in saturated colours
+# over a plain table: ~6 px links and ~2 px/frame tip motion at 64x64 (the default's thin arm, 2-3 px,
+# is blurred away by 8x-compressing tokenizers). Links stay above the tallest object (9 cm).
+ARM_LOOKS = {
+    "default": ArmLook(),
+    "large": ArmLook(link_radius=(0.05, 0.045), pusher_radius=0.04,
+                     colours=("0.95 0.55 0.1 1", "0.85 0.1 0.55 1", "0.08 0.08 0.08 1"),
+                     table='rgba="0.42 0.44 0.47 1"', distance=(1.3, 1.45), elevation=(-72.0, -62.0)),
+}  # fmt: skip
 
 # Directions as seen from the default camera (on the -y side, looking +y): image left is -x.
 DIRECTIONS = {
@@ -51,23 +75,22 @@ def forward_kinematics(q1: float, q2: float) -> np.ndarray:
     )
 
 
-def _robot_xml() -> str:
+def _robot_xml(look: ArmLook) -> str:
+    (r1, r2), c = look.link_radius, look.colours
     return f"""
-    <geom name="table" type="box" pos="0 0 {TABLE_Z / 2}" size="0.7 0.5 {TABLE_Z / 2}" material="wall"/>
+    <geom name="table" type="box" pos="0 0 {TABLE_Z / 2}" size="0.7 0.5 {TABLE_Z / 2}" {look.table}/>
     <geom name="pillar" type="cylinder" pos="{BASE[0]} {BASE[1]} {LINK_Z / 2}" size="0.05 {LINK_Z / 2}"
       rgba="0.3 0.3 0.32 1"/>
     <body name="robot" pos="{BASE[0]} {BASE[1]} {LINK_Z}">
       <joint name="shoulder" type="hinge" axis="0 0 1" damping="1"/>
-      <geom name="link1" type="capsule" fromto="0 0 0 {L1} 0 0" size="0.025" mass="0.3"
-        rgba="0.85 0.85 0.88 1"/>
+      <geom name="link1" type="capsule" fromto="0 0 0 {L1} 0 0" size="{r1:g}" mass="0.3" rgba="{c[0]}"/>
       <body name="forearm" pos="{L1} 0 0">
         <joint name="elbow" type="hinge" axis="0 0 1" damping="0.5"/>
-        <geom name="link2" type="capsule" fromto="0 0 0 {L2} 0 0" size="0.022" mass="0.2"
-          rgba="0.2 0.45 0.8 1"/>
+        <geom name="link2" type="capsule" fromto="0 0 0 {L2} 0 0" size="{r2:g}" mass="0.2" rgba="{c[1]}"/>
         <body name="pusher" pos="{L2} 0 0">
           <joint name="lift" type="slide" axis="0 0 1" range="-0.08 0.08" damping="5"/>
-          <geom name="pusher" type="capsule" fromto="0 0 0 0 0 -0.11" size="0.022" mass="0.1"
-            rgba="0.15 0.15 0.15 1"/>
+          <geom name="pusher" type="capsule" fromto="0 0 0 0 0 -0.11" size="{look.pusher_radius:g}"
+            mass="0.1" rgba="{c[2]}"/>
           <site name="tip" pos="0 0 -0.133" size="0.005"/>
         </body>
       </body>
@@ -174,19 +197,21 @@ def _table_objects(rng: np.random.Generator, n: int) -> tuple[str, list[str], li
     return xml, names, labels
 
 
-def _build(rng, scenario: str, n: int, choose_pushes, make_policy=PushPolicy) -> Scene:
-    """`make_policy(object_names, pushes)`: the controller (scripted pushes by default)."""
+def _build(rng, scenario: str, n: int, choose_pushes, make_policy=PushPolicy, look: str = "default") -> Scene:
+    """`make_policy(object_names, pushes)`: the controller (scripted pushes by default); `look`: a key
+    of `ARM_LOOKS` (the random draws are the same for every look)."""
+    style = ARM_LOOKS[look]
     objects_xml, names, labels = _table_objects(rng, n)
     pushes, caption, instruction = choose_pushes(rng, labels)
     policy = make_policy(names, pushes)
     q1, q2 = inverse_kinematics(policy.start()[:2])
-    world = mjcf.light(rng) + mjcf.floor() + mjcf.walls() + _robot_xml() + objects_xml
+    world = mjcf.light(rng) + mjcf.floor() + mjcf.walls() + _robot_xml(style) + objects_xml
     xml = mjcf.document(rng, world, model=scenario, actuators=_ACTUATORS)
     view = View(
         lookat=(0.0, 0.05, TABLE_Z),
-        distance=float(rng.uniform(1.6, 1.9)),
+        distance=float(rng.uniform(*style.distance)),
         azimuth=90.0 + float(rng.uniform(-8, 8)),
-        elevation=float(rng.uniform(-50, -35)),
+        elevation=float(rng.uniform(*style.elevation)),
     )
     return Scene(
         scenario=scenario,
