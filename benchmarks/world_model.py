@@ -25,6 +25,7 @@ its skill and spatiotemporal IoU above the no-DiT row's beyond the seed-to-seed 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from worldsmith.diffusion.recipes import demo_predict, demo_train
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval.dynamics import HeldOut, render_held_out, score
 from worldsmith.fs import atomic_path
-from worldsmith.machine import write_result
+from worldsmith.machine import read_result, write_result
 from worldsmith.runs import torch_threads, versions
 from worldsmith.sim.episode import make_episode
 from worldsmith.tokenizers.model import CausalTokenizer
@@ -199,6 +200,32 @@ def show(agg: dict, title: str) -> None:
     console.print(t)
 
 
+def training(work: Path) -> dict:
+    """Each trained DiT's metrics (wall seconds, losses) as `train_world_model` wrote them."""
+    out = {}
+    for path in sorted(work.glob("dit_*/diffusion_metrics.json")):
+        m = json.loads(path.read_text())
+        out[path.parent.name] = {k: m.get(k) for k in ("steps", "train_seconds", "loss_first", "loss_last")}
+    return out
+
+
+def per_seed_scores(paths: list[Path]) -> dict[int, dict]:
+    """Seed -> scores, merged from the JSON of earlier runs (one seed each, e.g. run in parallel)."""
+
+    def first(tree):  # an `aggregate` leaf {"mean", "spread", "seeds": [v]} -> v
+        return tree["seeds"][0] if "seeds" in tree else {k: first(v) for k, v in tree.items()}
+
+    scores: dict[int, dict] = {}
+    for path in paths:
+        r = read_result(path)
+        (seed,) = json.loads(r["args"]["seeds"].replace("'", '"'))
+        merged = scores.setdefault(seed, {"overall": {}, "scenarios": {}})
+        merged["overall"].update(first(r["overall"]))
+        for scenario, rows in r["scenarios"].items():
+            merged["scenarios"].setdefault(scenario, {}).update(first(rows))
+    return scores
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", type=Path, default=Path("runs/world_model_bench"))
@@ -212,6 +239,8 @@ def main() -> None:
     p.add_argument("--tokenizer-steps", type=int, default=2000)
     p.add_argument("--dit-steps", type=int, default=3000)
     p.add_argument("--sampler", nargs=2, default=["euler", "3"], metavar=("NAME", "STEPS"))
+    p.add_argument("--merge", type=Path, nargs="*", default=[],
+                   help="train nothing: merge the JSON of one-seed runs of this script")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -220,7 +249,10 @@ def main() -> None:
     console.print(f"data: {len(train)} training, {len(held['frames'])} held-out episodes")
     runs = [(v, s) for v in args.variants for s in args.seeds]
     runs += [(v, args.seeds[0]) for v in args.one_seed_variants if v not in args.variants]
-    per_seed: dict[int, dict] = {}
+    # seed -> {"overall": {method: ...}, "scenarios": {s: {method: ...}}}
+    scores: dict[int, dict] = per_seed_scores(args.merge) if args.merge else {}
+    if args.merge:
+        runs, args.seeds = [], sorted(scores)
     seconds = {}
     for name, seed in runs:
         t = time.perf_counter()
@@ -228,13 +260,15 @@ def main() -> None:
         tok = stage_tokenizer(args.work, VARIANTS[name][0], tok_seed, args.tokenizer_steps, train)
         world = stage_world(args.work, name, seed, args.dit_steps, tok, train)
         preds = predictions(tok, world, held, seed, (args.sampler[0], int(args.sampler[1])))
-        per_seed.setdefault(seed, {}).update({f"{name}: {k}": v for k, v in preds.items()})
+        res = score(held, {f"{name}: {k}": v for k, v in preds.items()}, RULE)
+        merged = scores.setdefault(seed, {"overall": {}, "scenarios": {}})
+        merged["overall"].update(res["overall"])
+        for scenario, rows in res["scenarios"].items():
+            merged["scenarios"].setdefault(scenario, {}).update(rows)
         seconds[f"{name} seed {seed}"] = round(time.perf_counter() - t, 1)
-        quick = score(held, preds, RULE)["overall"]  # progress: the overall numbers of this run
         console.print(f"{name} seed {seed}: {seconds[f'{name} seed {seed}']:.0f} s; " + "; ".join(
             f"{k}: skill {v['skill_copy']['1-12']:+.3f} ST-IoU {v['spatiotemporal_iou']:.3f} "
-            f"PIQ {v['physics_iq']:.1f}" for k, v in quick.items()))  # fmt: skip
-    scores = {seed: score(held, preds, RULE) for seed, preds in per_seed.items()}
+            f"PIQ {v['physics_iq']:.1f}" for k, v in res["overall"].items()))  # fmt: skip
     main_seeds = [scores[s] for s in args.seeds]
     agg = aggregate(main_seeds)  # methods present in every seed (the one-seed variants drop out)
     extra = {s: scores[args.seeds[0]]["overall"] for s in [args.seeds[0]]}
@@ -250,6 +284,7 @@ def main() -> None:
     write_result(args.out, {
         "benchmark": "world model dynamics (issue 28)", "protocol": vars(RULE) | {"n_cond_latents": N_COND},
         "args": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds,
+        "training": training(args.work),
         "cpu_minutes_this_run": round(time.process_time() / 60, 1), "versions": versions(),
         "targets": rows, "all_met": all(r["met"] for r in rows),
         "overall": agg["overall"], "scenarios": agg["scenarios"],
