@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import skvideo
+import torch
 from posttrain_helpers import run_cli, save_tiny_base  # noqa: E402  (tests/posttrain, see conftest)
 
 from worldsmith.cli import main
-from worldsmith.posttrain.control_recipes import load_control_world
+from worldsmith.posttrain.control_recipes import load_control_world, weight_map
 from worldsmith.posttrain.controls import depth_video, seg_video
 from worldsmith.sim.dataset import DatasetConfig, load_episode, write_dataset
 from worldsmith.video import io
@@ -90,3 +91,19 @@ def test_bad_controls_exit_2_naming_what_and_the_fix(root, capsys, case):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], err
     assert not (root / f"bad_{case}" / "video.mp4").exists()
+
+
+def test_a_grey_video_is_a_spatiotemporal_weight(root, capsys):
+    grey = torch.zeros(9, 32, 32, 3, dtype=torch.uint8)
+    grey[:, :, :16] = 255  # the left half follows the seg control, the right half is free
+    io.write(root / "map.mp4", grey, fps=10, crf=0)
+    w = weight_map(io.read(root / "map.mp4").frames, k=4, s=8)
+    assert w.shape == (1, 1, 3, 4, 4)
+    torch.testing.assert_close(w[..., :2], torch.ones(1, 1, 3, 4, 2), atol=0.02, rtol=0)
+    torch.testing.assert_close(w[..., 2:], torch.zeros(1, 1, 3, 4, 2), atol=0.02, rtol=0)
+    gen = ["generate", "transfer", "--ckpt", root / "pt" / "model", "--control", f"seg={root / 'seg.mp4'}",
+           "--weight", f"seg={root / 'map.mp4'}", "--steps", 2, "--guard", "none",
+           "--out", root / "mapped"]  # fmt: skip
+    code, _, err = run_cli(gen, capsys)
+    assert code == 0, err
+    assert io.probe(root / "mapped" / "video.mp4").num_frames == 9
