@@ -143,3 +143,27 @@ def test_config_errors():
         ctl.ControlConfig(controls=("normals",))
     with pytest.raises(Exception, match="every_n"):
         ctl.ControlDiT(DiT(BASE), ctl.ControlConfig(controls=("edge",), blocks=3, every_n=2))
+
+
+def test_parity_per_frame_noise_levels(monkeypatch):
+    _shim(monkeypatch)
+    net = net_of(BASE, blocks=2, every_n=2, seed=3)
+    branch = net.control["edge"]
+    ref_tf = tf.CosmosTransformer3DModel(
+        **convert.config_to_diffusers(BASE), controlnet_block_every_n=2
+    ).eval()
+    ref_tf.load_state_dict(convert.to_diffusers_state_dict(net.base), strict=True)
+    ref_cn = cn.CosmosControlNetModel(**ctl.control_config_to_diffusers(BASE, branch)).eval()
+    ref_cn.load_state_dict(ctl.branch_to_diffusers(branch), strict=True)
+    x, control, text, _ = inputs(BASE, B=1)
+    c_noise = torch.tensor([[-2.0, 0.5, 0.5]])  # a nearly clean first frame
+    cond, pad = torch.zeros(1, 1, 3, 4, 4), torch.zeros(1, 1, 4, 4)
+    with torch.no_grad():
+        ours = net(x, c_noise, text, controls={"edge": control}, condition_mask=cond, padding_mask=pad)
+        t5 = c_noise.view(1, 1, 3, 1, 1)
+        res = ref_cn(controls_latents=control, latents=x, timestep=t5, encoder_hidden_states=text,
+                     condition_mask=cond, padding_mask=pad, return_dict=False)[0]  # fmt: skip
+        theirs = ref_tf(hidden_states=x, timestep=t5, encoder_hidden_states=text,
+                        block_controlnet_hidden_states=res, condition_mask=cond, padding_mask=pad,
+                        return_dict=False)[0]  # fmt: skip
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
