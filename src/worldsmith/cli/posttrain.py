@@ -146,6 +146,9 @@ def control(
     control_dropout: Annotated[
         float, typer.Option("--control-dropout", help="P(a control dropped) in training, for guidance.")
     ] = 0.2,
+    zoom: Annotated[
+        bool, typer.Option("--zoom", help="Crop twin clips to the square around the objects.")
+    ] = False,
     tokenizer: Tokenizer = None,
     resume: Resume = False,
     steps: TrainSteps = None,
@@ -156,9 +159,9 @@ def control(
     names = parse_controls(controls)
     videos = tuple(str(v) for v in video or ())
     cfg = ControlPosttrainConfig(controls=names, blocks=blocks, every_n=every_n, appearances=appearances,
-                                 control_dropout=control_dropout, videos=videos)  # fmt: skip
+                                 control_dropout=control_dropout, videos=videos, zoom=zoom)  # fmt: skip
     args = dict(controls=list(names), video=list(videos), blocks=blocks, every_n=every_n,
-                appearances=appearances, control_dropout=control_dropout)  # fmt: skip
+                appearances=appearances, control_dropout=control_dropout, zoom=zoom)  # fmt: skip
     run_posttrain(out, "control", posttrain_control, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 

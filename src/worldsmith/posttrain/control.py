@@ -5,8 +5,11 @@ follows ControlNet (Zhang et al. 2023, arXiv 2302.05543): for each control type 
 copy of the base's first ``N`` blocks (and of its embeddings). The branch's first block reads
 ``before_proj(patch_embed(control)) + patch_embed_base(x)``; after each branch block ``i`` a
 zero-initialised ``after_proj`` gives a residual that is added to the output of base block
-``i * every_n``. Both projections start at zero, so step 0 of post-training is the base model
-exactly; the base stays frozen and only the branches train.
+``i * every_n``. The ``after_proj`` layers start at zero, so step 0 of post-training is the base
+model exactly; the base stays frozen and only the branches train. ``before_proj`` starts as a plain
+linear layer (not at zero as in ControlNet's input zero convolution): with both ends at zero the
+control's own embedding gets no gradient until two zero layers have moved, which on our CPU budgets
+(hundreds of steps) left the branches blind to their control.
 
 Several controls (multi-control, Cosmos-Transfer Sec. 3.2): every branch runs and its residuals are
 weighted and summed. A weight is a scalar, a per-sample ``[B]`` value (training drops controls per
@@ -77,7 +80,9 @@ class ControlBranch(nn.Module):
         self.blocks = nn.ModuleList(copy.deepcopy(base.blocks[i]) for i in range(blocks))
         self.before_proj = nn.Linear(D, D)
         self.after_proj = nn.ModuleList(nn.Linear(D, D) for _ in range(blocks))
-        for proj in (self.before_proj, *self.after_proj):  # ControlNet's zero convolutions
+        nn.init.xavier_uniform_(self.before_proj.weight)
+        nn.init.zeros_(self.before_proj.bias)
+        for proj in self.after_proj:  # ControlNet's zero convolutions: step 0 is the base
             nn.init.zeros_(proj.weight)
             nn.init.zeros_(proj.bias)
         self.requires_grad_(True)  # the copies of a frozen base train

@@ -90,6 +90,20 @@ def nearest_cover(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return y[:, top : top + ch, left : left + cw]
 
 
+def object_box(masks: torch.Tensor, margin: float = 0.25, min_side: int = 16) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the square around every object of `masks` ``[T, H, W]`` (ids > 0,
+    over all frames), grown by `margin` of its side, at least `min_side`, kept inside the frame."""
+    _, H, W = masks.shape
+    ys, xs = torch.nonzero((masks > 0).any(0), as_tuple=True)
+    if len(ys) == 0:
+        return 0, 0, min(H, W)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    side = min(min(H, W), max(min_side, round(max(y1 - y0, x1 - x0) * (1 + 2 * margin))))
+    top = min(max(0, (y0 + y1 - side) // 2), H - side)
+    left = min(max(0, (x0 + x1 - side) // 2), W - side)
+    return top, left, side
+
+
 def _clip_controls(frames: torch.Tensor, depth=None, masks=None) -> tuple[dict, list[bool]]:
     zeros = torch.zeros_like(frames)
     got = {"edge": edges(frames), "blur": blur(frames)}
@@ -122,10 +136,12 @@ def twin_control_clips(
     stride: int | None = None,
     seed: int = 0,
     original: bool = True,
+    zoom: bool = False,
 ) -> ControlClips:
     """Every `frames`-frame window (every `stride`, default `frames - 1`) of camera 0 of the episodes
     under `root`, resized (centre crop) to `size`, in `appearances` repaints (the first is the render
-    itself when `original`)."""
+    itself when `original`). `zoom`: first crop each window to the square around its objects
+    (`object_box`): the twins' wide views leave objects a few pixels across."""
     g = torch.Generator().manual_seed(seed)
     rows, stride = [], stride or max(1, frames - 1)
     for folder in episode_folders(root):
@@ -136,9 +152,12 @@ def twin_control_clips(
             )
         for start in range(0, ep.frames.shape[1] - frames + 1, stride):
             window = slice(start, start + frames)
-            video = resize_center_crop(torch.from_numpy(ep.frames[0, window]), size)
-            ids = nearest_cover(torch.from_numpy(ep.masks[0, window]), size)
-            z = nearest_cover(torch.from_numpy(ep.depth[0, window]), size)
+            rgb, ids, z = (torch.from_numpy(a[0, window]) for a in (ep.frames, ep.masks, ep.depth))
+            if zoom:
+                top, left, side = object_box(ids)
+                rgb, ids, z = (a[:, top : top + side, left : left + side] for a in (rgb, ids, z))
+            video = resize_center_crop(rgb, size)
+            ids, z = nearest_cover(ids, size), nearest_cover(z, size)
             for a in range(appearances):
                 look = video if (a == 0 and original) else randomise_appearance(video, ids, g)
                 ctrl, present = _clip_controls(look, z, ids)

@@ -58,6 +58,7 @@ class ControlPosttrainConfig:
     control_dropout: float = 0.2  # per control and sample: trains subsets and guidance
     stride: int | None = None  # between clip starts; default: clip length - 1
     videos: tuple[str, ...] = ()  # real videos (edge and blur controls only)
+    zoom: bool = False  # crop twin windows to the square around their objects (`object_box`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "controls", ControlConfig(controls=self.controls).controls)
@@ -85,7 +86,7 @@ def read_training_clips(data: str | Path | None, cfg: ControlPosttrainConfig, fr
     parts = []
     if data is not None:
         parts.append(twin_control_clips(data, frames=frames, size=size, appearances=cfg.appearances,
-                                        stride=cfg.stride, seed=seed))  # fmt: skip
+                                        stride=cfg.stride, seed=seed, zoom=cfg.zoom))  # fmt: skip
     if cfg.videos:
         parts.append(video_control_clips(list(cfg.videos), frames=frames, size=size, stride=cfg.stride))
     if not parts:
