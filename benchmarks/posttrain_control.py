@@ -1,6 +1,9 @@
 """Sim-to-real controls (issue 29): does generated video keep the edges and segments it was given?
 
-    OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/posttrain_control.py > /tmp/pc.log &
+    OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/posttrain_control.py \
+        --tokenizer /tmp/worldsmith-camera-bench2/base/model/tokenizer > /tmp/pc.log &
+
+(`--tokenizer`: the camera benchmark's CV4x8x8 tokenizer as the start, fine-tuned `--tok-steps`.)
 
 1. Twins with exact depth and masks (collision, tower, dominoes, ramp, slide; 17 frames rendered at
    `--render-size`, with `--zoom` cropped to the square around their objects, then 64x64),
@@ -174,13 +177,18 @@ def main() -> None:
     p.add_argument("--test-episodes", type=int, default=10)
     p.add_argument("--appearances", type=int, default=3)
     p.add_argument("--tokenizer", type=Path, default=None, help="init the CV4x8x8 tokenizer from this dir")
-    p.add_argument("--tok-steps", type=int, default=600)
-    p.add_argument("--base-steps", type=int, default=800)
-    p.add_argument("--steps", type=int, default=1200, help="control post-training steps per seed")
+    p.add_argument("--tok-steps", type=int, default=150)
+    p.add_argument("--base-steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=800, help="control post-training steps per seed")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--render-size", type=int, default=SIZE, help="twins are rendered at this size")
-    p.add_argument("--zoom", action="store_true", help="crop twins to the square around their objects")
-    p.add_argument("--sample-steps", type=int, default=10)
+    p.add_argument("--render-size", type=int, default=128, help="twins are rendered at this size")
+    p.add_argument(
+        "--zoom",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="crop twins to the square around their objects",
+    )
+    p.add_argument("--sample-steps", type=int, default=8)
     p.add_argument("--guidance", type=float, default=2.0, help="CFG on the controls (control rows)")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--out", type=Path, default=RESULTS)
