@@ -142,21 +142,38 @@ class Attention(nn.Module):
         mask: torch.Tensor | None = None,
         img: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        # Heads stay in the token-major layout [B, L, H, Dh] that the linear layers produce and the
+        # CPU flash-attention kernel reads and writes (transposed views, no copies in or out).
         if self.cross:
-            q = rearrange(self.q(x), "b l (h d) -> b h l d", h=self.heads)  # [B, H, L, Dh]
-            k, v = rearrange(self.kv(context), "b s (n h d) -> n b h s d", n=2, h=self.heads)  # [B, H, S, Dh]
+            q = _heads(self.q(x), self.heads)  # [B, L, H, Dh]
+            k, v = _heads(self.kv(context), self.heads, 2)  # [B, S, H, Dh] each
         else:
-            q, k, v = rearrange(self.qkv(x), "b l (n h d) -> n b h l d", n=3, h=self.heads)  # [B, H, L, Dh]
+            q, k, v = _heads(self.qkv(x), self.heads, 3)  # [B, L, H, Dh] each
         q, k = _rms_norm(q, self.q_norm), _rms_norm(k, self.k_norm)
         if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        out = attention(q, k, v, attn_mask=mask)  # [B, H, L, Dh]
+            cos, sin = (t.unsqueeze(-2) for t in rope)  # [L, 1, Dh]: the same angle for every head
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        out = _attend(q, k, v, mask)  # [B, L, H, Dh]
         if img is not None:
-            q, k, v = (rearrange(f(t), "b l (h d) -> b h l d", h=self.heads)
-                       for f, t in ((self.q_img, x), (self.k_img, img), (self.v_img, img)))  # fmt: skip
+            q, k, v = (
+                _heads(f(t), self.heads) for f, t in ((self.q_img, x), (self.k_img, img), (self.v_img, img))
+            )
             q, k = _rms_norm(q, self.q_img_norm), _rms_norm(k, self.k_img_norm)
-            out = out + attention(q, k, v)  # [B, H, L, Dh]
-        return self.out(rearrange(out, "b h l d -> b l (h d)"))
+            out = out + _attend(q, k, v, None)  # [B, L, H, Dh]
+        return self.out(out.flatten(2))  # [B, L, D]
+
+
+def _heads(x: torch.Tensor, heads: int, n: int = 0) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """``[B, L, (n H Dh)]`` -> ``[B, L, H, Dh]`` (or `n` of them), as views."""
+    if not n:
+        return x.unflatten(-1, (heads, -1))
+    return x.unflatten(-1, (n, heads, -1)).unbind(-3)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention over heads in the ``[B, L, H, Dh]`` layout (`attention` takes ``[B, H, L, Dh]``)."""
+    out = attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+    return out.transpose(1, 2)  # [B, L, H, Dh]
 
 
 def _rms_norm(x: torch.Tensor, norm: nn.RMSNorm) -> torch.Tensor:
@@ -212,14 +229,23 @@ class Block(nn.Module):
         text_mask: torch.Tensor | None,
         img: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        # Modulation groups: `emb` [B, G, D] holds one embedding per sample (G = 1), per latent frame
+        # (G = T') or per token (G = L), each for L / G consecutive tokens; the AdaLN terms are
+        # computed per group and broadcast, not repeated over every token.
+        B, L, D = x.shape
+        G = emb.shape[1]
+        x = x.view(B, G, L // G, D)  # [B, G, N, D]
         if pos is not None:
-            x = x + pos
-        shift, scale, gate = self.mod_self(emb, shared)
-        x = torch.addcmul(x, gate, self.self_attn(_modulate(x, shift, scale), rope=rope))  # x + gate * attn
-        shift, scale, gate = self.mod_cross(emb, shared)
-        x = torch.addcmul(x, gate, self.cross_attn(_modulate(x, shift, scale), text, mask=text_mask, img=img))
-        shift, scale, gate = self.mod_mlp(emb, shared)
-        return torch.addcmul(x, gate, self.mlp(_modulate(x, shift, scale)))
+            x = x + pos.view(G, L // G, D)
+
+        def branch(mod: AdaLNLoRA, f, x: torch.Tensor) -> torch.Tensor:  # x + gate * f(AdaLN(x))
+            shift, scale, gate = (m.unsqueeze(2) for m in mod(emb, shared))  # [B, G, 1, D]
+            return torch.addcmul(x, gate, f(_modulate(x, shift, scale).flatten(1, 2)).view_as(x))
+
+        x = branch(self.mod_self, lambda h: self.self_attn(h, rope=rope), x)
+        x = branch(self.mod_cross, lambda h: self.cross_attn(h, text, mask=text_mask, img=img), x)
+        x = branch(self.mod_mlp, self.mlp, x)
+        return x.flatten(1, 2)  # [B, L, D]
 
 
 class LearnablePosEmbed(nn.Module):
@@ -343,11 +369,7 @@ class DiT(nn.Module, Pretrained):
         shared = self.t_fc2(F.silu(self.t_fc1(t_feat)))  # [B, 1|T, 3D]
         if extra_emb is not None:
             t_feat, shared = t_feat + extra_emb[0].to(x.dtype), shared + extra_emb[1].to(x.dtype)
-        emb = _rms_norm(t_feat, self.t_norm)  # [B, 1|T, D]
-        if emb.shape[1] > 1:  # per latent frame: each frame's embedding repeated over its tokens
-            per = grid[1] * grid[2]
-            shared = shared[:, :, None].expand(-1, -1, per, -1).flatten(1, 2)  # [B, L, 3D]
-            emb = emb[:, :, None].expand(-1, -1, per, -1).flatten(1, 2)  # [B, L, D]
+        emb = _rms_norm(t_feat, self.t_norm)  # [B, 1|T, D]: per frame, for its H'W' tokens (t-major)
 
         mask = None if text_mask is None else text_mask[:, None, None, :].bool()  # [B, 1, 1, S]
         if self.text_proj is not None:
@@ -358,9 +380,12 @@ class DiT(nn.Module, Pretrained):
             if block_residuals is not None and i in block_residuals:
                 x = x + block_residuals[i].to(x.dtype)
 
-        shift, scale = self.final_mod(emb, shared)
-        x = self.proj_out(_modulate(x, shift, scale))  # [B, L, ph*pw*pt*C]
+        shift, scale = (m.unsqueeze(2) for m in self.final_mod(emb, shared))  # [B, 1|T, 1, D]
+        x = self.proj_out(
+            _modulate(x.unflatten(1, (emb.shape[1], -1)), shift, scale)
+        )  # [B, 1|T, N, ph*pw*pt*C]
         t, h, w = grid
+        x = x.flatten(1, 2)  # [B, L, ph*pw*pt*C]
         # The output patch layout is (p_h, p_w, p_t, C), as in the released Cosmos weights.
         return rearrange(
             x, "b (t h w) (ph pw pt c) -> b c (t pt) (h ph) (w pw)", t=t, h=h, w=w, ph=ph, pw=pw, pt=pt
