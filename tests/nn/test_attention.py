@@ -38,10 +38,13 @@ def test_attention_matches_formula(causal, kv_heads):
     )
 
 
+@pytest.mark.parametrize("math_max", [0, attn_lib.BF16_MATH_MAX_SCORES])
 @pytest.mark.parametrize("causal", [False, True])
-def test_half_precision_training_attends_in_float32(causal):
-    """Under bfloat16 autocast with gradients, attention runs in float32 (faster backward on CPU):
-    the output is the float32 formula rounded once to bfloat16, gradients flow in bfloat16."""
+def test_half_precision_training_attends_in_float32(causal, math_max, monkeypatch):
+    """Under bfloat16 autocast with gradients, attention runs in float32 flash (faster backward on
+    CPU) or, for short sequences on CPUs with native bfloat16 GEMMs, as bfloat16 matmuls: either way
+    the output is the float32 formula to bfloat16 rounding, gradients flow in bfloat16."""
+    monkeypatch.setattr(attn_lib, "BF16_MATH_MAX_SCORES", math_max)
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 4, n, 16, generator=g).bfloat16().requires_grad_() for n in (24, 24, 24))
     mask = torch.rand(2, 1, 24, 24, generator=g) > 0.3
@@ -51,8 +54,13 @@ def test_half_precision_training_attends_in_float32(causal):
     expected = reference(q.float(), k.float(), v.float(), causal=causal, mask=None if causal else mask)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected.bfloat16().float(), atol=1e-2, rtol=0)
-    assert (out.float() - expected).abs().max() <= (expected.abs().max() * 2**-8).item() + 1e-6
+    # flash in float32: rounded once; matmuls: P and the inputs of P v rounded too (a few ulp)
+    ulps = 1 if math_max == 0 or causal else 4
+    assert (out.float() - expected).abs().max() <= (expected.abs().max() * ulps * 2**-8).item() + 1e-6
     out.float().square().sum().backward()
+    q32, k32, v32 = (t.detach().float().requires_grad_() for t in (q, k, v))
+    reference(q32, k32, v32, causal=causal, mask=None if causal else mask).square().sum().backward()
+    torch.testing.assert_close(q.grad.float(), q32.grad, atol=0.05 * q32.grad.abs().max().item(), rtol=0)
     assert q.grad.dtype == torch.bfloat16 and q.grad.abs().sum() > 0
     with torch.no_grad():  # inference keeps the half-precision kernel (its forward is the faster)
         assert not attn_lib._float32_backward(q, k, v)
