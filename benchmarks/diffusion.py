@@ -62,6 +62,35 @@ def twin_models(cfg: DiTConfig):
     return ours, _diffusers_model(ours)
 
 
+def time_steps(steps: dict, reps: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and process-CPU seconds of forward + backward for each ``name -> (call, params)``,
+    interleaved (order reversed every other round, so both see the same load); the first 2 rounds
+    are warm-up (and compilation). Runs under whatever autocast the caller set."""
+    wall: dict[str, list[float]] = {n: [] for n in steps}
+    cpu: dict[str, list[float]] = {n: [] for n in steps}
+    names = list(steps)
+    for i in range(reps + 2):
+        for name in names if i % 2 == 0 else names[::-1]:
+            call, params = steps[name]
+            params.zero_grad(set_to_none=True)
+            t0, c0 = time.perf_counter(), time.process_time()
+            call().float().square().mean().backward()
+            if i >= 2:
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+    return wall, cpu
+
+
+def speed_target(name: str, speed: dict | None) -> list[dict]:
+    """The >= 1.2x target row of one speed section (eager vs eager, median wall)."""
+    if not speed:
+        return []
+    r = speed["speedups"]["eager vs eager"]
+    return [{"target": f"{name}: DiT fwd+bwd vs diffusers (median wall; best {r['best_wall']:.2f}x, "
+             f"median CPU {r['median_cpu']:.2f}x)", "value": round(r["median_wall"], 3), "reference": 1.2,
+             "met": r["median_wall"] >= 1.2}]  # fmt: skip
+
+
 def bench_speed(quick: bool, compile_: bool = False, bf16: bool = False) -> dict:
     """One thread: on a shared 2-core box two threads per process oversubscribe and the timings scatter.
 
@@ -100,25 +129,15 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
     if compile_:
         models["worldsmith (compiled)"] = (call_ours, torch.compile(ours), ours)
         models["diffusers (compiled)"] = (call_ref, torch.compile(ref), ref)
-    names = list(models)
     precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     precision_name = "bf16 autocast" if bf16 else "fp32"
     with precision:
         with torch.no_grad():  # parity first (this also compiles the forward graphs)
             expected = call_ref(ref)
             diffs = {n: (call(m) - expected).abs().max().item() for n, (call, m, _) in models.items()}
-        wall: dict[str, list[float]] = {n: [] for n in names}
-        cpu: dict[str, list[float]] = {n: [] for n in names}
         reps = 4 if quick else 12
-        for i in range(reps + 2):
-            for name in names if i % 2 == 0 else names[::-1]:
-                call, model, params = models[name]
-                params.zero_grad(set_to_none=True)
-                t0, c0 = time.perf_counter(), time.process_time()
-                call(model).square().mean().backward()
-                if i >= 2:  # warm-up (and compilation of the backward graphs)
-                    wall[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)
+        steps = {n: (lambda c=call, m=model: c(m), params) for n, (call, model, params) in models.items()}
+        wall, cpu = time_steps(steps, reps)
     best = {k: min(v) for k, v in wall.items()}
     med = {k: statistics.median(v) for k, v in wall.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
@@ -128,6 +147,9 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
             "best_wall": best[ref_name] / best[ours_name],
             "median_wall": med[ref_name] / med[ours_name],
             "median_cpu": cpu_med[ref_name] / cpu_med[ours_name],
+            "median_per_round": statistics.median(
+                r / o for o, r in zip(wall[ours_name], wall[ref_name], strict=True)
+            ),
         }
 
     speedups = {"eager vs eager": ratios("worldsmith", "diffusers")}
@@ -329,6 +351,14 @@ def main() -> None:
     if not args.skip_sampling:
         with tempfile.TemporaryDirectory() as tmp:
             result["sampling"] = bench_sampling(args.quick, Path(tmp))
+    result["targets"] = speed_target("fp32", result.get("speed")) + speed_target(
+        "bf16 autocast", result.get("speed_bf16")
+    )
+    if "sampling" in result:
+        best = result["sampling"]["best_at_10_nfe"]
+        result["targets"].append({"target": "a sampler at <= 10 NFE within 1 dB of the 64-step reference",
+                                  "value": round(best["gap_to_ref_db"], 3), "reference": 1.0,
+                                  "met": result["sampling"]["target_met"]})  # fmt: skip
     write_result(RESULTS, result)
     console.print(f"wrote {RESULTS}")
 

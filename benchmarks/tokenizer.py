@@ -161,6 +161,20 @@ def main() -> None:
         "target_speedup": 1.3,
         "peak_memory_ratio": ours["peak_rss_mib"] / ref["peak_rss_mib"],
         "max_abs_diff": max_diff,
+        "targets": [
+            {
+                "target": "encode+decode speed vs diffusers (median wall)",
+                "value": round(ref["median_seconds"] / ours["median_seconds"], 3),
+                "reference": 1.3,
+                "met": ref["median_seconds"] / ours["median_seconds"] >= 1.3,
+            },
+            {
+                "target": "peak RSS vs diffusers (no more memory)",
+                "value": round(ours["peak_rss_mib"] / ref["peak_rss_mib"], 3),
+                "reference": 1.0,
+                "met": ours["peak_rss_mib"] <= ref["peak_rss_mib"],
+            },
+        ],  # fmt: skip
         "note": "shared, noisy 2-core CPU (other agents' jobs running, load average up to 8); "
         "encode+decode, interleaved ours/ref repeats after one warm-up each, each implementation in its "
         "own process. CPU time (process_time) is less sensitive to the load than wall time; with more "

@@ -157,6 +157,16 @@ def two_process(mode: str, out: str) -> list[dict]:
     return [json.loads((Path(out) / f"{mode}.rank{r}.json").read_text()) for r in range(2)]
 
 
+def targets(rows: dict) -> list[dict]:
+    """1 process at least 70% of the matmul peak (issue #33: no regression), FSDP2 at least 50%."""
+    out = []
+    for name, reference in (("1 process", 0.7), ("2-process FSDP2", 0.5)):
+        value = rows[name]["fraction_of_matmul_peak"]
+        out.append({"target": f"{name}: fraction of matmul peak", "value": value, "reference": reference,
+                    "met": value >= reference})  # fmt: skip
+    return out
+
+
 def main() -> None:
     console = Console()
     torch.set_num_threads(2)
@@ -216,8 +226,8 @@ def main() -> None:
             "tokens_per_step": tokens,
             "flops_per_step": flops,
             "runs": rows,
-            "target_1_process_fraction": 0.5,
-            "machine": f"{os.cpu_count()} CPUs shared with other jobs (noisy); torch {torch.__version__}",
+            "targets": targets(rows),
+            "load": f"{os.cpu_count()} CPUs shared with other jobs (noisy); torch {torch.__version__}",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
     )
