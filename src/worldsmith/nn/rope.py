@@ -84,6 +84,13 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x [B, H, L, D]`` by tables ``[L, D]`` (computed in float32, returned in x.dtype)."""
+    """Rotate ``x [B, H, L, D]`` by tables ``[L, D]`` (computed in float32, returned in x.dtype).
+
+    ``rotate_half(x) * sin`` is computed as ``roll(x, D/2) * (-sin_1, sin_2)``: the same products,
+    with one kernel over `x` instead of a negation and a concatenation (and the sign flip on the
+    small table), then one fused multiply-add.
+    """
     xf = x.float()
-    return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
+    half = sin.shape[-1] // 2
+    sin_signed = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # [L, D]
+    return torch.addcmul(xf * cos, xf.roll(half, dims=-1), sin_signed).to(x.dtype)
