@@ -71,6 +71,8 @@ def machine_info(cpuinfo: str | None = None) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "platform": platform.platform(),
+        # 1/5/15-minute load when the result was written: on a shared machine, how loaded timings were
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 

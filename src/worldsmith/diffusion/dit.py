@@ -232,20 +232,27 @@ class Block(nn.Module):
         # Modulation groups: `emb` [B, G, D] holds one embedding per sample (G = 1), per latent frame
         # (G = T') or per token (G = L), each for L / G consecutive tokens; the AdaLN terms are
         # computed per group and broadcast, not repeated over every token.
-        B, L, D = x.shape
-        G = emb.shape[1]
-        x = x.view(B, G, L // G, D)  # [B, G, N, D]
         if pos is not None:
-            x = x + pos.view(G, L // G, D)
+            x = x + pos
+        x = self._branch(self.mod_self, lambda h: self.self_attn(h, rope=rope), x, emb, shared)
+        x = self._branch(
+            self.mod_cross, lambda h: self.cross_attn(h, text, mask=text_mask, img=img), x, emb, shared
+        )
+        return self._branch(self.mod_mlp, self.mlp, x, emb, shared)
 
-        def branch(mod: AdaLNLoRA, f, x: torch.Tensor) -> torch.Tensor:  # x + gate * f(AdaLN(x))
-            shift, scale, gate = (m.unsqueeze(2) for m in mod(emb, shared))  # [B, G, 1, D]
-            return torch.addcmul(x, gate, f(_modulate(x, shift, scale).flatten(1, 2)).view_as(x))
-
-        x = branch(self.mod_self, lambda h: self.self_attn(h, rope=rope), x)
-        x = branch(self.mod_cross, lambda h: self.cross_attn(h, text, mask=text_mask, img=img), x)
-        x = branch(self.mod_mlp, self.mlp, x)
-        return x.flatten(1, 2)  # [B, L, D]
+    @staticmethod
+    def _branch(mod: AdaLNLoRA, f, x: torch.Tensor, emb: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        """``x + gate * f(LayerNorm(x) (1 + scale) + shift)`` with (shift, scale, gate) per group."""
+        shift, scale, gate = mod(emb, shared)  # [B, G, D] each
+        if emb.shape[1] == 1:  # per sample: broadcasts as it is
+            return torch.addcmul(x, gate, f(_modulate(x, shift, scale)))
+        B, L, D = x.shape
+        xg = x.view(B, emb.shape[1], -1, D)  # [B, G, L/G, D]
+        shift, scale, gate = (m.unsqueeze(2) for m in (shift, scale, gate))  # [B, G, 1, D]
+        y = f(_modulate(xg, shift, scale).flatten(1, 2)).view_as(xg)  # [B, G, L/G, D]
+        # an add, not an addcmul into the grouped view: the block returns a tensor, not a view
+        # (FSDP2 hooks a block's output; an in-place op on a view would bypass them)
+        return x + (gate * y).flatten(1, 2)  # [B, L, D]
 
 
 class LearnablePosEmbed(nn.Module):
