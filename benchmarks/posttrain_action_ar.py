@@ -182,6 +182,10 @@ def main() -> None:
     rows.append({**row, "token_ce": token_ce(base.gpt, tokens, None)})
     shuffled = test.actions.roll(1, 0)  # every clip gets another clip's actions
     cf = [cf_clips(cache, s, args.frames) for s in range(args.cf_starts)]
+    cf_tokens = [encode_tokens(base, c.frames)[:, 1:] for c in cf]  # [K, T-1, h, w] futures per start
+    # how much of the future the actions decide, in token space: the ground truth a model could follow
+    token_diff = float(np.mean([(t[i] != t[j]).float().mean() for t in cf_tokens
+                                for i in range(len(t)) for j in range(i + 1, len(t))]))  # fmt: skip
     sens = []
     for (rank, seed), info in runs.items():
         name = f"AR {'LoRA r16' if rank else 'full FT'} seed {seed}"
@@ -198,10 +202,10 @@ def main() -> None:
             per_start.append(sensitivity(*arrays, agent=agent_id(c.sources[0][0])))
         sens.append({"method": name, "rank": rank, "seed": seed,
                      **{k: float(np.mean([d[k] for d in per_start])) for k in per_start[0]}})  # fmt: skip
-    report(args, rows, sens, runs, time.perf_counter() - t_start, cache)
+    report(args, rows, sens, runs, time.perf_counter() - t_start, cache, token_diff)
 
 
-def report(args, rows, sens, runs, seconds, cache) -> None:
+def report(args, rows, sens, runs, seconds, cache, token_diff: float) -> None:
     print_rows(f"held-out action following, AR (1 given frame, {args.frames - 1} predicted, 64x64)", rows)
     for r in sens:
         console.print(
@@ -209,6 +213,7 @@ def report(args, rows, sens, runs, seconds, cache) -> None:
             f"{r['mismatch_centroid_px']:.2f} px, ratio {r['ratio_centroid_px']:.3f} "
             f"(mse {r['ratio_mse']:.3f})"
         )
+    console.print(f"future DV tokens that differ between two counterfactual truths: {token_diff:.3f}")
     for r in rows:
         if "token_ce" in r:
             console.print(f"held-out token cross-entropy {r['method']}: {r['token_ce']:.4f}")
@@ -247,7 +252,8 @@ def report(args, rows, sens, runs, seconds, cache) -> None:
         "config": {k: v for k, v in vars(args).items() if k not in ("cache", "no_save", "out")},
         "rows": rows, "sensitivity": sens,
         "runs": {f"r{r}_s{s}": v for (r, s), v in runs.items()},
-        "base_seconds": base_seconds, "targets": targets, "seconds": round(seconds, 1),
+        "base_seconds": base_seconds, "counterfactual_token_difference": token_diff,
+        "targets": targets, "seconds": round(seconds, 1),
         "threads": "1 torch thread, nice 10, a 2-core CPU shared by other agents", "versions": versions(),
     })  # fmt: skip
     console.print(f"wrote {args.out} in {seconds / 60:.1f} min")
