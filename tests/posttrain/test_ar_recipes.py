@@ -107,6 +107,8 @@ def test_bad_bases_and_options_name_the_fix(root):
             posttrain_ar_action(root / "lora" / "model", arm, root / "x")
     with pytest.raises(WorldsmithError, match="--frames.*do not apply to the AR world model"):
         posttrain_ar_action(root / "base", arm, root / "x", config=ActionPosttrainConfig(frames=17))
+    with pytest.raises(WorldsmithError, match="--inject/--motion-weight are options of the diffusion recipe"):
+        posttrain_ar_action(root / "base", arm, root / "x", config=ActionPosttrainConfig(inject="tokens"))
 
 
 # --- the command line: `posttrain action` picks the AR recipe from --init ---------------------------

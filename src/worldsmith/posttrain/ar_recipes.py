@@ -83,6 +83,11 @@ def posttrain_ar_action(
             f"--tokenizer/--frames/--size do not apply to the AR world model '{init}': it is post-trained "
             "on clips of its own frames and size, tokenised by its own tokenizer; leave them out"
         )
+    if cfg.inject != "adaln" or cfg.motion_weight:
+        raise WorldsmithError(
+            f"--inject/--motion-weight are options of the diffusion recipe; the AR world model '{init}' "
+            "takes actions by cross-attention after every block: leave them out"
+        )
     out, world = Path(out), load_ar_base(init)
     frames, size, k = ar_clip_frames(world)
     clips = read_action_clips(data, frames=frames, size=size, stride=cfg.stride)
