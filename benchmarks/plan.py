@@ -54,7 +54,8 @@ def prepare(cache: Path, args) -> Path:
     base = train_base(cache, args)  # the action benchmark's recipe, on these episodes
     sets = [f"train.steps={args.pt_steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50"]
     cmd = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", cache / "act",
-           "--lora-rank", 0, "--seed", 0]  # fmt: skip
+           "--lora-rank", 0, "--seed", 0, "--inject", args.inject,
+           "--motion-weight", args.motion_weight]  # fmt: skip
     cli(cmd + sum((["--set", s] for s in sets), []), cache / "act.log")
     return model
 
@@ -156,6 +157,8 @@ def main() -> None:
     p.add_argument("--tokenizer", type=Path, default=None, help="start from this pretrained tokenizer")
     p.add_argument("--base-steps", type=int, default=800)
     p.add_argument("--pt-steps", type=int, default=800)
+    p.add_argument("--inject", default="both", help="posttrain action --inject (docs/architecture.md)")
+    p.add_argument("--motion-weight", type=float, default=4.0, help="posttrain action --motion-weight")
     p.add_argument("--episodes", type=int, default=4, help="held-out tasks per seed and planner")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--samples", type=int, default=16)

@@ -2,14 +2,17 @@
 
     OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/posttrain_action.py > /tmp/pa.log &
 
-1. Digital twin: the table-top arm with exploratory actions (`worldsmith sim run robot`: scripted,
-   noisy, OU and waypoint pushes), 33 frames at 64x64 and 10 fps; training episodes from seed 0,
+1. Digital twin: the table-top arm with exploratory actions (`worldsmith sim run robot-large`:
+   scripted, noisy, OU and waypoint pushes, the arm seen large; `--arm default`: the thin arm the
+   8x tokenizer blurs away), 33 frames at 64x64 and 10 fps; training episodes from seed 0,
    held-out ones from seed 1; counterfactuals: K action sequences rendered from each of a few
    held-out start states (`explore.counterfactual`).
-2. The base: a tiny CV4x8x8 tokenizer and a tiny Video2World DiT (`diffusion.recipes.demo_train`,
-   residual to the given frame) trained on the training clips *without* actions.
-3. Post-training through the CLI (`worldsmith posttrain action`, one process per run, so that peak
-   memory is that run's): LoRA rank 16 and full fine-tuning, each from 2 seeds.
+2. The base: a tiny causal tokenizer (spatial 4: 16x16 latents; `--tokenizer` starts it from a
+   pretrained one, `--tok-steps 0` uses that as is) and a tiny Video2World DiT
+   (`diffusion.recipes.demo_train`, residual to the given frame) trained *without* actions.
+3. Post-training through the CLI (`worldsmith posttrain action --inject both --motion-weight 4`,
+   one process per run, so that peak memory is that run's): LoRA rank 16 and full fine-tuning,
+   each from 2 seeds. Predictions: one Euler step (the denoiser's mean), CFG 3 on actions.
 4. Held-out scores (`eval.action`), one given frame, 16 predicted frames: copy-last-frame, the base
    without actions, the post-trained models under the true and under shuffled actions (another
    clip's); action sensitivity on the counterfactuals.
@@ -58,7 +61,9 @@ FRAMES, SIZE = 17, 64
 def render(cache: Path, args) -> None:
     large = args.arm == "large"
     marker = cache / "arm.txt"  # one look per cache: render skips the episodes already there
-    held = marker.read_text() if marker.is_file() else "default" if (cache / "train").is_dir() else None
+    held = (
+        marker.read_text().strip() if marker.is_file() else "default" if (cache / "train").is_dir() else None
+    )
     if held not in (None, args.arm):
         raise SystemExit(f"{cache} holds --arm {held} episodes; give another --cache")
     cache.mkdir(parents=True, exist_ok=True)
@@ -350,14 +355,15 @@ def main() -> None:
     report(args, table_rows, sens, runs, resume_ok, diffusers_ok, time.perf_counter() - t_start)
 
 
-def lora_fraction_7b() -> float:
+def lora_fraction_7b(inject: str = "adaln") -> float:
     """Trainable fraction of LoRA r16 + the action MLPs on the Cosmos-1.0 7B DiT (meta device)."""
     from worldsmith.diffusion.dit import PRESETS, DiT
     from worldsmith.posttrain.action import ActionConfig, ActionDiT
     from worldsmith.posttrain.lora import LoRAConfig, add_lora, trainable_parameters
 
     with torch.device("meta"):
-        net = ActionDiT(DiT(PRESETS["7b"](video2world=True)), ActionConfig(action_dim=7, frames_per_latent=8))
+        action = ActionConfig(action_dim=7, frames_per_latent=8, inject=inject)
+        net = ActionDiT(DiT(PRESETS["7b"](video2world=True)), action)
         full = trainable_parameters(net)[0]
         add_lora(net.base, LoRAConfig(rank=16))
         return trainable_parameters(net)[0] / full
@@ -402,7 +408,7 @@ def report(args, rows, sens, runs, resume_ok, diffusers_ok, seconds) -> None:
     sens_lora = [r["ratio_centroid_px"] for r in sens if r["rank"] == 16]
     mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
     frac = runs[(16, 0)]["trainable_fraction"]
-    frac_7b = lora_fraction_7b()
+    frac_7b = lora_fraction_7b(args.inject)
     targets = [
         _target("EE (arm) centroid error, LoRA r16 / same model with shuffled actions <= 0.5 (every seed)",
                 max(vs_shuf), "shuffled actions", max(vs_shuf) <= 0.5),

@@ -99,8 +99,7 @@ def _column(x: torch.Tensor) -> torch.Tensor:
     return (m.sum((1, 2)) * cols).sum(-1) / m.sum((1, 2, 3)).clamp_min(1e-6)
 
 
-@pytest.mark.parametrize("inject", ["tokens", "both"])
-def test_trained_model_moves_the_blob_where_the_actions_say(tmp_path, inject):
+def test_trained_model_moves_the_blob_where_the_actions_say(tmp_path, inject="both"):
     """Overfit one batch with motion weighting; then sample from the given frame under two action
     sequences (all right, all left): the blob's centroid lands right of the middle under the first
     and left of it under the second."""
