@@ -120,3 +120,21 @@ def test_object_box_is_the_square_around_every_object_kept_in_the_frame():
     edge[0, 0:4, 56:60] = 1
     assert object_box(edge, min_side=16) == (0, 44, 16)  # pushed back inside the frame
     assert object_box(torch.zeros(1, 8, 8, dtype=torch.uint8)) == (0, 0, 8)
+
+
+def test_one_control_per_sample_keeps_exactly_one_present_control():
+    B = 400
+    present = {"edge": torch.ones(B), "seg": (torch.arange(B) % 2).float(), "depth": torch.zeros(B)}
+    batch = {"controls": {n: torch.zeros(B, 1) for n in present}, "control_present": present}
+    obj = ControlObjective(control_dropout=0.0, one_control=True, generator=torch.Generator().manual_seed(0))
+    w = obj.condition(batch, B, "cpu")["control_weights"]
+    assert torch.equal(w["edge"] + w["seg"] + w["depth"], torch.ones(B))  # exactly one each
+    assert w["depth"].sum() == 0 and (w["seg"] <= present["seg"]).all()  # only present ones
+    assert 0.35 < w["seg"][1::2].mean() < 0.65  # drawn uniformly among the present
+    dropped = ControlObjective(
+        control_dropout=0.5, one_control=True, generator=torch.Generator().manual_seed(1)
+    )
+    total = sum(dropped.condition(batch, B, "cpu")["control_weights"].values())
+    assert 0.4 < (total == 0).float().mean() < 0.6  # all dropped (the base, for guidance) about half the time
+    both = ControlObjective(control_dropout=0.0).condition(batch, B, "cpu")["control_weights"]
+    assert torch.equal(both["seg"], present["seg"]) and torch.equal(both["edge"], torch.ones(B))

@@ -211,26 +211,35 @@ class ControlDiT(nn.Module):
 
 
 class ControlObjective(DiffusionObjective):
-    """The diffusion objective with ``batch["controls"] {name: [B, Cc, T, H, W]}`` as conditions, each
-    dropped per sample with probability `control_dropout` (weight 0: trains every subset of the
-    controls, and gives classifier-free guidance on them); ``batch["control_present"] {name: [B]}``
-    marks the clips that have a control (real videos have no depth or seg)."""
+    """The diffusion objective with ``batch["controls"] {name: [B, Cc, T, H, W]}`` as conditions;
+    ``batch["control_present"] {name: [B]}`` marks the clips that have a control (real videos have no
+    depth or seg). Each control is dropped per sample with probability `control_dropout` (weight 0:
+    classifier-free guidance on the controls). `one_control`: each sample keeps one of its controls,
+    drawn uniformly (as Cosmos-Transfer trains each control's branch on its own); else every subset
+    trains, and an informative control (blur) leaves the others nothing to learn."""
 
     def __init__(self, cfg: ObjectiveConfig | None = None, *, control_dropout: float = 0.2,
-                 generator: torch.Generator | None = None):  # fmt: skip
+                 one_control: bool = False, generator: torch.Generator | None = None):  # fmt: skip
         super().__init__(cfg, generator=generator)
         check(0 <= control_dropout <= 1, "control_dropout", control_dropout, "must be in [0, 1]")
-        self.control_dropout = control_dropout
+        self.control_dropout, self.one_control = control_dropout, one_control
 
     def condition(self, batch: dict[str, Any], B: int, device) -> dict[str, Any]:
         if not batch.get("controls"):
             raise ControlError("the training batch has no 'controls'; post-train on clips with controls")
-        present = batch.get("control_present") or {}
-        keep = {}
-        for n in batch["controls"]:  # dropped (or absent from the clip) -> weight 0
-            k = (torch.rand(B, generator=self.generator) >= self.control_dropout).float()
-            keep[n] = (k * present[n].float().cpu() if n in present else k).to(device)
-        return {"controls": {n: c.to(device) for n, c in batch["controls"].items()}, "control_weights": keep}
+        names, given = list(batch["controls"]), batch.get("control_present") or {}
+        present = torch.stack([given[n].float().cpu() if n in given else torch.ones(B) for n in names], 1)
+        if self.one_control:  # [B, n] -> one-hot of one present control per sample
+            pick = torch.multinomial(
+                present + (present.sum(1, keepdim=True) == 0), 1, generator=self.generator
+            )
+            present = torch.zeros_like(present).scatter_(1, pick, 1.0) * present
+        keep = (torch.rand(B, len(names), generator=self.generator) >= self.control_dropout).float() * present
+        weights = {n: keep[:, i].to(device) for i, n in enumerate(names)}  # 0 = dropped or absent
+        return {
+            "controls": {n: c.to(device) for n, c in batch["controls"].items()},
+            "control_weights": weights,
+        }
 
 
 # --- diffusers' CosmosControlNetModel ---------------------------------------------------------------

@@ -59,6 +59,7 @@ class ControlPosttrainConfig:
     stride: int | None = None  # between clip starts; default: clip length - 1
     videos: tuple[str, ...] = ()  # real videos (edge and blur controls only)
     zoom: bool = False  # crop twin windows to the square around their objects (`object_box`)
+    one_control: bool = True  # each clip trains one of its controls (`ControlObjective`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "controls", ControlConfig(controls=self.controls).controls)
@@ -154,7 +155,8 @@ def posttrain_control(
     with seeded_init(train_cfg.seed):
         net = ControlDiT(world.dit, ccfg)
     n_train, n_total = trainable_parameters(net)
-    objective = ControlObjective(transfer_objective_config(world), control_dropout=cfg.control_dropout)
+    objective = ControlObjective(transfer_objective_config(world), control_dropout=cfg.control_dropout,
+                                 one_control=cfg.one_control)  # fmt: skip
     fit = fit_posttrain(net, objective, dataset, train_cfg, out, resume=resume, threads=threads)
     save_control_world(world, net, out / "model")
     metrics = {
