@@ -31,7 +31,7 @@ def root(tmp_path_factory):
     io.write(root / "small.mp4", seg_video(ep.masks[0])[:, :16, :16], fps=10, crf=0)
     io.write(root / "short.mp4", seg_video(ep.masks[0])[:5], fps=10, crf=0)
     args = ["posttrain", "control", "--init", root / "base", "--data", root / "eps", "--video", CARPHONE,
-            "--controls", "depth,seg,edge", "--blocks", 1, "--appearances", 2, "--steps", 3,
+            "--controls", "depth,seg,edge", "--blocks", 1, "--appearances", 2, "--steps", 3, "--subsets",
             "--out", root / "pt"]  # fmt: skip
     with pytest.raises(SystemExit) as exc:
         main([str(a) for a in args])

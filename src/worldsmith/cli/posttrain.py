@@ -149,6 +149,9 @@ def control(
     zoom: Annotated[
         bool, typer.Option("--zoom", help="Crop twin clips to the square around the objects.")
     ] = False,
+    one_control: Annotated[
+        bool, typer.Option("--one-control/--subsets", help="Each clip trains one control, or every subset.")
+    ] = True,
     tokenizer: Tokenizer = None,
     resume: Resume = False,
     steps: TrainSteps = None,
@@ -159,9 +162,11 @@ def control(
     names = parse_controls(controls)
     videos = tuple(str(v) for v in video or ())
     cfg = ControlPosttrainConfig(controls=names, blocks=blocks, every_n=every_n, appearances=appearances,
-                                 control_dropout=control_dropout, videos=videos, zoom=zoom)  # fmt: skip
+                                 control_dropout=control_dropout, videos=videos, zoom=zoom,
+                                 one_control=one_control)  # fmt: skip
     args = dict(controls=list(names), video=list(videos), blocks=blocks, every_n=every_n,
-                appearances=appearances, control_dropout=control_dropout, zoom=zoom)  # fmt: skip
+                appearances=appearances, control_dropout=control_dropout, zoom=zoom,
+                one_control=one_control)  # fmt: skip
     run_posttrain(out, "control", posttrain_control, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 
