@@ -112,6 +112,17 @@ def score(rigs: torch.Tensor, trajs: torch.Tensor, truths: list[dict]) -> dict:
             "cse_finite": int(np.isfinite(cse).sum())}  # fmt: skip
 
 
+def _finite(obj):
+    """NaN (no scorable pair) as null: the JSON stays strict."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--cache", type=Path, default=Path("/tmp/worldsmith-multiview-bench"))
@@ -181,7 +192,7 @@ def main() -> None:
            "seconds": round(seconds, 1), "setup": setup, "rows": rows,
            "worst_over_seeds": {"cse_px": max(cse), "ate_ratio": max(ratio)}, "targets": targets}  # fmt: skip
     if not args.no_save:
-        write_result(RESULTS, out)
+        write_result(RESULTS, _finite(out))
     console.print(f"{seconds / 60:.1f} min")
 
 
