@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from worldsmith.diffusion.edm import EDMConfig
 from worldsmith.diffusion.generate import decode_relative
 from worldsmith.diffusion.objective import ObjectiveConfig
 from worldsmith.diffusion.recipes import demo_predict, demo_train
@@ -67,6 +69,8 @@ VARIANTS = {
     "s4-plain": (4, False, TWO_GIVEN),
     "s4-residual-mixed": (4, True, ObjectiveConfig()),  # the library default: 1..2 given, 25% Text2World
     "s8-residual": (8, True, TWO_GIVEN),
+    # training noise near the size of the change (ln sigma ~ N(-2.4, 1): median 0.09)
+    "s4-residual-lowsigma": (4, True, replace(TWO_GIVEN, edm=EDMConfig(P_mean=-2.4, P_std=1.0))),
 }
 MAIN = "s4-residual"
 
