@@ -155,3 +155,16 @@ def test_free_cameras_follow_the_ego_car_in_drive():
             centre = ep.states["ego_pos"][t : t + 1] + [0, 0, 0.7]
             u, y, _ = project(centre, ep.states["K"][v, t], ep.states["world_to_cam"][v, t])[0]
             assert ep.masks[v, t, round(y), round(u)] == ego, (v, t)
+
+
+def test_drive_front_camera_sees_the_road_just_below_it():
+    """The bottom row of the front camera sees the road ~1.7 m ahead: depth along the optical axis =
+    (camera height - road top) / tan(angle of the row's centre). MuJoCo's near plane scales with the
+    scene (0.01 x a 460 m road = 4.6 m), which clipped that road away until `MAX_NEAR_M`."""
+    from worldsmith.sim.drive import RIG
+
+    H = 64
+    ep = make_episode("drive", 0, frames=1, size=H, cameras=1, masks=False, depth=True)
+    height = RIG["front"][0][2] - 0.01  # the road box's top is at z = 0.01
+    tan_row = (H / 2 - 0.5) / (H / 2) * np.tan(np.radians(75 / 2))  # fovy 75 degrees
+    np.testing.assert_allclose(ep.depth[0, 0, -1, H // 2], height / tan_row, rtol=0.01)

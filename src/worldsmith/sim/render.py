@@ -87,6 +87,9 @@ def _new_gl_context(width: int, height: int):
     return context
 
 
+MAX_NEAR_M = 0.05  # metres: the near clipping plane never hides what a camera ~1 m up sees below it
+
+
 @dataclass(frozen=True, kw_only=True)
 class RenderQuality:
     """Render settings that trade looks for speed on software OpenGL."""
@@ -130,6 +133,8 @@ class Renderer:
         self._perturb = mujoco.MjvPerturb()
         self._rect = mujoco.MjrRect(0, 0, width, height)
         extent = model.stat.extent
+        if model.vis.map.znear * extent > MAX_NEAR_M:  # MuJoCo's near plane scales with the scene
+            model.vis.map.znear = MAX_NEAR_M / extent  # a 460 m road clipped the first ~5 m of it
         self._near = float(model.vis.map.znear * extent)
         self._far = float(model.vis.map.zfar * extent)
 
