@@ -40,7 +40,11 @@ class SimSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class CurateSettings:
+    """What `curate` runs on the raw footage (`data_stages.curate_config` builds its `CurateConfig`)."""
+
     detector: str = "content"  # shot detector run on the raw footage
+    filters: tuple[str, ...] = ("blur", "exposure", "entropy")  # curate's filters the demo applies
+    dedup: bool = True  # semantic de-duplication of the clips
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,8 +65,9 @@ class TokenizerSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class WorldModelSettings:
-    """The Text2World + Video2World DiT on the tokenizer's latents."""
+    """The Text2World + Video2World DiT on the tokenizer's latents (`train diffusion`)."""
 
+    preset: str = "tiny"  # `diffusion.dit.PRESETS`
     steps: int = 4000
     patch: tuple[int, int, int] = (1, 2, 2)  # (t, h, w) latent patch of a DiT token
     residual_to_given: bool = True  # denoise the change from the last given latent frame

@@ -1,18 +1,30 @@
-"""What every demo stage shares: the run's context and readers of earlier stages' outputs."""
+"""What every demo stage shares: the run's context, its one seed scheme, and readers of earlier
+stages' outputs.
+
+Seeds: the run has one seed (``worldsmith demo --seed``). Every use of randomness asks the context
+for its own with `Context.seed_for(use)`, a 31-bit hash of the run seed and the use's name
+(``"tokenizer"``, ``"world_model"``, ``"refiner"``, ``"predict/<episode>"``, ...). No stage derives a
+seed another way, uses never share a stream, and renaming or adding one leaves the others' seeds as
+they were. Held-out episodes take ``2**31 +`` theirs (`episode_seed`): the raw footage draws its
+episodes' seeds below ``2**31``, so no held-out episode is ever in the training footage.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from worldsmith.demo.config import DemoConfig
-from worldsmith.tokenizers.model import CausalTokenizer
-from worldsmith.video.transforms import to_model
+
+
+def derive_seed(seed: int, use: str) -> int:
+    """The seed of one use of randomness: the first 31 bits of sha256(f"{seed}/{use}")."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{use}".encode()).digest()[:4], "big") >> 1
 
 
 @dataclass
@@ -27,6 +39,14 @@ class Context:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def seed_for(self, use: str) -> int:
+        """The seed of `use` (module docstring)."""
+        return derive_seed(self.seed, use)
+
+    def episode_seed(self, split: str, index: int) -> int:
+        """The simulator seed of held-out episode `index` of `split`: above every footage seed."""
+        return 2**31 + self.seed_for(f"sim/{split}/{index}")
+
 
 def load_split(out: Path, name: str) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """(arrays, per-episode metadata) of a held-out split written by `stage_sim`."""
@@ -36,18 +56,6 @@ def load_split(out: Path, name: str) -> tuple[dict[str, np.ndarray], list[dict[s
     return arrays, json.loads((folder / f"{name}.json").read_text())
 
 
-def load_clips(out: Path) -> tuple[torch.Tensor, list[str]]:
-    """The curated training clips ``[N, 3, T, H, W]`` in [-1, 1] and their captions."""
-    with np.load(out / "curate" / "clips.npz") as data:
-        clips = torch.from_numpy(data["clips"])  # [N, T, H, W, 3] uint8
-    x = torch.stack([to_model(c) for c in clips])  # [N, 3, T, H, W] in [-1, 1]
-    return x, json.loads((out / "curate" / "clips.json").read_text())
-
-
-def load_tokenizer(out: Path) -> CausalTokenizer:
-    return CausalTokenizer.from_pretrained(out / "tokenizer" / "model")
-
-
-@torch.no_grad()
-def encode(tok: CausalTokenizer, x: torch.Tensor, batch: int = 4) -> torch.Tensor:
-    return torch.cat([tok.encode(x[i : i + batch]) for i in range(0, len(x), batch)])
+def episode_name(m: dict[str, Any]) -> str:
+    """A held-out episode's name (guard decisions, per-episode seeds, video file names)."""
+    return f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}"

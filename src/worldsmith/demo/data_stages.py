@@ -1,4 +1,4 @@
-"""The demo's data stages: digital-twin footage and held-out episodes, then curation into clips."""
+"""The demo's data stages: digital-twin footage and held-out episodes, then `curate` into shards."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ import numpy as np
 
 from worldsmith import fs
 from worldsmith.console import console, progress
-from worldsmith.curate.shots import ClipRules, split_video
+from worldsmith.curate.pipeline import CurateConfig, curate
+from worldsmith.curate.shots import get_detector
 from worldsmith.curate.shots.score import score_cuts
+from worldsmith.curate.stages.dedup import DedupConfig
+from worldsmith.curate.stages.filters import FilterConfig
+from worldsmith.curate.stages.split import SplitConfig
+from worldsmith.curate.stages.transcode import TranscodeConfig
 from worldsmith.demo.context import Context
 from worldsmith.sim.episode import make_episode
 from worldsmith.sim.footage import make_footage
@@ -28,7 +33,7 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     shot_seconds = (cfg.frames + 2 * cfg.trim + 2 * cfg.transition_frames) / cfg.fps
     with console.status(f"rendering {n_shots} shots of raw footage"):
         footage = make_footage(
-            ctx.seed, durations=[shot_seconds] * n_shots, size=(cfg.size, cfg.size), fps=cfg.fps,
+            ctx.seed_for("sim/footage"), durations=[shot_seconds] * n_shots, size=(cfg.size, cfg.size), fps=cfg.fps,
             transition_seconds=cfg.transition_frames / cfg.fps, scenarios=scenarios,
         )  # fmt: skip
     # lossless (crf 0): x264 is not reproducible after MuJoCo has rendered in this process (its bytes
@@ -51,8 +56,7 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     with progress() as bar:
         task = bar.add_task("held-out episodes", total=len(jobs))
         for i, (name, scenario, mode) in enumerate(jobs):
-            # make_footage draws seeds below 2**31; the refiner's set is apart from the test's
-            seed = 2**31 + ctx.seed * 1000 + i + (500 if name == "refine" else 0)
+            seed = ctx.episode_seed(name, i)
             arrays, meta = split[name]
             # the test scores objects by their masks, and the refiner's flow learns from them
             with_masks = "masks" in arrays
@@ -83,35 +87,38 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     }
 
 
+def curate_config(ctx: Context) -> CurateConfig:
+    """What `worldsmith curate` runs on the raw footage: clips at least one training clip long, cut
+    `trim` frames inside each detected shot, transcoded losslessly, the demo's filters and de-duplication."""
+    sim, c = ctx.cfg.sim, ctx.cfg.curate
+    return CurateConfig(
+        split=SplitConfig(detector=c.detector, min_seconds=sim.frames / sim.fps, trim_seconds=sim.trim / sim.fps),
+        # lossless: x264 is not reproducible after MuJoCo has rendered in this process (see stage_sim)
+        transcode=TranscodeConfig(crf=0),
+        filters=FilterConfig(enabled=c.filters),
+        dedup=DedupConfig(enabled=c.dedup, seed=ctx.seed_for("curate/dedup")),
+    )  # fmt: skip
+
+
 def stage_curate(ctx: Context, folder: Path) -> dict[str, Any]:
-    """Raw footage -> shot detection (scored against the truth) -> clip rules -> training clips."""
-    cfg = ctx.cfg.sim
+    """Raw footage -> `curate` (shot detection, clip rules, transcode, filters, sidecar captions,
+    embeddings, de-duplication) -> webdataset shards + manifest, which the training stages read
+    through `worldsmith.data`. The shot detector is also scored against the footage's true transitions."""
     path = ctx.out / "sim" / "footage.mp4"
     truth = json.loads((ctx.out / "sim" / "footage.json").read_text())
+    summary = curate(path, folder, curate_config(ctx))
     t0 = time.perf_counter()
-    rules = ClipRules(min_seconds=cfg.frames / cfg.fps, trim_seconds=cfg.trim / cfg.fps)
-    split = split_video(path, detector=ctx.cfg.curate.detector, rules=rules)
+    cuts = [c for c in get_detector(ctx.cfg.curate.detector).detect(path) if c > 0]
     detect_s = time.perf_counter() - t0
-    score = score_cuts(split["cuts"], truth["transitions"])
-    decoded = io.read(path).frames.numpy()
-    starts = [s["start"] for s in truth["shots"]]
-    clips, captions = [], []
-    for a, b in split["clips"]:
-        start = a + (b - a - cfg.frames) // 2  # the centred `frames` frames of each clip
-        clips.append(decoded[start : start + cfg.frames])
-        shot = truth["shots"][int(np.searchsorted(starts, start + cfg.frames // 2, side="right")) - 1]
-        captions.append(shot["caption"])
-    if not clips:
-        raise RuntimeError(f"curation kept no clip: {len(split['cuts'])} cuts found in {len(decoded)} frames")
-    with fs.atomic_path(folder / "clips.npz") as tmp:
-        np.savez_compressed(tmp, clips=np.stack(clips))  # [N, T, H, W, 3]
-    fs.write_json(folder / "clips.json", captions)
-    fs.write_json(folder / "split.json", split)
+    score = score_cuts(cuts, truth["transitions"])
+    if not summary["clips_kept"]:
+        raise RuntimeError(f"curation kept no clip of {path}: {summary['dropped']}")
     return {
-        "footage_frames": len(decoded),
+        "footage_frames": truth["num_frames"],
         "true_transitions": len(truth["transitions"]),
-        "detected_cuts": len(split["cuts"]),
+        "detected_cuts": len(cuts),
         **{k: score[k] for k in ("precision", "recall", "f1")},
-        "detector_fps": round(len(decoded) / max(detect_s, 1e-9), 1),
-        "clips": len(clips),
+        "detector_fps": round(truth["num_frames"] / max(detect_s, 1e-9), 1),
+        **{k: summary[k] for k in ("clips", "clips_kept", "dropped", "duplicates", "shards")},
+        "clips_without_caption": summary["clips_without_caption"],
     }

@@ -13,8 +13,8 @@ import torch
 
 from worldsmith import fs
 from worldsmith.console import progress
-from worldsmith.demo.context import Context, encode, load_split, load_tokenizer
-from worldsmith.demo.model_stages import predict_latents
+from worldsmith.demo.context import Context, episode_name, load_split
+from worldsmith.diffusion.pipeline import generate_world
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval import physics
 from worldsmith.eval.geometry import video_consistency
@@ -37,34 +37,33 @@ class Prediction:
 
 
 def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any], folder: Path):
-    """(guard decision, `Prediction`) of one held-out episode."""
-    tok, world, refiner, guard = models
+    """(guard decision, `Prediction`) of one held-out episode, made by `generate_world` as
+    `generate video2world --refiner` makes it, with the guard around it as `generate` has it."""
+    world, refiner, guard = models
+    tok = world.tokenizer
     n = ctx.cfg.sampling.cond_frames
+    name = episode_name(m)
     x = to_model(torch.from_numpy(frames))[None]  # [1, 3, T, H, W]
     blank = np.zeros_like(frames[n:])
     verdict = guard.check_prompt(m["caption"])
     decision = {"episode": f"{m['scenario']}#{m['seed']}", "prompt": verdict.ok, "why": verdict.explain()}
     if not verdict.ok:  # a blocked prompt costs no compute and writes nothing
         return decision, Prediction(blank, blank, blank, blank, blank)
-    cond, lat = predict_latents(ctx, tok, world, x, [m["caption"]])  # [1, 16, n | T', h, w]
-    with torch.no_grad():
-        decoded = tok.decode(lat)[0].clamp(-1, 1)  # [3, T, H, W]
-    raw = to_uint8(decoded).numpy()[n:]  # [T - n, H, W, 3]
-    if refiner is not None:  # the future frames, finished from the given ones
-        decoded = refine_clip(refiner, x[0, :, :n], decoded)
-    video = to_uint8(decoded).numpy()  # [T, H, W, 3]
-    verdict, safe = guard.check_video(video)
+    s = ctx.cfg.sampling
+    gen = generate_world(
+        world, m["caption"], video=torch.from_numpy(frames), cond_frames=n, steps=s.steps, sampler=s.sampler,
+        seed=ctx.seed_for(f"predict/{name}"), refiner=refiner,
+    )  # fmt: skip
+    raw = (gen.frames if gen.unrefined is None else gen.unrefined).numpy()[n:]  # [T - n, H, W, 3]
+    verdict, safe = guard.check_video(gen.frames.numpy())
     decision.update(video=verdict.ok, video_why=verdict.explain())
     if safe is not None:  # only a video that passed the post-guard is written
-        name, fps = f"{m['scenario']}_{m.get('camera', 'static')}_{m['seed']}.mp4", ctx.cfg.sim.fps
-        io.write(folder / "videos" / name, safe.numpy(), fps=fps)
-        # The truth and the copy-last baseline under the same name: the Studio plays the three together.
-        io.write(folder / "truth" / name, frames, fps=fps)
-        copy = np.concatenate([frames[:n], physics.copy_last_frame(frames[:n], len(frames) - n)])
-        io.write(folder / "baseline_copy_last" / name, copy, fps=fps)
-    recon = to_uint8(tok.decode(encode(tok, x))[0].clamp(-1, 1)).numpy()[n:]
-    held = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, lat.shape[2] - cond.shape[2], -1, -1)], 2)
-    held_decoded = tok.decode(held)[0].clamp(-1, 1)
+        _write_videos(ctx, folder, f"{name}.mp4", frames, safe.numpy())
+    with torch.no_grad():
+        recon = to_uint8(tok.decode(tok.encode(x))[0].clamp(-1, 1)).numpy()[n:]
+        cond = gen.latents[:, :, : gen.info["given_latent_frames"]]  # [1, C, n', h, w]
+        held = cond[:, :, -1:].expand(-1, -1, gen.latents.shape[2] - cond.shape[2], -1, -1)
+        held_decoded = tok.decode(torch.cat([cond, held], 2))[0].clamp(-1, 1)  # [3, T, H, W]
     latent_copy = to_uint8(held_decoded).numpy()[n:]
     copy_refined = blank
     if refiner is not None:
@@ -74,12 +73,21 @@ def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any],
     return decision, Prediction(pred, raw if passed else blank, recon, latent_copy, copy_refined)
 
 
+def _write_videos(ctx: Context, folder: Path, name: str, frames: np.ndarray, video: np.ndarray) -> None:
+    """The prediction, the truth and the copy-last baseline under one name: the Studio plays them together."""
+    n, fps = ctx.cfg.sampling.cond_frames, ctx.cfg.sim.fps
+    io.write(folder / "videos" / name, video, fps=fps)
+    io.write(folder / "truth" / name, frames, fps=fps)
+    copy = np.concatenate([frames[:n], physics.copy_last_frame(frames[:n], len(frames) - n)])
+    io.write(folder / "baseline_copy_last" / name, copy, fps=fps)
+
+
 def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     refiner_dir = ctx.out / "refiner" / "model"
     refiner = ContextRefiner.from_pretrained(refiner_dir) if ctx.cfg.refiner.steps else None
     guard = default_pipeline()
     world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
-    models = (load_tokenizer(ctx.out), world, refiner, guard)
+    models = (world, refiner, guard)
     keys = [f.name for f in fields(Prediction)]
     decisions = []
     for split in ("test", "geometry"):
@@ -97,6 +105,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         with fs.atomic_path(folder / name) as tmp:
             np.savez_compressed(tmp, **({k: np.stack(v) for k, v in outputs.items()} if meta else {}))
     fs.write_json(folder / "guard.json", decisions)
+    text2world = _text2world(ctx, world, guard, folder)
     blocked_demo = guard.check_prompt("a video of a man stabbing a child with a knife")
     return {
         "episodes": len(decisions),
@@ -106,7 +115,30 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         "unsafe_prompt_example_reason": blocked_demo.explain(),
         "guard_policy": guard.policy_record(),
         "refiner": refiner is not None,
+        "text2world": text2world,
     }
+
+
+def _text2world(ctx: Context, world: WorldModel, guard, folder: Path) -> list[dict[str, Any]]:
+    """`generate text2world` from one held-out caption per scenario: the same DiT with no given frame."""
+    _, meta = load_split(ctx.out, "test")
+    prompts = {m["scenario"]: m["caption"] for m in reversed(meta)}  # the first episode's caption of each
+    s, rows, videos = ctx.cfg.sampling, [], []
+    for scenario, prompt in sorted(prompts.items()):
+        if not guard.check_prompt(prompt).ok:
+            continue
+        gen = generate_world(world, prompt, steps=s.steps, sampler=s.sampler,
+                             seed=ctx.seed_for(f"text2world/{scenario}"))  # fmt: skip
+        _, safe = guard.check_video(gen.frames.numpy())
+        if safe is None:
+            continue
+        io.write(folder / "text2world" / f"{scenario}.mp4", safe.numpy(), fps=ctx.cfg.sim.fps)
+        rows.append({"scenario": scenario, "prompt": prompt, "video": f"text2world/{scenario}.mp4"})
+        videos.append(safe.numpy())
+    if videos:
+        with fs.atomic_path(folder / "text2world.npz") as tmp:
+            np.savez_compressed(tmp, videos=np.stack(videos))  # [S, T, H, W, 3]
+    return rows
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:

@@ -53,7 +53,7 @@ def write_report(ctx: Context) -> Path:
         "Overview",
         f"What was built: a diffusion world model (a DiT with {w.get('params', 0):,} parameters, "
         f"{w.get('steps')} steps) in the latent space of a {cfg.tokenizer.preset} tokenizer, trained on "
-        f"{res['curate']['clips']} clips curated from simulated footage"
+        f"{res['curate']['clips_kept']} clips curated from simulated footage"
         + (", its predictions finished by a context refiner" if "refiner" in res else "")
         + f", in {minutes:.1f} minutes on this machine. The headline comes first: how well it predicts "
         "held-out physics against the baselines; then each stage in the order it ran. Every number is "
@@ -182,9 +182,11 @@ def write_report(ctx: Context) -> Path:
     c = res["curate"]
     sec = rep.section(
         "Curation",
-        f"The '{cfg.curate.detector}' shot detector found the boundaries in the raw footage (a cut counts "
-        "within 2 frames; a dissolve or fade within half its length) and the clip rules cut clips that "
-        "hold no transition.",
+        "`worldsmith curate` on the raw footage: the "
+        f"'{cfg.curate.detector}' shot detector finds the boundaries (scored here against the truth: a cut "
+        "counts within 2 frames, a dissolve or fade within half its length), the clip rules cut clips "
+        "that hold no transition, then transcode, filters, sidecar captions and semantic de-duplication; "
+        "the kept clips go to webdataset shards, which the tokenizer and the world model read.",
     )
     sec.table(
         [
@@ -195,7 +197,9 @@ def write_report(ctx: Context) -> Path:
                 "recall": c["recall"],
                 "F1": c["f1"],
                 "detector frames/s": c["detector_fps"],
-                "training clips": c["clips"],
+                "clips": c["clips"],
+                "kept (training clips)": c["clips_kept"],
+                "duplicates": c["duplicates"],
             }
         ]
     )
@@ -206,7 +210,7 @@ def write_report(ctx: Context) -> Path:
     )
     rows = [{k: v for k, v in t.items() if isinstance(v, (int, float)) and k != "seconds"}]
     sec.table(rows, caption="reconstruction on held-out clips")
-    steps, losses = _losses(out / "tokenizer" / "train" / "metrics.jsonl")
+    steps, losses = _losses(out / "tokenizer" / "metrics.jsonl")
     if losses:
         sec.plot(
             {"L1": (steps, losses)},

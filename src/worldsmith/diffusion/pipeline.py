@@ -31,6 +31,7 @@ class Generation:
     latents: torch.Tensor  # [1, C, T', h, w] raw tokenizer latents
     fps: float
     info: dict[str, Any]
+    unrefined: torch.Tensor | None = None  # [T, H, W, 3] uint8: the decoded video before the refiner
 
 
 def _tokenizer(world: WorldModel):
@@ -116,9 +117,11 @@ def generate_world(
             decoded = decode_relative(tok, to_model(frames)[None], latents, n)[0]  # [3, T, H, W]
         else:
             decoded = tok.decode(latents)[0].clamp(-1, 1)  # [3, T, H, W]
+    unrefined = None
     if refiner is not None:
         from worldsmith.refine import refine_clip
 
+        unrefined = to_uint8(decoded)  # [T, H, W, 3]
         decoded = refine_clip(refiner, to_model(frames), decoded)  # frames: the given ones, resized
     frames = to_uint8(decoded)  # [T, H, W, 3]
     info = {
@@ -130,7 +133,7 @@ def generate_world(
         "refined": refiner is not None,
         "relative_decode": relative,
     }
-    return Generation(frames=frames, latents=latents, fps=world.spec.fps, info=info)
+    return Generation(frames=frames, latents=latents, fps=world.spec.fps, info=info, unrefined=unrefined)
 
 
 def write_generation(gen: Generation, out: str | Path, *, guard=None) -> dict[str, Path]:

@@ -98,6 +98,7 @@ def train_world_model(
         "train_seconds": round(seconds, 2),
         "params": sum(p.numel() for p in dit.parameters()),
         "clips": len(data),
+        "latent_shape": list(latents.shape[1:]),
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "model_dir": str(out / "model"),

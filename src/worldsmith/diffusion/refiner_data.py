@@ -17,38 +17,38 @@ import torch
 from worldsmith import fs
 from worldsmith.console import progress
 from worldsmith.data import ClipDataset, Selection, open_data
-from worldsmith.diffusion.recipes import demo_predict
+from worldsmith.diffusion.pipeline import generate_world
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import WorldsmithError
 from worldsmith.refine import RefinerConfig, train_refiner
 from worldsmith.runs import torch_threads
+from worldsmith.video.transforms import to_model
 
 
 @torch.no_grad()
 def decoded_predictions(
     world: WorldModel,
-    x: torch.Tensor,
+    videos: list[torch.Tensor],
     cond_frames: int,
     prompts: list[str] | None = None,
     *,
     steps: int = 10,
     sampler: str = "heun",
     seed: int = 0,
-    batch: int = 8,
 ) -> torch.Tensor:
-    """The world model's decoded predictions ``[N, 3, T, H, W]`` of videos ``x [N, 3, T, H, W]`` from
-    their first `cond_frames` frames (which the prediction keeps, as latents)."""
-    tok = world.tokenizer
+    """The world model's decoded predictions ``[N, 3, T, H, W]`` of uint8 videos ``[T, H, W, 3]`` from
+    their first `cond_frames` frames, made by `generate_world` as `generate video2world` makes them
+    (video i with seed ``seed + i``)."""
     out = []
     with progress() as bar:
-        task = bar.add_task("world model predictions to refine", total=len(x))
-        for i in range(0, len(x), batch):
-            cond = tok.encode(x[i : i + batch, :, :cond_frames])  # [b, C, n, h, w]
-            lat = demo_predict(world, cond, steps=steps, sampler=sampler, seed=seed + i,
-                               prompts=prompts[i : i + batch] if prompts else None)  # fmt: skip
-            out.append(tok.decode(lat).clamp(-1, 1))  # [b, 3, T, H, W]
-            bar.advance(task, len(lat))
-    return torch.cat(out)
+        task = bar.add_task("world model predictions to refine", total=len(videos))
+        for i, video in enumerate(videos):
+            prompt = prompts[i] if prompts else ""
+            gen = generate_world(world, prompt, video=video, cond_frames=cond_frames, steps=steps,
+                                 sampler=sampler, seed=seed + i)  # fmt: skip
+            out.append(to_model(gen.frames))  # [3, T, H, W]
+            bar.advance(task)
+    return torch.stack(out)
 
 
 def train_refiner_from_data(
@@ -64,10 +64,14 @@ def train_refiner_from_data(
     seed: int = 0,
     selection: Selection | None = None,
     threads: int | None = None,
+    masks: torch.Tensor | None = None,
+    static: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Train a context refiner for the world model at `world_dir` on the clips of `data` (see
     `worldsmith.data.open_data`), cut to the world model's clip length and size; the refiner goes to
-    ``out/model`` (``generate video2world --refiner OUT/model``)."""
+    ``out/model`` (``generate video2world --refiner OUT/model``). `masks` ``[N, T, H, W]`` and
+    `static` ``[N]``: instance masks of the clips and which have a still camera (simulator truth, as
+    the demo has), from which a motion refiner's flow also learns (`refine.train_refiner`)."""
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     world = WorldModel.from_pretrained(world_dir)
     if world.tokenizer is None:
@@ -80,12 +84,15 @@ def train_refiner_from_data(
             f"--cond-frames {cond_frames} must be 1 + k * {st} and below the world model's {frames} frames"
         )
     clips = ClipDataset(data, frames=frames, size=size)
+    if masks is not None and len(masks) != len(clips):
+        raise WorldsmithError(f"got masks of {len(masks)} clips for {len(clips)} clips of {data.name}")
     x = torch.stack([clips[i] for i in range(len(clips))])  # [N, 3, T, H, W]
     with torch_threads(threads):
-        decoded = decoded_predictions(world, x, cond_frames, clips.captions, steps=sample_steps,
+        decoded = decoded_predictions(world, clips.windows, cond_frames, clips.captions, steps=sample_steps,
                                       sampler=sampler, seed=seed)  # fmt: skip
         model, metrics = train_refiner(x.transpose(1, 2), decoded.transpose(1, 2), cond_frames, steps=steps,
-                                       seed=seed, config=config, out=out / "train")  # fmt: skip
+                                       seed=seed, config=config, out=out / "train", masks=masks,
+                                       static=static)  # fmt: skip
     model.save_pretrained(out / "model")
     metrics |= {"clips": len(x), "frames": frames, "size": list(size), "model_dir": str(out / "model")}
     fs.write_json(out / "refiner_metrics.json", metrics)
