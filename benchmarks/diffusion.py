@@ -6,7 +6,7 @@
    ``CosmosTransformer3DModel`` at one identical small config with identical weights (parity checked
    first), fp32 on CPU, interleaved runs, median of N. Target: >= 1.2x.
 2. Sampling efficiency: sim episodes (MuJoCo) -> a tiny continuous tokenizer fitted on them (L1, a few
-   hundred steps) -> a tiny Video2World DiT (`demo_train`). From the same noise, Euler / Heun /
+   hundred steps) -> a tiny Video2World DiT (`train_world_model`). From the same noise, Euler / Heun /
    DPM-Solver++(2M) at 5, 10, 20 steps vs a 64-step Heun reference: latent MSE and decoded PSNR to the
    reference, and decoded PSNR to the true future (the target: some sampler at <= 10 model evaluations
    within 1 dB of the reference's PSNR to the true future).
@@ -246,7 +246,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def bench_sampling(quick: bool, workdir: Path) -> dict:
     from worldsmith.diffusion.generate import sample_latents
-    from worldsmith.diffusion.recipes import demo_train
+    from worldsmith.diffusion.recipes import fit_preset, train_world_model
     from worldsmith.diffusion.samplers import SAMPLERS, model_evals
     from worldsmith.runs import torch_threads
 
@@ -260,7 +260,10 @@ def bench_sampling(quick: bool, workdir: Path) -> dict:
             latents = torch.cat(
                 [tok.encode(clips[i : i + 4]) for i in range(0, len(clips), 4)]
             )  # [N, 16, 5, 8, 8]
-    world, train_metrics = demo_train(latents, workdir / "dit", steps=150 if quick else 800, seed=0)
+    world, train_metrics = train_world_model(
+        latents, workdir / "dit", dit_cfg=fit_preset("tiny", tuple(latents.shape[1:])),
+        train={"steps": 150 if quick else 800, "seed": 0}, threads=1,
+    )  # fmt: skip
 
     n_eval, n_cond = 4, 1
     given = world.normalize(latents[:n_eval])

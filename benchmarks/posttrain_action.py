@@ -9,7 +9,7 @@
    held-out start states (`explore.counterfactual`).
 2. The base: a tiny causal tokenizer (spatial 4: 16x16 latents; `--tokenizer` starts it from a
    pretrained one, `--tok-steps 0` uses that as is) and a tiny Video2World DiT
-   (`diffusion.recipes.demo_train`, residual to the given frame) trained *without* actions.
+   (`diffusion.recipes.train_world_model`, residual to the given frame) trained *without* actions.
 3. Post-training through the CLI (`worldsmith posttrain action --inject both --motion-weight 4`,
    one process per run, so that peak memory is that run's): LoRA rank 16 and full fine-tuning,
    each from 2 seeds. Predictions: one Euler step (the denoiser's mean), CFG 3 on actions.
@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worldsmith.data.episodes import episode_meta, read_action_clips
-from worldsmith.diffusion.recipes import demo_train
+from worldsmith.diffusion.recipes import fit_preset, train_world_model
 from worldsmith.eval.action import future_scores, sensitivity, skill
 from worldsmith.machine import write_result
 from worldsmith.posttrain.recipes import predict_with_actions
@@ -126,8 +126,10 @@ def fit_base(
     tok.eval()
     with torch.no_grad():
         latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
-    demo_train(latents, cache / "base", steps=base_steps, fps=10.0, tokenizer=tok,
-               residual_to_given=residual_to_given)  # fmt: skip
+    small = tuple(max(s, 8) for s in latents.shape[2:])  # position tables just over the latents
+    cfg = fit_preset("tiny", tuple(latents.shape[1:]), residual_to_given=residual_to_given, max_size=small)
+    train_world_model(latents, cache / "base", dit_cfg=cfg, train={"steps": base_steps}, fps=10.0,
+                      tokenizer=tok, threads=1)  # fmt: skip
 
 
 def cli(args: list, log: Path) -> dict:

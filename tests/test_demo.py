@@ -30,6 +30,7 @@ def test_run_json(demo_run):
         "tokenizer",
         "world_model",
         "refiner",
+        "autoregressive",
         "predict",
         "evaluate",
     }
@@ -52,6 +53,7 @@ def test_evaluation_numbers_are_sane(demo_run):
         "world model",
         "world model without refiner",
         "refiner on copied last latent (no DiT)",
+        "autoregressive world model",
         "copy last frame",
         "linear extrapolation",
         "kinematic extrapolation of the true objects (oracle)",
@@ -75,6 +77,54 @@ def test_evaluation_numbers_are_sane(demo_run):
     assert guard["unsafe_prompt_example_blocked"] is True and guard["prompts_blocked"] == 0
 
 
+def test_stages_compose_the_platform_entry_points(demo_run):
+    """The data reaches training through curate's shards and manifest, the world model is what
+    `train diffusion` writes (latent cache keyed by the tokenizer, which it carries), and the refiner
+    and the AR model are what `train refiner` and `train ar` write."""
+    import numpy as np
+
+    from worldsmith.data import open_data
+
+    curated = open_data(demo_run / "curate")
+    res = {
+        k: json.loads((demo_run / k / "done.json").read_text())["result"] for k in ("curate", "world_model")
+    }
+    assert len(curated) == res["curate"]["clips_kept"] == res["world_model"]["clips"] > 0
+    assert res["curate"]["clips_without_caption"] == 0 and res["curate"]["f1"] > 0.8
+    index = json.loads((demo_run / "world_model" / "latent_cache" / "index.json").read_text())
+    assert index["clips"] == len(curated) and all(index["captions"])
+    assert (demo_run / "world_model" / "model" / "tokenizer" / "model.safetensors").read_bytes() == (
+        demo_run / "tokenizer" / "tokenizer" / "model.safetensors"
+    ).read_bytes()
+    assert (demo_run / "refiner" / "refiner_metrics.json").is_file()
+    assert (demo_run / "autoregressive" / "ar_metrics.json").is_file()
+    # Text2World: one sample per scenario, each a moving, non-blank video, the scenarios' samples distinct
+    predict = json.loads((demo_run / "predict" / "done.json").read_text())["result"]
+    scenarios = {m["scenario"] for m in json.loads((demo_run / "sim" / "test.json").read_text())}
+    assert {r["scenario"] for r in predict["text2world"]} == scenarios
+    with np.load(demo_run / "predict" / "text2world.npz") as data:
+        videos = data["videos"].astype(np.float32)  # [S, T, H, W, 3]
+    assert videos.shape[0] == len(scenarios) and videos.std() > 5
+    assert all(np.abs(videos[0] - v).mean() > 1 for v in videos[1:])
+    # the AR model's predictions are real videos, not blanks left by a skipped or blocked step
+    with np.load(demo_run / "predict" / "predictions.npz") as data:
+        assert data["autoregressive"].shape == data["preds"].shape and data["autoregressive"].std() > 5
+
+
+def test_one_seed_scheme_gives_every_use_its_own_seed():
+    from worldsmith.demo.context import Context, derive_seed
+
+    ctx = Context(out=None, cfg=None, seed=3)  # type: ignore[arg-type]
+    uses = ["tokenizer", "world_model", "refiner", "autoregressive", "sim/footage", "predict/a", "predict/b"]
+    seeds = [ctx.seed_for(u) for u in uses]
+    assert len(set(seeds)) == len(uses) and all(0 <= s < 2**31 for s in seeds)
+    assert seeds == [derive_seed(3, u) for u in uses] and ctx.seed_for("tokenizer") != derive_seed(
+        4, "tokenizer"
+    )
+    # held-out episodes lie above every seed the footage draws (below 2**31)
+    assert all(2**31 <= ctx.episode_seed("test", i) < 2**32 for i in range(50))
+
+
 def test_readme_generate_with_the_demos_world_model_and_refiner(demo_run, tmp_path, capsys):
     """The demo's world model carries its tokenizer: `generate video2world ... --refiner` just works."""
     clip = demo_run / "sim" / "footage.mp4"
@@ -94,14 +144,21 @@ def test_rerun_skips_finished_stages(demo_run, capsys):
     assert exc.value.code == 0
     assert time.perf_counter() - t0 < 30
     err = capsys.readouterr().err
-    assert err.count("done earlier, skipped") == 7
+    assert err.count("done earlier, skipped") == 8
 
 
 def test_stage_fingerprints_follow_what_each_stage_reads_and_everything_upstream():
     from dataclasses import replace
 
     from worldsmith.demo import STAGES, DemoConfig, fingerprints
-    from worldsmith.demo.config import RefinerSettings, SamplingSettings, SimSettings, WorldModelSettings
+    from worldsmith.demo.config import (
+        AutoregressiveSettings,
+        RefinerSettings,
+        SamplingSettings,
+        SimSettings,
+        TokenizerSettings,
+        WorldModelSettings,
+    )
 
     names = [s.name for s in STAGES]
     base = DemoConfig()
@@ -120,6 +177,12 @@ def test_stage_fingerprints_follow_what_each_stage_reads_and_everything_upstream
         "evaluate",
     ]
     assert changed(refiner=RefinerSettings(steps=10)) == ["refiner", "predict", "evaluate"]
+    assert changed(autoregressive=AutoregressiveSettings(steps=10)) == [
+        "autoregressive",
+        "predict",
+        "evaluate",
+    ]
+    assert changed(tokenizer=TokenizerSettings(steps=10)) == names[2:]  # both tokenizers use its widths
     assert changed(sim=SimSettings(size=32)) == names
     assert changed() == []
     assert [n for n in names if fingerprints(base, 1)[n] != fingerprints(base, 0)[n]] == names  # the seed
@@ -144,8 +207,9 @@ def test_a_second_run_reproduces_the_first_to_the_byte(demo_run, tmp_path):
         main(["demo", "--out", str(tmp_path / "again"), "--quick", "--seed", "3"])
     assert exc.value.code == 0
     for path in (
-        "tokenizer/model/model.safetensors",
+        "tokenizer/tokenizer/model.safetensors",
         "world_model/model/dit/model.safetensors",
+        "autoregressive/model/model.safetensors",
         "refiner/model/model.safetensors",
         "evaluate/physics_rows.json",
     ):

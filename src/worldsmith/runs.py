@@ -51,7 +51,7 @@ def seeded_init(seed: int):
     """Draw a model's initial weights from `seed`, whatever ran before in the process: a `Trainer`
     seeds itself, but only after the model it is given was built. The global torch RNG comes back as
     it was. Without this the demo's DiT started from weights that depended on what the process had
-    drawn before (two `demo_train` calls in one process differed; a resumed run could differ from a
+    drawn before (two `train_world_model` calls in one process differed; a resumed run could differ from a
     one-shot run)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -235,7 +235,8 @@ def test_flow_sampling_keeps_given_frames(sampler):
 def test_train_flow_world_model_through_the_trainer(tmp_path):
     from worldsmith.diffusion.dit import PRESETS
     from worldsmith.diffusion.objective import ObjectiveConfig
-    from worldsmith.diffusion.recipes import demo_predict, train_world_model
+    from worldsmith.diffusion.pipeline import predict_latents
+    from worldsmith.diffusion.recipes import train_world_model
     from worldsmith.diffusion.world import WorldModel
 
     latents = torch.randn(4, 16, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 + 1
@@ -248,5 +249,5 @@ def test_train_flow_world_model_through_the_trainer(tmp_path):
     loaded = WorldModel.from_pretrained(tmp_path / "run" / "model")
     assert loaded.spec.family == "flow" and loaded.spec.noise.name == "flow"
     torch.testing.assert_close(loaded.normalize(latents).std().item(), 1.0, atol=0.05, rtol=0)  # sigma_data 1
-    pred = demo_predict(loaded, latents[:1, :, :1], total_frames=3, steps=2, sampler="unipc")
+    pred = predict_latents(loaded, latents[:1, :, :1], steps=2, sampler="unipc")
     assert torch.equal(pred[:, :, :1], latents[:1, :, :1]) and torch.isfinite(pred).all()

@@ -1,4 +1,5 @@
-"""World-model bundle, demo_train/demo_predict, and converting a diffusers Cosmos pipeline directory."""
+"""World-model bundle, train_world_model + predict_latents on latents in memory, and converting
+a diffusers Cosmos pipeline directory."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch.nn.functional as F
 from worldsmith.diffusion import convert
 from worldsmith.diffusion.dit import DiT
 from worldsmith.diffusion.generate import decode_relative
-from worldsmith.diffusion.recipes import demo_predict, demo_train
+from worldsmith.diffusion.pipeline import predict_latents
+from worldsmith.diffusion.recipes import fit_preset, train_world_model
 from worldsmith.diffusion.world import WorldModel, latent_stats
 from worldsmith.errors import CheckpointError, WorldsmithError
 
@@ -25,55 +27,79 @@ def test_latent_stats_and_normalisation_round_trip():
     assert std == pytest.approx(per_channel.std(1).tolist(), rel=1e-5)
 
 
-def test_demo_train_patch_size_reaches_the_saved_model(tmp_path):
+def _train(latents, out, *, steps, seed=0, prompts=None, **model):
+    """`train diffusion`'s DiT and training on latents in memory (one torch thread)."""
+    cfg = fit_preset("tiny", tuple(latents.shape[1:]), **model)
+    return train_world_model(latents, out, dit_cfg=cfg, train={"steps": steps, "seed": seed}, prompts=prompts,
+                             threads=1)  # fmt: skip
+
+
+def test_fit_preset_covers_the_latents_and_rounds_to_the_patch():
+    cfg = fit_preset("tiny", (16, 3, 70, 9), patch_size=(1, 4, 4))
+    assert cfg.video2world and cfg.latent_channels == 16 and cfg.patch_size == (1, 4, 4)
+    assert cfg.max_size == (32, 72, 64)  # the preset's (32, 64, 64), H rounded up to a multiple of 4
+    with pytest.raises(WorldsmithError, match="unknown DiT preset"):
+        fit_preset("huge", (16, 1, 1, 1))
+
+
+def test_train_patch_size_reaches_the_saved_model(tmp_path):
     """A (1, 4, 4) patch (the demo's knob for 4x spatially compressed latents): a 16x16 latent frame
     is 16 tokens, and the saved world model keeps the patch."""
     latents = torch.randn(2, 16, 2, 16, 16)
-    world, _ = demo_train(latents, tmp_path / "run", steps=2, seed=0, patch_size=(1, 4, 4))
+    world, _ = _train(latents, tmp_path / "run", steps=2, patch_size=(1, 4, 4))
     loaded = WorldModel.from_pretrained(tmp_path / "run" / "model")
     assert tuple(loaded.dit.cfg.patch_size) == (1, 4, 4)
-    assert demo_predict(loaded, latents[:1, :, :1], total_frames=2, steps=1).shape == (1, 16, 2, 16, 16)
+    assert predict_latents(loaded, latents[:1, :, :1], steps=1).shape == (1, 16, 2, 16, 16)
 
 
-def test_demo_train_is_reproducible_whatever_the_process_drew_before(tmp_path):
+def test_training_is_reproducible_whatever_the_process_drew_before(tmp_path):
     """One seed, one model: the DiT's initial weights come from the seed, not from the global RNG
     state left by whatever ran before (the demo's DiT differed between runs before this)."""
     latents = torch.randn(2, 16, 2, 4, 4, generator=torch.Generator().manual_seed(1))
     weights, metrics = [], []
     for i, before in enumerate((3, 4)):
         torch.manual_seed(before)
-        world, m = demo_train(latents, tmp_path / f"run{i}", steps=2, seed=0)
+        world, m = _train(latents, tmp_path / f"run{i}", steps=2, seed=0)
         weights.append(world.dit.state_dict())
         metrics.append(m["loss_first"])
     assert metrics[0] == metrics[1]
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
     torch.manual_seed(3)
-    different, _ = demo_train(latents, tmp_path / "run_seed1", steps=2, seed=1)
+    different, _ = _train(latents, tmp_path / "run_seed1", steps=2, seed=1)
     other = different.dit.state_dict()
     assert any(not torch.equal(other[k], weights[0][k]) for k in other)  # the seed does matter
 
 
-def test_demo_train_then_predict(tmp_path):
+def test_train_then_predict_latents(tmp_path):
     torch.manual_seed(0)
     latents = torch.randn(4, 16, 3, 4, 4) * 2 + 1
-    world, metrics = demo_train(latents, tmp_path / "run", steps=4, seed=0)
-    assert metrics["steps"] == 4 and metrics["params"] > 0 and metrics["loss_last"] is not None
+    world, metrics = _train(latents, tmp_path / "run", steps=4)
+    assert (
+        metrics["latent_shape"] == [16, 3, 4, 4]
+        and metrics["steps"] == 4
+        and metrics["params"] > 0
+        and metrics["loss_last"] is not None
+    )
     assert (tmp_path / "run" / "model" / "world.json").is_file()
     n = world.normalize(latents)
     torch.testing.assert_close(n.std().item(), 0.5, atol=0.05, rtol=0)  # sigma_data
     torch.testing.assert_close(world.denormalize(n), latents, atol=1e-5, rtol=1e-5)
     loaded = WorldModel.from_pretrained(tmp_path / "run" / "model")
-    pred = demo_predict(loaded, latents[:2, :, :1], total_frames=3, steps=2)
+    pred = predict_latents(loaded, latents[:2, :, :1], steps=2)
     assert pred.shape == (2, 16, 3, 4, 4)
     assert torch.equal(pred[:, :, :1], latents[:2, :, :1])  # given frames are kept exactly
-    again = demo_predict(loaded, latents[:2, :, :1], total_frames=3, steps=2)
+    again = predict_latents(loaded, latents[:2, :, :1], steps=2)
     torch.testing.assert_close(pred, again)  # seeded
+    assert not torch.equal(pred, predict_latents(loaded, latents[:2, :, :1], steps=2, seed=1))
+    assert predict_latents(loaded, batch=3, steps=2).shape == (3, 16, 3, 4, 4)  # Text2World
     with pytest.raises(WorldsmithError, match="latents must be"):
-        demo_train(torch.randn(4, 3, 2, 2), tmp_path / "bad", steps=1)
+        train_world_model(
+            torch.randn(4, 3, 2, 2), tmp_path / "bad", dit_cfg=fit_preset("tiny", (16, 2, 4, 4))
+        )
 
 
-def test_demo_train_with_captions_uses_minilm_and_empty_captions_are_null(tmp_path, monkeypatch):
+def test_training_with_captions_uses_minilm_and_empty_captions_are_null(tmp_path, monkeypatch):
     from worldsmith.diffusion import recipes
 
     seen = {}
@@ -86,13 +112,15 @@ def test_demo_train_with_captions_uses_minilm_and_empty_captions_are_null(tmp_pa
     monkeypatch.setattr(recipes.LatentDataset, "__init__", spy)
     latents = torch.randn(4, 16, 2, 4, 4)
     prompts = ["", "a red cube slides", "", "a ball falls"]
-    world, _ = demo_train(latents, tmp_path / "run", steps=2, prompts=prompts)
+    world, _ = _train(latents, tmp_path / "run", steps=2, prompts=prompts)
     assert world.spec.text_encoder == "minilm" and seen["text"].shape[-1] == 384
     assert seen["text"][0].abs().max() == 0 and seen["text"][1].abs().max() > 0
-    pred = demo_predict(world, latents[:1, :, :1], total_frames=2, steps=2, prompts=["a ball falls"])
+    pred = predict_latents(world, latents[:1, :, :1], steps=2, prompts=["a ball falls"])
     assert torch.equal(pred[:, :, :1], latents[:1, :, :1])
+    with pytest.raises(WorldsmithError, match="one prompt per video"):
+        predict_latents(world, latents[:2, :, :1], steps=1, prompts=["only one"])
     with pytest.raises(WorldsmithError, match="one prompt per clip"):
-        demo_train(latents, tmp_path / "r2", steps=1, prompts=["only one"])
+        _train(latents, tmp_path / "r2", steps=1, prompts=["only one"])
 
 
 def test_convert_a_diffusers_pipeline_directory(tmp_path, monkeypatch):

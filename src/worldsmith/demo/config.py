@@ -77,6 +77,26 @@ class WorldModelSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AutoregressiveSettings:
+    """The autoregressive world model: a discrete (DV) tokenizer (`tokenizer train`, narrowed as the
+    continuous one is) and a GPT on its tokens (`train ar`); `generate ar-video2world` predicts.
+    tokenizer_steps 0: no AR model."""
+
+    preset: str = "tiny-DV4x8x8"
+    tokenizer_steps: int = 1000
+    steps: int = 600  # GPT steps
+    gpt_preset: str = "tiny"  # `autoregressive.gpt.PRESETS`
+    temperature: float = 1.0  # Cosmos' sampling: top-p 0.8 at temperature 1
+    top_p: float = 0.8
+
+    def __post_init__(self) -> None:
+        check(
+            self.tokenizer_steps >= 0, "autoregressive.tokenizer_steps", self.tokenizer_steps, "must be >= 0"
+        )
+        check(self.steps >= 1, "autoregressive.steps", self.steps, "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SamplingSettings:
     """How Video2World predictions are sampled (for the refiner's training set and the held-out ones)."""
 
@@ -121,6 +141,7 @@ class DemoConfig:
     curate: CurateSettings = field(default_factory=CurateSettings)
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     world_model: WorldModelSettings = field(default_factory=WorldModelSettings)
+    autoregressive: AutoregressiveSettings = field(default_factory=AutoregressiveSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     refiner: RefinerSettings = field(default_factory=RefinerSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
@@ -148,6 +169,7 @@ def quick_config() -> DemoConfig:
         ),
         tokenizer=TokenizerSettings(steps=40),
         world_model=WorldModelSettings(steps=80),
+        autoregressive=AutoregressiveSettings(tokenizer_steps=30, steps=30),
         sampling=SamplingSettings(steps=4),
         refiner=RefinerSettings(steps=20),
     )

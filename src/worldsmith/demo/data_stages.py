@@ -33,8 +33,8 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     shot_seconds = (cfg.frames + 2 * cfg.trim + 2 * cfg.transition_frames) / cfg.fps
     with console.status(f"rendering {n_shots} shots of raw footage"):
         footage = make_footage(
-            ctx.seed_for("sim/footage"), durations=[shot_seconds] * n_shots, size=(cfg.size, cfg.size), fps=cfg.fps,
-            transition_seconds=cfg.transition_frames / cfg.fps, scenarios=scenarios,
+            ctx.seed_for("sim/footage"), durations=[shot_seconds] * n_shots, size=(cfg.size, cfg.size),
+            fps=cfg.fps, transition_seconds=cfg.transition_frames / cfg.fps, scenarios=scenarios,
         )  # fmt: skip
     # lossless (crf 0): x264 is not reproducible after MuJoCo has rendered in this process (its bytes
     # differ run to run), so only a lossless stream decodes to the same training clips every time
@@ -89,10 +89,13 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
 
 def curate_config(ctx: Context) -> CurateConfig:
     """What `worldsmith curate` runs on the raw footage: clips at least one training clip long, cut
-    `trim` frames inside each detected shot, transcoded losslessly, the demo's filters and de-duplication."""
+    `trim` frames inside each detected shot, transcoded losslessly, the demo's filters, de-duplication."""
     sim, c = ctx.cfg.sim, ctx.cfg.curate
+    split = SplitConfig(
+        detector=c.detector, min_seconds=sim.frames / sim.fps, trim_seconds=sim.trim / sim.fps
+    )
     return CurateConfig(
-        split=SplitConfig(detector=c.detector, min_seconds=sim.frames / sim.fps, trim_seconds=sim.trim / sim.fps),
+        split=split,
         # lossless: x264 is not reproducible after MuJoCo has rendered in this process (see stage_sim)
         transcode=TranscodeConfig(crf=0),
         filters=FilterConfig(enabled=c.filters),

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
+from worldsmith.autoregressive.recipes import train_ar
 from worldsmith.data import ClipDataset, InMemory
 from worldsmith.demo.context import Context, load_split
 from worldsmith.diffusion.recipes import train_diffusion
@@ -37,22 +38,32 @@ def tokenizer_dir(ctx: Context) -> Path:
     return ctx.out / "tokenizer" / "tokenizer"  # where `tokenizer train --out tokenizer` writes it
 
 
-def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
-    """`tokenizer train --data curate --preset P` (narrowed by `TokenizerSettings`); the first tenth
-    of the clips is held out and scored against the naive codec of the same compression."""
+def _train_tokenizer(ctx: Context, preset: str, steps: int, folder: Path, use: str):
+    """`tokenizer train --data curate --preset P --steps S`, P narrowed by `TokenizerSettings`, on all
+    but the first tenth of the curated clips; returns (tokenizer, held-out clips ``[V, 3, T, H, W]``,
+    number of training clips)."""
     cfg = ctx.cfg.tokenizer
     clips = curated_clips(ctx)
     n_val = max(1, len(clips) // 10)
-    val = torch.stack([clips[i] for i in range(n_val)])  # [V, 3, T, H, W]
-    overrides: dict[str, Any] = dict(encoder_channels=cfg.channels, decoder_channels=cfg.channels,
-                                     num_res_blocks=cfg.res_blocks, lowpass_shortcut=cfg.shortcut)  # fmt: skip
+    overrides: dict[str, Any] = dict(
+        encoder_channels=cfg.channels, decoder_channels=cfg.channels, num_res_blocks=cfg.res_blocks,
+        lowpass_shortcut=cfg.shortcut,
+    )  # fmt: skip
     if cfg.spatial is not None:
         overrides["spatial_compression"] = cfg.spatial
     with torch_threads(THREADS):
         tok, _ = train_tokenizer(
-            cfg.preset, Subset(clips, range(n_val, len(clips))), folder, steps=cfg.steps, batch_size=cfg.batch,
-            seed=ctx.seed_for("tokenizer"), overrides=overrides,
+            preset, Subset(clips, range(n_val, len(clips))), folder, steps=steps, batch_size=cfg.batch,
+            seed=ctx.seed_for(use), overrides=overrides,
         )  # fmt: skip
+    return tok, torch.stack([clips[i] for i in range(n_val)]), len(clips) - n_val
+
+
+def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
+    """The continuous tokenizer; the first tenth of the curated clips is held out and scored against
+    the naive codec of the same compression."""
+    cfg = ctx.cfg.tokenizer
+    tok, val, n_train = _train_tokenizer(ctx, cfg.preset, cfg.steps, folder, "tokenizer")
     c = tok.config
     with torch.no_grad():
         recon = torch.cat([tok.decode(tok.encode(v[None])) for v in val]).clamp(-1, 1)
@@ -66,8 +77,8 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
         "preset": cfg.preset,
         "steps": cfg.steps,
         "params": sum(p.numel() for p in tok.parameters()),
-        "train_clips": len(clips) - n_val,
-        "val_clips": n_val,
+        "train_clips": n_train,
+        "val_clips": len(val),
         "val_psnr": round(mean_psnr(recon), 2),
         "naive_codec_psnr": round(mean_psnr(naive), 2),
         "compression": f"{c.temporal_compression}x{s}x{s}",
@@ -107,3 +118,18 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
         masks=torch.from_numpy(arrays["masks"]), static=torch.tensor([m["camera"] == "static" for m in meta]),
     )  # fmt: skip
     return {"trained": True, "episodes": len(meta), **metrics}
+
+
+def stage_autoregressive(ctx: Context, folder: Path) -> dict[str, Any]:
+    """`tokenizer train --preset tiny-DV4x8x8` then `train ar --tokenizer ... --data curate`: the
+    autoregressive world model on the curated clips' DV tokens and captions."""
+    cfg, s = ctx.cfg.autoregressive, ctx.cfg.sim
+    if not cfg.tokenizer_steps:
+        return {"trained": False}
+    _train_tokenizer(ctx, cfg.preset, cfg.tokenizer_steps, folder / "dv", "autoregressive/tokenizer")
+    metrics = train_ar(
+        folder / "dv" / "tokenizer", ctx.out / "curate", folder, preset=cfg.gpt_preset, frames=s.frames,
+        size=(s.size, s.size), overrides=[f"train.steps={cfg.steps}"], seed=ctx.seed_for("autoregressive"),
+        n_threads=THREADS,
+    )  # fmt: skip
+    return {"trained": True, **metrics}

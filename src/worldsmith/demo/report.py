@@ -22,6 +22,8 @@ SECTIONS = (
     "Curation",
     "Tokenizer",
     "World model",
+    "Text2World",
+    "Autoregressive world model",
     "Guardrails",
 )
 
@@ -86,6 +88,7 @@ def write_report(ctx: Context) -> Path:
     with np.load(out / "predict" / "predictions.npz") as data:
         preds = data["preds"]
         raw = data["preds_raw"] if "world model without refiner" in ev["methods"] else None
+        ar = data["autoregressive"] if "autoregressive world model" in ev["methods"] else None
     shown = set()
     for i, m in enumerate(meta):
         if m["scenario"] in shown:
@@ -99,6 +102,9 @@ def write_report(ctx: Context) -> Path:
         if raw is not None:
             panels.append(np.concatenate([given, _label(raw[i], colour=(220, 60, 60))]))
             legend += " | without refiner"
+        if ar is not None:
+            panels.append(np.concatenate([given, _label(ar[i], colour=(220, 60, 60))]))
+            legend += " | autoregressive"
         legend += " | copy last frame (green bar: given; red: predicted)"
         sec.video(
             side_by_side(*panels, copy),
@@ -231,6 +237,7 @@ def write_report(ctx: Context) -> Path:
             {"EDM": (steps, losses)}, xlabel="step", ylabel="loss", logy=True, caption="DiT training loss"
         )
 
+    _text2world_and_ar(rep, ctx)
     p = res["predict"]
     decisions = json.loads((out / "predict" / "guard.json").read_text())
     sec = rep.section(
@@ -275,3 +282,37 @@ def write_report(ctx: Context) -> Path:
         )
 
     return rep.write(out / "report.html")
+
+
+def _text2world_and_ar(rep: Report, ctx: Context) -> None:
+    """The world model's Text2World samples, and the autoregressive world model."""
+    res, out, fps = ctx.results, ctx.out, ctx.cfg.sim.fps
+    rows = res["predict"].get("text2world") or []
+    sec = rep.section(
+        "Text2World",
+        "The same DiT given no frame, only a held-out episode's caption (`generate text2world`), one "
+        f"sample per scenario ({ctx.cfg.sampling.steps} {ctx.cfg.sampling.sampler} steps).",
+    )
+    if rows:
+        with np.load(out / "predict" / "text2world.npz") as data:
+            videos = data["videos"]  # [S, T, H, W, 3]
+        sec.video(side_by_side(*videos), fps, caption=" | ".join(r["scenario"] for r in rows))
+        sec.table([{"scenario": r["scenario"], "prompt": r["prompt"]} for r in rows], caption="prompts")
+    a = res.get("autoregressive") or {}
+    sec = rep.section(
+        "Autoregressive world model",
+        "A GPT on the tokens of a discrete (DV) tokenizer, both trained on the curated clips (`tokenizer "
+        "train --preset " + ctx.cfg.autoregressive.preset + "`, `train ar`); its Video2World predictions "
+        "(`generate ar-video2world`, top-p sampling) are the 'autoregressive world model' row of the physics "
+        "table.",
+    )
+    if a.get("trained"):
+        keys = ("params", "steps", "clips", "token_grid", "loss_first", "loss_last", "train_seconds")
+        sec.table([{k: a.get(k) for k in keys}], caption="the GPT")
+        steps, losses = _losses(out / "autoregressive" / "train" / "metrics.jsonl")
+        if losses:
+            sec.plot(
+                {"cross-entropy": (steps, losses)}, xlabel="step", ylabel="loss", caption="GPT training loss"
+            )
+    else:
+        sec.text("Not trained in this run (autoregressive.tokenizer_steps = 0).")

@@ -18,12 +18,18 @@ from worldsmith.console import console
 from worldsmith.demo.config import DemoConfig, quick_config
 from worldsmith.demo.context import Context
 from worldsmith.demo.data_stages import stage_curate, stage_sim
-from worldsmith.demo.eval_stages import stage_evaluate, stage_predict
-from worldsmith.demo.model_stages import stage_refiner, stage_tokenizer, stage_world_model
+from worldsmith.demo.eval_stages import stage_evaluate
+from worldsmith.demo.model_stages import (
+    stage_autoregressive,
+    stage_refiner,
+    stage_tokenizer,
+    stage_world_model,
+)
+from worldsmith.demo.predict import stage_predict
 from worldsmith.demo.report import write_report
 from worldsmith.runs import RunDir
 
-STAGE_FORMAT = 5  # bump when a stage's outputs change shape, so older runs are recomputed
+STAGE_FORMAT = 6  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,8 @@ STAGES = (
     Stage("world_model", stage_world_model, reads=("world_model",), after=("tokenizer",)),
     # the refiner learns on predictions sampled as the held-out ones are
     Stage("refiner", stage_refiner, reads=("refiner", "sampling"), after=("world_model",)),
-    Stage("predict", stage_predict, reads=("sampling",), after=("refiner",)),
+    Stage("autoregressive", stage_autoregressive, reads=("autoregressive", "tokenizer"), after=("curate",)),
+    Stage("predict", stage_predict, reads=("sampling",), after=("refiner", "autoregressive")),
     Stage("evaluate", stage_evaluate, reads=("eval",), after=("predict",)),
 )
 

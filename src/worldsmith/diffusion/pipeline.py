@@ -15,12 +15,12 @@ import torch
 
 from worldsmith import fs
 from worldsmith.console import console
+from worldsmith.data import encode_captions
 from worldsmith.diffusion.generate import decode_relative, sample_latents
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.errors import CheckpointError, WorldsmithError
 from worldsmith.guardrails.pipeline import default_pipeline, guard_record
 from worldsmith.guardrails.policy import load_policy
-from worldsmith.text.encoders import load_text_encoder
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop, to_model, to_uint8
 
@@ -47,11 +47,45 @@ def _tokenizer(world: WorldModel):
     return world.tokenizer
 
 
-def encode_prompt(world: WorldModel, prompt: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    if world.spec.text_encoder == "none" or not prompt:
-        return None, None
-
-    return load_text_encoder(world.spec.text_encoder).encode([prompt])
+@torch.no_grad()
+def predict_latents(
+    world: WorldModel,
+    cond_latents: torch.Tensor | None = None,
+    *,
+    prompts: list[str] | None = None,
+    batch: int = 1,
+    total_frames: int | None = None,
+    steps: int = 35,
+    sampler: str = "euler",
+    guidance: float = 1.0,
+    seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Generation in latent space, the core of `generate_world`: raw tokenizer latents
+    ``[B, C, total_frames, h, w]`` (default: the trained length) whose first n frames are the given
+    raw latents `cond_latents` ``[B, C, n, h, w]`` exactly (Video2World), or, with none, `batch`
+    Text2World samples. `prompts`: one per sample (an empty one is the null text, as in training).
+    The noise of the whole batch is drawn from one generator seeded with `seed`."""
+    T, h, w = world.spec.latent_size
+    T = total_frames or T
+    n = 0 if cond_latents is None else cond_latents.shape[2]
+    B = batch if cond_latents is None else cond_latents.shape[0]
+    if cond_latents is not None:
+        h, w = cond_latents.shape[3:]
+    if prompts is not None and len(prompts) != B:
+        raise WorldsmithError(f"got {len(prompts)} prompts for {B} videos; give one prompt per video")
+    text, mask, _ = encode_captions(list(prompts or []), world.spec.text_encoder)
+    x = sample_latents(
+        world.dit, (B, world.dit.cfg.latent_channels, T, h, w), text=text, text_mask=mask,
+        cond_latents=None if cond_latents is None else world.normalize(cond_latents.float()), n_cond=n,
+        steps=steps, sampler=sampler, guidance=guidance, noise_cfg=world.spec.noise, fps=world.spec.model_fps,
+        generator=torch.Generator().manual_seed(seed),
+        callback=None if on_step is None else lambda i, x, d: on_step(i + 1, steps),
+    )  # fmt: skip
+    latents = world.denormalize(x)
+    if cond_latents is not None:
+        latents[:, :, :n] = cond_latents  # bit-exact (denormalize(normalize(z)) may round)
+    return latents
 
 
 @torch.no_grad()
@@ -101,17 +135,10 @@ def generate_world(
             raise WorldsmithError(
                 f"{cond_frames} frames give {n} latent frames, the model generates {T}: give fewer"
             )
-    text, mask = encode_prompt(world, prompt)
-    g = torch.Generator().manual_seed(seed)
-    x = sample_latents(
-        world.dit, (1, world.dit.cfg.latent_channels, T, h, w), text=text, text_mask=mask,
-        cond_latents=None if cond is None else world.normalize(cond), n_cond=n, steps=steps, sampler=sampler,
-        guidance=guidance, noise_cfg=world.spec.noise, fps=world.spec.model_fps, generator=g,
-        callback=None if on_step is None else lambda i, x, d: on_step(i + 1, steps),
+    latents = predict_latents(
+        world, cond, prompts=[prompt], steps=steps, sampler=sampler, guidance=guidance, seed=seed,
+        on_step=on_step,
     )  # fmt: skip
-    latents = world.denormalize(x)
-    if cond is not None:
-        latents[:, :, :n] = cond
     with torch.no_grad():
         if relative:  # the given frames exact, the future = last given frame + the decoded change
             decoded = decode_relative(tok, to_model(frames)[None], latents, n)[0]  # [3, T, H, W]

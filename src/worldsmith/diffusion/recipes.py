@@ -1,7 +1,7 @@
 """Training recipes for the diffusion world model on the shared `Trainer`.
 
-* `demo_train(latents, out)` / `demo_predict(world, cond)`: a tiny Video2World DiT trained on
-  tokenizer latents in a couple of CPU minutes, and future-latent prediction with it (the main demo).
+* `train_world_model(latents, out, dit_cfg=fit_preset("tiny", latents.shape[1:]))`: a DiT on
+  tokenizer latents in memory (`diffusion.pipeline.predict_latents` predicts with it).
 * `train_diffusion(...)`: ``worldsmith train diffusion``: curated shards or videos -> (cached)
   tokenizer latents (`worldsmith.data.encode_clips`) -> DiT, conditioned on the clips' captions.
 """
@@ -143,7 +143,18 @@ def demo_train(
     )  # fmt: skip
 
 
-def _round_up(size: tuple[int, int, int], patch: tuple[int, int, int] = (1, 2, 2)) -> tuple[int, int, int]:
+def fit_preset(preset: str, latent_shape: tuple[int, ...], **overrides: Any) -> DiTConfig:
+    """DiT preset `preset` for raw latents ``[C, T, H, W]`` (Video2World on), its position tables
+    covering them (`max_size` rounded up to the patch), then `overrides` (any `DiTConfig` field)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    base = replace(PRESETS[preset](latent_channels=latent_shape[0], video2world=True), **overrides)
+    need = _round_up(latent_shape[1:], base.patch_size)
+    fit = tuple(max(m, s) for m, s in zip(base.max_size, need, strict=True))
+    return replace(base, max_size=fit)
+
+
+def _round_up(size: tuple[int, ...], patch: tuple[int, int, int] = (1, 2, 2)) -> tuple[int, int, int]:
     return tuple(-(-s // p) * p for s, p in zip(size, patch, strict=True))
 
 
@@ -202,8 +213,7 @@ def train_diffusion(
     video files (`worldsmith.data.open_data`). `overrides` are dotted ``train.*`` (TrainConfig),
     ``model.*`` (DiTConfig) or ``objective.*``.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
+    fit_preset(preset, (16, 1, 1, 1))  # an unknown preset fails before the data is read
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     groups = split_overrides(overrides, ("train", "model", "objective"))
     check_overrides(groups, {"train": TrainConfig, "model": DiTConfig, "objective": ObjectiveConfig})
@@ -215,10 +225,9 @@ def train_diffusion(
     enc = encode_clips(tokenizer, tokenizer_dir, data, cache or out / "latent_cache", frames=frames,
                        size=size)  # fmt: skip
     latents, captions = enc.values, enc.captions
-    T, H, W = latents.shape[2:]
-    base = PRESETS[preset](latent_channels=latents.shape[1], video2world=True)
-    fit = tuple(max(m, s) for m, s in zip(base.max_size, _round_up((T, H, W)), strict=True))
-    dit_cfg = load(DiTConfig, overrides=groups["model"], base=replace(base, max_size=fit))
+    T = latents.shape[2]
+    base = fit_preset(preset, tuple(latents.shape[1:]))
+    dit_cfg = load(DiTConfig, overrides=groups["model"], base=base)
     obj_base = ObjectiveConfig(max_cond_frames=max(1, min(2, T - 1)))
     obj_cfg = load(ObjectiveConfig, overrides=groups["objective"], base=obj_base)
     prompts = captions if any(captions) else None
