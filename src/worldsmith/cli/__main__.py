@@ -2,4 +2,5 @@
 
 from worldsmith.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned worker process (the demo's) imports this module
+    main()

@@ -6,7 +6,9 @@ for its own with `Context.seed_for(use)`, a 31-bit hash of the run seed and the 
 (``"tokenizer"``, ``"world_model"``, ``"refiner"``, ``"predict/<episode>"``, ...). No stage derives a
 seed another way, uses never share a stream, and renaming or adding one leaves the others' seeds as
 they were. Held-out episodes take ``2**31 +`` theirs (`episode_seed`): the raw footage draws its
-episodes' seeds below ``2**31``, so no held-out episode is ever in the training footage.
+episodes' seeds below ``2**31``, so no held-out episode is ever in the training footage. The physics
+test's episodes are not drawn from the run seed: they follow the fixed rule of `eval.dynamics.HeldOut`
+(`held_out_rule`), so every run and the world-model benchmark score the same episodes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from worldsmith.demo.config import DemoConfig
+from worldsmith.eval.dynamics import HeldOut
 
 
 def derive_seed(seed: int, use: str) -> int:
@@ -46,6 +49,16 @@ class Context:
     def episode_seed(self, split: str, index: int) -> int:
         """The simulator seed of held-out episode `index` of `split`: above every footage seed."""
         return 2**31 + self.seed_for(f"sim/{split}/{index}")
+
+
+def held_out_rule(cfg: DemoConfig) -> HeldOut:
+    """The physics test's episodes and protocol: `eval.dynamics.HeldOut` (as benchmarks/world_model.py
+    scores) at the demo's scenarios, count, clip length, size and given frames; its seeds are fixed
+    (``2**31 + 100000 + k``), chosen before any model was scored, and never drawn by the footage."""
+    s, n = cfg.sim, cfg.sampling.cond_frames
+    bins = tuple((a, min(a + 3, s.frames - n)) for a in range(1, s.frames - n + 1, 4))  # 4 future frames each
+    return HeldOut(scenarios=s.scenarios, per_scenario=s.test_per_scenario, frames=s.frames, given=n,
+                   size=s.size, fps=s.fps, bins=bins)  # fmt: skip
 
 
 def load_split(out: Path, name: str) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:

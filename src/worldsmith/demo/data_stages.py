@@ -18,7 +18,8 @@ from worldsmith.curate.stages.dedup import DedupConfig
 from worldsmith.curate.stages.filters import FilterConfig
 from worldsmith.curate.stages.split import SplitConfig
 from worldsmith.curate.stages.transcode import TranscodeConfig
-from worldsmith.demo.context import Context
+from worldsmith.demo.context import Context, held_out_rule
+from worldsmith.eval.dynamics import render_held_out
 from worldsmith.sim.episode import make_episode
 from worldsmith.sim.footage import make_footage
 from worldsmith.video import io
@@ -26,7 +27,9 @@ from worldsmith.video import io
 
 def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     """Raw training footage (episodes joined by cuts, dissolves and fades, free camera moves) and
-    held-out episodes (static camera, exact instance masks) with seeds the footage never uses."""
+    held-out episodes with seeds the footage never uses: the physics test by the fixed rule of
+    `eval.dynamics.HeldOut` (static camera, exact instance masks, a second take from a perturbed
+    start for the Physics-IQ variance), moving-camera episodes, and the refiner's training set."""
     cfg = ctx.cfg.sim
     scenarios = list(cfg.scenarios + cfg.extra_train_scenarios)
     n_shots = len(scenarios) * cfg.train_per_scenario
@@ -41,24 +44,29 @@ def stage_sim(ctx: Context, folder: Path) -> dict[str, Any]:
     io.write(folder / "footage.mp4", footage.frames, fps=cfg.fps, crf=0)
     fs.write_json(folder / "footage.json", footage.truth())
 
-    jobs = [("test", s, "static") for s in cfg.scenarios for _ in range(cfg.test_per_scenario)]
-    jobs += [("geometry", s, mode) for mode in cfg.geometry_cameras for s in cfg.scenarios]
+    with console.status("rendering the held-out physics episodes and their second takes"):
+        test = render_held_out(held_out_rule(ctx.cfg))
+    test_meta = [
+        {"scenario": s, "seed": seed, "caption": c, "camera": "static"}
+        for (s, seed), c in zip(held_out_rule(ctx.cfg).episodes(), test["caption"], strict=True)
+    ]
+    jobs = [("geometry", s, mode) for mode in cfg.geometry_cameras for s in cfg.scenarios]
     # the refiner's set: half static (as the physics test), half the moving cameras (as the geometry
     # test), so that it learns from the given frames whether the camera moves
     moves = ("static",) * max(1, len(cfg.geometry_cameras)) + tuple(cfg.geometry_cameras)
     for s in cfg.scenarios:
         jobs += [("refine", s, moves[k % len(moves)]) for k in range(cfg.refine_per_scenario)]
     split: dict[str, tuple[dict[str, list[np.ndarray]], list[dict[str, Any]]]] = {
-        "test": ({"frames": [], "masks": []}, []),  # static camera: physics alignment
+        "test": ({k: list(test[k]) for k in ("frames", "masks", "take2")}, test_meta),
         "geometry": ({"frames": [], "K": []}, []),  # moving camera: 3D consistency
         "refine": ({"frames": [], "masks": []}, []),  # the context refiner's training set
     }
     with progress() as bar:
-        task = bar.add_task("held-out episodes", total=len(jobs))
+        task = bar.add_task("moving-camera and refiner episodes", total=len(jobs))
         for i, (name, scenario, mode) in enumerate(jobs):
             seed = ctx.episode_seed(name, i)
             arrays, meta = split[name]
-            # the test scores objects by their masks, and the refiner's flow learns from them
+            # the refiner's flow learns from the masks
             with_masks = "masks" in arrays
             ep = make_episode(
                 scenario, seed, frames=cfg.frames, size=cfg.size, fps=cfg.fps, depth=False, camera_mode=mode,

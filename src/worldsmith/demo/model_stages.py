@@ -1,6 +1,6 @@
-"""The demo's model stages, each the entry point of the matching CLI command: the tokenizer
-(`tokenizer train`), the world model (`train diffusion`, reading the curated shards) and the context
-refiner (`train refiner`)."""
+"""The demo's diffusion model stages, each the entry point of the matching CLI command: the
+tokenizer (`tokenizer train`), the world model (`train diffusion`, reading the curated shards) and
+the context refiner (`train refiner`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from worldsmith.autoregressive.recipes import train_ar
 from worldsmith.data import ClipDataset, InMemory
 from worldsmith.demo.context import Context, load_split
 from worldsmith.diffusion.recipes import train_diffusion
@@ -38,7 +37,7 @@ def tokenizer_dir(ctx: Context) -> Path:
     return ctx.out / "tokenizer" / "tokenizer"  # where `tokenizer train --out tokenizer` writes it
 
 
-def _train_tokenizer(ctx: Context, preset: str, steps: int, folder: Path, use: str):
+def train_tokenizer_on_curated(ctx: Context, preset: str, steps: int, folder: Path, use: str):
     """`tokenizer train --data curate --preset P --steps S`, P narrowed by `TokenizerSettings`, on all
     but the first tenth of the curated clips; returns (tokenizer, held-out clips ``[V, 3, T, H, W]``,
     number of training clips)."""
@@ -63,7 +62,7 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
     """The continuous tokenizer; the first tenth of the curated clips is held out and scored against
     the naive codec of the same compression."""
     cfg = ctx.cfg.tokenizer
-    tok, val, n_train = _train_tokenizer(ctx, cfg.preset, cfg.steps, folder, "tokenizer")
+    tok, val, n_train = train_tokenizer_on_curated(ctx, cfg.preset, cfg.steps, folder, "tokenizer")
     c = tok.config
     with torch.no_grad():
         recon = torch.cat([tok.decode(tok.encode(v[None])) for v in val]).clamp(-1, 1)
@@ -118,18 +117,3 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
         masks=torch.from_numpy(arrays["masks"]), static=torch.tensor([m["camera"] == "static" for m in meta]),
     )  # fmt: skip
     return {"trained": True, "episodes": len(meta), **metrics}
-
-
-def stage_autoregressive(ctx: Context, folder: Path) -> dict[str, Any]:
-    """`tokenizer train --preset tiny-DV4x8x8` then `train ar --tokenizer ... --data curate`: the
-    autoregressive world model on the curated clips' DV tokens and captions."""
-    cfg, s = ctx.cfg.autoregressive, ctx.cfg.sim
-    if not cfg.tokenizer_steps:
-        return {"trained": False}
-    _train_tokenizer(ctx, cfg.preset, cfg.tokenizer_steps, folder / "dv", "autoregressive/tokenizer")
-    metrics = train_ar(
-        folder / "dv" / "tokenizer", ctx.out / "curate", folder, preset=cfg.gpt_preset, frames=s.frames,
-        size=(s.size, s.size), overrides=[f"train.steps={cfg.steps}"], seed=ctx.seed_for("autoregressive"),
-        n_threads=THREADS,
-    )  # fmt: skip
-    return {"trained": True, **metrics}

@@ -1,6 +1,6 @@
-"""The demo's use of its world models: guarded Video2World predictions of the held-out episodes by
-the diffusion world model (`generate_world`, as `generate video2world --refiner` makes them) and by
-the autoregressive one (`generate_ar`, as `generate ar-video2world`), and Text2World samples."""
+"""The demo's use of its diffusion world model: guarded Video2World predictions of the held-out
+episodes (`generate_world`, as `generate video2world --refiner` makes them) and Text2World samples
+(as `generate text2world`). The autoregressive model predicts in its own branch (`autoregressive.py`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ import numpy as np
 import torch
 
 from worldsmith import fs
-from worldsmith.autoregressive.bundle import ARWorld
-from worldsmith.autoregressive.pipeline import generate_ar
-from worldsmith.autoregressive.sampling import SamplingConfig
 from worldsmith.console import progress
 from worldsmith.demo.context import Context, episode_name, load_split
 from worldsmith.diffusion.pipeline import generate_world
@@ -36,13 +33,12 @@ class Prediction:
     recons: np.ndarray  # the tokenizer's reconstruction of the true future
     latent_copy: np.ndarray  # the last given latent repeated and decoded: copy-last inside latent space
     latent_copy_refined: np.ndarray  # that copy finished by the refiner (the no-DiT ablation)
-    autoregressive: np.ndarray  # the autoregressive world model (DV tokens), after the post-guard
 
 
 def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any], folder: Path):
     """(guard decision, `Prediction`) of one held-out episode, made by `generate_world` as
     `generate video2world --refiner` makes it, with the guard around it as `generate` has it."""
-    world, refiner, ar, guard = models
+    world, refiner, guard = models
     tok = world.tokenizer
     n = ctx.cfg.sampling.cond_frames
     name = episode_name(m)
@@ -73,20 +69,7 @@ def _predict(ctx: Context, models: tuple, frames: np.ndarray, m: dict[str, Any],
         copy_refined = to_uint8(refine_clip(refiner, x[0, :, :n], held_decoded)).numpy()[n:]
     passed = safe is not None
     pred = safe.numpy()[n:] if passed else blank
-    autoregressive = blank
-    if ar is not None:
-        a = ctx.cfg.autoregressive
-        video, _, _ = generate_ar(
-            ar, torch.from_numpy(frames), m["caption"], cond_frames=n,
-            sampling=SamplingConfig(temperature=a.temperature, top_p=a.top_p),
-            seed=ctx.seed_for(f"predict/ar/{name}"),
-        )  # fmt: skip
-        ar_verdict, ar_safe = guard.check_video(video.numpy())
-        decision.update(ar_video=ar_verdict.ok)
-        autoregressive = ar_safe.numpy()[n:] if ar_safe is not None else blank
-    return decision, Prediction(
-        pred, raw if passed else blank, recon, latent_copy, copy_refined, autoregressive
-    )
+    return decision, Prediction(pred, raw if passed else blank, recon, latent_copy, copy_refined)
 
 
 def _write_videos(ctx: Context, folder: Path, name: str, frames: np.ndarray, video: np.ndarray) -> None:
@@ -103,9 +86,7 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
     refiner = ContextRefiner.from_pretrained(refiner_dir) if ctx.cfg.refiner.steps else None
     guard = default_pipeline()
     world = WorldModel.from_pretrained(ctx.out / "world_model" / "model")
-    ar_dir = ctx.out / "autoregressive" / "model"
-    ar = ARWorld.from_pretrained(ar_dir) if ctx.cfg.autoregressive.tokenizer_steps else None
-    models = (world, refiner, ar, guard)
+    models = (world, refiner, guard)
     keys = [f.name for f in fields(Prediction)]
     decisions = []
     for split in ("test", "geometry"):
@@ -129,12 +110,10 @@ def stage_predict(ctx: Context, folder: Path) -> dict[str, Any]:
         "episodes": len(decisions),
         "prompts_blocked": sum(not d["prompt"] for d in decisions),
         "videos_blocked": sum(not d.get("video", True) for d in decisions),
-        "autoregressive_videos_blocked": sum(not d.get("ar_video", True) for d in decisions),
         "unsafe_prompt_example_blocked": not blocked_demo.ok,
         "unsafe_prompt_example_reason": blocked_demo.explain(),
         "guard_policy": guard.policy_record(),
         "refiner": refiner is not None,
-        "autoregressive": ar is not None,
         "text2world": text2world,
     }
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from worldsmith import config as config_lib
 from worldsmith.demo.context import Context, load_split
-from worldsmith.eval import physics
+from worldsmith.demo.report_physics import label, physics_section
 from worldsmith.eval.report import Report, side_by_side
 
 # The headline first (what was built, then physics against the baselines), then the stages in order.
@@ -35,13 +34,6 @@ def _losses(path: Path) -> tuple[list[int], list[float]]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "loss" in r and "step" in r]
     return [r["step"] for r in rows], [r["loss"] for r in rows]
-
-
-def _label(frames: np.ndarray, bar: int = 3, colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """A thin coloured bar on top of a clip, so given and predicted frames are told apart."""
-    out = frames.copy()
-    out[:, :bar] = colour
-    return out
 
 
 def write_report(ctx: Context) -> Path:
@@ -75,67 +67,7 @@ def write_report(ctx: Context) -> Path:
 
     test, meta = load_split(out, "test")
     ev = res["evaluate"]
-    sec = rep.section(
-        "Physics alignment",
-        f"Given the first {ev['cond_frames']} frames of each held-out episode, predict the next "
-        f"{ev['future_frames']}: the world model against the baselines.",
-    )
-    sec.table(
-        [{"method": k, **v} for k, v in ev["methods"].items()],
-        caption="mean over held-out episodes",
-        highlight="iou",
-    )
-    with np.load(out / "predict" / "predictions.npz") as data:
-        preds = data["preds"]
-        raw = data["preds_raw"] if "world model without refiner" in ev["methods"] else None
-        ar = data["autoregressive"] if "autoregressive world model" in ev["methods"] else None
-    shown = set()
-    for i, m in enumerate(meta):
-        if m["scenario"] in shown:
-            continue
-        shown.add(m["scenario"])
-        truth = test["frames"][i]
-        given = _label(truth[:n_given], colour=(40, 200, 40))
-        pred_full = np.concatenate([given, _label(preds[i], colour=(220, 60, 60))])
-        copy = np.concatenate([given, physics.copy_last_frame(truth[:n_given], len(preds[i]))])
-        panels, legend = [truth, pred_full], "truth | world model"
-        if raw is not None:
-            panels.append(np.concatenate([given, _label(raw[i], colour=(220, 60, 60))]))
-            legend += " | without refiner"
-        if ar is not None:
-            panels.append(np.concatenate([given, _label(ar[i], colour=(220, 60, 60))]))
-            legend += " | autoregressive"
-        legend += " | copy last frame (green bar: given; red: predicted)"
-        sec.video(
-            side_by_side(*panels, copy),
-            sim_cfg.fps,
-            caption=f"{m['scenario']}: {legend}",
-        )
-    sec.note(
-        "How to read it: object IoU segments each prediction by the object's known colour; the "
-        "tokenizer row is the best a model in this latent space can do; 'copy last latent' repeats the "
-        "last given latent frame and decodes it, the copy-last baseline inside the same latent space, "
-        "so the gap between it and the world model is what the model learned about dynamics. The "
-        "kinematic oracle is given the true masks of the given frames (no model is): each object moves "
-        "rigidly along its centroid track, extrapolated with constant acceleration; where it falls "
-        "behind copying the last frame, the future is decided by contacts (landing, bouncing, friction "
-        "bringing a box to rest), which kinematics cannot know."
-        + (
-            " The world model row is the DiT's prediction, decoded, then finished in pixel space by the "
-            "context refiner from the given frames (trained on the world model's predictions of other "
-            "episodes; with motion on, it carries the last given frame's pixels forward along a flow it "
-            "predicts); 'world model without refiner' is the decoded prediction alone, and 'refiner on "
-            "copied last latent (no DiT)' is the same refiner finishing the copy-last-latent row instead "
-            "of the DiT's prediction: the gap between it and the world model is what the DiT adds."
-            if "world model without refiner" in ev["methods"]
-            else ""
-        ),
-    )
-    rows = json.loads((out / "evaluate" / "physics_rows.json").read_text())
-    by_scn: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        by_scn.setdefault(r["scenario"], {"scenario": r["scenario"]})[f"{r['method']} PSNR"] = r["psnr"]
-    sec.table(list(by_scn.values()), caption="future-frame PSNR (dB) per scenario", fold=True)
+    physics_section(rep, ctx, test, meta)
     geo = ev.get("geometry") or {}
     sec = rep.section(
         "3D consistency",
@@ -158,8 +90,8 @@ def write_report(ctx: Context) -> Path:
             g_preds = data["preds"]
         for i in range(min(2, len(g_meta))):
             truth = g_arrays["frames"][i]
-            given = _label(truth[:n_given], colour=(40, 200, 40))
-            pred_full = np.concatenate([given, _label(g_preds[i], colour=(220, 60, 60))])
+            given = label(truth[:n_given], colour=(40, 200, 40))
+            pred_full = np.concatenate([given, label(g_preds[i], colour=(220, 60, 60))])
             m = g_meta[i]
             sec.video(
                 side_by_side(truth, pred_full),

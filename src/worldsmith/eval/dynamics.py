@@ -58,11 +58,11 @@ class HeldOut:
 
 
 def render_held_out(rule: HeldOut) -> dict[str, Any]:
-    """The held-out episodes: ``frames``, ``take2`` ``[N, T, H, W, 3]`` uint8, ``masks`` ``[N, T, H, W]``
-    and ``scenario`` (one name per episode)."""
+    """The held-out episodes: ``frames``, ``take2`` ``[N, T, H, W, 3]`` uint8, ``masks`` ``[N, T, H, W]``,
+    ``scenario`` and ``caption`` (one per episode)."""
     from worldsmith.sim.episode import make_episode
 
-    out: dict[str, list] = {"frames": [], "take2": [], "masks": [], "scenario": []}
+    out: dict[str, list] = {"frames": [], "take2": [], "masks": [], "scenario": [], "caption": []}
     kw = dict(frames=rule.frames, size=rule.size, fps=rule.fps, depth=False)
     for scenario, seed in rule.episodes():
         ep = make_episode(scenario, seed, **kw)
@@ -70,7 +70,8 @@ def render_held_out(rule: HeldOut) -> dict[str, Any]:
         out["masks"].append(ep.masks[0])
         out["take2"].append(make_episode(scenario, seed, masks=False, perturb=rule.perturb, **kw).frames[0])
         out["scenario"].append(scenario)
-    return {k: (np.stack(v) if k != "scenario" else v) for k, v in out.items()}
+        out["caption"].append(ep.caption)
+    return {k: (v if k in ("scenario", "caption") else np.stack(v)) for k, v in out.items()}
 
 
 def _group(
