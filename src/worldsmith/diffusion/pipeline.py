@@ -47,6 +47,13 @@ def _tokenizer(world: WorldModel):
     return world.tokenizer
 
 
+def encode_prompt(world: WorldModel, prompt: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``[1, L, D]`` embedding and mask of `prompt` with the world model's text encoder (None, None
+    for an empty prompt: the null text)."""
+    text, mask, _ = encode_captions([prompt], world.spec.text_encoder)
+    return text, mask
+
+
 @torch.no_grad()
 def predict_latents(
     world: WorldModel,
