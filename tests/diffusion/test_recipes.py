@@ -38,6 +38,7 @@ def test_fit_preset_covers_the_latents_and_rounds_to_the_patch():
     cfg = fit_preset("tiny", (16, 3, 70, 9), patch_size=(1, 4, 4))
     assert cfg.video2world and cfg.latent_channels == 16 and cfg.patch_size == (1, 4, 4)
     assert cfg.max_size == (32, 72, 64)  # the preset's (32, 64, 64), H rounded up to a multiple of 4
+    assert fit_preset("tiny", (16, 5, 16, 16), max_size=(8, 16, 16)).max_size == (8, 16, 16)  # given: kept
     with pytest.raises(WorldsmithError, match="unknown DiT preset"):
         fit_preset("huge", (16, 1, 1, 1))
 

@@ -19,7 +19,6 @@ from worldsmith import fs
 from worldsmith.config import check_overrides, load, split_overrides
 from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips, open_data
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
-from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
 from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
 from worldsmith.errors import ConfigError, WorldsmithError
@@ -107,87 +106,20 @@ def train_world_model(
     return world, metrics
 
 
-def demo_train(
-    latents: torch.Tensor,
-    out: str | Path,
-    *,
-    seed: int = 0,
-    steps: int = 500,
-    prompts: list[str] | None = None,
-    fps: float = 24.0,
-    tokenizer: torch.nn.Module | None = None,
-    residual_to_given: bool = False,
-    patch_size: tuple[int, int, int] = (1, 2, 2),
-    objective: ObjectiveConfig | None = None,
-) -> tuple[WorldModel, dict[str, Any]]:
-    """Train a tiny Video2World DiT (~1M parameters) on raw tokenizer latents ``[N, 16, T, H, W]``.
-    `residual_to_given`: denoise the future relative to the last given latent frame (`DiTConfig`);
-    `objective`: the diffusion objective (default: `train_world_model`'s).
-
-    About 2 minutes on 2 CPU cores at the default 500 steps for 9x8x8 latents. Returns the
-    `WorldModel` (also written to ``out/model``) and metrics (loss first/last, seconds, params).
-    """
-    if latents.ndim != 5:
-        raise WorldsmithError(
-            f"latents must be [N, C, T, H, W] tokenizer latents, got {tuple(latents.shape)}"
-        )
-    T, H, W = latents.shape[2:]
-    size = (max(T, 8), max(H, 8), max(W, 8))
-    cfg = PRESETS["tiny"](
-        latent_channels=latents.shape[1], video2world=True, max_size=_round_up(size, patch_size),
-        residual_to_given=residual_to_given, patch_size=tuple(patch_size),
-    )  # fmt: skip
-    return train_world_model(
-        latents, out, dit_cfg=cfg, train={"steps": steps, "seed": seed}, prompts=prompts, fps=fps,
-        tokenizer=tokenizer, threads=1, objective=objective,
-    )  # fmt: skip
-
-
 def fit_preset(preset: str, latent_shape: tuple[int, ...], **overrides: Any) -> DiTConfig:
     """DiT preset `preset` for raw latents ``[C, T, H, W]`` (Video2World on), its position tables
-    covering them (`max_size` rounded up to the patch), then `overrides` (any `DiTConfig` field)."""
+    covering them (`max_size` rounded up to the patch), then `overrides` (any `DiTConfig` field;
+    a `max_size` given there is used as it is)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown DiT preset '{preset}'; choose one of {', '.join(PRESETS)}")
-    base = replace(PRESETS[preset](latent_channels=latent_shape[0], video2world=True), **overrides)
-    need = _round_up(latent_shape[1:], base.patch_size)
+    base = PRESETS[preset](latent_channels=latent_shape[0], video2world=True)
+    need = _round_up(latent_shape[1:], overrides.get("patch_size", base.patch_size))
     fit = tuple(max(m, s) for m, s in zip(base.max_size, need, strict=True))
-    return replace(base, max_size=fit)
+    return replace(base, **{"max_size": fit, **overrides})
 
 
 def _round_up(size: tuple[int, ...], patch: tuple[int, int, int] = (1, 2, 2)) -> tuple[int, int, int]:
     return tuple(-(-s // p) * p for s, p in zip(size, patch, strict=True))
-
-
-@torch.no_grad()
-def demo_predict(
-    world: WorldModel,
-    cond_latents: torch.Tensor,
-    *,
-    total_frames: int | None = None,
-    steps: int = 10,
-    sampler: str = "heun",
-    guidance: float = 1.0,
-    prompts: list[str] | None = None,
-    seed: int = 0,
-) -> torch.Tensor:
-    """Future latents from given ones: raw ``[B, C, n, H, W]`` -> raw ``[B, C, total_frames, H, W]``
-    whose first n frames equal the given ones (Video2World; Heun 10 steps = 19 model evaluations)."""
-    B, C, n, H, W = cond_latents.shape
-    T = total_frames or world.spec.latent_size[0]
-    text = mask = None
-    if prompts and world.spec.text_encoder != "none":
-        from worldsmith.text.encoders import load_text_encoder
-
-        text, mask = load_text_encoder(world.spec.text_encoder).encode(list(prompts))
-    given = world.normalize(cond_latents.float())
-    x = sample_latents(
-        world.dit, (B, C, T, H, W), text=text, text_mask=mask, cond_latents=given, n_cond=n, steps=steps,
-        sampler=sampler, guidance=guidance, noise_cfg=world.spec.noise, fps=world.spec.model_fps,
-        generator=torch.Generator().manual_seed(seed),
-    )  # fmt: skip
-    out = world.denormalize(x)
-    out[:, :, :n] = cond_latents  # bit-exact (denormalize(normalize(z)) may round)
-    return out
 
 
 # --- `worldsmith train diffusion`: data -> latent cache -> DiT ---------------------------------------
