@@ -19,7 +19,7 @@ trained in parallel, one process per seed, then merged (results in docs/architec
    consistency loss, `tokenizers.train.train_tokenizer`) and a tiny Video2World DiT on its latents
    (`diffusion.recipes.train_world_model`, optionally residual to the last given latent).
 3. Predictions of the held-out futures from 2 given latent frames, decoded plainly
-   (`tokenizer.decode`) or relative to the last given frame (`diffusion.recipes.decode_relative`);
+   (`tokenizer.decode`) or relative to the last given frame (`diffusion.generate.decode_relative`);
    the no-DiT ablation decodes the last given latent held over the future in the same way.
 4. `eval.dynamics.score`: PSNR / SSIM / object IoU, the Physics-IQ terms and score, pooled-MSE skill
    over copy-last and linear extrapolation per horizon bin; overall and per scenario. Each method's
