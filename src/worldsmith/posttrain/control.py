@@ -189,7 +189,7 @@ class ControlDiT(nn.Module):
                     f"no '{name}' branch: this model was post-trained for {', '.join(self.control)}"
                 )
         weights = {n: 1.0 for n in controls} | dict(control_weights or {})
-        check_weights(weights, tuple(controls))
+        check_weights(weights, tuple(controls), positive=False)  # all zero: the base (dropped in training)
         B, _, T, H, W = x.shape
         patch = self.cfg.patch_size
         w = {n: weight_tokens(v, B, (T, H, W), patch, x) for n, v in weights.items()}

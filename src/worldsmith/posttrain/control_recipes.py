@@ -34,6 +34,7 @@ from worldsmith.posttrain.controls import (
     ControlError,
     check_controls,
     check_type,
+    check_weights,
     control_latents,
 )
 from worldsmith.posttrain.lora import trainable_parameters
@@ -198,6 +199,7 @@ def transfer(
     use = net is not None and bool(controls)
     cond_kw = {}
     if use:
+        check_weights({n: 1.0 for n in controls} | dict(weights or {}), tuple(controls))  # a user's: > 0
         cond_kw = {
             "controls": clip_control_latents(net.control_cfg, controls),
             "control_weights": weights or {},

@@ -182,9 +182,12 @@ def latent_channels(name: str, s: int) -> int:
     return CONTROL_CHANNELS[check_type(name)] * s * s
 
 
-def check_weights(weights: dict[str, float | torch.Tensor], controls: tuple[str, ...] | list[str]) -> None:
-    """Weights are for given controls, finite and >= 0, and sum to a positive number (for maps:
-    somewhere); else `ControlError` with the fix."""
+def check_weights(
+    weights: dict[str, float | torch.Tensor], controls: tuple[str, ...] | list[str], *, positive: bool = True
+) -> None:
+    """Weights are for given controls, finite and >= 0, and (`positive`: a user's weights) sum to a
+    positive number (for maps: somewhere); else `ControlError` with the fix. Training passes
+    `positive=False`: a batch whose controls were all dropped is the base, not an error."""
     for name, w in weights.items():
         if name not in controls:
             raise ControlError(
@@ -194,7 +197,7 @@ def check_weights(weights: dict[str, float | torch.Tensor], controls: tuple[str,
         if not torch.isfinite(t).all() or (t < 0).any():
             raise ControlError(f"--weight {name}: weights must be finite and >= 0; got {_show(t)}")
     total = sum(torch.as_tensor(weights.get(n, 1.0), dtype=torch.float32) for n in controls)
-    if not (torch.as_tensor(total) > 0).any():
+    if positive and not (torch.as_tensor(total) > 0).any():
         raise ControlError(
             f"--weight: the control weights sum to {_show(torch.as_tensor(total))}; give at least one "
             "control a positive weight"
