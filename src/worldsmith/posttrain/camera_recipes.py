@@ -34,15 +34,15 @@ from worldsmith.posttrain.lora import (
     trainable_parameters,
 )
 from worldsmith.posttrain.recipes import (
-    _tokenizer_of,
     clip_geometry,
     condition_objective_config,
     decode_latents,
     fit_posttrain,
+    load_video_base,
     posttrain_train_config,
     sample_conditioned,
 )
-from worldsmith.posttrain.world import load_base, load_posttrained, save_posttrained
+from worldsmith.posttrain.world import load_posttrained, save_posttrained
 from worldsmith.runs import seeded_init
 from worldsmith.sim.dataset import load_episode
 from worldsmith.video import io
@@ -146,9 +146,7 @@ def posttrain_camera(
     """Post-train the world model at `init` to follow the cameras of the episodes under `data`."""
     cfg = config or CameraPosttrainConfig()
     out = Path(out)
-    world = load_base(init, tokenizer=tokenizer)
-    _tokenizer_of(world, init)
-    frames, size, _ = clip_geometry(world)
+    world, frames, size = load_video_base(init, tokenizer)
     clips = read_camera_clips(data, frames=frames, size=size, stride=cfg.stride)
     console.print(f"{len(clips)} clips of {frames} frames with their cameras")
     latents = world.encode_frames(clips.frames)

@@ -39,12 +39,12 @@ from worldsmith.posttrain.controls import (
 )
 from worldsmith.posttrain.lora import trainable_parameters
 from worldsmith.posttrain.recipes import (
-    _tokenizer_of,
     clip_geometry,
     fit_posttrain,
+    load_video_base,
     posttrain_train_config,
 )
-from worldsmith.posttrain.world import load_base, load_posttrained, save_posttrained
+from worldsmith.posttrain.world import load_posttrained, save_posttrained
 from worldsmith.runs import seeded_init
 from worldsmith.video import io
 from worldsmith.video.transforms import resize_center_crop
@@ -144,9 +144,7 @@ def posttrain_control(
     """Post-train ControlNet branches for `config.controls` on the world model at `init`."""
     cfg = config or ControlPosttrainConfig()
     out = Path(out)
-    world = load_base(init, tokenizer=tokenizer)
-    _tokenizer_of(world, init)
-    frames, size, _ = clip_geometry(world)
+    world, frames, size = load_video_base(init, tokenizer)
     probe = posttrain_train_config(train, overrides, 1)
     clips = read_training_clips(data, cfg, frames, size, probe.seed)
     console.print(f"{len(clips)} clips of {frames} frames with controls {', '.join(cfg.controls)}")

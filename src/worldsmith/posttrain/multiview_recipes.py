@@ -40,16 +40,16 @@ from worldsmith.posttrain.multiview import (
     untile_views,
 )
 from worldsmith.posttrain.recipes import (
-    _tokenizer_of,
     clip_geometry,
     condition_objective_config,
     decode_latents,
     fit_posttrain,
+    load_video_base,
     posttrain_train_config,
     sample_conditioned,
 )
 from worldsmith.posttrain.rig_data import read_rig_clips, read_start_rig, read_trajectory
-from worldsmith.posttrain.world import load_base, load_posttrained, save_posttrained
+from worldsmith.posttrain.world import load_posttrained, save_posttrained
 from worldsmith.runs import seeded_init
 from worldsmith.video import io
 
@@ -106,9 +106,7 @@ def posttrain_multiview(
     """Post-train the single-view world model at `init` into a multi-view one on the rigs under `data`."""
     cfg = config or MultiViewPosttrainConfig()
     out = Path(out)
-    world = load_base(init, tokenizer=tokenizer)
-    _tokenizer_of(world, init)
-    frames, size, _ = clip_geometry(world)
+    world, frames, size = load_video_base(init, tokenizer)
     fps = float(read_json(episode_folders(data)[0] / "meta.json")["fps"])  # the rigs' clock
     points = cfg.trajectory_points or trajectory_points_for(frames, fps, cfg.trajectory_dt)
     clips = read_rig_clips(

@@ -74,6 +74,17 @@ def _tokenizer_of(world: WorldModel, init: Any):
     return tok
 
 
+def load_video_base(
+    init: str | Path, tokenizer: str | Path | None
+) -> tuple[WorldModel, int, tuple[int, int]]:
+    """The base at `init` (`load_base`) with the continuous tokenizer that encodes the training videos
+    (refused without one), and its clip length and (H, W): the start of every video recipe."""
+    world = load_base(init, tokenizer=tokenizer)
+    _tokenizer_of(world, init)
+    frames, size, _ = clip_geometry(world)
+    return world, frames, size
+
+
 def clip_geometry(world: WorldModel) -> tuple[int, tuple[int, int], int]:
     """(frames per clip, (H, W) in pixels, frames per latent frame) of the base model's clips."""
     tok = world.tokenizer
