@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldsmith.eval.control import appearance_iou, edge_f1, kmeans_colours, matched_iou, pixel_diversity
+from worldsmith.eval.control import (
+    appearance_iou,
+    edge_f1,
+    kmeans_colours,
+    matched_iou,
+    other_source,
+    pixel_diversity,
+)
 
 
 def line(shift: int = 0, T: int = 2) -> np.ndarray:
@@ -56,3 +63,14 @@ def test_pixel_diversity_is_the_mean_per_pixel_std():
     assert pixel_diversity(np.stack([a, a + 10])) == 5.0
     with pytest.raises(ValueError):
         pixel_diversity(a[None])
+
+
+def test_other_source_never_pairs_a_clip_with_its_own_episode():
+    sources = ["a", "a", "a", "b", "b", "c"]
+    idx = other_source(sources)
+    assert [sources[j] != s for j, s in zip(idx, sources, strict=True)] == [True] * 6
+    assert idx.tolist() == [3, 4, 5, 0, 1, 2]  # clip i + N // 2, cyclic: far from the clip itself
+    assert other_source(list("aaaab")).tolist() == [4, 4, 4, 4, 1]  # else the next of another source
+    assert other_source(["x", "y"]).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="2 sources"):
+        other_source(["a", "a"])

@@ -14,6 +14,10 @@ video and compare it with the input control.
   objects are flat-coloured.
 * Depth cannot be re-estimated offline (that needs a monocular depth model such as DepthAnything,
   which Cosmos uses): depth fidelity is not measured here.
+* Baselines: the shuffled-control baseline gives each clip the control of a clip from ANOTHER
+  source (`other_source`: another episode or video). Neighbouring windows of one episode or video
+  share most of their structure: a generator that followed a neighbour's control perfectly scored
+  edge F1 0.74 on the held-out real clips (0.41 on twins), so a roll by one could never show 2x.
 * Diversity: `pixel_diversity`, the per-pixel standard deviation over generations from one control
   (different prompts or seeds), averaged over pixels; at equal control fidelity, higher is more varied.
 """
@@ -85,6 +89,20 @@ def appearance_iou(video: np.ndarray, masks: np.ndarray) -> float:
         raise ValueError(f"video {video.shape} and masks {masks.shape} differ in size or length")
     scores = [matched_iou(kmeans_colours(f, len(np.unique(m))), m) for f, m in zip(video, masks, strict=True)]
     return float(np.mean(scores))
+
+
+def other_source(sources: list) -> np.ndarray:
+    """For each clip, the index of a clip from another source (`sources[i]`: its episode or video):
+    the first such clip at or after ``i + N // 2`` (cyclic), so shuffled controls never come from the
+    clip's own episode or video. Deterministic; needs at least two sources."""
+    src, N = list(sources), len(sources)
+    if len(set(src)) < 2:
+        raise ValueError(f"shuffled controls need clips from >= 2 sources, got {len(set(src))}")
+    out = []
+    for i in range(N):
+        j = next(j for j in ((i + N // 2 + d) % N for d in range(N)) if src[j] != src[i])
+        out.append(j)
+    return np.array(out)
 
 
 def pixel_diversity(videos: np.ndarray) -> float:
