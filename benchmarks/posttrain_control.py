@@ -120,7 +120,7 @@ def scores(videos: torch.Tensor, clips, kind: str, recon: torch.Tensor) -> dict[
     out = {"edge_f1": f1(clips.frames), "edge_f1_recon": f1(recon)}
     if kind == "twin":
         iou = [appearance_iou(v.numpy(), clips.masks[i].numpy()) for i, v in enumerate(videos)]
-        out["seg_iou"] = float(np.mean(iou))
+        out["seg_iou"] = float(np.nanmean(iou))  # NaN: a clip without objects
     return out
 
 

@@ -44,6 +44,8 @@ def test_matched_iou_by_hand():
     pred = np.array([[0, 0, 0, 1], [0, 0, 0, 1]])  # IoU 4/6 and 2/4
     assert matched_iou(pred, true) == pytest.approx((4 / 6 + 2 / 4) / 2)
     assert matched_iou(np.zeros_like(true), true) == pytest.approx(0.5 / 2)  # one cluster: 4/8 to one segment
+    assert matched_iou(pred, true, background=False) == pytest.approx(2 / 4)  # segment 1 only
+    assert np.isnan(matched_iou(pred, np.zeros_like(true), background=False))  # no object to score
 
 
 def test_appearance_iou_of_flat_renders_and_of_a_blank_video():
@@ -54,8 +56,23 @@ def test_appearance_iou_of_flat_renders_and_of_a_blank_video():
     assert appearance_iou(video, masks) == 1.0
     noisy = np.clip(video + np.random.default_rng(0).integers(-10, 10, video.shape), 0, 255)
     assert appearance_iou(noisy, masks) == 1.0  # colour noise does not move the clusters
-    assert appearance_iou(np.full_like(video, 90), masks) < 0.35  # nothing to segment
+    assert appearance_iou(np.full_like(video, 90), masks) == 0.0  # nothing to segment: no object found
+    assert appearance_iou(np.full_like(video, 90), masks, background=True) < 0.35
     assert kmeans_colours(video[0], 3).max() == 2
+
+
+def test_appearance_iou_scores_objects_so_a_shuffled_clip_cannot_ride_on_the_background():
+    """Small objects on a large background (the twins: ~98 % background): another clip's true video,
+    its objects elsewhere, matches the background alone. With the background in the mean that gives
+    it 1/3 here and the true clip could not score 2x it; over objects it scores 0."""
+    a, b = np.zeros((1, 32, 32), np.int64), np.zeros((1, 32, 32), np.int64)
+    a[:, 2:6, 2:6], a[:, 20:24, 8:12] = 1, 2
+    b[:, 10:14, 25:29], b[:, 26:30, 20:24] = 1, 2
+    palette = np.array([[30, 30, 30], [200, 50, 50], [40, 180, 60]], np.uint8)
+    assert appearance_iou(palette[a], a) == 1.0
+    assert appearance_iou(palette[b], a) == 0.0
+    bg = (992 - 32) / (992 + 32)  # b's objects lie on a's background
+    assert appearance_iou(palette[b], a, background=True) == pytest.approx(bg / 3)
 
 
 def test_pixel_diversity_is_the_mean_per_pixel_std():

@@ -8,10 +8,14 @@ video and compare it with the input control.
   without its one-to-one matching): precision = generated edge pixels near an input edge, recall =
   input edge pixels near a generated edge, F1 their harmonic mean.
 * Segmentation: `appearance_iou`: each generated frame is segmented by appearance alone (k-means on
-  colour, k = the number of input segments in the frame), its clusters are matched one-to-one to the
-  input segments (Hungarian, maximum total IoU), and the IoU is averaged over the input segments.
-  Cosmos re-segments with SAM 2; offline, colour clusters stand in for it, which suits renders whose
-  objects are flat-coloured.
+  colour, k = the number of input segments in the frame), its clusters are matched one-to-one to
+  the input segments (Hungarian, maximum total IoU), and the IoU is averaged over the input's
+  OBJECT segments (ids > 0). Cosmos re-segments with SAM 2; offline, colour clusters stand in for
+  it, which suits renders whose objects are flat-coloured. Why objects only (measured on 20
+  held-out zoomed twin clips, 64x64): the background covers ~98 % of a frame and matches some
+  cluster with IoU near 1 in any video, so with it in the mean the true clips scored 0.43 and
+  another episode's true clips 0.23 (1.9x: even a perfect model could not show the issue's 2x over
+  a shuffled control); objects only: 0.37 vs 0.10 (3.5x), the base model's free draws 0.02.
 * Depth cannot be re-estimated offline (that needs a monocular depth model such as DepthAnything,
   which Cosmos uses): depth fidelity is not measured here.
 * Baselines: the shuffled-control baseline gives each clip the control of a clip from ANOTHER
@@ -70,25 +74,35 @@ def kmeans_colours(frame: np.ndarray, k: int, iters: int = 10) -> np.ndarray:
     return labels.reshape(frame.shape[:2])
 
 
-def matched_iou(pred: np.ndarray, true: np.ndarray) -> float:
+def matched_iou(pred: np.ndarray, true: np.ndarray, *, background: bool = True) -> float:
     """Mean IoU over the segments of `true` ``[H, W]`` after matching `pred`'s labels to them one to
-    one (Hungarian, maximum total IoU); a segment left unmatched counts 0."""
+    one (Hungarian, maximum total IoU); a segment left unmatched counts 0. `background` False: the
+    mean is over the segments with id > 0 only (NaN when there is none); the background still takes
+    part in the matching."""
     ps, ts = np.unique(pred), np.unique(true)
     inter = np.array([[np.sum((pred == a) & (true == b)) for b in ts] for a in ps], dtype=np.float64)
     area_p, area_t = inter.sum(1, keepdims=True), inter.sum(0, keepdims=True)
     iou = inter / (area_p + area_t - inter)  # [P, T]
     rows, cols = linear_sum_assignment(-iou)
-    return float(iou[rows, cols].sum() / len(ts))
+    got = np.zeros(len(ts))
+    got[cols] = iou[rows, cols]
+    keep = np.ones(len(ts), bool) if background else ts > 0
+    return float(got[keep].mean()) if keep.any() else float("nan")
 
 
-def appearance_iou(video: np.ndarray, masks: np.ndarray) -> float:
+def appearance_iou(video: np.ndarray, masks: np.ndarray, *, background: bool = False) -> float:
     """Mean over frames of `matched_iou` between colour clusters of `video` ``[T, H, W, 3]`` (k = the
-    number of segments of that frame in `masks` ``[T, H, W]``) and `masks`."""
+    number of segments of that frame in `masks` ``[T, H, W]``) and `masks`, over the object
+    segments (`background` False; frames without an object are skipped; none at all: NaN)."""
     video, masks = np.asarray(video), np.asarray(masks)
     if video.shape[:3] != masks.shape:
         raise ValueError(f"video {video.shape} and masks {masks.shape} differ in size or length")
-    scores = [matched_iou(kmeans_colours(f, len(np.unique(m))), m) for f, m in zip(video, masks, strict=True)]
-    return float(np.mean(scores))
+    scores = [
+        matched_iou(kmeans_colours(f, len(np.unique(m))), m, background=background)
+        for f, m in zip(video, masks, strict=True)
+        if background or (m > 0).any()
+    ]
+    return float(np.mean(scores)) if scores else float("nan")
 
 
 def other_source(sources: list) -> np.ndarray:
