@@ -81,6 +81,54 @@ def time_steps(steps: dict, reps: int) -> tuple[dict[str, list[float]], dict[str
     return wall, cpu
 
 
+# Kernels both models share, by profiler event name: GEMMs (linear layers; bf16 matmul attention)
+# and PyTorch's attention kernels (CPU flash forward and backward).
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def time_shares(steps: dict, reps: int = 3) -> dict[str, dict[str, float]]:
+    """Self-CPU seconds per forward + backward of each ``name -> (call, params)``, split into GEMMs,
+    attention kernels and everything else (elementwise ops, norms, copies, framework overhead), from
+    torch.profiler (its own cost of ~1 us per op lands in "other"). GEMMs and attention being the same
+    kernels in both models, ``their total / our GEMM + attention`` bounds the speedup that work on
+    our side alone can reach (see `headroom`)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    shares = {}
+    for name, (call, params) in steps.items():
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(reps):
+                params.zero_grad(set_to_none=True)
+                call().float().square().mean().backward()
+        split = {"gemm": 0.0, "attention": 0.0, "other": 0.0}
+        for event in prof.key_averages():
+            split[_kernel_kind(event.key)] += event.self_cpu_time_total / 1e6 / reps
+        shares[name] = split
+    return shares
+
+
+def _kernel_kind(op: str) -> str:
+    if op in GEMM_OPS:
+        return "gemm"
+    return "attention" if "scaled_dot_product" in op else "other"
+
+
+def headroom(shares: dict[str, dict[str, float]], ours: str = "worldsmith", ref: str = "diffusers") -> float:
+    """The speedup over `ref` that `ours` would reach with no time outside GEMMs and attention."""
+    return sum(shares[ref].values()) / (shares[ours]["gemm"] + shares[ours]["attention"])
+
+
+def print_shares(shares: dict[str, dict[str, float]]) -> None:
+    for name, s in shares.items():
+        total = sum(s.values())
+        console.print(
+            f"  {name}: " + ", ".join(f"{k} {v * 1e3:.0f} ms ({v / total:.0%})" for k, v in s.items())
+        )
+    console.print(
+        f"  with no time outside GEMMs and attention ours would be {headroom(shares):.2f}x diffusers"
+    )
+
+
 def speed_target(name: str, speed: dict | None) -> list[dict]:
     """The >= 1.2x target row of one speed section (eager vs eager, median wall)."""
     if not speed:
@@ -138,6 +186,7 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
         reps = 4 if quick else 12
         steps = {n: (lambda c=call, m=model: c(m), params) for n, (call, model, params) in models.items()}
         wall, cpu = time_steps(steps, reps)
+        shares = time_shares({n: steps[n] for n in ("worldsmith", "diffusers")})
     best = {k: min(v) for k, v in wall.items()}
     med = {k: statistics.median(v) for k, v in wall.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
@@ -166,6 +215,8 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
         "median_step_s": med,
         "median_cpu_s": cpu_med,
         "speedups": speedups,
+        "profile_self_cpu_s": shares,
+        "headroom": headroom(shares),
         "target_speedup": 1.2,
         "order": "interleaved, order reversed every other round; first 2 rounds are warm-up",
     }  # fmt: skip
@@ -182,6 +233,8 @@ def _bench_speed(quick: bool, compile_: bool, bf16: bool) -> dict:
             f"{diffs[k]:.1e}",
         )
     console.print(table)
+    console.print("where the time goes (torch.profiler, self CPU per step):")
+    print_shares(shares)
     for name, r in speedups.items():
         console.print(
             f"{name}: best wall {r['best_wall']:.2f}x, median wall {r['median_wall']:.2f}x, "

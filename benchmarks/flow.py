@@ -35,7 +35,16 @@ from worldsmith.machine import read_result, write_result
 from worldsmith.runs import versions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from diffusion import fit_tokenizer, psnr, sim_clips, time_steps, twin_models  # noqa: E402  (sibling benchmark)
+from diffusion import (  # noqa: E402  (sibling benchmark)
+    fit_tokenizer,
+    headroom,
+    print_shares,
+    psnr,
+    sim_clips,
+    time_shares,
+    time_steps,
+    twin_models,
+)
 
 RESULTS = Path(__file__).parent / "results" / "flow.json"
 console = Console()
@@ -258,7 +267,9 @@ def bench_speed(quick: bool) -> dict:
     with torch_threads(1):
         with torch.no_grad():
             diff = (calls["worldsmith"]() - calls["diffusers"]()).abs().max().item()
-        wall, cpu = time_steps({k: (calls[k], params[k]) for k in calls}, reps)
+        steps = {k: (calls[k], params[k]) for k in calls}
+        wall, cpu = time_steps(steps, reps)
+        shares = time_shares(steps)
     med = {k: statistics.median(v) for k, v in wall.items()}
     best = {k: min(v) for k, v in wall.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
@@ -275,6 +286,8 @@ def bench_speed(quick: bool) -> dict:
         f"{med['diffusers']:.3f} s median -> {speedup['median']:.2f}x (best {speedup['best']:.2f}x, "
         f"median CPU time {speedup['median_cpu']:.2f}x); parity {diff:.1e}"
     )
+    console.print("where the time goes (torch.profiler, self CPU per step):")
+    print_shares(shares)
     return {
         "config": "predict2.5-style: RoPE only, text proj 512 -> 128, per-frame t, v2w; dim 128, depth 4",
         "latents": [B, 16, T, H, W],
@@ -283,6 +296,8 @@ def bench_speed(quick: bool) -> dict:
         "best_step_s": best,
         "median_cpu_s": cpu_med,
         "speedup": speedup,
+        "profile_self_cpu_s": shares,
+        "headroom": headroom(shares),
         "repeats": reps,
     }
 
