@@ -287,7 +287,7 @@ def bench_speed(quick: bool) -> dict:
         f"median CPU time {speedup['median_cpu']:.2f}x); parity {diff:.1e}"
     )
     console.print("where the time goes (torch.profiler, self CPU per step):")
-    print_shares(shares)
+    print_shares(shares, cpu_med["diffusers"])
     return {
         "config": "predict2.5-style: RoPE only, text proj 512 -> 128, per-frame t, v2w; dim 128, depth 4",
         "latents": [B, 16, T, H, W],
@@ -297,7 +297,7 @@ def bench_speed(quick: bool) -> dict:
         "median_cpu_s": cpu_med,
         "speedup": speedup,
         "profile_self_cpu_s": shares,
-        "headroom": headroom(shares),
+        "headroom": headroom(shares, cpu_med["diffusers"]),
         "repeats": reps,
     }
 
