@@ -103,7 +103,8 @@ def test_refiner_of_the_old_format_loads(tmp_path):
     loads with the sigmoid mask and the two given frames it was trained with."""
     model = ContextRefiner(RefinerConfig(width=8, mask="sigmoid")).eval()
     (tmp_path / "old").mkdir()
-    save_file(model.state_dict(), str(tmp_path / "old" / "refiner.safetensors"))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}  # its weights are channels-last
+    save_file(state, str(tmp_path / "old" / "refiner.safetensors"))
     (tmp_path / "old" / "refiner.json").write_text('{"width": 8, "mask_bias": 2.0}')
     old = ContextRefiner.from_pretrained(tmp_path / "old")
     assert (old.config.mask, old.config.given_frames, old.config.motion) == ("sigmoid", 2, False)
@@ -349,3 +350,23 @@ def test_motion_refiner_learns_to_carry_the_object_forward():
     # MSE 0.0107 against 0.0138 without motion and 0.029 for copying (measured). The random texture
     # punishes the remaining sub-pixel error: the true flow gives 0.0009
     assert err[True] < 0.5 * copy and err[True] < 0.85 * err[False], (err, copy)
+
+
+@pytest.mark.parametrize("motion", [False, True])
+def test_bf16_autocast_runs_the_convolutions_in_bf16_and_composites_in_float32(motion):
+    """Under bfloat16 autocast (the demo's "auto" precision on CPUs with native bf16) the refined
+    frame is float32, near the float32 one, and without motion the mask at 1 still copies the last
+    given frame bit for bit (the hard mask composites the float32 given frame)."""
+    torch.manual_seed(0)
+    model = ContextRefiner(RefinerConfig(width=8, motion=motion, given_frames=2, mask_bias=20.0)).eval()
+    given = _frames(4, seed=1).view(2, 2, 3, 16, 16)
+    pred, dec = _frames(2, seed=2), _frames(2, seed=3)
+    tau = torch.tensor([1.0, 2.0])
+    with torch.no_grad():
+        full = model(given, pred, dec, tau)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(given, pred, dec, tau)
+    assert half.dtype == torch.float32
+    assert (half - full).abs().max() < 0.05
+    if not motion:
+        assert torch.equal(half, given[:, -1])  # mask 1 (bias 20): the last given frame, bit for bit

@@ -313,3 +313,36 @@ def test_resuming_into_a_different_model_names_the_checkpoint(tmp_path):
     wider = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.GELU(), torch.nn.Linear(32, 4))
     with pytest.raises(CheckpointError, match="does not match"):
         Trainer(cfg, wider, mse, regression(16), out=tmp_path).fit(resume=True)
+
+
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_native_bf16(monkeypatch):
+    from worldsmith.train.trainer import resolve_precision
+
+    for name in ("fp32", "bf16", "fp16"):
+        assert resolve_precision(name) == name
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert resolve_precision("auto") == ("bf16" if native else "fp32")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="int8")
+
+
+def test_auto_precision_trains_under_the_resolved_autocast(tmp_path, monkeypatch):
+    """The Trainer resolves "auto" once: its autocast dtype is bf16 where the CPU has it, else none."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    model = torch.nn.Linear(4, 1)
+    data = TensorDataset(torch.randn(8, 4), torch.randn(8, 1))
+
+    def objective(m, batch):
+        x, y = batch
+        out = m(x)
+        assert out.dtype == torch.bfloat16  # the linear layer ran under bf16 autocast
+        return F.mse_loss(out.float(), y), {}
+
+    trainer = Trainer(TrainConfig(steps=2, batch_size=4, precision="auto", tensorboard=False), model,
+                      objective, data, out=tmp_path)  # fmt: skip
+    assert (trainer.precision, trainer.autocast_dtype) == ("bf16", torch.bfloat16)
+    trainer.fit()

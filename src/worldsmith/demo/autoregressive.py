@@ -28,10 +28,13 @@ def stage_autoregressive(ctx: Context, folder: Path) -> dict[str, Any]:
     if not cfg.tokenizer_steps:
         return {"trained": False}
     dv = folder / "dv"
-    train_tokenizer_on_curated(ctx, cfg.preset, cfg.tokenizer_steps, dv, "autoregressive/tokenizer")
+    train_tokenizer_on_curated(
+        ctx, cfg.preset, cfg.tokenizer_steps, dv, "autoregressive/tokenizer", cfg.precision
+    )
     metrics = train_ar(
         dv / "tokenizer", ctx.out / "curate", folder, preset=cfg.gpt_preset, frames=s.frames,
-        size=(s.size, s.size), overrides=[f"train.steps={cfg.steps}"], seed=ctx.seed_for("autoregressive"),
+        size=(s.size, s.size), overrides=[f"train.steps={cfg.steps}", f"train.precision={cfg.precision}"],
+        seed=ctx.seed_for("autoregressive"),
         n_threads=THREADS,
     )  # fmt: skip
     with torch_threads(THREADS):

