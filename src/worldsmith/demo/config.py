@@ -140,7 +140,9 @@ class RefinerSettings:
     motion: bool = True  # carry the last given frame's pixels along a predicted flow
     given_frames: int = 5
     width: int = 16
-    precision: str = "auto"
+    # float32: under bf16 autocast its final loss was -3.92 against -4.56 (copying the last frame:
+    # -4.22), the demo's world model 29.18 dB / IoU 0.124 against 29.57 / 0.157 (measured)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         check(self.steps >= 0, "refiner.steps", self.steps, "must be >= 0")

@@ -36,6 +36,9 @@ class Context:
     cfg: DemoConfig
     seed: int
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # cores a stage that scales past one thread may use: the demo's two while no parallel stage
+    # runs, else one (`run.run_demo` sets it before each stage)
+    cores: int = 1
 
     def dir(self, stage: str) -> Path:
         path = self.out / stage

@@ -23,8 +23,10 @@ from worldsmith.tokenizers.train import train_tokenizer
 from worldsmith.train.trainer import resolve_precision
 from worldsmith.video.transforms import to_uint8
 
-# One torch thread for every training stage: the tiny models are overhead-bound, and beside any
-# other load two threads on two cores ran 15x slower (0.2 s -> 3 s a tokenizer step, measured).
+# One torch thread for the tokenizer and world-model stages: the tiny models are overhead-bound
+# (the DiT's step took 0.065 s on one thread, 0.085 s on two), and beside any other load two
+# threads on two cores ran 15x slower (0.2 s -> 3 s a tokenizer step, measured). The refiner's
+# convolutions do scale (0.37 -> 0.21 s a step): it takes the cores no parallel stage is using.
 THREADS = 1
 
 
@@ -117,9 +119,10 @@ def stage_refiner(ctx: Context, folder: Path) -> dict[str, Any]:
                         captions=[m["caption"] for m in meta])  # fmt: skip
     metrics = train_refiner_from_data(
         ctx.out / "world_model" / "model", episodes, folder, cond_frames=s.cond_frames, steps=cfg.steps,
-        sample_steps=s.steps, sampler=s.sampler, seed=ctx.seed_for("refiner"), threads=THREADS,
+        sample_steps=s.steps, sampler=s.sampler, seed=ctx.seed_for("refiner"), threads=ctx.cores,
         config=RefinerConfig(width=cfg.width, motion=cfg.motion, given_frames=cfg.given_frames),
         precision=cfg.precision,
         masks=torch.from_numpy(arrays["masks"]), static=torch.tensor([m["camera"] == "static" for m in meta]),
     )  # fmt: skip
-    return {"trained": True, "episodes": len(meta), "precision": resolve_precision(cfg.precision), **metrics}
+    return {"trained": True, "episodes": len(meta), "precision": resolve_precision(cfg.precision),
+            "threads": ctx.cores, **metrics}  # fmt: skip

@@ -34,6 +34,7 @@ from worldsmith.demo.predict import stage_predict
 from worldsmith.demo.report import write_report
 from worldsmith.runs import RunDir
 
+DEMO_CORES = min(2, len(os.sched_getaffinity(0)))  # the demo is budgeted two cores
 STAGE_FORMAT = 7  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
@@ -115,6 +116,7 @@ def run_demo(out: str | Path, *, seed: int = 0, quick: bool = False, cfg: DemoCo
                 console.print(f"[dim]- {stage.name}: done earlier, skipped[/]")
                 continue
             ctx.dir(stage.name)
+            ctx.cores = 1 if any(not f.done() for f in running.values()) else DEMO_CORES
             if stage.parallel:
                 console.print(f"[bold]{stage.name}[/]: started in a second process (its output is quiet)")
                 running[stage.name] = pool.submit(_run_stage, stage.name, out, cfg, seed)
