@@ -49,7 +49,9 @@ def write_report(ctx: Context) -> Path:
         f"{w.get('steps')} steps) in the latent space of a {cfg.tokenizer.preset} tokenizer, trained on "
         f"{res['curate']['clips_kept']} clips curated from simulated footage"
         + (", its predictions finished by a context refiner" if "refiner" in res else "")
-        + f", in {minutes:.1f} minutes on this machine. The headline comes first: how well it predicts "
+        + f", in {minutes:.1f} minutes of stage time on this machine (the stages' times added up: the "
+        "autoregressive branch runs beside the others, so the wall time is less). The headline comes "
+        "first: how well it predicts "
         "held-out physics against the baselines; then each stage in the order it ran. Every number is "
         "measured in this run.",
     )
