@@ -63,15 +63,20 @@ RESULTS = Path(__file__).parent / "results" / "world_model.json"
 console = Console(width=230)
 RULE = HeldOut()
 N_COND = 2  # given latent frames (= RULE.given = 5 frames at 4x temporal compression)
-# name -> (tokenizer spatial compression, DiT residual to the last given latent, DiT objective)
+# name -> (tokenizer spatial compression, DiT config fields, DiT objective, residual scale: "measure"
+# = measured on the training latents (`train_world_model`), 1 = off)
 TWO_GIVEN = ObjectiveConfig(min_cond_frames=2, max_cond_frames=2, p_text2world=0.0)
+M = "measure"
+RES, GIVEN = {"residual_to_given": True}, {"residual_to_given": True, "given_channels": True}
 VARIANTS = {
-    "s4-residual": (4, True, TWO_GIVEN),
-    "s4-plain": (4, False, TWO_GIVEN),
-    "s4-residual-mixed": (4, True, ObjectiveConfig()),  # the library default: 1..2 given, 25% Text2World
-    "s8-residual": (8, True, TWO_GIVEN),
-    # training noise near the size of the change (ln sigma ~ N(-2.4, 1): median 0.09)
-    "s4-residual-lowsigma": (4, True, replace(TWO_GIVEN, edm=EDMConfig(P_mean=-2.4, P_std=1.0))),
+    "s4-residual": (4, RES, TWO_GIVEN, M),
+    "s4-residual-given": (4, GIVEN, TWO_GIVEN, M),  # + the last given frame and its change per frame
+    "s4-residual-unscaled": (4, RES, TWO_GIVEN, 1.0),  # the change denoised at its own std (~0.09)
+    "s4-plain": (4, {}, TWO_GIVEN, None),
+    "s4-residual-mixed": (4, RES, ObjectiveConfig(), M),  # the default: 1..2 given, 25% Text2World
+    "s8-residual": (8, RES, TWO_GIVEN, M),
+    # unscaled, training noise near the size of the change (ln sigma ~ N(-2.4, 1): median 0.09)
+    "s4-residual-lowsigma": (4, RES, replace(TWO_GIVEN, edm=EDMConfig(P_mean=-2.4, P_std=1.0)), 1.0),
 }
 MAIN = "s4-residual"
 
@@ -120,11 +125,11 @@ def stage_world(work: Path, name: str, seed: int, steps: int, tok, train: np.nda
     folder = work / f"dit_{name}_seed{seed}"
     if not (folder / "model" / "world.json").exists():
         latents = encode(tok, videos(train))  # [N, 16, 5, h, w]
-        _, residual, objective = VARIANTS[name]
+        _, fields, objective, scale = VARIANTS[name]
         small = tuple(max(s, 8) for s in latents.shape[2:])  # position tables just over the latents
-        cfg = fit_preset("tiny", tuple(latents.shape[1:]), residual_to_given=residual, max_size=small)
+        cfg = fit_preset("tiny", tuple(latents.shape[1:]), max_size=small, **fields)
         train_world_model(latents, folder, dit_cfg=cfg, train={"steps": steps, "seed": seed}, fps=RULE.fps,
-                          objective=objective, threads=1)  # fmt: skip
+                          objective=objective, threads=1, residual_scale=scale)  # fmt: skip
     return WorldModel.from_pretrained(folder / "model")
 
 
@@ -220,7 +225,8 @@ def training(work: Path) -> dict:
     out = {}
     for path in sorted(work.glob("dit_*/diffusion_metrics.json")):
         m = json.loads(path.read_text())
-        out[path.parent.name] = {k: m.get(k) for k in ("steps", "train_seconds", "loss_first", "loss_last")}
+        keys = ("steps", "train_seconds", "loss_first", "loss_last", "residual_scale")
+        out[path.parent.name] = {k: m.get(k) for k in keys}
     return out
 
 

@@ -27,11 +27,11 @@ def test_latent_stats_and_normalisation_round_trip():
     assert std == pytest.approx(per_channel.std(1).tolist(), rel=1e-5)
 
 
-def _train(latents, out, *, steps, seed=0, prompts=None, **model):
+def _train(latents, out, *, steps, seed=0, prompts=None, scale=None, **model):
     """`train diffusion`'s DiT and training on latents in memory (one torch thread)."""
     cfg = fit_preset("tiny", tuple(latents.shape[1:]), **model)
     return train_world_model(latents, out, dit_cfg=cfg, train={"steps": steps, "seed": seed}, prompts=prompts,
-                             threads=1)  # fmt: skip
+                             threads=1, residual_scale=scale)  # fmt: skip
 
 
 def test_fit_preset_covers_the_latents_and_rounds_to_the_patch():
@@ -51,6 +51,23 @@ def test_train_patch_size_reaches_the_saved_model(tmp_path):
     loaded = WorldModel.from_pretrained(tmp_path / "run" / "model")
     assert tuple(loaded.dit.cfg.patch_size) == (1, 4, 4)
     assert predict_latents(loaded, latents[:1, :, :1], steps=1).shape == (1, 16, 2, 16, 16)
+
+
+def test_residual_scale_is_measured_on_the_training_latents_and_saved(tmp_path):
+    """``residual_scale="measure"``: the change is scaled to std sigma_data by the scale measured on
+    the normalised latents (futures after 1..2 given frames, the default objective), and the saved
+    config holds it; by default a DiT keeps its config's scale."""
+    from worldsmith.diffusion.conditioning import measure_residual_scale
+
+    z = torch.randn(4, 16, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    latents = z.clone()
+    latents[:, :, 1:] = z[:, :, :1] + 0.1 * z[:, :, 1:]  # the scene changes little after frame 0
+    world, _ = _train(latents, tmp_path / "a", steps=1, residual_to_given=True, scale="measure")
+    expect = measure_residual_scale(world.normalize(latents), (1, 2), 0.5)
+    saved = WorldModel.from_pretrained(tmp_path / "a" / "model").dit.cfg.residual_scale
+    assert saved == pytest.approx(expect) and saved > 2
+    kept, _ = _train(latents, tmp_path / "b", steps=1, residual_to_given=True, residual_scale=3.0)
+    assert kept.dit.cfg.residual_scale == 3.0  # None (the default): the config's own
 
 
 def test_training_is_reproducible_whatever_the_process_drew_before(tmp_path):

@@ -121,9 +121,12 @@ def test_objective_masks_given_frames_and_mixes_tasks():
         ObjectiveConfig(min_cond_frames=3, max_cond_frames=2)
 
 
-def test_overfit_one_batch():
+@pytest.mark.parametrize(
+    "extra", [{}, {"residual_to_given": True, "residual_scale": 4.0, "given_channels": True}]
+)
+def test_overfit_one_batch(extra):
     torch.manual_seed(0)
-    model = DiT(tiny(video2world=True))
+    model = DiT(tiny(video2world=True, **extra))
     g = torch.Generator()
     obj = DiffusionObjective(ObjectiveConfig(max_cond_frames=1, text_dropout=0.0), generator=g)
     y = torch.randn(2, 4, 3, 4, 4) * 0.5

@@ -21,6 +21,14 @@ to the last given latent frame ``a``: ``D(x) = a + D'(x - a)`` with ``D'`` the E
 A still scene is then the zero residual: at high noise the prediction falls back to "nothing
 moves" (copy the last latent) instead of to the data mean, and the network spends its capacity on
 what changes. Samples without given frames (Text2World) use ``a = 0``.
+
+`DiTConfig.residual_scale` ``k`` (not in Cosmos): the change from ``a`` is far smaller than
+sigma_data (std ~0.1 against 0.5 on the physics twins), below almost every training noise level, so
+the denoiser learned "nothing moves". With ``k`` the residual denoiser works on the change scaled
+to std ~sigma_data, at the noise levels scaled with it: ``D(x; sigma) = a + D'(k (x - a); k sigma) / k``
+(exact for any ``D'``). The objective draws ``k sigma`` from the family's training distribution and
+weights the loss by ``lambda(k sigma) k^2``; the sampler's schedule runs from ``sigma_max / k`` to
+``sigma_min / k`` (`residual_factor`). Only samples with given frames are scaled.
 """
 
 from __future__ import annotations
@@ -69,10 +77,14 @@ def video2world_denoise(
     c_noise = cfg.scalings(sigma)[3]  # [B]
     net_cfg = getattr(net, "cfg", None)
     ind = frame_indicator(n_cond, B, T, x.device) if cond_latents is not None else x.new_zeros(B, 1, T, 1, 1)
-    anchor = x.new_zeros(())
+    anchor, k = x.new_zeros(()), x.new_ones(())
     if cond_latents is not None and getattr(net_cfg, "residual_to_given", False):
         anchor = last_given(_fit_frames(cond_latents, T).to(x.dtype), n_cond)  # [B, C, 1, H, W]
-        x = x - anchor
+        k = residual_factor(net_cfg, n_cond, B, x.device)  # [B]
+        c_skip, c_out, c_in, _ = cfg.scalings((k * sigma).view(B, 1, 1, 1, 1))
+        c_noise = cfg.scalings(k * sigma)[3]
+        k = k.view(B, 1, 1, 1, 1)
+        x = k * (x - anchor)  # the scaled change: std ~sigma_data
     x_in = c_in * x
     if cond_latents is not None:
         y = _fit_frames(cond_latents, T).to(x.dtype)
@@ -89,11 +101,48 @@ def video2world_denoise(
         x_in = ind * y_in + (1 - ind) * x_in
     if getattr(net_cfg, "video2world", False):
         net_kwargs["condition_mask"] = ind.expand(B, 1, T, H, W)
+    if getattr(net_cfg, "given_channels", False) and cond_latents is not None:
+        net_kwargs["given_context"] = given_context(
+            net_cfg, _fit_frames(cond_latents, T).to(x.dtype), n_cond, cfg
+        )
     F_x = net(x_in.to(x.dtype), c_noise, **net_kwargs)
-    D_x = anchor + c_skip * x + c_out * F_x.float()
+    D_x = anchor + (c_skip * x + c_out * F_x.float()) / k
     if cond_latents is not None:
         D_x = ind * y + (1 - ind) * D_x
     return D_x
+
+
+def residual_factor(net_cfg, n_cond: torch.Tensor | int, B: int, device=None) -> torch.Tensor:
+    """``[B]`` float: the residual scale ``k`` of `net_cfg` (`DiTConfig.residual_scale`) on samples with
+    given frames, 1 on Text2World samples and for models without ``residual_to_given``."""
+    on = getattr(net_cfg, "residual_to_given", False)
+    k = float(getattr(net_cfg, "residual_scale", 1.0)) if on else 1.0
+    n = torch.as_tensor(n_cond, device=device).reshape(-1).expand(B)
+    return torch.where(n > 0, k, 1.0).float()
+
+
+def measure_residual_scale(latents: torch.Tensor, n_cond: int | tuple[int, ...], sigma_data: float) -> float:
+    """``sigma_data / rms(change)``: the `DiTConfig.residual_scale` that brings the change of the
+    futures of diffusion-space latents ``[N, C, T, H, W]`` from their last given frame (after each
+    `n_cond` in turn) to std ~sigma_data; 1 (off) where nothing changes."""
+    ms = []
+    for n in (n_cond,) if isinstance(n_cond, int) else n_cond:
+        change = latents[:, :, n:].double() - latents[:, :, n - 1 : n].double()  # [N, C, T - n, H, W]
+        ms.append(change.pow(2).mean())
+    rms = float(torch.stack(ms).mean().sqrt())
+    return sigma_data / rms if rms > 1e-8 else 1.0
+
+
+def given_context(net_cfg, cond: torch.Tensor, n_cond: torch.Tensor | int, cfg) -> torch.Tensor:
+    """``[B, 2C, 1, H, W]``: the last given latent frame ``a`` and its change from the given frame
+    before it (0 with one given frame), ``[a, k (a - a_prev)] / sigma_data`` (``k``: the residual
+    scale), i.e. about unit std; zeros on Text2World samples (`DiTConfig.given_channels`)."""
+    B = cond.shape[0]
+    n = torch.as_tensor(n_cond, device=cond.device).reshape(-1).expand(B)
+    a, prev = last_given(cond, n), last_given(cond, (n - 1).clamp_min(0))
+    prev = torch.where((n > 1).view(B, 1, 1, 1, 1), prev, a)
+    k = residual_factor(net_cfg, n, B, cond.device).view(B, 1, 1, 1, 1)
+    return torch.cat([a, k * (a - prev)], dim=1) / cfg.sigma_data
 
 
 def last_given(cond: torch.Tensor, n_cond: torch.Tensor | int) -> torch.Tensor:

@@ -133,6 +133,11 @@ def config_to_diffusers(cfg: DiTConfig) -> dict[str, Any]:
             "a DiT trained with residual_to_given has no diffusers equivalent (diffusers' Video2World "
             "denoises the latents themselves); keep it in worldsmith's format"
         )
+    if cfg.given_channels:
+        raise CheckpointError(
+            "a DiT with given_channels has no diffusers equivalent (its patch embedding takes the last "
+            "given frame and its change too); keep it in worldsmith's format"
+        )
     return {
         "in_channels": cfg.latent_channels + int(cfg.video2world),
         "out_channels": cfg.latent_channels,

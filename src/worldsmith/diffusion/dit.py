@@ -61,6 +61,13 @@ class DiTConfig:
     # Not in Cosmos (off for its weights): Video2World denoises the future relative to the last given
     # latent frame (see `conditioning.video2world_denoise`), so "nothing moves" is the prior.
     residual_to_given: bool = False
+    # With residual_to_given: the change is denoised scaled by this (and its noise levels with it),
+    # i.e. at std ~sigma_data; `recipes.train_world_model` measures it on the training latents.
+    residual_scale: float = 1.0
+    # Not in Cosmos: every frame's tokens also carry the last given latent frame and its change from
+    # the one before (2 C input channels, `conditioning.given_context`), so each position sees its
+    # own recent motion without first finding the given frames' tokens by attention.
+    given_channels: bool = False
     # Cosmos 2.5: text states of width `text_proj_dim` pass GELU(Linear(-> text_dim)) first
     # (use_crossattn_projection; crossattn_proj_in_channels). 0 = none.
     text_proj_dim: int = 0
@@ -78,6 +85,7 @@ class DiTConfig:
             "must be even and >= 12",
         )
         check(all(p > 0 for p in self.patch_size), "patch_size", self.patch_size, "must be positive")
+        check(self.residual_scale > 0, "residual_scale", self.residual_scale, "must be positive (1 = off)")
         for key in ("text_proj_dim", "img_context_dim"):
             check(getattr(self, key) >= 0, key, getattr(self, key), "must be >= 0 (0 = none)")
         check(
@@ -99,7 +107,12 @@ class DiTConfig:
     @property
     def in_channels(self) -> int:
         """Channels entering the patch embedding: latents + condition mask + padding mask."""
-        return self.latent_channels + int(self.video2world) + int(self.concat_padding_mask)
+        extra = (
+            int(self.video2world)
+            + int(self.concat_padding_mask)
+            + 2 * self.latent_channels * self.given_channels
+        )
+        return self.latent_channels + extra
 
 
 class Attention(nn.Module):
@@ -319,6 +332,7 @@ class DiT(nn.Module, Pretrained):
         text_mask: torch.Tensor | None = None,
         condition_mask: torch.Tensor | None = None,
         padding_mask: torch.Tensor | None = None,
+        given_context: torch.Tensor | None = None,
         fps: float | None = None,
         extra_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         img_context: torch.Tensor | None = None,
@@ -331,6 +345,8 @@ class DiT(nn.Module, Pretrained):
         text: ``[B, S, text_dim]`` text embeddings; `text_mask` ``[B, S]`` bool, True = real token.
         condition_mask: ``[B, 1, T, H, W]`` 1 on given (Video2World) frames; zeros when omitted.
         padding_mask: ``[B|1, 1, H', W']`` 1 on padded pixels, resized to ``H, W``; zeros when omitted.
+        given_context: ``[B, 2C, 1, H, W]`` input channels of every frame (configs with
+            `given_channels`; `conditioning.given_context`); zeros when omitted.
         fps: frame rate of the clip, for the temporal RoPE clock.
         extra_emb: post-training conditions (`worldsmith.posttrain`): ``(e [B, 1|T', D], s [B, 1|T', 3D])``
             added per sample or per latent frame (``T'`` = T / p_t) to the noise-level embedding
@@ -359,6 +375,9 @@ class DiT(nn.Module, Pretrained):
             pm = x.new_zeros(1, 1, H, W) if padding_mask is None else padding_mask.to(x.dtype)
             pm = F.interpolate(pm, size=(H, W), mode="nearest")  # [B|1, 1, H, W]
             parts.append(pm[:, :, None].expand(B, 1, T, H, W))
+        if cfg.given_channels:
+            ctx = x.new_zeros(B, 2 * C, 1, H, W) if given_context is None else given_context.to(x.dtype)
+            parts.append(ctx.expand(B, 2 * C, T, H, W))
         x = torch.cat(parts, dim=1)  # [B, C_in, T, H, W]
         x = rearrange(x, "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)
         x = self.patch_embed(x)  # [B, L, D]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worldsmith.diffusion.conditioning import video2world_denoise
+from worldsmith.diffusion.conditioning import residual_factor, video2world_denoise
 from worldsmith.diffusion.edm import EDMConfig
 from worldsmith.diffusion.flow import FlowConfig
 from worldsmith.diffusion.objective import null_text
@@ -88,7 +88,8 @@ def sample_latents(
     def uncond(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         return video2world_denoise(model, x, sigma, text=u_text, text_mask=u_mask, **common, **u_kw)
 
-    sigmas = karras_sigmas(steps, family.sigma_min, family.sigma_max, rho, device=dev)
+    k = float(residual_factor(model.cfg, n_cond, 1)[0])  # a residual scale shifts the schedule with it
+    sigmas = karras_sigmas(steps, family.sigma_min / k, family.sigma_max / k, rho, device=dev)
     if noise is None:
         noise = torch.randn(shape, generator=generator).to(dev)
     x = noise * family.prior_scale(sigmas[0])

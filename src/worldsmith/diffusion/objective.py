@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from worldsmith.config import check
-from worldsmith.diffusion.conditioning import frame_indicator, video2world_denoise
+from worldsmith.diffusion.conditioning import frame_indicator, residual_factor, video2world_denoise
 from worldsmith.diffusion.edm import EDMConfig
 from worldsmith.diffusion.flow import FlowConfig
 from worldsmith.errors import WorldsmithError
@@ -104,7 +104,8 @@ class DiffusionObjective:
             n_cond = torch.where(v2w, torch.randint(low, k + 1, (B,), generator=g), n_cond)
         n_cond = n_cond.to(dev)
         aug = (cfg.augment_P_mean + cfg.augment_P_std * torch.randn(B, generator=g)).exp().to(dev)
-        sigma = cfg.noise.sample_sigma(B, generator=g).to(dev)
+        k = residual_factor(getattr(model, "cfg", None), n_cond, B, dev)  # [B]; 1 without a residual scale
+        sigma = cfg.noise.sample_sigma(B, generator=g).to(dev) / k  # k sigma: the family's distribution
 
         s = sigma.view(B, 1, 1, 1, 1)
         x = y + s * torch.randn(y.shape, generator=g).to(dev)
@@ -118,7 +119,8 @@ class DiffusionObjective:
         region = self.region_weight(y, n_cond)
         if region is not None:
             weight = weight * region
-        err = cfg.noise.loss_weight(s) * (D_x - y) ** 2
+        k = k.view(B, 1, 1, 1, 1)
+        err = cfg.noise.loss_weight(k * s) * (k * (D_x - y)) ** 2  # the scaled residual's loss
         loss = (err * weight).sum() / weight.sum().clamp_min(1.0)
         return loss, {"n_cond_mean": n_cond.float().mean().item(), "sigma_median": sigma.median().item()}
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from worldsmith import fs
 from worldsmith.config import check_overrides, load, split_overrides
 from worldsmith.data import PromptedDataset, Selection, encode_captions, encode_clips, open_data
+from worldsmith.diffusion.conditioning import measure_residual_scale
 from worldsmith.diffusion.dit import PRESETS, DiT, DiTConfig
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
 from worldsmith.diffusion.world import WorldModel, WorldSpec, latent_stats
@@ -47,8 +48,14 @@ def train_world_model(
     fps: float = 24.0,
     tokenizer: torch.nn.Module | None = None,
     threads: int | None = None,
+    residual_scale: float | Literal["measure"] | None = None,
 ) -> tuple[WorldModel, dict[str, Any]]:
-    """Train a DiT on raw tokenizer latents ``[N, C, T, H, W]``; write the world model to ``out/model``."""
+    """Train a DiT on raw tokenizer latents ``[N, C, T, H, W]``; write the world model to ``out/model``.
+
+    `residual_scale`: with ``dit_cfg.residual_to_given``, the `DiTConfig.residual_scale` to train
+    with (1 = off); ``"measure"``: measured on the training latents (the change of the futures the
+    objective trains after min..max given frames, `conditioning.measure_residual_scale`); None:
+    `dit_cfg`'s own."""
 
     if latents.ndim != 5 or latents.shape[1] != dit_cfg.latent_channels:
         raise WorldsmithError(
@@ -70,10 +77,14 @@ def train_world_model(
     base = dict(steps=500, batch_size=min(8, latents.shape[0]), lr=2e-3, warmup_steps=20, ema_decay=0.995)
     base |= dict(log_every=25, tensorboard=False, betas=(0.9, 0.99))
     cfg = load(TrainConfig, overrides=overrides, base=TrainConfig(**{**base, **(train or {})}))
+    values = WorldModel.normalize_with(spec, latents.float())
+    if dit_cfg.residual_to_given and residual_scale is not None:
+        scale = _measured_scale(values, objective) if residual_scale == "measure" else residual_scale
+        dit_cfg = replace(dit_cfg, residual_scale=scale)
     with seeded_init(cfg.seed):
         dit = DiT(dit_cfg)
     world = WorldModel(dit, spec, tokenizer)
-    data = LatentDataset(world.normalize(latents.float()), text, mask)
+    data = LatentDataset(values, text, mask)
     obj = DiffusionObjective(objective)
     trainer = Trainer(cfg, dit, obj, data, out=out / "train", model_config=dit_cfg)
     t0 = time.perf_counter()
@@ -98,12 +109,21 @@ def train_world_model(
         "params": sum(p.numel() for p in dit.parameters()),
         "clips": len(data),
         "latent_shape": list(latents.shape[1:]),
+        "residual_scale": dit_cfg.residual_scale,
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "model_dir": str(out / "model"),
     }
     fs.write_json(out / "diffusion_metrics.json", metrics)
     return world, metrics
+
+
+def _measured_scale(values: torch.Tensor, objective: ObjectiveConfig) -> float:
+    """The residual scale of diffusion-space latents ``[N, C, T, H, W]`` over the futures that
+    `objective` trains (after min..max_cond_frames given latent frames); 1 when it trains none."""
+    top = min(objective.max_cond_frames, values.shape[2] - 1)
+    given = tuple(range(objective.min_cond_frames, top + 1))
+    return measure_residual_scale(values, given, objective.noise.sigma_data) if given else 1.0
 
 
 def fit_preset(preset: str, latent_shape: tuple[int, ...], **overrides: Any) -> DiTConfig:

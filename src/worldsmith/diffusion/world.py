@@ -62,6 +62,20 @@ def latent_stats(latents: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(z.mean(1).tolist()), tuple(z.std(1).clamp_min(1e-6).tolist())
 
 
+def _stats(spec: WorldSpec, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent mean and std ``[1, C, 1 or T, 1, 1]`` of `spec` for latents `z` ``[B, C, T, H, W]``."""
+    C, T = z.shape[1], z.shape[2]
+    out = []
+    for values in (spec.latent_mean, spec.latent_std):
+        v = torch.tensor(values, device=z.device, dtype=z.dtype).view(1, C, -1, 1, 1)  # [1, C, F, 1, 1]
+        if v.shape[2] > 1:
+            if v.shape[2] < T:
+                raise WorldsmithError(f"latent statistics cover {v.shape[2]} latent frames, got {T}")
+            v = v[:, :, :T]
+        out.append(v)
+    return out[0], out[1]
+
+
 class WorldModel:
     """DiT + `WorldSpec` (+ tokenizer): maps raw tokenizer latents to the EDM space and back."""
 
@@ -73,21 +87,17 @@ class WorldModel:
         self.dit, self.spec, self.tokenizer = dit, spec, tokenizer
 
     def _stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        C, T = z.shape[1], z.shape[2]
-        out = []
-        for values in (self.spec.latent_mean, self.spec.latent_std):
-            v = torch.tensor(values, device=z.device, dtype=z.dtype).view(1, C, -1, 1, 1)  # [1, C, F, 1, 1]
-            if v.shape[2] > 1:
-                if v.shape[2] < T:
-                    raise WorldsmithError(f"latent statistics cover {v.shape[2]} latent frames, got {T}")
-                v = v[:, :, :T]
-            out.append(v)
-        return out[0], out[1]
+        return _stats(self.spec, z)
+
+    @staticmethod
+    def normalize_with(spec: WorldSpec, z: torch.Tensor) -> torch.Tensor:
+        """`normalize` by `spec` before there is a DiT (e.g. to measure the training data)."""
+        mean, std = _stats(spec, z)
+        return (z - mean) / std * spec.noise.sigma_data
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         """Raw latents ``[B, C, T, H, W]`` -> diffusion space (std ~ sigma_data)."""
-        mean, std = self._stats(z)
-        return (z - mean) / std * self.spec.noise.sigma_data
+        return self.normalize_with(self.spec, z)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(x)
