@@ -15,14 +15,18 @@
 3. `posttrain_control` with edge, blur, depth and seg branches (base frozen), twins repainted in
    `--appearances` looks, real clips with edge and blur only; 2 seeds.
 4. On the held-out clips, generate (Text2World, 9 frames, guidance `--guidance` on the controls)
-   from each control alone, and compare with
-   the base without controls and with the control of another clip (shuffled): Canny edge F1 against
-   the input edges (twins and real clips), appearance-segmented IoU against the input masks (twins;
-   real clips have no masks). Depth fidelity cannot be re-measured offline (`eval.control`).
-   Diversity: pixel std over 3 sampling seeds from one seg control, with the IoU of each.
+   from each control alone, and compare with the base without controls and with the control of a
+   clip of another episode or video (shuffled, `eval.control.other_source`): Canny edge F1 against
+   the input edges (twins and real clips), appearance-segmented IoU over the objects of the input
+   masks (twins; real clips have no masks). Depth fidelity cannot be re-measured offline
+   (`eval.control`). Ceiling rows: the true clips, their tokenizer reconstruction (the most any
+   generator through this tokenizer can keep) and the reconstruction of another source's clip (a
+   generator that followed a shuffled control perfectly); `edge_f1_recon` scores edges against the
+   reconstruction's edges. Diversity: pixel std over 3 sampling seeds from one seg control.
 
 Targets (`targets` in ``benchmarks/results/posttrain_control.json``): edge F1 and seg IoU >= 2x the
-no-control and the shuffled-control baselines (every post-training seed).
+no-control and the shuffled-control baselines (every post-training seed); then whether the tokenizer
+reconstruction itself clears 2x (else no control can), and the edge ratios against its edges.
 """
 
 from __future__ import annotations
