@@ -34,7 +34,8 @@ from worldsmith.demo.predict import stage_predict
 from worldsmith.demo.report import write_report
 from worldsmith.runs import RunDir
 
-DEMO_CORES = min(2, len(os.sched_getaffinity(0)))  # the demo is budgeted two cores
+# the demo is budgeted two cores (fewer where this process may use fewer; no affinity on macOS)
+DEMO_CORES = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 STAGE_FORMAT = 7  # bump when a stage's outputs change shape, so older runs are recomputed
 
 
