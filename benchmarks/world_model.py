@@ -2,13 +2,16 @@
 
     OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/world_model.py > /tmp/wm.log &
 
-The committed JSON was made on a shared machine with one tokenizer for both seeds and the DiTs
-trained in parallel, one process per seed, then merged (results in docs/architecture.md):
+The committed JSON was made on a shared machine with one tokenizer for all runs, one process per
+seed and variant group, then merged (results in docs/architecture.md; the unscaled, low-sigma and
+plain DiTs were trained earlier by the same commands under their former names):
 
     B="benchmarks/world_model.py --work W --tokenizer-seed 0 --tokenizer-steps 800 --dit-steps 1500"
-    python $B --seeds 0 --out A.json & python $B --seeds 1 --out B.json &
-    python $B --seeds 0 --variants s4-plain --out C.json &
-    python $B --merge A.json B.json C.json     # (after the three; trains nothing)
+    python $B --seeds 0 --out A.json; python $B --seeds 0 --variants s4-residual-given --out G0.json
+    python $B --seeds 1 --variants s4-residual-given s4-residual --out G1.json
+    python $B --seeds 0 --variants s4-residual-unscaled s4-residual-lowsigma s4-plain --out U0.json
+    python $B --seeds 1 --variants s4-residual-unscaled s4-residual-lowsigma --out U1.json
+    python $B --merge A.json G0.json G1.json U0.json U1.json     # trains nothing
 
 1. Twins (`sim.make_episode`): the 8 physics scenarios, 17 frames at 64 px and 10 fps. Training
    episodes use seeds 0..K-1 per scenario; the held-out ones follow `eval.dynamics.HeldOut` (fixed
@@ -17,7 +20,8 @@ trained in parallel, one process per seed, then merged (results in docs/architec
    displaced by 1 mm / 1 mrad per degree of freedom (the physical variance of Physics-IQ).
 2. Per variant and seed: a tiny causal tokenizer (4x temporal; spatial 4 or 8; L1 + temporal-
    consistency loss, `tokenizers.train.train_tokenizer`) and a tiny Video2World DiT on its latents
-   (`diffusion.recipes.train_world_model`, optionally residual to the last given latent).
+   (`diffusion.recipes.train_world_model`, optionally residual to the last given latent, scaled to
+   std ~sigma_data, with the given frames as input channels: `VARIANTS`).
 3. Predictions of the held-out futures from 2 given latent frames, decoded plainly
    (`tokenizer.decode`) or relative to the last given frame (`diffusion.generate.decode_relative`);
    the no-DiT ablation decodes the last given latent held over the future in the same way.
@@ -176,6 +180,36 @@ def aggregate(per_seed: list[dict]) -> dict:
     return walk(per_seed)
 
 
+SCENARIO_KEYS = ("psnr", "iou", "spatial_iou", "spatiotemporal_iou", "physics_iq", "skill_copy")
+
+
+def shared_row(method: str) -> bool:
+    """A row that only the tokenizer decides (no DiT, tokenizer reconstruction) of a variant other
+    than the main one: the same numbers as the main variant's (one tokenizer for all)."""
+    return not method.startswith(f"{MAIN}:") and ("no DiT" in method or "tokenizer" in method)
+
+
+def compact(tree, scenario: bool = False):
+    """Numbers rounded to 4 decimals. Per-scenario tables (`scenario`) keep the baselines and the
+    (no-)DiT relative-decode rows, the metrics `SCENARIO_KEYS` (skill over frames 1-12) and mean /
+    spread (no per-seed values)."""
+    if isinstance(tree, float):
+        return round(tree, 4)
+    if isinstance(tree, list):
+        return [compact(v) for v in tree]
+    if not isinstance(tree, dict):
+        return tree
+    if scenario and "mean" in tree:
+        return {k: compact(tree[k]) for k in ("mean", "spread")}
+    if scenario and "psnr" in tree:  # a method row
+        row = {k: compact(tree[k], scenario) for k in SCENARIO_KEYS if k in tree}
+        return row | {"skill_copy": {"1-12": row["skill_copy"]["1-12"]}}
+    if scenario and any("psnr" in v for v in tree.values() if isinstance(v, dict)):  # a scenario's rows
+        keep = [k for k in tree if (":" not in k or k.endswith("DiT, relative decode")) and not shared_row(k)]
+        return {k: compact(tree[k], scenario) for k in keep}
+    return {k: compact(v, scenario) for k, v in tree.items()}
+
+
 def targets(agg: dict) -> list[dict]:
     o = agg["overall"]
     main, nodit = f"{MAIN}: DiT, relative decode", f"{MAIN}: no DiT, relative decode"
@@ -213,10 +247,16 @@ def show(agg: dict, title: str) -> None:
         t.add_column(c)
     for name, m in agg.items():
         cells = [
-            f"{m[c]['mean']:.3f}±{m[c]['spread']:.3f}" if c != "mse" else f"{m[c]['mean']:.2e}" for c in cols
+            "-"
+            if c not in m
+            else f"{m[c]['mean']:.2e}"
+            if c == "mse"
+            else f"{m[c]['mean']:.3f}±{m[c]['spread']:.3f}"
+            for c in cols  # the compact per-scenario rows of merged runs lack some metrics
         ]
         sk = "/".join(f"{m['skill_copy'][b]['mean']:+.2f}" for b in ("1-4", "5-8", "9-12"))
-        t.add_row(name, *cells, sk, f"{m['skill_linear']['1-12']['mean']:+.2f}")
+        lin = f"{m['skill_linear']['1-12']['mean']:+.2f}" if "skill_linear" in m else "-"
+        t.add_row(name, *cells, sk, lin)
     console.print(t)
 
 
@@ -233,8 +273,10 @@ def training(work: Path) -> dict:
 def per_seed_scores(paths: list[Path]) -> dict[int, dict]:
     """Seed -> scores, merged from the JSON of earlier runs (one seed each, e.g. run in parallel)."""
 
-    def first(tree):  # an `aggregate` leaf {"mean", "spread", "seeds": [v]} -> v
-        return tree["seeds"][0] if "seeds" in tree else {k: first(v) for k, v in tree.items()}
+    def first(tree):  # an `aggregate` leaf {"mean", "spread"(, "seeds": [v])} of one seed -> v
+        if "mean" in tree:
+            return tree["seeds"][0] if "seeds" in tree else tree["mean"]
+        return {k: first(v) for k, v in tree.items()}
 
     scores: dict[int, dict] = {}
     for path in paths:
@@ -308,8 +350,10 @@ def main() -> None:
         "training": training(args.work),
         "cpu_minutes_this_run": round(time.process_time() / 60, 1), "versions": versions(),
         "targets": rows, "all_met": all(r["met"] for r in rows),
-        "overall": agg["overall"], "scenarios": agg["scenarios"],
-        "seed0_all_variants": extra[args.seeds[0]],
+        "overall": compact({k: v for k, v in agg["overall"].items() if not shared_row(k)}),
+        "scenarios": compact(agg["scenarios"], scenario=True),
+        "seed0_other_variants": compact({k: v for k, v in extra[args.seeds[0]].items()
+                                         if k not in agg["overall"] and not shared_row(k)}),
     })  # fmt: skip
     console.print(f"wrote {args.out} ({time.perf_counter() - t0:.0f} s)")
 

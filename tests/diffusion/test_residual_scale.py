@@ -16,7 +16,7 @@ from worldsmith.diffusion.conditioning import measure_residual_scale, residual_f
 from worldsmith.diffusion.dit import DiTConfig
 from worldsmith.diffusion.generate import sample_latents
 from worldsmith.diffusion.objective import DiffusionObjective, ObjectiveConfig
-from worldsmith.errors import ConfigError
+from worldsmith.errors import ConfigError, WorldsmithError
 
 EDM = edm.EDMConfig()
 
@@ -149,3 +149,42 @@ def test_given_channels_carry_the_last_given_frame_and_its_change():
 
     with pytest.raises(CheckpointError, match="given_channels"):
         config_to_diffusers(tiny(residual_to_given=False, given_channels=True))
+
+
+def test_channel_weights_weight_the_loss_per_latent_channel():
+    class Elementwise(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cfg = tiny()
+
+        def forward(self, x_in, c_noise, **kw):
+            return torch.tanh(x_in)
+
+    y = torch.randn(8, 4, 3, 4, 4) * 0.5
+
+    def loss(weights):
+        cfg = ObjectiveConfig(text_dropout=0.0, channel_weights=weights)
+        return DiffusionObjective(cfg, generator=torch.Generator().manual_seed(0))(
+            Elementwise(), {"latents": y}
+        )[0]
+
+    per_channel = torch.stack([loss(tuple(float(i == c) for i in range(4))) for c in range(4)])
+    w = torch.tensor([1.0, 0.5, 0.0, 0.25])
+    torch.testing.assert_close(loss(tuple(w.tolist())), (w * per_channel).sum() / w.sum())
+    torch.testing.assert_close(loss(()), per_channel.mean())  # uniform
+    with pytest.raises(WorldsmithError, match="channel_weights"):
+        loss((1.0, 1.0))
+    with pytest.raises(ConfigError, match="channel_weights"):
+        ObjectiveConfig(channel_weights=(0.0, 0.0))
+
+
+def test_decoder_channel_weights_measure_what_the_decoder_sees():
+    from worldsmith.diffusion.recipes import decoder_channel_weights
+
+    class Decoder(torch.nn.Module):  # pixels from channel 0 (x2) and channel 1; channels 2, 3 unused
+        def decode(self, z):
+            return 2 * z[:, :1] + z[:, 1:2]
+
+    z = torch.randn(32, 4, 2, 8, 8) * torch.tensor([1.0, 1.0, 3.0, 1.0]).view(1, 4, 1, 1, 1)
+    w = decoder_channel_weights(Decoder(), z, floor=0.01)
+    assert w[0] == 1.0 and w[1] == pytest.approx(0.25, rel=0.1) and w[2:] == (0.01, 0.01)

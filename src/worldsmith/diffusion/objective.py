@@ -38,6 +38,10 @@ class ObjectiveConfig:
     text_dropout: float = 0.1  # fraction of samples trained with the null text (for guidance)
     augment_P_mean: float = -3.0  # ln(sigma_aug) ~ N(mean, std^2) for the given frames
     augment_P_std: float = 2.0
+    # Not in Cosmos: loss weight per latent channel (empty: uniform), e.g. how much each channel
+    # moves the decoded pixels (`recipes.decoder_channel_weights`): a tokenizer whose decoder ignores
+    # some channels would otherwise spend the DiT on changes no one sees.
+    channel_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         check(self.max_cond_frames >= 0, "max_cond_frames", self.max_cond_frames, "must be >= 0")
@@ -49,6 +53,10 @@ class ObjectiveConfig:
         )
         check(0 <= self.p_text2world <= 1, "p_text2world", self.p_text2world, "must be in [0, 1]")
         check(0 <= self.text_dropout <= 1, "text_dropout", self.text_dropout, "must be in [0, 1]")
+        w = self.channel_weights
+        check(
+            all(v >= 0 for v in w) and (not w or max(w) > 0), "channel_weights", w, "must be >= 0, not all 0"
+        )
 
     @property
     def noise(self) -> EDMConfig | FlowConfig:
@@ -119,6 +127,13 @@ class DiffusionObjective:
         region = self.region_weight(y, n_cond)
         if region is not None:
             weight = weight * region
+        if cfg.channel_weights:
+            if len(cfg.channel_weights) != y.shape[1]:
+                raise WorldsmithError(
+                    f"objective.channel_weights has {len(cfg.channel_weights)} values for "
+                    f"{y.shape[1]} latent channels; give one per channel (or none)"
+                )
+            weight = weight * torch.tensor(cfg.channel_weights, device=dev).view(1, -1, 1, 1, 1)
         k = k.view(B, 1, 1, 1, 1)
         err = cfg.noise.loss_weight(k * s) * (k * (D_x - y)) ** 2  # the scaled residual's loss
         loss = (err * weight).sum() / weight.sum().clamp_min(1.0)

@@ -126,6 +126,27 @@ def _measured_scale(values: torch.Tensor, objective: ObjectiveConfig) -> float:
     return measure_residual_scale(values, given, objective.noise.sigma_data) if given else 1.0
 
 
+@torch.no_grad()
+def decoder_channel_weights(
+    tokenizer: torch.nn.Module, latents: torch.Tensor, *, clips: int = 16, floor: float = 0.01
+) -> tuple[float, ...]:
+    """Per latent channel: how much the decoded video moves per unit change of that channel in the
+    diffusion space (a 5% random change of the channel, scaled by its std, on `clips` of the raw
+    latents ``[N, C, T, H, W]``; mean squared pixel change), divided by the largest, at least `floor`.
+    `ObjectiveConfig.channel_weights` for a tokenizer whose decoder ignores some channels."""
+    z = latents[:: max(1, len(latents) // clips)][:clips].float()
+    std = torch.tensor(latent_stats(latents)[1], dtype=z.dtype)
+    base = tokenizer.decode(z)
+    g = torch.Generator().manual_seed(0)
+    sens = []
+    for c in range(z.shape[1]):
+        d = torch.zeros_like(z)
+        d[:, c] = 0.05 * std[c] * torch.randn(d[:, c].shape, generator=g)
+        sens.append(float((tokenizer.decode(z + d) - base).pow(2).mean()))
+    top = max(sens)
+    return tuple(max(v / top, floor) for v in sens) if top > 0 else (1.0,) * z.shape[1]
+
+
 def fit_preset(preset: str, latent_shape: tuple[int, ...], **overrides: Any) -> DiTConfig:
     """DiT preset `preset` for raw latents ``[C, T, H, W]`` (Video2World on), its position tables
     covering them (`max_size` rounded up to the patch), then `overrides` (any `DiTConfig` field;
