@@ -85,7 +85,12 @@ def train(
         ),
     ] = False,
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32, or bf16 autocast (float32 weights; fast on AMX CPUs).")
+        str,
+        typer.Option(
+            "--precision",
+            help="fp32; bf16 autocast (float32 weights; fast on CPUs with AVX512_BF16 or AMX); or auto "
+            "(bf16 where the hardware has it natively, else fp32).",
+        ),
     ] = "fp32",
     compile_: Compile = False,
     seed: Seed = 0,

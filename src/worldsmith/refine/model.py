@@ -203,7 +203,7 @@ class ContextRefiner(nn.Module, Pretrained):
             )
         last = given[:, -1]
         t = tau.to(pred.dtype).view(N, 1, 1, 1).expand(N, 1, H, W)
-        # channels-last: oneDNN's layout for these narrow 2D convolutions (1.3x a training step)
+        # channels-last: oneDNN's layout for these narrow 2D convolutions (1.47x a 1-thread training step)
         x = torch.cat([given.flatten(1, 2), pred, decoded_last, t], 1).contiguous(memory_format=CL)
         h1 = self.enc1(x)
         h2 = self.enc2(h1)
