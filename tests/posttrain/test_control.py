@@ -53,6 +53,18 @@ def inputs(cfg: DiTConfig, B=2, T=3, H=4, W=4, channels=4):
     return x, control, text, torch.tensor([0.3, -0.6])
 
 
+def diffusers_pair(net, base_cfg: DiTConfig):
+    """diffusers' transformer and ControlNet loaded with `net`'s base and edge-branch weights."""
+    ref_tf = tf.CosmosTransformer3DModel(
+        **convert.config_to_diffusers(base_cfg), controlnet_block_every_n=2
+    ).eval()
+    ref_tf.load_state_dict(convert.to_diffusers_state_dict(net.base), strict=True)
+    branch = net.control["edge"]
+    ref_cn = cn.CosmosControlNetModel(**ctl.control_config_to_diffusers(base_cfg, branch)).eval()
+    ref_cn.load_state_dict(ctl.branch_to_diffusers(branch), strict=True)
+    return ref_tf, ref_cn
+
+
 @pytest.mark.parametrize(
     "kw",
     [{}, {"learnable_pos_embed": False, "rope_scale": (1.0, 3.0, 3.0), "text_proj_dim": 12}],
@@ -62,13 +74,7 @@ def test_parity_with_diffusers_controlnet(kw, monkeypatch):
     _shim(monkeypatch)
     base_cfg = DiTConfig(**{**BASE.__dict__, **kw})
     net = net_of(base_cfg, blocks=2, every_n=2)
-    branch = net.control["edge"]
-    ref_tf = tf.CosmosTransformer3DModel(
-        **convert.config_to_diffusers(base_cfg), controlnet_block_every_n=2
-    ).eval()
-    ref_tf.load_state_dict(convert.to_diffusers_state_dict(net.base), strict=True)
-    ref_cn = cn.CosmosControlNetModel(**ctl.control_config_to_diffusers(base_cfg, branch)).eval()
-    ref_cn.load_state_dict(ctl.branch_to_diffusers(branch), strict=True)
+    ref_tf, ref_cn = diffusers_pair(net, base_cfg)
     x, control, text, c_noise = inputs(base_cfg)
     cond = torch.zeros(2, 1, 3, 4, 4)
     cond[:, :, :1] = 1.0
@@ -87,6 +93,7 @@ def test_parity_with_diffusers_controlnet(kw, monkeypatch):
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
     assert (ours - base_only).abs().max() > 1e-2  # the control changes the output
     # and the conversion is a round trip
+    branch = net.control["edge"]
     fresh = ctl.ControlBranch(net.base, branch.control_channels, 2)
     ctl.branch_from_diffusers(fresh, ref_cn.state_dict())
     for k, v in branch.state_dict().items():
@@ -147,13 +154,7 @@ def test_config_errors():
 def test_parity_per_frame_noise_levels(monkeypatch):
     _shim(monkeypatch)
     net = net_of(BASE, blocks=2, every_n=2, seed=3)
-    branch = net.control["edge"]
-    ref_tf = tf.CosmosTransformer3DModel(
-        **convert.config_to_diffusers(BASE), controlnet_block_every_n=2
-    ).eval()
-    ref_tf.load_state_dict(convert.to_diffusers_state_dict(net.base), strict=True)
-    ref_cn = cn.CosmosControlNetModel(**ctl.control_config_to_diffusers(BASE, branch)).eval()
-    ref_cn.load_state_dict(ctl.branch_to_diffusers(branch), strict=True)
+    ref_tf, ref_cn = diffusers_pair(net, BASE)
     x, control, text, _ = inputs(BASE, B=1)
     c_noise = torch.tensor([[-2.0, 0.5, 0.5]])  # a nearly clean first frame
     cond, pad = torch.zeros(1, 1, 3, 4, 4), torch.zeros(1, 1, 4, 4)
