@@ -98,6 +98,32 @@ def train_base(cache: Path, args) -> Path:
     return cache / "base" / "model"
 
 
+def tokenizer_config(
+    spatial: int = 8, lowpass: bool = True, widths=(16, 32, 32, 32), latent: int = 16, temporal: int = 4
+):
+    """The benchmark's tiny CV4x8x8 tokenizer at spatial compression `spatial` (4: 16x16 latents at 64 px;
+    the decoder's layout needs `temporal` <= `spatial`)."""
+    from worldsmith.tokenizers.presets import get_preset
+
+    return replace(get_preset("tiny-cv4x8x8"), encoder_channels=tuple(widths), decoder_channels=tuple(widths),
+                   num_res_blocks=1, lowpass_shortcut=lowpass, spatial_compression=spatial,
+                   latent_channels=latent, patch_size=min(4, spatial, temporal),
+                   temporal_compression=temporal)  # fmt: skip
+
+
+def train_tokenizer(
+    tok: torch.nn.Module, x: torch.Tensor, steps: int, out: Path, evaluate=None, eval_every: int = 0
+) -> None:
+    """The benchmark's tokenizer recipe: L1, batch 4, lr 1e-3, `steps` steps on clips ``x [N, 3, F, H, W]``
+    (`evaluate(model)`: the Trainer's hook, every `eval_every` steps and at the end)."""
+    from worldsmith.train import TrainConfig, Trainer
+
+    tcfg = TrainConfig(steps=steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20, log_every=50,
+                       tensorboard=False, eval_every=eval_every)  # fmt: skip
+    with torch_threads(1):
+        Trainer(tcfg, tok, _l1, list(x), out=out, evaluate=evaluate).fit()
+
+
 def fit_base(
     cache: Path,
     x: torch.Tensor,
@@ -110,19 +136,15 @@ def fit_base(
     """A tiny CV4x8x8 tokenizer (from `tokenizer` when given) trained `tok_steps` (0: used as given)
     on clips ``x [N, 3, F, H, W]``, then a tiny Video2World DiT on its latents -> ``cache/base/model``."""
     from worldsmith.tokenizers.model import CausalTokenizer
-    from worldsmith.tokenizers.presets import get_preset
-    from worldsmith.train import TrainConfig, Trainer
 
-    tok_cfg = replace(get_preset("tiny-cv4x8x8"), encoder_channels=(16, 32, 32, 32),
-                      decoder_channels=(16, 32, 32, 32), num_res_blocks=1, lowpass_shortcut=True,
-                      spatial_compression=spatial)  # fmt: skip
     with seeded_init(0):
-        tok = CausalTokenizer(tok_cfg) if tokenizer is None else CausalTokenizer.from_pretrained(tokenizer)
+        tok = (
+            CausalTokenizer(tokenizer_config(spatial))
+            if tokenizer is None
+            else CausalTokenizer.from_pretrained(tokenizer)
+        )
     if tok_steps > 0:
-        tcfg = TrainConfig(steps=tok_steps, batch_size=4, lr=1e-3, betas=(0.5, 0.999), warmup_steps=20,
-                           log_every=50, tensorboard=False)  # fmt: skip
-        with torch_threads(1):
-            Trainer(tcfg, tok, _l1, list(x), out=cache / "tokenizer_train").fit()
+        train_tokenizer(tok, x, tok_steps, cache / "tokenizer_train")
     tok.eval()
     with torch.no_grad():
         latents = torch.cat([tok.encode(x[i : i + 8]) for i in range(0, len(x), 8)])
@@ -205,17 +227,18 @@ def agent_id(folder: str) -> int:
     return int(next(k for k, v in episode_meta(folder)["instances"].items() if v == "robot"))
 
 
-def predict_recon(world, clip: torch.Tensor) -> torch.Tensor:
+def predict_recon(tokenizer, clip: torch.Tensor) -> torch.Tensor:
     """uint8 ``[F, H, W, 3]`` -> the tokenizer's decode(encode(clip)), uint8."""
     from worldsmith.video.transforms import to_uint8
 
     x = to_model(clip)[None]  # [1, 3, F, H, W]
-    return to_uint8(world.tokenizer.decode(world.tokenizer.encode(x))[0].clamp(-1, 1))
+    return to_uint8(tokenizer.decode(tokenizer.encode(x))[0].clamp(-1, 1))
 
 
-def score(preds: torch.Tensor, clips, agents) -> list[dict]:
+def score(preds: torch.Tensor, clips, agents, clusters: int = 0) -> list[dict]:
+    """`future_scores` of every predicted clip (`clusters`: its segmenter; 0 = one colour model each)."""
     return [
-        future_scores(p.numpy(), c.numpy(), m.numpy(), agent=a)
+        future_scores(p.numpy(), c.numpy(), m.numpy(), agent=a, clusters=clusters)
         for p, c, m, a in zip(preds, clips.frames, clips.masks, agents, strict=True)
     ]
 
@@ -314,7 +337,7 @@ def main() -> None:
     with (
         torch.no_grad()
     ):  # the tokenizer's own reconstruction of the true clips: what any prediction can reach
-        recon = torch.stack([predict_recon(base, c) for c in test.frames])
+        recon = torch.stack([predict_recon(base.tokenizer, c) for c in test.frames])
     table_rows.append(mean_row("tokenizer reconstruction (bound)", score(recon, test, agents), sse_copy))
     shuffled = test.actions.roll(1, 0)  # every clip gets another clip's actions
     cf = [
