@@ -120,3 +120,25 @@ def test_a_second_take_starts_minutely_displaced_and_stays_close():
     assert 0 < np.abs(b.frames.astype(int) - a.frames).mean() < 2  # grey levels
     with pytest.raises(SimError, match="perturb"):
         make_episode("ramp", 0, frames=2, size=32, perturb=-1.0)
+
+
+def test_plain_keeps_the_scene_and_removes_the_floor_texture_edges():
+    import cv2
+
+    from worldsmith.sim import mjcf
+
+    xml = build_scene("tower", 3).xml
+    flat = mjcf.plain_textures(xml)
+    assert 'builtin="checker"' in xml and 'builtin="checker"' not in flat and 'mark="random"' not in flat
+    assert flat.replace('builtin="flat"', 'builtin="checker"').replace('mark="none"', 'mark="random"') == xml
+    a = make_episode("tower", 3, frames=2, size=64)
+    b = make_episode("tower", 3, frames=2, size=64, plain=True)
+    np.testing.assert_array_equal(a.masks, b.masks)  # the same scene, camera and motion
+    np.testing.assert_allclose(a.depth, b.depth)
+    background = a.masks[0, 0] == 0
+
+    def edge_pixels(ep):
+        grey = cv2.cvtColor(ep.frames[0, 0], cv2.COLOR_RGB2GRAY)
+        return int((cv2.Canny(grey, 100, 200)[background] > 0).sum())
+
+    assert edge_pixels(b) < edge_pixels(a) / 2, (edge_pixels(b), edge_pixels(a))

@@ -16,6 +16,7 @@ import numpy as np
 
 from worldsmith import __version__
 from worldsmith.sim import camera as cam
+from worldsmith.sim import mjcf
 from worldsmith.sim.catalogue import build_scene
 from worldsmith.sim.errors import SimError
 from worldsmith.sim.physics import Simulation
@@ -66,6 +67,7 @@ def make_episode(
     quality: RenderQuality | None = None,
     controller: Callable[[Scene], Controller] | None = None,
     perturb: float = 0.0,
+    plain: bool = False,
 ) -> Episode:
     """Simulate `scenario` with `seed` for `frames` frames at `fps` and render every camera.
 
@@ -82,6 +84,8 @@ def make_episode(
             start state under another action sequence.
         perturb: displace the start state by N(0, perturb) per degree of freedom (metres/radians):
             a second take of the same episode, for the physical variance of `eval.physics_iq`.
+        plain: flat floor and walls (`mjcf.plain_textures`: no checker, no dots); the same scene
+            otherwise. The default look keeps the texture that feature matching needs.
     """
     if frames < 1:
         raise SimError(f"frames must be >= 1, got {frames}")
@@ -92,6 +96,8 @@ def make_episode(
     scene = build_scene(scenario, seed)
     if controller is not None:
         scene = replace(scene, controller=controller(scene))
+    if plain:
+        scene = replace(scene, xml=mjcf.plain_textures(scene.xml))
     sim = Simulation(scene, fps, perturb=perturb, rng=np.random.default_rng([seed, 11]))
     views = _camera_views(scene, sim, mujoco, cameras, camera_mode, frames, seed, camera_speed)
     V = len(views)

@@ -58,6 +58,12 @@ def textures(rng: np.random.Generator, *, ground_repeat: float = 8.0) -> str:
     <material name="wall" texture="wall" texrepeat="6 3"/>"""
 
 
+def plain_textures(xml: str) -> str:
+    """`xml` with its checker textures made flat (their first colour) and their random dots removed:
+    floor and walls without 1-px texture edges, for benchmarks that score the objects' structure."""
+    return xml.replace('builtin="checker"', 'builtin="flat"').replace('mark="random"', 'mark="none"')
+
+
 def floor(size: float = 6.0, friction: float = 1.0) -> str:
     return (
         f'<geom name="floor" type="plane" size="{size:g} {size:g} {size / 20:g}" material="ground" '
