@@ -14,8 +14,9 @@ held-out scores every `--eval-every` steps) and scores its reconstruction of the
 model per instance (the benchmark's so far) and `--clusters` colour clusters per instance. The
 base DiT's error is read from `results/posttrain_action.json` (one colour model; not retrained).
 
-Candidates (`--candidates`, names from `CANDIDATES`): spatial compression 4 or 2, with or without
-the low-pass shortcut, more latent channels. Results: `results/posttrain_action_ceiling.json`.
+Candidates (`--candidates name[:steps],...`, names from `CANDIDATES`; 0 steps: as initialised,
+which with the low-pass shortcut is the block-mean codec): spatial compression 4 or 2, with or
+without the shortcut, more latent channels. Results: `results/posttrain_action_ceiling.json`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -62,7 +64,9 @@ CANDIDATES = {
 def base_reference() -> dict:
     """Copy-last and base-DiT rows of the last full benchmark run (arm centroid px)."""
     machines = json.loads(BENCH.read_text())["machines"]
-    run = next(v for v in machines.values() if v["config"].get("arm") == "large")
+    run = next(
+        v for v in machines.values() if v["config"].get("arm") == "large" and not v["config"].get("clusters")
+    )
     by = {r["method"]: r for r in run["rows"]}
     return {k: by[k] for k in ("copy last frame", "base, no actions", "tokenizer reconstruction (bound)")}
 
@@ -72,14 +76,15 @@ def recon(tok, test) -> torch.Tensor:
         return torch.stack([predict_recon(tok, c) for c in test.frames])
 
 
-def run_candidate(name: str, x: torch.Tensor, test, agents, sse_copy, args) -> dict:
-    """Train candidate `name` for `args.steps` (cached), scoring its reconstruction on the way."""
+def run_candidate(spec: str, x: torch.Tensor, test, agents, sse_copy, args) -> dict:
+    """Train candidate ``name:steps`` (cached; 0 steps: as initialised, e.g. the low-pass codec),
+    scoring its reconstruction every `args.eval_every` steps on the way."""
     from worldsmith.tokenizers.model import CausalTokenizer
 
-    folder = args.cache / "ceiling" / name
-    done = folder / "result.json"
-    if done.is_file() and json.loads(done.read_text())["steps"] == args.steps:
-        return json.loads(done.read_text())
+    name, steps = spec.split(":") if ":" in spec else (spec, args.steps)
+    steps, folder = int(steps), args.cache / "ceiling" / f"{name}_{steps}"
+    if (folder / "result.json").is_file():
+        return json.loads((folder / "result.json").read_text())
     cfg = tokenizer_config(**CANDIDATES[name])
     with seeded_init(0):
         tok = CausalTokenizer(cfg)
@@ -87,29 +92,35 @@ def run_candidate(name: str, x: torch.Tensor, test, agents, sse_copy, args) -> d
 
     def evaluate(model) -> dict:
         row = mean_row(name, score(recon(model, test), test, agents), sse_copy)
-        curve.append({"step": min((len(curve) + 1) * args.eval_every, args.steps), **row})
+        curve.append({"step": min((len(curve) + 1) * args.eval_every, steps), **row})
         console.print(f"{name} step {curve[-1]['step']}: {row['psnr']:.2f} dB, arm IoU {row['arm_iou']:.3f}, "
                       f"arm {row['arm_centroid_px']:.2f} px, skill {row['skill']:+.2f}")  # fmt: skip
         return {k: row[k] for k in ("psnr", "arm_iou", "arm_centroid_px")}
 
     t0 = time.perf_counter()
-    train_tokenizer(tok, x, args.steps, folder / "train", evaluate=evaluate, eval_every=args.eval_every)
+    if steps:
+        train_tokenizer(tok, x, steps, folder / "train", evaluate=evaluate, eval_every=args.eval_every)
     seconds = time.perf_counter() - t0
     tok.eval()
     tok.save_pretrained(folder / "tokenizer")
     latent = tok.latent_shape(FRAMES, *x.shape[-2:])
-    out = {"name": name, "config": CANDIDATES[name], "steps": args.steps, "seconds": round(seconds, 1),
+    out = {"name": name, "config": CANDIDATES[name], "steps": steps, "seconds": round(seconds, 1),
            "latent_shape": [cfg.code_channels, *latent], "dit_tokens_per_clip": int(np.prod(latent)) // 4,
-           "params": sum(p.numel() for p in tok.parameters()), "curve": curve}  # fmt: skip
-    done.write_text(json.dumps(out, default=str))
+           "params": sum(p.numel() for p in tok.parameters()), "curve": curve,
+           "folder": str(folder)}  # fmt: skip
+    (folder / "result.json").write_text(json.dumps(out, default=str))
     return out
 
 
 def main() -> None:
     p = episode_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.set_defaults(arm="large", cache=Path("/tmp/worldsmith-posttrain-bench-large"))
-    p.add_argument("--candidates", default="s4_lowpass,s4_plain")
-    p.add_argument("--steps", type=int, default=1500, help="tokenizer training steps per candidate")
+    p.add_argument(
+        "--candidates",
+        default="s4_lowpass:0,s2t2_lowpass:0,s4_lowpass:1500",
+        help="comma-separated name[:steps] (names: CANDIDATES; 0 steps: as initialised)",
+    )
+    p.add_argument("--steps", type=int, default=1500, help="tokenizer training steps without :steps")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument(
         "--clusters", type=int, default=6, help="colour clusters per instance of the 2nd segmenter"
@@ -132,7 +143,7 @@ def main() -> None:
 
     preds = {"copy last frame": copy, "truth (a lossless representation)": test.frames}
     for c in cands:
-        tok = CausalTokenizer.from_pretrained(args.cache / "ceiling" / c["name"] / "tokenizer").eval()
+        tok = CausalTokenizer.from_pretrained(Path(c["folder"]) / "tokenizer").eval()
         preds[f"{c['name']} {c['steps']} steps"] = recon(tok, test)
     rows = [{**mean_row(name, score(pred, test, agents, k), sse_copy), "clusters": k}
             for k in (0, args.clusters) for name, pred in preds.items()]  # fmt: skip
@@ -151,7 +162,7 @@ def report(args, rows, cands, ref, seconds) -> None:
         seg = f"{r['clusters']} clusters" if r["clusters"] else "1 colour"
         table.add_row(r["method"], seg, *(f"{r[c]:.3f}" for c in cols),
                       f"{r['arm_centroid_px'] / copy[r['clusters']]:.2f}")  # fmt: skip
-    console.print(table)
+    Console(width=150).print(table)
     truth = {r["clusters"]: r["arm_centroid_px"] for r in rows if r["method"].startswith("truth")}
     recons = [
         r for r in rows if r["method"] not in ("copy last frame",) and not r["method"].startswith("truth")
