@@ -17,7 +17,12 @@ does the front camera follow the requested ego trajectory?
    model, and the independent-views baseline (the base model per camera); and the ego trajectory
    recovered from the front camera (`eval.geometry.ego_motion_direct`, metric scale from the twin's
    depth of the given frame) vs the requested one (ATE, metres), with and without the trajectory.
-   CSE is scored on the generated frames only (frame 0 of every camera is given: the same in every row).
+   CSE is scored on the generated frames only (frame 0 of every camera is given: the same in every row),
+   with the share of cross-view matches at zero disparity (`cross_view_static_fraction`: a pattern fixed
+   to the image, which CSE scores as consistent).
+
+``--ceiling`` trains no world model: it scores what a perfect generator on each candidate representation
+would produce (`multiview_ceiling.py`) -> ``results/posttrain_multiview_ceiling.json``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ from rich.table import Table
 
 from worldsmith.diffusion.world import WorldModel
 from worldsmith.eval.geometry import ego_motion_direct, trajectory_error
-from worldsmith.eval.multiview import cross_view_sampson_error, temporal_sampson_error
+from worldsmith.eval.multiview import (
+    cross_view_sampson_error,
+    cross_view_static_fraction,
+    temporal_sampson_error,
+)
 from worldsmith.machine import write_result
 from worldsmith.posttrain.multiview_recipes import (
     MultiViewPosttrainConfig,
@@ -53,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from posttrain_action import fit_base  # noqa: E402  (the same base recipe)
 
 RESULTS = Path(__file__).parent / "results" / "posttrain_multiview.json"
+RESULTS_CEILING = RESULTS.with_name("posttrain_multiview_ceiling.json")
 console = Console()
 SIZE, CLIP, POINTS = 64, 9, 8
 CAMS = ("front_left", "front", "front_right")
@@ -68,12 +78,17 @@ def render(folder: Path, seeds: range, frames: int, truth: bool) -> None:
             write_episode(ep, out, crf=10)
 
 
+def train_clips(cache: Path) -> torch.Tensor:
+    """Every training camera's 9-frame clips (stride 4), uint8 ``[N V, F, H, W, 3]``."""
+    clips = read_rig_clips(
+        cache / "train", frames=CLIP, size=(SIZE, SIZE), points=POINTS, cameras=CAMS, stride=4
+    )
+    return clips.frames.flatten(0, 1)
+
+
 def train_base(cache: Path, args) -> Path:
     if not (cache / "base" / "model" / "world.json").is_file():
-        clips = read_rig_clips(
-            cache / "train", frames=CLIP, size=(SIZE, SIZE), points=POINTS, cameras=CAMS, stride=4
-        )
-        x = torch.stack([to_model(c) for c in clips.frames.flatten(0, 1)])  # [N V, 3, F, H, W]
+        x = torch.stack([to_model(c) for c in train_clips(cache)])  # [N V, 3, F, H, W]
         fit_base(cache, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer)
     return cache / "base" / "model"
 
@@ -102,14 +117,16 @@ def ego_truth(folder: str) -> dict:
 
 def score(rigs: torch.Tensor, trajs: torch.Tensor, truths: list[dict]) -> dict:
     """Mean TSE / CSE over rigs ``[N, V, F, H, W, 3]`` and the front camera's ATE vs `trajs`."""
-    tse, cse, ate = [], [], []
+    tse, cse, static, ate = [], [], [], []
     front = CAMS.index("front")
     for rig, traj, truth in zip(rigs.numpy(), trajs.numpy(), truths, strict=True):
         tse.append(temporal_sampson_error(rig, **SIFT))
         cse.append(cross_view_sampson_error(rig[:, 1:], PAIRS, **SIFT))  # generated frames only (0 is given)
+        static.append(cross_view_static_fraction(rig[:, 1:], PAIRS, **SIFT))
         ate.append(trajectory_error(ego_motion_direct(rig[front], **truth), traj))
+    static = [v for v in static if np.isfinite(v)] or [float("nan")]  # NaN: no cross-view match at all
     return {"tse_px": float(np.nanmean(tse)), "cse_px": float(np.nanmean(cse)), "ate_m": float(np.mean(ate)),
-            "cse_finite": int(np.isfinite(cse).sum())}  # fmt: skip
+            "cse_finite": int(np.isfinite(cse).sum()), "cse_static": float(np.mean(static))}  # fmt: skip
 
 
 def _finite(obj):
@@ -135,6 +152,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="post-training learning rate")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--ceiling", action="store_true", help="score the representations only (no world model)")
     args = p.parse_args()
     torch.manual_seed(0)
     t0 = time.time()
@@ -143,6 +161,8 @@ def main() -> None:
         render(cache / "train", range(args.train_episodes), 17, truth=False)
         render(cache / "test", range(1000, 1000 + args.test_episodes), CLIP, truth=True)
         console.print(f"rendered in {time.time() - t0:.0f} s")
+        if args.ceiling:
+            return run_ceiling(cache, args, t0)
         base = train_base(cache, args)
         console.print(f"base ready at {time.time() - t0:.0f} s")
         test = read_rig_clips(cache / "test", frames=CLIP, size=(SIZE, SIZE), points=POINTS, cameras=CAMS)
@@ -193,6 +213,35 @@ def main() -> None:
            "worst_over_seeds": {"cse_px": max(cse), "ate_ratio": max(ratio)}, "targets": targets}  # fmt: skip
     if not args.no_save:
         write_result(RESULTS, _finite(out))
+    console.print(f"{seconds / 60:.1f} min")
+
+
+def run_ceiling(cache: Path, args, t0: float) -> None:
+    from multiview_ceiling import ceiling
+
+    test = read_rig_clips(cache / "test", frames=CLIP, size=(SIZE, SIZE), points=POINTS, cameras=CAMS)
+    truths = [ego_truth(folder) for folder, _ in test.sources]
+    train = train_clips(cache)
+    out = ceiling(cache, train, test, truths, score, CAMS.index("front"))
+    table = Table("frames scored", "PSNR dB", "CSE px", "rigs with CSE", "static matches", "front ATE m")
+    for name, r in out["rows"].items():
+        table.add_row(name, f"{r['psnr_db']:.1f}", f"{r['cse_px']:.3f}", str(r["cse_finite"]),
+                      f"{r['cse_static']:.2f}", f"{r['ate_m']:.2f}")  # fmt: skip
+    console.print(table)
+    p = out["perfect_model_trajectory"]
+    console.print(
+        f"true front video vs its own trajectory {p['own_m']:.2f} m, vs another rig's {p['other_m']:.2f} m"
+    )
+    for t in out["targets"]:
+        value = "none" if t["value"] is None else f"{t['value']:.3f}"
+        console.print(f"{'MET ' if t['met'] else 'MISS'} {t['target']}: {value} vs {t['reference']:.3f}")
+    seconds = time.time() - t0
+    setup = {"cameras": CAMS, "size": SIZE, "frames": CLIP, "trajectory_points": POINTS, "fps": 10,
+             "cse_pairs": PAIRS, "sift": SIFT, "test_rigs": len(test), "train_clips": len(train)}  # fmt: skip
+    out = {"versions": versions(), "args": {k: str(v) for k, v in vars(args).items()},
+           "seconds": round(seconds, 1), "setup": setup, **out}  # fmt: skip
+    if not args.no_save:
+        write_result(RESULTS_CEILING, _finite(out))
     console.print(f"{seconds / 60:.1f} min")
 
 

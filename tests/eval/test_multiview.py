@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _scene import render_corner, rot_y, wobble  # noqa: E402
 
-from worldsmith.eval.multiview import multiview_consistency
+from worldsmith.eval.multiview import cross_view_static_fraction, multiview_consistency
 
 
 def rig_video(t: int = 5, baseline: float = 0.5) -> np.ndarray:
@@ -35,3 +35,13 @@ def test_consistent_rig_scores_low_and_wobble_raises_cse():
 def test_needs_two_views():
     with pytest.raises(ValueError, match="2 views"):
         multiview_consistency(np.zeros((1, 2, 8, 8, 3), np.uint8))
+
+
+def test_static_fraction_flags_a_repeated_image_not_a_rig():
+    views = rig_video(t=2, baseline=0.5)
+    assert cross_view_static_fraction(views) < 0.05  # a stereo baseline moves every match
+    same = np.stack([views[0], views[0]])
+    assert cross_view_static_fraction(same) > 0.95  # one image in both cameras: all at zero disparity
+    # CSE alone calls the repeated image perfectly consistent
+    assert multiview_consistency(same)["cse_px"] < 0.05
+    assert np.isnan(cross_view_static_fraction(np.zeros((2, 1, 16, 16, 3), np.uint8)))  # no matches

@@ -6,7 +6,8 @@
   step: do the views agree on one 3D scene?
 
 Both use `geometry.pair_consistency` (SIFT, RANSAC fundamental matrix, mean inlier Sampson error,
-in pixels). Lower is better; NaN where no pair had enough matches.
+in pixels). Lower is better; NaN where no pair had enough matches. `cross_view_static_fraction`
+flags what CSE scores as perfect without geometry: matches at the same pixel in both cameras.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from worldsmith.eval.geometry import pair_consistency, upscaled, video_consistency
+from worldsmith.eval.geometry import pair_consistency, sift_matches, upscaled, video_consistency
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -31,6 +32,17 @@ def temporal_sampson_error(
     return _nanmean([video_consistency(v, **opts)["sampson_px"] for v in views])
 
 
+def _pair_frames(views: np.ndarray, pairs, max_frames: int, upscale: int):
+    """(frame of camera a, frame of camera b) at up to `max_frames` times for every camera pair,
+    enlarged `upscale` times (default pairs: neighbours in a ring)."""
+    n_views, n_frames = views.shape[:2]
+    if pairs is None:
+        pairs = [(i, (i + 1) % n_views) for i in range(n_views)] if n_views > 2 else [(0, 1)]
+    times = np.linspace(0, n_frames - 1, min(max_frames, n_frames)).round().astype(int)
+    big = [upscaled(views[:, t], None, upscale)[0] for t in times]  # per time: [V, H*u, W*u, 3]
+    return [(frames[a], frames[b]) for a, b in pairs for frames in big]
+
+
 def cross_view_sampson_error(
     views: np.ndarray,
     pairs: Sequence[tuple[int, int]] | None = None,
@@ -41,17 +53,36 @@ def cross_view_sampson_error(
 ) -> float:
     """CSE of ``views`` uint8 ``[V, T, H, W, 3]`` over camera `pairs` (default: neighbours in a ring),
     matched on frames enlarged `upscale` times; in pixels of the original frames."""
-    n_views, n_frames = views.shape[:2]
-    if pairs is None:
-        pairs = [(i, (i + 1) % n_views) for i in range(n_views)] if n_views > 2 else [(0, 1)]
-    times = np.linspace(0, n_frames - 1, min(max_frames, n_frames)).round().astype(int)
-    big = [upscaled(views[:, t], None, upscale)[0] for t in times]  # per time: [V, H*u, W*u, 3]
     errors = [
-        pair_consistency(frames[a], frames[b], contrast_threshold=contrast_threshold).sampson / upscale
-        for a, b in pairs
-        for frames in big
+        pair_consistency(a, b, contrast_threshold=contrast_threshold).sampson / upscale
+        for a, b in _pair_frames(views, pairs, max_frames, upscale)
     ]
     return _nanmean(errors)
+
+
+def cross_view_static_fraction(
+    views: np.ndarray,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    *,
+    max_frames: int = 8,
+    upscale: int = 1,
+    contrast_threshold: float = 0.04,
+    tol_px: float = 1.0,
+) -> float:
+    """Fraction of the cross-view SIFT matches of ``views`` ``[V, T, H, W, 3]`` that sit at the same
+    pixel (within `tol_px` of the original frames) in both cameras; NaN without matches.
+
+    CSE cannot tell these from geometry: a pattern fixed to the image (a decoder's artefact, or one
+    image repeated in every camera) is matched at zero disparity and fits a fundamental matrix
+    exactly. Cameras that point in different directions see a scene point at different pixels, so on
+    true frames of such a rig this is ~0.
+    """
+    shifts = []
+    for a, b in _pair_frames(views, pairs, max_frames, upscale):
+        pts1, pts2 = sift_matches(a, b, contrast_threshold=contrast_threshold)
+        shifts.append(np.linalg.norm(pts1 - pts2, axis=1) / upscale)
+    shifts = np.concatenate(shifts)
+    return float((shifts < tol_px).mean()) if len(shifts) else float("nan")
 
 
 def multiview_consistency(
