@@ -37,7 +37,7 @@ VARIANTS = (  # name, spatial compression, low-pass shortcut, training steps
     ("CV4x4x4", 4, False, 300),
     ("CV4x4x4", 4, False, 1000),
 )
-PCA = ((4, 8, 16), (4, 4, 16), (1, 4, 16), (1, 4, 32))  # frames t, pixels s, components k
+PCA = ((4, 8, 16), (4, 4, 16), (4, 4, 64), (1, 4, 16), (1, 4, 32))  # frames t, pixels s, components k
 BLUR = (0.5, 1.0)
 
 
