@@ -167,13 +167,15 @@ def cli(args: list, log: Path) -> dict:
     return json.loads((Path(args[args.index("--out") + 1]) / "run.json").read_text())["results"]
 
 
-def posttrain(cache: Path, base: Path, rank: int, seed: int, steps: int, action_args=()) -> dict:
+def posttrain(cache: Path, base: Path, rank: int, seed: int, steps: int, action_args=(), lr=2e-3) -> dict:
     """One `worldsmith posttrain action` run (cached by its run.json); `action_args`: more CLI options."""
-    tag = "".join(str(a).lstrip("-").replace("-", "")[:6] for a in action_args)
+    tag = "".join(str(a).lstrip("-").replace("-", "")[:6] for a in action_args) + (
+        f"lr{lr:g}" if lr != 2e-3 else ""
+    )
     out = cache / f"pt_r{rank}_s{seed}_{steps}{'_' + tag if tag else ''}"
     if (out / "run.json").is_file() and json.loads((out / "run.json").read_text()).get("status") == "ok":
         return json.loads((out / "run.json").read_text())["results"]
-    sets = [f"train.steps={steps}", "train.batch_size=8", "train.lr=2e-3", "train.log_every=50"]
+    sets = [f"train.steps={steps}", "train.batch_size=8", f"train.lr={lr:g}", "train.log_every=50"]
     args = ["posttrain", "action", "--init", base, "--data", cache / "train", "--out", out,
             "--lora-rank", rank, "--seed", seed, *action_args]  # fmt: skip
     args += sum((["--set", s] for s in sets), [])
@@ -281,6 +283,9 @@ def main() -> None:
     p.add_argument("--base-steps", type=int, default=600)
     p.add_argument("--steps", type=int, default=300, help="post-training steps per run")
     p.add_argument(
+        "--lora-lr", type=float, default=2e-3, help="learning rate of the LoRA runs (full FT: 2e-3)"
+    )
+    p.add_argument(
         "--inject",
         choices=["adaln", "tokens", "both"],
         default="both",
@@ -316,7 +321,7 @@ def main() -> None:
     render(cache, args)
     base_dir = train_base(cache, args)
     action_args = ["--inject", args.inject, "--motion-weight", args.motion_weight]
-    runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps, action_args)
+    runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps, action_args, args.lora_lr if r else 2e-3)
             for s in range(args.seeds) for r in (16, 0)}  # fmt: skip
     resume_ok = check_resume(cache, base_dir)
     base_sample = dict(steps=args.sample_steps, sampler=args.sampler)
