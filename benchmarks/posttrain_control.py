@@ -68,11 +68,12 @@ SCENES = ("collision", "tower", "dominoes", "ramp", "slide")
 REAL = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 
 
-def render(folder: Path, seeds: range, size: int) -> None:
+def render(folder: Path, seeds: range, size: int, plain: bool = False) -> None:
+    """Twins of seeds `seeds` (scenes in turn); `plain`: flat floor and walls (`make_episode(plain=)`)."""
     for i, seed in enumerate(seeds):
         out = folder / f"episode_{seed:06d}"
         if not (out / "meta.json").is_file():
-            ep = make_episode(SCENES[i % len(SCENES)], seed, frames=EPISODE_FRAMES, size=size)
+            ep = make_episode(SCENES[i % len(SCENES)], seed, frames=EPISODE_FRAMES, size=size, plain=plain)
             write_episode(ep, out, crf=10)
 
 
@@ -219,6 +220,7 @@ def main() -> None:
         default=True,
         help="crop twins to the square around their objects",
     )
+    p.add_argument("--plain", action="store_true", help="twins with a flat floor and walls (own --cache)")
     p.add_argument("--sample-steps", type=int, default=8)
     p.add_argument("--guidance", type=float, default=2.0, help="CFG on the controls (control rows)")
     p.add_argument("--seeds", type=int, default=2)
@@ -227,8 +229,8 @@ def main() -> None:
     args = p.parse_args()
     t0 = time.perf_counter()
     cache = args.cache
-    render(cache / "train", range(args.train_episodes), args.render_size)
-    render(cache / "test", range(1000, 1000 + args.test_episodes), args.render_size)
+    render(cache / "train", range(args.train_episodes), args.render_size, args.plain)
+    render(cache / "test", range(1000, 1000 + args.test_episodes), args.render_size, args.plain)
     real_train, real_test = split_real(cache)
     with torch_threads(1):
         base = train_base(cache, real_train, args)
