@@ -92,14 +92,17 @@ def split_real(cache: Path) -> tuple[list[Path], list[Path]]:
     return train, test
 
 
-def train_base(cache: Path, real: list[Path], args) -> Path:
-    if not (cache / "base" / "model" / "world.json").is_file():
+def train_base(cache: Path, real: list[Path], args, out: Path | None = None) -> Path:
+    """The no-control base on the twins under `cache` and the `real` clips -> ``out/base/model``
+    (`out`: `cache`)."""
+    out = out or cache
+    if not (out / "base" / "model" / "world.json").is_file():
         twins = twin_control_clips(cache / "train", frames=FRAMES, size=(SIZE, SIZE), appearances=2, seed=7,
                                    zoom=args.zoom)  # fmt: skip
         clips = concat([twins, video_control_clips(real, frames=FRAMES, size=(SIZE, SIZE))])
         x = torch.stack([to_model(c) for c in clips.frames])  # [N, 3, F, H, W]
-        fit_base(cache, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer, residual_to_given=False)
-    return cache / "base" / "model"
+        fit_base(out, x, args.tok_steps, args.base_steps, tokenizer=args.tokenizer, residual_to_given=False)
+    return out / "base" / "model"
 
 
 def posttrain(cache: Path, base: Path, real: list[Path], seed: int, args) -> dict:
