@@ -37,7 +37,7 @@ from worldsmith.eval.metrics import psnr
 from worldsmith.eval.report import Report
 from worldsmith.machine import write_result
 from worldsmith.posttrain.camera_recipes import load_camera_world, predict_with_camera, read_camera_clips
-from worldsmith.posttrain.recipes import decode_latents, encode_clips
+from worldsmith.posttrain.recipes import decode_latents
 from worldsmith.runs import torch_threads, versions
 from worldsmith.sim.camera import CAMERA_MODES
 from worldsmith.sim.dataset import write_episode
@@ -127,7 +127,7 @@ def main() -> None:
     with torch_threads(1):
         # The tokenizer's reconstruction of the true video: the most any generated video can show.
         rows["tokenizer reconstruction"] = score(
-            decode_latents(base, encode_clips(base, test.frames), given), test
+            decode_latents(base, base.encode_frames(test.frames), given), test
         )
         rows["base, no camera"] = score(predict_with_camera(base, None, given, None, None), test)
         for seed, info in runs.items():
