@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from worldsmith.eval import metrics
+from worldsmith.eval.control import farthest_point_kmeans
 from worldsmith.eval.physics import appearance_models, background_plate, segment
 
 CHANGE = 30.0  # an RGB distance from the background plate above this is not background (physics.segment)
@@ -49,21 +50,11 @@ def track_error(pred: list, true: list, miss: float) -> float:
 
 
 def colour_clusters(pixels: np.ndarray, k: int, iters: int = 20) -> np.ndarray:
-    """k-means (Lloyd) centres ``[min(k, N), 3]`` of RGB ``pixels [N, 3]``, seeded deterministically
-    by farthest-point picks from the mean (no randomness: a score must not depend on a seed)."""
+    """k-means centres ``[min(k, N), 3]`` of RGB ``pixels [N, 3]`` (`control.farthest_point_kmeans`
+    from the pixel farthest from the mean: no randomness, a score must not depend on a seed)."""
     px = pixels.astype(np.float32)
-    centres = [px[np.linalg.norm(px - px.mean(axis=0), axis=1).argmax()]]
-    for _ in range(min(k, len(px)) - 1):
-        gap = np.linalg.norm(px[:, None] - np.stack(centres), axis=-1).min(axis=1)  # [N]
-        centres.append(px[gap.argmax()])
-    c = np.stack(centres)  # [k, 3]
-    for _ in range(iters):
-        label = np.linalg.norm(px[:, None] - c, axis=-1).argmin(axis=1)  # [N]
-        new = np.stack([px[label == j].mean(axis=0) if (label == j).any() else c[j] for j in range(len(c))])
-        if np.array_equal(new, c):
-            break
-        c = new
-    return c
+    first = int(((px - px.mean(axis=0)) ** 2).sum(1).argmax())
+    return farthest_point_kmeans(px, min(k, len(px)), first, iters)[0]
 
 
 def segment_clusters(

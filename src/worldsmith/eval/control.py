@@ -55,23 +55,33 @@ def edge_f1(pred: np.ndarray, true: np.ndarray, tol: int = 1) -> dict[str, float
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def kmeans_colours(frame: np.ndarray, k: int, iters: int = 10) -> np.ndarray:
-    """Cluster labels ``[H, W]`` of a frame ``[H, W, 3]`` by k-means on colour. Deterministic:
-    farthest-point initialisation from the pixel nearest the mean colour, then Lloyd iterations."""
-    x = np.asarray(frame, dtype=np.float64).reshape(-1, 3)
-    k = max(1, min(k, len(np.unique(x, axis=0))))
-    centres = [x[np.argmin(((x - x.mean(0)) ** 2).sum(1))]]
+def farthest_point_kmeans(x: np.ndarray, k: int, first: int, iters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``[k, D]`` and labels ``[N]`` of k-means on the points ``x [N, D]``, deterministic:
+    farthest-point initialisation from the point `first`, then at most `iters` Lloyd iterations
+    (stopping once the centres no longer move; the labels are those of the last assignment)."""
+    centres = [x[first]]
     dist = ((x - centres[0]) ** 2).sum(1)
     for _ in range(k - 1):
         centres.append(x[np.argmax(dist)])
         dist = np.minimum(dist, ((x - centres[-1]) ** 2).sum(1))
-    c = np.stack(centres)  # [k, 3]
+    c = np.stack(centres)  # [k, D]
+    labels = np.zeros(len(x), np.int64)
     for _ in range(iters):
         labels = ((x[:, None] - c[None]) ** 2).sum(-1).argmin(1)  # [N]
-        for j in range(k):
-            if (labels == j).any():
-                c[j] = x[labels == j].mean(0)
-    return labels.reshape(frame.shape[:2])
+        new = np.stack([x[labels == j].mean(0) if (labels == j).any() else c[j] for j in range(k)])
+        if np.array_equal(new, c):
+            break
+        c = new
+    return c, labels
+
+
+def kmeans_colours(frame: np.ndarray, k: int, iters: int = 10) -> np.ndarray:
+    """Cluster labels ``[H, W]`` of a frame ``[H, W, 3]`` by k-means on colour (`farthest_point_kmeans`
+    from the pixel nearest the mean colour)."""
+    x = np.asarray(frame, dtype=np.float64).reshape(-1, 3)
+    k = max(1, min(k, len(np.unique(x, axis=0))))
+    first = int(np.argmin(((x - x.mean(0)) ** 2).sum(1)))
+    return farthest_point_kmeans(x, k, first, iters)[1].reshape(frame.shape[:2])
 
 
 def matched_iou(pred: np.ndarray, true: np.ndarray, *, background: bool = True) -> float:
