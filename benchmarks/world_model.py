@@ -66,6 +66,9 @@ from worldsmith.video.transforms import to_model, to_uint8
 RESULTS = Path(__file__).parent / "results" / "world_model.json"
 console = Console(width=230)
 RULE = HeldOut()
+# where samplers are compared (`--samplers`): 3 more episodes per scenario, seeds neither the training
+# footage (0..K-1) nor the held-out rule (2**31 + 100000..) draws; fixed before any model was scored
+VALIDATION = replace(RULE, seed_base=2**31 + 200_000)
 N_COND = 2  # given latent frames (= RULE.given = 5 frames at 4x temporal compression)
 # name -> (tokenizer spatial compression, DiT config fields, DiT objective, residual scale: "measure"
 # = measured on the training latents (`train_world_model`), 1 = off)
@@ -101,6 +104,17 @@ def stage_data(work: Path, per_scenario: int) -> tuple[np.ndarray, dict]:
         held = {k: d[k] for k in ("frames", "take2", "masks", "scenario")}
         held["scenario"] = [str(s) for s in held["scenario"]]
         return d["train"], held
+
+
+def stage_validation(work: Path) -> dict:
+    """The `VALIDATION` episodes (rendered once into ``work/validation.npz``)."""
+    path = work / "validation.npz"
+    if not path.exists():
+        val = render_held_out(VALIDATION)
+        with atomic_path(path) as tmp:
+            np.savez_compressed(tmp, **{k: v for k, v in val.items() if k != "caption"})
+    with np.load(path) as d:
+        return {k: d[k] for k in ("frames", "take2", "masks")} | {"scenario": [str(s) for s in d["scenario"]]}
 
 
 def first_per_scenario(train: np.ndarray, per_scenario: int, n: int) -> np.ndarray:
@@ -153,21 +167,63 @@ def future(x: torch.Tensor) -> np.ndarray:
     return np.stack([to_uint8(v).numpy()[RULE.given :] for v in x])
 
 
+class Predictor:
+    """Latent samples of the futures of episodes ``[N, T, H, W, 3]`` from their given frames, and their
+    decodes (plain, or relative to the last given frame)."""
+
+    def __init__(self, tok, world, frames: np.ndarray, seed: int):
+        self.tok, self.world, self.seed = tok, world, seed
+        self.given = videos(frames)[:, :, : RULE.given]
+        self.cond = encode(tok, self.given)  # [N, 16, 2, h, w]
+        self.T = world.spec.latent_size[0]
+
+    def sample(self, name: str, steps: int) -> torch.Tensor:
+        kw = dict(total_frames=self.T, sampler=name, steps=steps, seed=self.seed)
+        c = self.cond
+        return torch.cat([predict_latents(self.world, c[i : i + 8], **kw) for i in range(0, len(c), 8)])
+
+    def held(self) -> torch.Tensor:
+        return torch.cat([self.cond, self.cond[:, :, -1:].expand(-1, -1, self.T - N_COND, -1, -1)], dim=2)
+
+    def relative(self, z: torch.Tensor) -> torch.Tensor:
+        g = self.given
+        return torch.cat(
+            [decode_relative(self.tok, g[i : i + 8], z[i : i + 8], N_COND) for i in range(0, len(z), 8)]
+        )
+
+
+@torch.no_grad()
+def pick_sampler(
+    tok, world, val: dict, seed: int, candidates: list[tuple[str, int]]
+) -> tuple[tuple[str, int], dict]:
+    """The sampler chosen on the VALIDATION episodes (`VALIDATION`, never the held-out ones): the
+    highest Physics-IQ score among the candidates whose pooled-MSE skill over copy-last is above 0
+    (the first candidate if none is). Returns it and every candidate's validation numbers."""
+    pred = Predictor(tok, world, val["frames"], seed)
+    table = {}
+    for name, steps in candidates:
+        res = score(val, {"DiT": future(pred.relative(pred.sample(name, steps)))}, VALIDATION)
+        m = res["overall"]["DiT"]
+        keys = ("physics_iq", "spatial_iou", "spatiotemporal_iou")
+        table[f"{name} {steps}"] = {k: round(float(m[k]), 4) for k in keys}
+        table[f"{name} {steps}"]["skill_copy"] = round(float(m["skill_copy"]["1-12"]), 4)
+    name, steps = choose_sampler(table).split()
+    return (name, int(steps)), table
+
+
+def choose_sampler(table: dict[str, dict[str, float]]) -> str:
+    """The rule of `pick_sampler` on ``{"euler 3": {"physics_iq", "skill_copy", ...}, ...}`` (in the
+    order tried): the highest Physics-IQ score among those with skill > 0, else the first."""
+    ok = [k for k, v in table.items() if v["skill_copy"] > 0] or list(table)[:1]
+    return max(ok, key=lambda k: table[k]["physics_iq"])
+
+
 @torch.no_grad()
 def predictions(tok, world, held: dict, seed: int, sampler: tuple[str, int]) -> dict[str, np.ndarray]:
+    pred = Predictor(tok, world, held["frames"], seed)
     x = videos(held["frames"])
-    given = x[:, :, : RULE.given]
-    cond = encode(tok, given)  # [N, 16, 2, h, w]
-    T = world.spec.latent_size[0]
-
-    def sample(name: str, steps: int) -> torch.Tensor:
-        kw = dict(total_frames=T, sampler=name, steps=steps, seed=seed)
-        return torch.cat([predict_latents(world, cond[i : i + 8], **kw) for i in range(0, len(cond), 8)])
-
-    lat, mean = sample(*sampler), sample("euler", 1)  # a sample; one step from pure noise: E[future]
-    held_lat = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, T - N_COND, -1, -1)], dim=2)
-    rel = lambda z: torch.cat([decode_relative(tok, given[i : i + 8], z[i : i + 8], N_COND)  # noqa: E731
-                               for i in range(0, len(z), 8)])  # fmt: skip
+    lat, mean = pred.sample(*sampler), pred.sample("euler", 1)  # a sample; one step from noise: E[future]
+    held_lat, rel = pred.held(), pred.relative
     return {
         "DiT, relative decode": future(rel(lat)),
         "no DiT, relative decode": future(rel(held_lat)),
@@ -314,7 +370,11 @@ def main() -> None:
                    help="the tokenizer trains on the first N training episodes per scenario")  # fmt: skip
     p.add_argument("--tokenizer-steps", type=int, default=800)
     p.add_argument("--dit-steps", type=int, default=6000)
-    p.add_argument("--sampler", nargs=2, default=["euler", "3"], metavar=("NAME", "STEPS"))
+    p.add_argument("--sampler", nargs=2, default=["euler", "3"], metavar=("NAME", "STEPS"),
+                   help="the sampler of the held-out predictions, unless --samplers picks one")  # fmt: skip
+    p.add_argument("--samplers", nargs="*", default=[], metavar="NAME:STEPS",
+                   help="candidates (e.g. euler:3 euler:5 euler:10): each run takes the one `pick_sampler` "
+                   "chooses on the validation episodes")  # fmt: skip
     p.add_argument("--merge", type=Path, nargs="*", default=[],
                    help="train nothing: merge the JSON of one-seed runs of this script")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -327,16 +387,24 @@ def main() -> None:
     runs += [(v, args.seeds[0]) for v in args.one_seed_variants if v not in args.variants]
     # seed -> {"overall": {method: ...}, "scenarios": {s: {method: ...}}}
     scores: dict[int, dict] = per_seed_scores(args.merge) if args.merge else {}
+    seconds, picked = {}, {}
     if args.merge:
         runs, args.seeds = [], sorted(scores)
-    seconds = {}
+        for path in args.merge:
+            picked |= read_result(path).get("samplers_picked", {})
+    candidates = [(c.split(":")[0], int(c.split(":")[1])) for c in args.samplers]
     for name, seed in runs:
         t = time.perf_counter()
         tok_seed = seed if args.tokenizer_seed is None else args.tokenizer_seed
         tok_train = first_per_scenario(train, args.train_per_scenario, args.tokenizer_per_scenario)
         tok = stage_tokenizer(args.work, VARIANTS[name][0], tok_seed, args.tokenizer_steps, tok_train)
         world = stage_world(args.work, name, seed, args.dit_steps, tok, train)
-        preds = predictions(tok, world, held, seed, (args.sampler[0], int(args.sampler[1])))
+        sampler = (args.sampler[0], int(args.sampler[1]))
+        if args.samplers:
+            sampler, table = pick_sampler(tok, world, stage_validation(args.work), seed, candidates)
+            picked[f"{name} seed {seed}"] = {"chosen": f"{sampler[0]} {sampler[1]}", "validation": table}
+            console.print(f"{name} seed {seed}: sampler {sampler} chosen on validation: {table}")
+        preds = predictions(tok, world, held, seed, sampler)
         res = score(held, {f"{name}: {k}": v for k, v in preds.items()}, RULE)
         merged = scores.setdefault(seed, {"overall": {}, "scenarios": {}})
         merged["overall"].update(res["overall"])
@@ -361,6 +429,7 @@ def main() -> None:
     write_result(args.out, {
         "benchmark": "world model dynamics (issue 28)", "protocol": vars(RULE) | {"n_cond_latents": N_COND},
         "args": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds,
+        "samplers_picked": picked,
         "training": training(args.work),
         "cpu_minutes_this_run": round(time.process_time() / 60, 1), "versions": versions(),
         "targets": rows, "all_met": all(r["met"] for r in rows),
