@@ -38,16 +38,8 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from posttrain_action import (  # noqa: E402
-    _l1,
-    _target,
-    agent_id,
-    episode_arguments,
-    mean_row,
-    print_rows,
-    render,
-    score,
-)
+from posttrain_action import _l1, agent_id, episode_arguments, mean_row, render, score  # noqa: E402
+from posttrain_action_select import _target, print_rows  # noqa: E402
 from worldsmith import fs  # noqa: E402
 from worldsmith.autoregressive.bundle import ARSpec, ARWorld  # noqa: E402
 from worldsmith.autoregressive.gpt import GPT, get_preset  # noqa: E402

@@ -59,13 +59,13 @@ def test_posttrain_generate_merge(root, capsys):
         root / "puck_run",
     ]
     # ... post-trained with per-token injection and the motion-weighted loss (the benchmark's choice)
-    opts = ["--inject", "both", "--motion-weight", 2]
+    opts = ["--inject", "both", "--motion-weight", 2, "--action-hidden", 0.5]
     code, _, err = run_cli([*puck, "--lora-rank", 0, *opts, "--set", "train.steps=1"], capsys)
     assert code == 0, err
     results = json.loads((root / "puck_run" / "run.json").read_text())["results"]
     assert results["action_dim"] == 2 and results["inject"] == "both" and results["motion_weight"] == 2
     meta = json.loads((root / "puck_run" / "model" / "action" / "config.json").read_text())
-    assert meta["config"]["inject"] == "both"
+    assert meta["config"]["inject"] == "both" and meta["config"]["hidden_mult"] == 0.5
 
 
 @pytest.mark.parametrize(
@@ -96,6 +96,8 @@ def test_bad_bases_and_data_exit_2(root, capsys):
     args = ["posttrain", "action", "--init", root / "base", "--data", root / "arm", "--out", root / "z"]
     code, _, err = run_cli([*args, "--inject", "film"], capsys)
     assert code == 2 and "inject" in err and "adaln, tokens, both" in err, err
+    code, _, err = run_cli([*args, "--action-hidden", 0], capsys)
+    assert code == 2 and "hidden_mult" in err and "--action-hidden" in err, err
     both = root / "both"
     for name in ("arm", "puck"):
         shutil.copytree(root / name, both / name)

@@ -62,6 +62,9 @@ def action(
         float,
         typer.Option("--motion-weight", help="Diffusion: loss weight on changing latents (0 = uniform)."),
     ] = 0.0,
+    action_hidden: Annotated[
+        float, typer.Option("--action-hidden", help="Diffusion: action MLP width / DiT width (Cosmos: 4).")
+    ] = 4.0,
     tokenizer: Tokenizer = None,
     frames: Annotated[
         int | None, typer.Option("--frames", help="Frames per clip (default: the base's).")
@@ -82,11 +85,13 @@ def action(
         action_dropout=action_dropout,
         inject=inject,
         motion_weight=motion_weight,
+        hidden_mult=action_hidden,
         frames=frames,
         size=parse_size(size) if size else None,
     )
     args = dict(family=family, lora_rank=lora_rank, action_dropout=action_dropout, inject=inject,
-                motion_weight=motion_weight, frames=frames, size=size)  # fmt: skip
+                motion_weight=motion_weight, action_hidden=action_hidden, frames=frames,
+                size=size)  # fmt: skip
     run_posttrain(out, "action", recipe, init=init, data=data, config=cfg, args=args, seed=seed,
                   override=override, steps=steps, tokenizer=tokenizer, resume=resume)  # fmt: skip
 

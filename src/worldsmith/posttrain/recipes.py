@@ -63,6 +63,7 @@ class ActionPosttrainConfig:
         check(self.lora_rank >= 0, "lora_rank", self.lora_rank, "must be >= 0 (0 = full fine-tuning)")
         check(0 <= self.action_dropout <= 1, "action_dropout", self.action_dropout, "must be in [0, 1]")
         check(self.motion_weight >= 0, "motion_weight", self.motion_weight, "must be >= 0")
+        check(self.hidden_mult > 0, "hidden_mult", self.hidden_mult, "must be positive (--action-hidden)")
 
 
 def _tokenizer_of(world: WorldModel, init: Any):
@@ -216,6 +217,7 @@ def write_action_metrics(
         "lora_rank": cfg.lora_rank,
         "inject": cfg.inject,
         "motion_weight": cfg.motion_weight,
+        "hidden_mult": cfg.hidden_mult,
         "trainable_params": n_train,
         "total_params": n_total,
         "trainable_fraction": n_train / n_total,
