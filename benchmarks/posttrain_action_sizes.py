@@ -30,22 +30,13 @@ from worldsmith.runs import seeded_init, versions
 
 RESULTS = Path(__file__).parent / "results" / "posttrain_action_sizes.json"
 LATENTS = (16, 5, 16, 16)  # [C, T', H', W'] of a 17-frame 64x64 clip under the s4 tokenizer
-ACTION_DIM, K = 3, 4  # the arm's (dx, dy, gripper) actions; 4 frames per latent frame
-# (width, depth, mlp_ratio, adaln_lora_dim, action hidden_mult): the tiny DiT first
-CANDIDATES = [
-    (64, 4, 4.0, 32, 4.0),
-    (64, 4, 4.0, 32, 1.0),
-    (96, 4, 4.0, 48, 1.0),
-    (128, 4, 4.0, 64, 1.0),
-    (128, 4, 4.0, 64, 0.5),
-    (128, 4, 2.0, 64, 0.5),
-    (128, 6, 4.0, 64, 0.5),
-    (160, 4, 4.0, 80, 0.5),
-    (192, 2, 4.0, 96, 0.5),
-    (192, 4, 4.0, 96, 0.5),
-    (192, 4, 4.0, 96, 1.0),
-    (256, 2, 4.0, 128, 0.5),
-]
+ACTION_DIM, K = 3, 4  # the arm twin's 3-D actions; 4 frames per latent frame
+# (width, depth, mlp_ratio, adaln_lora_dim, action hidden_mult)
+CANDIDATES = [  # the tiny DiT, then wider/deeper/leaner ones
+    (64, 4, 4.0, 32, 4.0), (64, 4, 4.0, 32, 1.0), (96, 4, 4.0, 48, 1.0), (128, 4, 4.0, 64, 1.0),
+    (128, 4, 4.0, 64, 0.5), (128, 4, 2.0, 64, 0.5), (128, 6, 4.0, 64, 0.5), (160, 4, 4.0, 80, 0.5),
+    (192, 2, 4.0, 96, 0.5), (192, 4, 4.0, 96, 0.5), (192, 4, 4.0, 96, 1.0), (256, 2, 4.0, 128, 0.5),
+]  # fmt: skip
 
 
 def build(width: int, depth: int, mlp: float, adaln: int, hidden: float, inject: str = "both"):
