@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -346,7 +347,7 @@ def main() -> None:
     action_args = ["--inject", args.inject, "--motion-weight", args.motion_weight,
                    "--action-hidden", args.action_hidden]  # fmt: skip
     runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps, action_args, args.lora_lr if r else 2e-3,
-                              ckpt_every=min(int(v) for v in args.val_steps.split(",")) // 2)
+                              ckpt_every=math.gcd(*(int(v) for v in args.val_steps.split(","))))
             for s in range(args.seeds) for r in (16, 0)}  # fmt: skip
     if args.train_only:
         return

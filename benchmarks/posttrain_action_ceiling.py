@@ -62,13 +62,15 @@ CANDIDATES = {
 
 
 def base_reference() -> dict:
-    """Copy-last and base-DiT rows of the last full benchmark run (arm centroid px)."""
-    machines = json.loads(BENCH.read_text())["machines"]
-    run = next(
-        v for v in machines.values() if v["config"].get("arm") == "large" and not v["config"].get("clusters")
-    )
-    by = {r["method"]: r for r in run["rows"]}
-    return {k: by[k] for k in ("copy last frame", "base, no actions", "tokenizer reconstruction (bound)")}
+    """Copy-last and base-DiT rows of the last one-colour benchmark run (arm centroid px); the
+    benchmark now scores by 6 clusters, so the reference this script stored with its last run."""
+    keys = ("copy last frame", "base, no actions", "tokenizer reconstruction (bound)")
+    for v in json.loads(BENCH.read_text())["machines"].values():
+        if v["config"].get("arm") == "large" and not v["config"].get("clusters"):
+            by = {r["method"]: r for r in v["rows"]}
+            return {k: by[k] for k in keys}
+    stored = json.loads(RESULTS.read_text())["machines"].values()
+    return next(v["reference"] for v in stored if "reference" in v)
 
 
 def recon(tok, test) -> torch.Tensor:
