@@ -6,10 +6,11 @@ The committed JSON was made on a shared machine with one tokenizer for all runs 
 first 40 training episodes per scenario, 800 steps), one process per seed, then merged. The
 earlier variants' tables (320 training episodes, 1500 DiT steps) are in docs/architecture.md:
 
-    B="benchmarks/world_model.py --work W --tokenizer-seed 0"   # 1600 episodes, DiT 6000 steps
-    python $B --seeds 0 --out L0.json & python $B --seeds 1 --out L1.json   # ~35 min each
-    python $B --seeds 0 1            # the trained DiTs are reused: scores and writes the JSON
-    # the 3000-step table and its ablation (docs): --dit-steps 3000 in another --work, and
+    B="benchmarks/world_model.py --work W --tokenizer-seed 0"   # 1600 episodes, DiT 12000 steps
+    python $B --seeds 0 --out Q0.json & python $B --seeds 1 --out Q1.json   # ~70 min each, 37 CPU-min
+    python $B --merge Q0.json Q1.json   # trains nothing: merges the two seeds into the JSON
+    # the sampler sweep of the docs: --samplers euler:3 euler:5 euler:10 euler:20 euler:35 heun:3 ...
+    # the 6000 / 3000-step tables: --dit-steps 6000 / 3000 in another --work, and the ablation
     python $B --dit-steps 3000 --seeds 0 --variants s4-residual-given   # without channel weights
 
 1. Twins (`sim.make_episode`): the 8 physics scenarios, 17 frames at 64 px and 10 fps. Training
@@ -22,7 +23,10 @@ earlier variants' tables (320 training episodes, 1500 DiT steps) are in docs/arc
    (`diffusion.recipes.train_world_model`, optionally residual to the last given latent, scaled to
    std ~sigma_data, with the given frames as input channels, the loss weighted per latent channel by
    what the decoder shows: `VARIANTS`).
-3. Predictions of the held-out futures from 2 given latent frames, decoded plainly
+3. The sampler of each run: the candidates `SAMPLERS`, scored on `VALIDATION` episodes (3 more per
+   scenario, seeds that neither training nor the held-out rule draws); `choose_sampler` takes the
+   highest Physics-IQ score among those whose pooled-MSE skill over copy-last is above 0.
+   Predictions of the held-out futures from 2 given latent frames, decoded plainly
    (`tokenizer.decode`) or relative to the last given frame (`diffusion.generate.decode_relative`);
    the no-DiT ablation decodes the last given latent held over the future in the same way.
 4. `eval.dynamics.score`: PSNR / SSIM / object IoU, the Physics-IQ terms and score, pooled-MSE skill
@@ -69,6 +73,7 @@ RULE = HeldOut()
 # where samplers are compared (`--samplers`): 3 more episodes per scenario, seeds neither the training
 # footage (0..K-1) nor the held-out rule (2**31 + 100000..) draws; fixed before any model was scored
 VALIDATION = replace(RULE, seed_base=2**31 + 200_000)
+SAMPLERS = ("euler:3", "euler:5", "euler:10", "heun:5")  # the candidates, fixed before the 12000-step runs
 N_COND = 2  # given latent frames (= RULE.given = 5 frames at 4x temporal compression)
 # name -> (tokenizer spatial compression, DiT config fields, DiT objective, residual scale: "measure"
 # = measured on the training latents (`train_world_model`), 1 = off)
@@ -247,6 +252,7 @@ def aggregate(per_seed: list[dict]) -> dict:
     return walk(per_seed)
 
 
+BINS = ("1-4", "5-8", "9-12")
 SCENARIO_KEYS = ("psnr", "iou", "spatial_iou", "spatiotemporal_iou", "physics_iq", "skill_copy")
 
 
@@ -321,7 +327,7 @@ def show(agg: dict, title: str) -> None:
             else f"{m[c]['mean']:.3f}±{m[c]['spread']:.3f}"
             for c in cols  # the compact per-scenario rows of merged runs lack some metrics
         ]
-        sk = "/".join(f"{m['skill_copy'][b]['mean']:+.2f}" for b in ("1-4", "5-8", "9-12"))
+        sk = "/".join(f"{m['skill_copy'][b]['mean']:+.2f}" if b in m["skill_copy"] else "-" for b in BINS)
         lin = f"{m['skill_linear']['1-12']['mean']:+.2f}" if "skill_linear" in m else "-"
         t.add_row(name, *cells, sk, lin)
     console.print(t)
@@ -369,12 +375,12 @@ def main() -> None:
     p.add_argument("--tokenizer-per-scenario", type=int, default=40,
                    help="the tokenizer trains on the first N training episodes per scenario")  # fmt: skip
     p.add_argument("--tokenizer-steps", type=int, default=800)
-    p.add_argument("--dit-steps", type=int, default=6000)
+    p.add_argument("--dit-steps", type=int, default=12000)
     p.add_argument("--sampler", nargs=2, default=["euler", "3"], metavar=("NAME", "STEPS"),
                    help="the sampler of the held-out predictions, unless --samplers picks one")  # fmt: skip
-    p.add_argument("--samplers", nargs="*", default=[], metavar="NAME:STEPS",
-                   help="candidates (e.g. euler:3 euler:5 euler:10): each run takes the one `pick_sampler` "
-                   "chooses on the validation episodes")  # fmt: skip
+    p.add_argument("--samplers", nargs="*", default=list(SAMPLERS), metavar="NAME:STEPS",
+                   help="candidates: each run takes the one `pick_sampler` chooses on the validation "
+                   "episodes (give none to use --sampler)")  # fmt: skip
     p.add_argument("--merge", type=Path, nargs="*", default=[],
                    help="train nothing: merge the JSON of one-seed runs of this script")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
