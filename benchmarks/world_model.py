@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -385,6 +386,9 @@ def main() -> None:
                    help="train nothing: merge the JSON of one-seed runs of this script")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
+    bad = [c for c in args.samplers if not re.fullmatch(r"[a-z_]+:[1-9][0-9]*", c)]
+    if bad:
+        p.error(f"--samplers {' '.join(bad)}: give each candidate as NAME:STEPS, e.g. euler:10")
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train, held = stage_data(args.work, args.train_per_scenario)
