@@ -344,10 +344,11 @@ def main() -> None:
     render(cache, args)
     check_disjoint([cache / "train", cache / "test", cache / "val"], episode_seeds)
     base_dir = train_base(cache, args)
+    val_steps = [int(v) for v in args.val_steps.split(",")]  # kept checkpoints the validation picks from
     action_args = ["--inject", args.inject, "--motion-weight", args.motion_weight,
                    "--action-hidden", args.action_hidden]  # fmt: skip
     runs = {(r, s): posttrain(cache, base_dir, r, s, args.steps, action_args, args.lora_lr if r else 2e-3,
-                              ckpt_every=math.gcd(*(int(v) for v in args.val_steps.split(","))))
+                              ckpt_every=math.gcd(*val_steps))
             for s in range(args.seeds) for r in (16, 0)}  # fmt: skip
     if args.train_only:
         return
@@ -363,7 +364,7 @@ def main() -> None:
     val_copy = [r["sse"] for r in score(val.frames[:, :1].expand_as(val.frames), val, val_agents, seg)]
     chosen, cells = validation_grid(
         runs, val, lambda preds: score(preds, val, val_agents, seg),
-        lambda rows: skill([r["sse"] for r in rows], val_copy), [int(v) for v in args.val_steps.split(",")],
+        lambda rows: skill([r["sse"] for r in rows], val_copy), val_steps,
         [float(g) for g in args.guidance.split(",")], args.steps, base_sample,
     )  # fmt: skip
     console.print({f"r{r}": {k: c[k] for k in ("step", "guidance", "arm_centroid_px", "skill")}

@@ -141,25 +141,23 @@ def action_targets(args, rows, sens, runs, resume_ok, diffusers_ok) -> list[dict
     lora = [by[f"LoRA r16 seed {s}"] for s in seeds]
     full = [by[f"full FT seed {s}"] for s in seeds]
     base = by["base, no actions"]
-    r3 = lambda xs: [round(float(x), 3) for x in xs]  # noqa: E731
-    vs_shuf = r3(
-        r["arm_centroid_px"] / by[f"{r['method']}, shuffled actions"]["arm_centroid_px"] for r in lora
-    )
-    vs_base = r3(r["arm_centroid_px"] / base["arm_centroid_px"] for r in lora)
-    sens_lora = r3(r["ratio_centroid_px"] for r in sens if r["rank"] == 16)
-    skills = r3(r["skill"] for r in lora)
+    r3 = lambda xs: [round(float(x), 3) for x in xs]  # noqa: E731  (shown; `met` uses the exact values)
+    vs_shuf = [r["arm_centroid_px"] / by[f"{r['method']}, shuffled actions"]["arm_centroid_px"] for r in lora]
+    vs_base = [r["arm_centroid_px"] / base["arm_centroid_px"] for r in lora]
+    sens_lora = [r["ratio_centroid_px"] for r in sens if r["rank"] == 16]
+    skills = [r["skill"] for r in lora]
     mean = lambda rs, k: float(np.mean([r[k] for r in rs]))  # noqa: E731
     frac = runs[(16, 0)]["trainable_params"] / runs[(0, 0)]["trainable_params"]
     frac_7b = lora_fraction_7b(args.inject)
     return [
         _target("EE (arm) centroid error, LoRA r16 / same model with shuffled actions <= 0.5 (per seed)",
-                vs_shuf, "shuffled actions", max(vs_shuf) <= 0.5),
+                r3(vs_shuf), "shuffled actions", max(vs_shuf) <= 0.5),
         _target("EE (arm) centroid error, LoRA r16 / base without actions <= 0.5 (per seed)",
-                vs_base, "base model", max(vs_base) <= 0.5),
+                r3(vs_base), "base model", max(vs_base) <= 0.5),
         _target("action sensitivity: matching / mismatched truth centroid error <= 0.5 (LoRA r16, per seed)",
-                sens_lora, "mismatched truths", max(sens_lora) <= 0.5),
+                r3(sens_lora), "mismatched truths", max(sens_lora) <= 0.5),
         _target("skill over copy-last-frame (pooled SSE) > 0.2 (LoRA r16, per seed)",
-                skills, "copy last frame", min(skills) > 0.2),
+                r3(skills), "copy last frame", min(skills) > 0.2),
         _target("LoRA r16 arm centroid error within 10% of full fine-tuning (seed means)",
                 mean(lora, "arm_centroid_px") / mean(full, "arm_centroid_px"), "full FT",
                 mean(lora, "arm_centroid_px") <= 1.1 * mean(full, "arm_centroid_px")),

@@ -107,9 +107,12 @@ def stage_data(work: Path, per_scenario: int) -> tuple[np.ndarray, dict]:
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, train=np.stack(train), **held)
     with np.load(path) as d:
-        held = {k: d[k] for k in ("frames", "take2", "masks", "scenario")}
-        held["scenario"] = [str(s) for s in held["scenario"]]
-        return d["train"], held
+        return d["train"], episodes(d)
+
+
+def episodes(d) -> dict:
+    """The `render_held_out` arrays of an opened npz (``frames``, ``take2``, ``masks``, ``scenario``)."""
+    return {k: d[k] for k in ("frames", "take2", "masks")} | {"scenario": [str(s) for s in d["scenario"]]}
 
 
 def stage_validation(work: Path) -> dict:
@@ -120,7 +123,7 @@ def stage_validation(work: Path) -> dict:
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **{k: v for k, v in val.items() if k != "caption"})
     with np.load(path) as d:
-        return {k: d[k] for k in ("frames", "take2", "masks")} | {"scenario": [str(s) for s in d["scenario"]]}
+        return episodes(d)
 
 
 def first_per_scenario(train: np.ndarray, per_scenario: int, n: int) -> np.ndarray:
@@ -179,7 +182,8 @@ class Predictor:
 
     def __init__(self, tok, world, frames: np.ndarray, seed: int):
         self.tok, self.world, self.seed = tok, world, seed
-        self.given = videos(frames)[:, :, : RULE.given]
+        self.x = videos(frames)  # [N, 3, T, H, W]
+        self.given = self.x[:, :, : RULE.given]
         self.cond = encode(tok, self.given)  # [N, 16, 2, h, w]
         self.T = world.spec.latent_size[0]
 
@@ -227,7 +231,7 @@ def choose_sampler(table: dict[str, dict[str, float]]) -> str:
 @torch.no_grad()
 def predictions(tok, world, held: dict, seed: int, sampler: tuple[str, int]) -> dict[str, np.ndarray]:
     pred = Predictor(tok, world, held["frames"], seed)
-    x = videos(held["frames"])
+    x = pred.x
     lat, mean = pred.sample(*sampler), pred.sample("euler", 1)  # a sample; one step from noise: E[future]
     held_lat, rel = pred.held(), pred.relative
     return {
